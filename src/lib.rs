@@ -4,3 +4,9 @@
 
 /// Money, months, teams and cost lines: the types everything else speaks.
 pub mod domain;
+/// All SQL: one `Store` over SQLite and PostgreSQL.
+pub mod store;
+/// Billing importers (FOCUS): streaming, atomic, idempotent.
+pub mod importers;
+/// Ownership rules: parse, check and evaluate `allocation-rules/*.toml`.
+pub mod rules;

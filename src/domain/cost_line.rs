@@ -132,7 +132,7 @@ impl Tags {
 }
 
 /// One cost line. Amounts are exact decimals in the line's billing currency.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct CostLine {
     pub charge_period_start: DateTime<Utc>,
     pub charge_period_end: DateTime<Utc>,

@@ -9,4 +9,4 @@ pub mod team;
 pub use cost_line::{ChargeCategory, CostBasis, CostLine, Tags};
 pub use money::{Currency, Money};
 pub use month::Month;
-pub use team::{Owner, TeamId, UNALLOCATED};
+pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED};

@@ -1,0 +1,271 @@
+//! FOCUS 1.0-1.3 cost-and-usage importer (CSV and gzip CSV).
+//!
+//! Reading runs on a blocking thread and hands batches of rolled-up lines to
+//! the async side, which writes them into one import transaction. Memory is
+//! bounded by the roll-up limit and the channel depth, not the file size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+
+use super::progress::ProgressReader;
+use super::rollup::Rollup;
+use super::values::{decimal, is_null, opt_text, timestamp};
+use super::{ImportError, Progress};
+use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
+use crate::store::{ImportSummary, Store, StoredLine};
+
+/// Distinct pending lines before the roll-up is drained to the database.
+const ROLLUP_MAX_KEYS: usize = 100_000;
+/// Distinct tag sets remembered before the parse cache is cleared.
+const TAG_CACHE_MAX: usize = 50_000;
+
+/// The FOCUS columns allot reads. `ServiceProviderName` (1.3) is preferred
+/// over the deprecated `ProviderName` when both exist.
+#[derive(Debug)]
+struct Columns {
+    billed_cost: usize,
+    effective_cost: usize,
+    list_cost: usize,
+    contracted_cost: Option<usize>,
+    currency: usize,
+    billing_account_id: usize,
+    billing_account_name: Option<usize>,
+    billing_period_start: usize,
+    billing_period_end: usize,
+    charge_period_start: usize,
+    charge_period_end: usize,
+    charge_category: usize,
+    charge_class: Option<usize>,
+    provider: usize,
+    service_name: Option<usize>,
+    service_category: Option<usize>,
+    sub_account_id: Option<usize>,
+    sub_account_name: Option<usize>,
+    region: Option<usize>,
+    resource_id: Option<usize>,
+    consumed_quantity: Option<usize>,
+    consumed_unit: Option<usize>,
+    tags: Option<usize>,
+}
+
+impl Columns {
+    fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
+        let index: HashMap<String, usize> = headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(), i))
+            .collect();
+        let opt = |name: &str| index.get(&name.to_ascii_lowercase()).copied();
+        let req = |name: &str| {
+            opt(name).ok_or_else(|| ImportError::MissingColumn { path: path.to_path_buf(), column: name.to_string() })
+        };
+        let provider = match opt("ServiceProviderName").or_else(|| opt("ProviderName")) {
+            Some(i) => i,
+            None => req("ProviderName")?,
+        };
+        Ok(Columns {
+            billed_cost: req("BilledCost")?,
+            effective_cost: req("EffectiveCost")?,
+            list_cost: req("ListCost")?,
+            contracted_cost: opt("ContractedCost"),
+            currency: req("BillingCurrency")?,
+            billing_account_id: req("BillingAccountId")?,
+            billing_account_name: opt("BillingAccountName"),
+            billing_period_start: req("BillingPeriodStart")?,
+            billing_period_end: req("BillingPeriodEnd")?,
+            charge_period_start: req("ChargePeriodStart")?,
+            charge_period_end: req("ChargePeriodEnd")?,
+            charge_category: req("ChargeCategory")?,
+            charge_class: opt("ChargeClass"),
+            provider,
+            service_name: opt("ServiceName"),
+            service_category: opt("ServiceCategory"),
+            sub_account_id: opt("SubAccountId"),
+            sub_account_name: opt("SubAccountName"),
+            region: opt("RegionId").or_else(|| opt("Region")),
+            resource_id: opt("ResourceId"),
+            consumed_quantity: opt("ConsumedQuantity"),
+            consumed_unit: opt("ConsumedUnit"),
+            tags: opt("Tags"),
+        })
+    }
+}
+
+/// Parses rows of one file into cost lines, with the row's position in errors.
+struct RowParser<'a> {
+    path: &'a Path,
+    headers: csv::StringRecord,
+    cols: Columns,
+    tag_cache: HashMap<String, Tags>,
+}
+
+impl RowParser<'_> {
+    fn err(&self, line: u64, col: usize, expected: &str, found: &str) -> ImportError {
+        ImportError::Value {
+            path: self.path.to_path_buf(),
+            line,
+            column: self.headers.get(col).unwrap_or("?").trim().to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+
+    fn tags(&mut self, record: &csv::StringRecord, line: u64) -> Result<Tags, ImportError> {
+        let Some(col) = self.cols.tags else { return Ok(Tags::default()) };
+        let raw = record.get(col).unwrap_or("");
+        if is_null(raw) {
+            return Ok(Tags::default());
+        }
+        if let Some(t) = self.tag_cache.get(raw) {
+            return Ok(t.clone());
+        }
+        let t = Tags::from_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
+        if self.tag_cache.len() >= TAG_CACHE_MAX {
+            self.tag_cache.clear();
+        }
+        self.tag_cache.insert(raw.to_string(), t.clone());
+        Ok(t)
+    }
+
+    fn parse(&mut self, record: &csv::StringRecord, line: u64) -> Result<CostLine, ImportError> {
+        let tags = self.tags(record, line)?;
+        let c = &self.cols;
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let opt = |i: Option<usize>| i.and_then(|i| opt_text(get(i)));
+        let money = |i: usize| decimal(get(i)).ok_or_else(|| self.err(line, i, "a decimal number", get(i)));
+        let opt_money = |i: Option<usize>| match i {
+            Some(i) if !is_null(get(i)) => money(i).map(Some),
+            _ => Ok(None),
+        };
+        let time = |i: usize| {
+            timestamp(get(i)).ok_or_else(|| {
+                self.err(line, i, "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`", get(i))
+            })
+        };
+        let text = |i: usize| opt_text(get(i)).ok_or_else(|| self.err(line, i, "a value", get(i)));
+
+        let charge_period_start = time(c.charge_period_start)?;
+        let charge_period_end = time(c.charge_period_end)?;
+        if charge_period_end < charge_period_start {
+            return Err(self.err(
+                line,
+                c.charge_period_end,
+                &format!("a time not before ChargePeriodStart `{}`", get(c.charge_period_start)),
+                get(c.charge_period_end),
+            ));
+        }
+        let category = get(c.charge_category);
+        let charge_category = ChargeCategory::parse(category).ok_or_else(|| {
+            self.err(line, c.charge_category, "one of Usage, Purchase, Tax, Credit, Adjustment", category)
+        })?;
+        let currency_text = get(c.currency);
+        let currency = Currency::parse(currency_text)
+            .map_err(|_| self.err(line, c.currency, "a three-letter ISO 4217 currency code", currency_text))?;
+        Ok(CostLine {
+            charge_period_start,
+            charge_period_end,
+            billing_period_start: time(c.billing_period_start)?.date_naive(),
+            billing_period_end: time(c.billing_period_end)?.date_naive(),
+            billing_account_id: text(c.billing_account_id)?,
+            billing_account_name: opt(c.billing_account_name),
+            sub_account_id: opt(c.sub_account_id),
+            sub_account_name: opt(c.sub_account_name),
+            provider: text(c.provider)?,
+            service_name: opt(c.service_name),
+            service_category: opt(c.service_category),
+            region: opt(c.region),
+            resource_id: opt(c.resource_id),
+            charge_category,
+            charge_class: opt(c.charge_class),
+            currency,
+            billed_cost: money(c.billed_cost)?,
+            effective_cost: money(c.effective_cost)?,
+            list_cost: money(c.list_cost)?,
+            contracted_cost: opt_money(c.contracted_cost)?,
+            consumed_quantity: opt_money(c.consumed_quantity)?,
+            consumed_unit: opt(c.consumed_unit),
+            tags,
+        })
+    }
+}
+
+fn open(path: &Path, progress: Progress) -> Result<(Box<dyn Read + Send>, indicatif::ProgressBar), ImportError> {
+    let io = |source| ImportError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress.bar(&path.display().to_string(), size);
+    let mut reader = BufReader::with_capacity(1 << 20, ProgressReader::new(file, bar.clone()));
+    let gzipped = reader.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read + Send> = if gzipped {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    };
+    Ok((reader, bar))
+}
+
+/// Reads every file, sending rolled-up batches; returns the number of rows read.
+fn read_files(
+    paths: &[PathBuf],
+    progress: Progress,
+    out: &mpsc::Sender<Vec<StoredLine>>,
+) -> Result<u64, ImportError> {
+    let mut rollup = Rollup::new(ROLLUP_MAX_KEYS);
+    let mut rows = 0u64;
+    for path in paths {
+        let (reader, bar) = open(path, progress)?;
+        let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+        let csv_err = |e: csv::Error| match e.kind() {
+            csv::ErrorKind::Io(_) => ImportError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
+            _ => ImportError::Csv {
+                path: path.clone(),
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                message: e.to_string(),
+            },
+        };
+        let headers = csv.headers().map_err(csv_err)?.clone();
+        let cols = Columns::resolve(path, &headers)?;
+        let mut parser = RowParser { path, headers, cols, tag_cache: HashMap::new() };
+        let mut record = csv::StringRecord::new();
+        while csv.read_record(&mut record).map_err(csv_err)? {
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            rollup.add(parser.parse(&record, line)?);
+            rows += 1;
+            if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
+                return Err(ImportError::Interrupted);
+            }
+        }
+        bar.finish_and_clear();
+    }
+    if out.blocking_send(rollup.drain()).is_err() {
+        return Err(ImportError::Interrupted);
+    }
+    Ok(rows)
+}
+
+/// Imports FOCUS exports as one atomic import. Files given together are one
+/// export (for example the parts of one billing period); for each billing
+/// account and billing period they hold, they replace what an earlier
+/// import stored.
+pub async fn import(store: &Store, paths: &[PathBuf], progress: Progress) -> Result<ImportSummary, ImportError> {
+    if paths.is_empty() {
+        return Err(ImportError::NoFiles);
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tx = store.begin_import("focus", &names).await?;
+    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(2);
+    let owned = paths.to_vec();
+    let reader = tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender));
+    while let Some(batch) = receiver.recv().await {
+        tx.insert_lines(&batch).await?;
+    }
+    let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
+    Ok(tx.commit(rows).await?)
+}

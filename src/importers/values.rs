@@ -1,0 +1,83 @@
+//! Parsing of the cell values billing exports contain: `NULL` literals,
+//! decimals (plain or scientific), and timestamps with or without `T`/`Z`.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use rust_decimal::Decimal;
+
+/// Whether a cell means "no value": empty, or a `NULL`/`null` literal.
+pub fn is_null(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || t.eq_ignore_ascii_case("null")
+}
+
+/// An optional text cell.
+pub fn opt_text(s: &str) -> Option<String> {
+    if is_null(s) { None } else { Some(s.trim().to_string()) }
+}
+
+/// A decimal such as `0.00000080000`, `-2.6137` or `1.5E-7`.
+pub fn decimal(s: &str) -> Option<Decimal> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    t.parse::<Decimal>()
+        .ok()
+        .or_else(|| if t.contains(['e', 'E']) { Decimal::from_scientific(t).ok() } else { None })
+}
+
+/// A timestamp in UTC. Accepts `2024-09-01 00:00:00`, `2024-09-01T00:00:00Z`,
+/// fractional seconds, `+HH:MM` offsets (converted to UTC) and bare dates.
+pub fn timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let t = s.trim();
+    if t.len() == 10 {
+        return NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN).and_utc());
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    let body = t.strip_suffix('Z').or_else(|| t.strip_suffix(" UTC")).unwrap_or(t);
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(body, format) {
+            return Some(naive.and_utc());
+        }
+    }
+    DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z").ok().map(|dt| dt.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls() {
+        assert!(is_null("NULL") && is_null("null") && is_null(" ") && !is_null("0"));
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal("0.00000080000").unwrap().to_string(), "0.00000080000");
+        assert_eq!(decimal("-2.6137").unwrap().to_string(), "-2.6137");
+        assert_eq!(decimal("1.5E-7").unwrap(), "0.00000015".parse::<Decimal>().unwrap());
+        assert!(decimal("abc").is_none() && decimal("").is_none() && decimal("1,5").is_none());
+    }
+
+    #[test]
+    fn timestamps_in_every_spelling() {
+        let want = "2024-09-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for s in [
+            "2024-09-01 00:00:00",
+            "2024-09-01T00:00:00Z",
+            "2024-09-01T00:00:00.000Z",
+            "2024-09-01T00:00:00",
+            "2024-09-01T02:00:00+02:00",
+            "2024-09-01 00:00:00+00:00",
+            "2024-09-01",
+            "2024-09-01T00:00Z",
+        ] {
+            assert_eq!(timestamp(s), Some(want), "{s}");
+        }
+        assert_eq!(timestamp("2024-13-01 00:00:00"), None);
+        assert_eq!(timestamp("yesterday"), None);
+    }
+}

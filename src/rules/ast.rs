@@ -1,0 +1,68 @@
+//! The rule files as written: TOML deserialised with source spans, before
+//! any checking. See `docs/rules.md` for the language.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One `*.toml` file in the rules directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAst {
+    pub teams: Option<TeamsAst>,
+    /// Canonical tag key -> the spellings that mean it.
+    pub tag_keys: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    #[serde(default)]
+    pub rule: Vec<Spanned<RuleAst>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsAst {
+    pub known: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Value alias -> team.
+    pub aliases: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleAst {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub team: Option<Spanned<String>>,
+    pub team_from_tag: Option<Spanned<String>>,
+    #[serde(rename = "match")]
+    pub matcher: Option<MatchAst>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchAst {
+    pub billing_account: Option<Spanned<Patterns>>,
+    pub sub_account: Option<Spanned<Patterns>>,
+    pub provider: Option<Spanned<Patterns>>,
+    pub service: Option<Spanned<Patterns>>,
+    pub service_category: Option<Spanned<Patterns>>,
+    pub region: Option<Spanned<Patterns>>,
+    pub resource_id: Option<Spanned<Patterns>>,
+    pub charge_category: Option<Spanned<Patterns>>,
+    pub tags: Option<BTreeMap<String, Spanned<Patterns>>>,
+}
+
+/// A single pattern or a list of alternatives.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub enum Patterns {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Patterns {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Patterns::One(s) => std::slice::from_ref(s),
+            Patterns::Many(v) => v,
+        }
+    }
+}

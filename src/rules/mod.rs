@@ -1,0 +1,545 @@
+//! Ownership rules: text -> AST ([`ast`]) -> checked [`RuleSet`] -> an owner
+//! for each cost line. Rules are ordered and the first match wins; lines no
+//! rule matches are `unallocated`. The language is documented in
+//! `docs/rules.md`, whose examples are run by the tests.
+//!
+//! Only [`load_dir`] touches the file system; everything else is pure.
+
+pub mod ast;
+mod diagnostic;
+mod pattern;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::domain::{ChargeCategory, CostLine, TeamId, TeamIdError};
+pub use diagnostic::{Diagnostic, RuleErrors};
+use diagnostic::closest;
+pub use pattern::{Pattern, normalise};
+
+/// The default rules directory.
+pub const DEFAULT_RULES_DIR: &str = "allocation-rules";
+
+/// A cost-line attribute a rule can match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    BillingAccount,
+    SubAccount,
+    Provider,
+    Service,
+    ServiceCategory,
+    Region,
+    ResourceId,
+    ChargeCategory,
+}
+
+impl Field {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Field::BillingAccount => "billing_account",
+            Field::SubAccount => "sub_account",
+            Field::Provider => "provider",
+            Field::Service => "service",
+            Field::ServiceCategory => "service_category",
+            Field::Region => "region",
+            Field::ResourceId => "resource_id",
+            Field::ChargeCategory => "charge_category",
+        }
+    }
+
+    /// The line's values for this field; account matchers see both id and name.
+    fn values<'a>(&self, line: &'a CostLine) -> [Option<&'a str>; 2] {
+        match self {
+            Field::BillingAccount => [Some(&line.billing_account_id), line.billing_account_name.as_deref()],
+            Field::SubAccount => [line.sub_account_id.as_deref(), line.sub_account_name.as_deref()],
+            Field::Provider => [Some(&line.provider), None],
+            Field::Service => [line.service_name.as_deref(), None],
+            Field::ServiceCategory => [line.service_category.as_deref(), None],
+            Field::Region => [line.region.as_deref(), None],
+            Field::ResourceId => [line.resource_id.as_deref(), None],
+            Field::ChargeCategory => [Some(line.charge_category.as_str()), None],
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    Field(Field, Vec<Pattern>),
+    Tag(String, Vec<Pattern>),
+}
+
+/// Where a rule sends the lines it matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Team(TeamId),
+    /// The team named by this (canonical) tag key's value.
+    FromTag(String),
+}
+
+/// One checked rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    /// `file:line` of the rule, for explanations.
+    pub location: String,
+    pub target: Target,
+    matchers: Vec<Matcher>,
+}
+
+/// Why a line that a `team_from_tag` rule matched still went to `unallocated`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unassignable {
+    /// The tag value is not a known team nor an alias of one.
+    UnknownTeam { tag: String, value: String },
+    /// The tag value cannot be a team name at all.
+    InvalidTeam { tag: String, value: String },
+}
+
+impl std::fmt::Display for Unassignable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unassignable::UnknownTeam { tag, value } => write!(
+                f,
+                "tag `{tag}` names unknown team `{value}`: add it to `[teams] known` or as an alias in `[teams.aliases]`"
+            ),
+            Unassignable::InvalidTeam { tag, value } => {
+                write!(f, "tag `{tag}` value `{value}` is not a valid team name: fix the tag or add an alias")
+            }
+        }
+    }
+}
+
+/// The owner a rule set gives one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignment {
+    Team { team: TeamId, rule: usize },
+    Unallocated { rule: Option<usize>, reason: Option<Unassignable> },
+}
+
+/// A checked, ready-to-evaluate rule set.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    known_teams: Option<BTreeSet<TeamId>>,
+    /// Normalised value alias -> team.
+    team_aliases: HashMap<String, TeamId>,
+    /// Normalised tag-key spelling -> canonical key.
+    tag_keys: HashMap<String, String>,
+}
+
+impl RuleSet {
+    /// The declared known teams, if the rules declare them.
+    pub fn known_teams(&self) -> Option<&BTreeSet<TeamId>> {
+        self.known_teams.as_ref()
+    }
+
+    /// Every team the rules can name: known teams and fixed rule targets.
+    pub fn declared_teams(&self) -> BTreeSet<TeamId> {
+        let mut teams: BTreeSet<TeamId> = self.known_teams.clone().unwrap_or_default();
+        for r in &self.rules {
+            if let Target::Team(t) = &r.target {
+                teams.insert(t.clone());
+            }
+        }
+        teams
+    }
+
+    /// The canonical key for a tag key as written on a resource.
+    pub fn canonical_tag_key(&self, key: &str) -> String {
+        let n = normalise(key);
+        self.tag_keys.get(&n).cloned().unwrap_or(n)
+    }
+
+    /// Resolves a team name or alias as written in a tag.
+    pub fn resolve_team(&self, tag: &str, value: &str) -> Result<TeamId, Unassignable> {
+        let n = normalise(value);
+        if let Some(team) = self.team_aliases.get(&n) {
+            return Ok(team.clone());
+        }
+        let team = TeamId::parse(&n)
+            .map_err(|_| Unassignable::InvalidTeam { tag: tag.to_string(), value: value.trim().to_string() })?;
+        match &self.known_teams {
+            Some(known) if !known.contains(&team) => {
+                Err(Unassignable::UnknownTeam { tag: tag.to_string(), value: value.trim().to_string() })
+            }
+            _ => Ok(team),
+        }
+    }
+
+    /// Gives a line its owner: the first rule that matches wins.
+    pub fn assign(&self, line: &CostLine) -> Assignment {
+        let tags: Vec<(String, &str)> =
+            line.tags.0.iter().map(|(k, v)| (self.canonical_tag_key(k), v.as_str())).collect();
+        let tag = |key: &str| tags.iter().find(|(k, v)| k == key && !v.trim().is_empty()).map(|(_, v)| *v);
+        for (index, rule) in self.rules.iter().enumerate() {
+            let matched = rule.matchers.iter().all(|m| match m {
+                Matcher::Field(field, patterns) => {
+                    let values = field.values(line);
+                    patterns.iter().any(|p| values.iter().flatten().any(|v| p.matches(v)))
+                }
+                Matcher::Tag(key, patterns) => {
+                    tag(key).is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
+                }
+            });
+            if !matched {
+                continue;
+            }
+            match &rule.target {
+                Target::Team(team) => return Assignment::Team { team: team.clone(), rule: index },
+                Target::FromTag(key) => {
+                    let Some(value) = tag(key) else { continue };
+                    return match self.resolve_team(key, value) {
+                        Ok(team) => Assignment::Team { team, rule: index },
+                        Err(reason) => Assignment::Unallocated { rule: Some(index), reason: Some(reason) },
+                    };
+                }
+            }
+        }
+        Assignment::Unallocated { rule: None, reason: None }
+    }
+}
+
+/// Reads every `*.toml` file in `dir` (in file-name order) and checks them.
+pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
+    let fail = |message: String, hint: &str| {
+        RuleErrors(vec![Diagnostic {
+            file: dir.to_path_buf(),
+            line: 1,
+            column: 1,
+            message,
+            snippet: String::new(),
+            hint: Some(hint.to_string()),
+        }])
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        fail(
+            format!("cannot read rules directory `{}`: {e}", dir.display()),
+            "pass the directory holding your rule files, or create `allocation-rules/` (see docs/rules.md)",
+        )
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(fail(
+            format!("no rule files (`*.toml`) in `{}`", dir.display()),
+            "add at least one rule file; docs/rules.md has a starting point",
+        ));
+    }
+    let mut sources = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display()), "check the file's permissions"))?;
+        sources.push((path, text));
+    }
+    check(&sources)
+}
+
+/// Parses and checks rule sources given as (file name, text), in order.
+pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    for (path, text) in sources {
+        match toml::from_str::<ast::FileAst>(text) {
+            Ok(file) => files.push((path.as_path(), text.as_str(), file)),
+            Err(e) => errors.push(parse_error(path, text, &e)),
+        }
+    }
+    let mut checker = Checker { errors, set: RuleSet::default(), names: BTreeMap::new() };
+    // Declarations first (any file may declare them), then rules in order.
+    for (path, text, file) in &files {
+        checker.declarations(path, text, file);
+    }
+    for (path, text, file) in &files {
+        checker.aliases(path, text, file);
+    }
+    for (path, text, file) in &files {
+        for rule in &file.rule {
+            checker.rule(path, text, rule);
+        }
+    }
+    checker.unreachable(&files);
+    if checker.errors.is_empty() { Ok(checker.set) } else { Err(RuleErrors(checker.errors)) }
+}
+
+const MATCH_FIELDS: [&str; 9] = [
+    "billing_account",
+    "sub_account",
+    "provider",
+    "service",
+    "service_category",
+    "region",
+    "resource_id",
+    "charge_category",
+    "tags",
+];
+const RULE_FIELDS: [&str; 5] = ["name", "description", "team", "team_from_tag", "match"];
+const TOP_FIELDS: [&str; 3] = ["teams", "tag_keys", "rule"];
+
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().to_string();
+    let hint = if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        let all = MATCH_FIELDS.iter().chain(&RULE_FIELDS).chain(&TOP_FIELDS).chain(&["known", "aliases"]).copied();
+        match closest(field, all) {
+            Some(s) => Some(format!("did you mean `{s}`?")),
+            None => Some("see docs/rules.md for the fields a rule file may use".to_string()),
+        }
+    } else if message.contains("missing field `name`") {
+        Some("every `[[rule]]` needs a `name = \"...\"` used in explanations".to_string())
+    } else {
+        Some("the file must be valid TOML in the shape docs/rules.md describes".to_string())
+    };
+    Diagnostic::at(path, text, e.span(), message, hint)
+}
+
+struct Checker {
+    errors: Vec<Diagnostic>,
+    set: RuleSet,
+    /// Rule name -> `file:line` of its first definition.
+    names: BTreeMap<String, String>,
+}
+
+impl Checker {
+    fn error<T>(&mut self, path: &Path, text: &str, at: &Spanned<T>, message: String, hint: &str) {
+        self.errors.push(Diagnostic::at(path, text, Some(at.span()), message, Some(hint.to_string())));
+    }
+
+    fn team(&mut self, path: &Path, text: &str, name: &Spanned<String>) -> Option<TeamId> {
+        match TeamId::parse(name.get_ref()) {
+            Ok(t) => Some(t),
+            Err(TeamIdError::Reserved) => {
+                self.error(path, text, name, "`unallocated` is reserved".into(), "pick another team name");
+                None
+            }
+            Err(TeamIdError::Invalid(v)) => {
+                self.error(
+                    path,
+                    text,
+                    name,
+                    format!("`{v}` is not a valid team name"),
+                    "use lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+                );
+                None
+            }
+        }
+    }
+
+    fn declarations(&mut self, path: &Path, text: &str, file: &ast::FileAst) {
+        if let Some(teams) = &file.teams {
+            if let Some(known) = &teams.known {
+                self.set.known_teams.get_or_insert_with(BTreeSet::new);
+                for name in known.get_ref() {
+                    if let Some(team) = self.team(path, text, name) {
+                        let set = self.set.known_teams.get_or_insert_with(BTreeSet::new);
+                        if !set.insert(team.clone()) {
+                            self.error(
+                                path,
+                                text,
+                                name,
+                                format!("team `{team}` is declared twice"),
+                                "remove the duplicate from `[teams] known`",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for (canonical, spellings) in file.tag_keys.iter().flatten() {
+            let canonical_n = normalise(canonical);
+            if spellings.get_ref().is_empty() {
+                self.error(
+                    path,
+                    text,
+                    spellings,
+                    format!("tag key `{canonical}` lists no spellings"),
+                    "list the spellings that mean this key, e.g. [\"team\", \"owner_team\"]",
+                );
+            }
+            for spelling in spellings.get_ref() {
+                let n = normalise(spelling.get_ref());
+                match self.set.tag_keys.insert(n.clone(), canonical_n.clone()) {
+                    Some(previous) if previous != canonical_n => self.error(
+                        path,
+                        text,
+                        spelling,
+                        format!("tag key spelling `{n}` already means `{previous}`"),
+                        "a spelling may belong to only one canonical key",
+                    ),
+                    _ => {}
+                }
+            }
+            self.set.tag_keys.insert(canonical_n.clone(), canonical_n);
+        }
+    }
+
+    /// Value aliases, after every file's known teams are declared.
+    fn aliases(&mut self, path: &Path, text: &str, file: &ast::FileAst) {
+        let Some(teams) = &file.teams else { return };
+        for (alias, target) in teams.aliases.iter().flatten() {
+            let Some(team) = self.team(path, text, target) else { continue };
+            if let Some(known) = &self.set.known_teams {
+                if !known.contains(&team) {
+                    let hint = format!("aliases must name a team in `[teams] known`; add `{team}` there");
+                    self.error(path, text, target, format!("alias `{alias}` names unknown team `{team}`"), &hint);
+                    continue;
+                }
+            }
+            let key = normalise(alias);
+            if self.set.team_aliases.insert(key.clone(), team).is_some() {
+                self.error(
+                    path,
+                    text,
+                    target,
+                    format!("alias `{key}` is declared twice"),
+                    "keep one `[teams.aliases]` entry per alias",
+                );
+            }
+        }
+    }
+
+    fn rule(&mut self, path: &Path, text: &str, rule: &Spanned<ast::RuleAst>) {
+        let r = rule.get_ref();
+        let diag = Diagnostic::at(path, text, Some(rule.span()), "", None);
+        let location = format!("{}:{}", path.display(), diag.line);
+        let name = r.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            self.error(path, text, &r.name, "a rule name cannot be empty".into(), "name the rule; explanations show it");
+        } else if let Some(first) = self.names.get(&name) {
+            let first = first.clone();
+            self.error(
+                path,
+                text,
+                &r.name,
+                format!("rule name `{name}` is already used at {first}"),
+                "give every rule a unique name",
+            );
+        } else {
+            self.names.insert(name.clone(), location.clone());
+        }
+        let target = match (&r.team, &r.team_from_tag) {
+            (Some(team), None) => self.team(path, text, team).map(|t| {
+                if let Some(known) = &self.set.known_teams {
+                    if !known.contains(&t) {
+                        let hint = match closest(t.as_str(), known.iter().map(TeamId::as_str)) {
+                            Some(s) => format!("did you mean `{s}`? otherwise add `{t}` to `[teams] known`"),
+                            None => format!("add `{t}` to `[teams] known`"),
+                        };
+                        self.error(path, text, team, format!("team `{t}` is not a known team"), &hint);
+                    }
+                }
+                Target::Team(t)
+            }),
+            (None, Some(key)) => {
+                if key.get_ref().trim().is_empty() {
+                    self.error(path, text, key, "`team_from_tag` names no tag key".into(), "name the tag key, e.g. \"team\"");
+                }
+                Some(Target::FromTag(self.set.canonical_tag_key(key.get_ref())))
+            }
+            (Some(_), Some(key)) => {
+                self.error(
+                    path,
+                    text,
+                    key,
+                    format!("rule `{name}` has both `team` and `team_from_tag`"),
+                    "keep one: `team` names a fixed team, `team_from_tag` reads it from a tag",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    path,
+                    text,
+                    &r.name,
+                    format!("rule `{name}` says no owner"),
+                    "add `team = \"...\"` or `team_from_tag = \"team\"`",
+                );
+                None
+            }
+        };
+        let matchers = r.matcher.as_ref().map(|m| self.matchers(path, text, m)).unwrap_or_default();
+        if let Some(target) = target {
+            self.set.rules.push(Rule { name, location, target, matchers });
+        }
+    }
+
+    fn matchers(&mut self, path: &Path, text: &str, m: &ast::MatchAst) -> Vec<Matcher> {
+        let mut out = Vec::new();
+        let fields = [
+            (Field::BillingAccount, &m.billing_account),
+            (Field::SubAccount, &m.sub_account),
+            (Field::Provider, &m.provider),
+            (Field::Service, &m.service),
+            (Field::ServiceCategory, &m.service_category),
+            (Field::Region, &m.region),
+            (Field::ResourceId, &m.resource_id),
+            (Field::ChargeCategory, &m.charge_category),
+        ];
+        for (field, patterns) in fields {
+            let Some(patterns) = patterns else { continue };
+            let list = self.patterns(path, text, field.name(), patterns);
+            if field == Field::ChargeCategory {
+                for p in &list {
+                    if !p.text().contains('*') && ChargeCategory::parse(p.text()).is_none() {
+                        let hint = match closest(p.text(), ChargeCategory::ALL.iter().map(|c| c.as_str())) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "use one of Usage, Purchase, Tax, Credit, Adjustment".to_string(),
+                        };
+                        self.error(path, text, patterns, format!("`{}` is not a FOCUS charge category", p.text()), &hint);
+                    }
+                }
+            }
+            out.push(Matcher::Field(field, list));
+        }
+        for (key, patterns) in m.tags.iter().flatten() {
+            let list = self.patterns(path, text, key, patterns);
+            out.push(Matcher::Tag(self.set.canonical_tag_key(key), list));
+        }
+        out
+    }
+
+    fn patterns(&mut self, path: &Path, text: &str, what: &str, p: &Spanned<ast::Patterns>) -> Vec<Pattern> {
+        let list: Vec<Pattern> = p.get_ref().as_slice().iter().map(|s| Pattern::new(s)).collect();
+        if list.is_empty() || list.iter().any(|p| p.text().is_empty()) {
+            self.error(
+                path,
+                text,
+                p,
+                format!("matcher `{what}` has an empty pattern"),
+                "write the value to match, or `*` for any value",
+            );
+        }
+        list
+    }
+
+    /// A rule with no matcher and a fixed team matches everything: rules after
+    /// it can never match.
+    fn unreachable(&mut self, files: &[(&Path, &str, ast::FileAst)]) {
+        let Some(pos) = self.set.rules.iter().position(|r| r.matchers.is_empty() && matches!(r.target, Target::Team(_)))
+        else {
+            return;
+        };
+        if pos + 1 == self.set.rules.len() {
+            return;
+        }
+        let catch_all = self.set.rules[pos].name.clone();
+        let next = self.set.rules[pos + 1].name.clone();
+        for (path, text, file) in files {
+            if let Some(rule) = file.rule.iter().find(|r| r.get_ref().name.get_ref().trim() == next) {
+                self.error(
+                    path,
+                    text,
+                    &rule.get_ref().name,
+                    format!("rule `{next}` can never match: rule `{catch_all}` before it matches every line"),
+                    "move the catch-all rule last, or give it a `match`",
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

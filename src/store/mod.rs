@@ -1,0 +1,610 @@
+//! The store: every SQL statement allot runs lives here. One `Store` type
+//! over two backends, SQLite (the embedded default) and PostgreSQL (the
+//! production store), running the same statements with `$n` placeholders.
+//!
+//! Money never passes through floats: see [`decimal::DbDecimal`]. Amounts are
+//! summed in Rust, never in SQL.
+
+mod decimal;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
+
+use crate::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, Tags, TeamId};
+pub use decimal::DbDecimal;
+
+/// The default database: an SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://allot.db";
+
+/// Rows per multi-row INSERT (kept under both backends' parameter limits).
+const INSERT_BATCH: usize = 1000;
+
+/// What can go wrong in the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database url `{0}`: use `sqlite://FILE` or `postgres://USER@HOST/DB`")]
+    UnsupportedUrl(String),
+    #[error("cannot open database `{url}`: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate database `{url}`: {source}")]
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data is unreadable: {0}; was the database written by a newer allot?")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A cost line as stored: possibly the sum of several source rows that differ
+/// only in their hour (see `importers::rollup`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredLine {
+    pub line: CostLine,
+    pub source_rows: u64,
+}
+
+/// One allocated amount: exact, before any rounding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocationRow {
+    pub day: NaiveDate,
+    pub owner: Owner,
+    pub service_name: String,
+    pub currency: Currency,
+    pub rule: String,
+    pub amount: Decimal,
+    pub lines: u64,
+}
+
+/// Facts about one stored allocation of a month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocationRun {
+    pub month: Month,
+    pub allocated_at: DateTime<Utc>,
+    pub cost_basis: CostBasis,
+    pub lines: u64,
+    pub known_teams: Vec<TeamId>,
+}
+
+/// What an import stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub import_id: i64,
+    pub rows_read: u64,
+    pub lines_stored: u64,
+    /// (billing account, billing period start) pairs this import now owns.
+    pub partitions: Vec<(String, NaiveDate)>,
+    /// Charge months of the stored lines.
+    pub months: Vec<Month>,
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever backend `$store` holds.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+macro_rules! with_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite($t) => $body,
+            Tx::Postgres($t) => $body,
+        }
+    };
+}
+
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+const LINE_COLUMNS: &str = "charge_date, charge_period_start, charge_period_end, billing_period_start, \
+    billing_period_end, billing_account_id, billing_account_name, sub_account_id, sub_account_name, provider, \
+    service_name, service_category, region, resource_id, charge_category, charge_class, currency, billed_cost, \
+    effective_cost, list_cost, contracted_cost, consumed_quantity, consumed_unit, tags, source_rows";
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates a database.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|source| StoreError::Connect { url: url.to_string(), source })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreError::Connect { url: url.to_string(), source })?;
+            sqlx::migrate!("migrations/sqlite")
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .connect(url)
+                .await
+                .map_err(|source| StoreError::Connect { url: redact(url), source })?;
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate { url: redact(url), source })?;
+            Ok(Store::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Answers whether the database can be reached.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Starts an import: everything written through the returned handle
+    /// becomes visible at once on [`ImportTx::commit`], or not at all.
+    pub async fn begin_import(&self, source_kind: &str, files: &[String]) -> Result<ImportTx> {
+        let now = Utc::now();
+        let files = files.join("\n");
+        let (tx, import_id) = match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO imports (source_kind, files, imported_at, rows_read, lines_stored) \
+                     VALUES ($1, $2, $3, 0, 0) RETURNING id",
+                )
+                .bind(source_kind)
+                .bind(&files)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (Tx::Sqlite(tx), id)
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO imports (source_kind, files, imported_at, rows_read, lines_stored) \
+                     VALUES ($1, $2, $3, 0, 0) RETURNING id",
+                )
+                .bind(source_kind)
+                .bind(&files)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (Tx::Postgres(tx), id)
+            }
+        };
+        Ok(ImportTx { tx, import_id, partitions: BTreeMap::new(), months: BTreeSet::new(), lines_stored: 0 })
+    }
+
+    /// All stored lines whose charge period starts in `month`.
+    pub async fn lines_for_month(&self, month: Month) -> Result<Vec<StoredLine>> {
+        let sql = format!(
+            "SELECT {LINE_COLUMNS} FROM cost_lines WHERE charge_date >= $1 AND charge_date < $2"
+        );
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(month.first_day())
+                .bind(month.end_exclusive())
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| {
+                let text = |i: usize| -> Result<String> { Ok(row.try_get::<String, _>(i)?) };
+                let opt = |i: usize| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(i)?) };
+                let dec = |i: usize| -> Result<Decimal> { Ok(row.try_get::<DbDecimal, _>(i)?.0) };
+                let opt_dec = |i: usize| -> Result<Option<Decimal>> {
+                    Ok(row.try_get::<Option<DbDecimal>, _>(i)?.map(|d| d.0))
+                };
+                let category = text(14)?;
+                let currency = text(16)?;
+                let tags = text(23)?;
+                let line = CostLine {
+                    charge_period_start: row.try_get(1)?,
+                    charge_period_end: row.try_get(2)?,
+                    billing_period_start: row.try_get(3)?,
+                    billing_period_end: row.try_get(4)?,
+                    billing_account_id: text(5)?,
+                    billing_account_name: opt(6)?,
+                    sub_account_id: opt(7)?,
+                    sub_account_name: opt(8)?,
+                    provider: text(9)?,
+                    service_name: opt(10)?,
+                    service_category: opt(11)?,
+                    region: opt(12)?,
+                    resource_id: opt(13)?,
+                    charge_category: ChargeCategory::parse(&category)
+                        .ok_or_else(|| StoreError::Corrupt(format!("charge category `{category}`")))?,
+                    charge_class: opt(15)?,
+                    currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    billed_cost: dec(17)?,
+                    effective_cost: dec(18)?,
+                    list_cost: dec(19)?,
+                    contracted_cost: opt_dec(20)?,
+                    consumed_quantity: opt_dec(21)?,
+                    consumed_unit: opt(22)?,
+                    tags: Tags::from_json(&tags).map_err(|e| StoreError::Corrupt(format!("tags `{tags}`: expected {e}")))?,
+                };
+                let source_rows: i64 = row.try_get(24)?;
+                Ok(StoredLine { line, source_rows: source_rows as u64 })
+            }).collect()
+        })
+    }
+
+    /// Replaces the stored allocation of `run.month` with `rows`, atomically.
+    pub async fn replace_allocation(&self, run: &AllocationRun, rows: &[AllocationRow]) -> Result<()> {
+        let month = run.month.to_string();
+        let known = run.known_teams.iter().map(TeamId::as_str).collect::<Vec<_>>().join("\n");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&month).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&month).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&month)
+            .bind(run.allocated_at)
+            .bind(run.cost_basis.as_str())
+            .bind(run.lines as i64)
+            .bind(&known)
+            .execute(&mut *tx)
+            .await?;
+            for chunk in rows.chunks(INSERT_BATCH) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO allocations (month, day, owner, service_name, currency, rule, amount, lines) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(month.clone())
+                        .push_bind(r.day)
+                        .push_bind(r.owner.name().to_string())
+                        .push_bind(r.service_name.clone())
+                        .push_bind(r.currency.as_str().to_string())
+                        .push_bind(r.rule.clone())
+                        .push_bind(DbDecimal(r.amount))
+                        .push_bind(r.lines as i64);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The stored allocation of a month, if it has been allocated.
+    pub async fn allocation(&self, month: Month) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
+        let key = month.to_string();
+        with_pool!(self, pool => {
+            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams FROM allocation_runs WHERE month = $1")
+                .bind(&key)
+                .fetch_optional(pool)
+                .await?;
+            let Some(run) = run else { return Ok(None) };
+            let basis: String = run.try_get(1)?;
+            let lines: i64 = run.try_get(2)?;
+            let known: String = run.try_get(3)?;
+            let run = AllocationRun {
+                month,
+                allocated_at: run.try_get(0)?,
+                cost_basis: basis.parse().map_err(StoreError::Corrupt)?,
+                lines: lines as u64,
+                known_teams: parse_known(&known)?,
+            };
+            let rows = sqlx::query(
+                "SELECT day, owner, service_name, currency, rule, amount, lines FROM allocations WHERE month = $1",
+            )
+            .bind(&key)
+            .fetch_all(pool)
+            .await?;
+            let rows = rows.iter().map(|row| allocation_row(
+                row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?,
+                row.try_get(4)?, row.try_get::<DbDecimal, _>(5)?.0, row.try_get(6)?,
+            )).collect::<Result<Vec<_>>>()?;
+            Ok(Some((run, rows)))
+        })
+    }
+
+    /// Allocated amounts of one owner on days in `[from, to]`, across months.
+    pub async fn owner_rows(&self, owner: &Owner, from: NaiveDate, to: NaiveDate) -> Result<Vec<AllocationRow>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT day, owner, service_name, currency, rule, amount, lines FROM allocations \
+                 WHERE owner = $1 AND day >= $2 AND day <= $3",
+            )
+            .bind(owner.name())
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| allocation_row(
+                row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?,
+                row.try_get(4)?, row.try_get::<DbDecimal, _>(5)?.0, row.try_get(6)?,
+            )).collect()
+        })
+    }
+
+    /// Whether an owner is known: declared in the rules of an allocated month
+    /// or present in any allocation.
+    pub async fn owner_exists(&self, owner: &Owner) -> Result<bool> {
+        if *owner == Owner::Unallocated {
+            return Ok(true);
+        }
+        with_pool!(self, pool => {
+            let used: Option<i64> = sqlx::query_scalar("SELECT 1 FROM allocations WHERE owner = $1 LIMIT 1")
+                .bind(owner.name())
+                .fetch_optional(pool)
+                .await?;
+            if used.is_some() {
+                return Ok(true);
+            }
+            let lists: Vec<String> = sqlx::query_scalar("SELECT known_teams FROM allocation_runs")
+                .fetch_all(pool)
+                .await?;
+            Ok(lists.iter().any(|l| l.lines().any(|t| t == owner.name())))
+        })
+    }
+
+    /// Months that have stored cost lines, oldest first.
+    pub async fn months_with_data(&self) -> Result<Vec<Month>> {
+        with_pool!(self, pool => {
+            let days: Vec<NaiveDate> = sqlx::query_scalar("SELECT DISTINCT charge_date FROM cost_lines")
+                .fetch_all(pool)
+                .await?;
+            let months: BTreeSet<Month> = days.into_iter().map(Month::of).collect();
+            Ok(months.into_iter().collect())
+        })
+    }
+}
+
+fn parse_known(known: &str) -> Result<Vec<TeamId>> {
+    known
+        .lines()
+        .map(|t| TeamId::parse(t).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
+fn allocation_row(
+    day: NaiveDate,
+    owner: String,
+    service_name: String,
+    currency: String,
+    rule: String,
+    amount: Decimal,
+    lines: i64,
+) -> Result<AllocationRow> {
+    Ok(AllocationRow {
+        day,
+        owner: Owner::from_name(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        service_name,
+        currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        rule,
+        amount,
+        lines: lines as u64,
+    })
+}
+
+/// Hides a password in a database URL before it is shown anywhere.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// An import in progress: one database transaction.
+pub struct ImportTx {
+    tx: Tx,
+    import_id: i64,
+    /// Source rows per (billing account, billing period).
+    partitions: BTreeMap<(String, NaiveDate), u64>,
+    months: BTreeSet<Month>,
+    lines_stored: u64,
+}
+
+impl ImportTx {
+    /// Writes lines (visible to others only after commit).
+    pub async fn insert_lines(&mut self, lines: &[StoredLine]) -> Result<()> {
+        for l in lines {
+            let line = &l.line;
+            let key = (line.billing_account_id.clone(), line.billing_period_start);
+            *self.partitions.entry(key).or_default() += l.source_rows;
+            self.months.insert(line.month());
+        }
+        let import_id = self.import_id;
+        for chunk in lines.chunks(INSERT_BATCH) {
+            with_tx!(&mut self.tx, tx => {
+                let mut qb = QueryBuilder::new(format!("INSERT INTO cost_lines (import_id, partition_period, {LINE_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, l| {
+                    let line = &l.line;
+                    b.push_bind(import_id)
+                        .push_bind(line.billing_period_start)
+                        .push_bind(line.charge_period_start.date_naive())
+                        .push_bind(line.charge_period_start)
+                        .push_bind(line.charge_period_end)
+                        .push_bind(line.billing_period_start)
+                        .push_bind(line.billing_period_end)
+                        .push_bind(line.billing_account_id.clone())
+                        .push_bind(line.billing_account_name.clone())
+                        .push_bind(line.sub_account_id.clone())
+                        .push_bind(line.sub_account_name.clone())
+                        .push_bind(line.provider.clone())
+                        .push_bind(line.service_name.clone())
+                        .push_bind(line.service_category.clone())
+                        .push_bind(line.region.clone())
+                        .push_bind(line.resource_id.clone())
+                        .push_bind(line.charge_category.as_str())
+                        .push_bind(line.charge_class.clone())
+                        .push_bind(line.currency.as_str().to_string())
+                        .push_bind(DbDecimal(line.billed_cost))
+                        .push_bind(DbDecimal(line.effective_cost))
+                        .push_bind(DbDecimal(line.list_cost))
+                        .push_bind(line.contracted_cost.map(DbDecimal))
+                        .push_bind(line.consumed_quantity.map(DbDecimal))
+                        .push_bind(line.consumed_unit.clone())
+                        .push_bind(line.tags.to_json())
+                        .push_bind(l.source_rows as i64);
+                });
+                qb.build().execute(&mut **tx).await?;
+            });
+        }
+        self.lines_stored += lines.len() as u64;
+        Ok(())
+    }
+
+    /// Replaces every (billing account, billing period) this import claims
+    /// with its new lines, records the import, and commits.
+    ///
+    /// An import claims the billing periods that hold at least
+    /// [`STRAY_SHARE_PERCENT`] of an account's rows in it; rows of other
+    /// periods (the stray rows of a neighbouring period real exports carry)
+    /// join the account's largest claimed period, so they are replaced with
+    /// this export and never delete another export's rows.
+    pub async fn commit(self, rows_read: u64) -> Result<ImportSummary> {
+        let ImportTx { tx, import_id, partitions, months, lines_stored } = self;
+        let plan = claim_partitions(&partitions);
+        with_tx!(tx, owned => {
+            let mut tx = owned;
+            for (account, stray, home) in &plan.strays {
+                sqlx::query(
+                    "UPDATE cost_lines SET partition_period = $1 \
+                     WHERE billing_account_id = $2 AND partition_period = $3 AND import_id = $4",
+                )
+                .bind(*home)
+                .bind(account)
+                .bind(*stray)
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (account, period) in &plan.claimed {
+                sqlx::query(
+                    "DELETE FROM cost_lines WHERE billing_account_id = $1 AND partition_period = $2 AND import_id <> $3",
+                )
+                .bind(account)
+                .bind(*period)
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO billing_partitions (billing_account_id, billing_period_start, import_id) VALUES ($1, $2, $3) \
+                     ON CONFLICT (billing_account_id, billing_period_start) DO UPDATE SET import_id = excluded.import_id",
+                )
+                .bind(account)
+                .bind(*period)
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE imports SET rows_read = $1, lines_stored = $2 WHERE id = $3")
+                .bind(rows_read as i64)
+                .bind(lines_stored as i64)
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(ImportSummary {
+            import_id,
+            rows_read,
+            lines_stored,
+            partitions: plan.claimed,
+            months: months.into_iter().collect(),
+        })
+    }
+}
+
+/// A billing period with fewer than this share of an account's rows in one
+/// import is a stray, not a period the import restates.
+pub const STRAY_SHARE_PERCENT: u64 = 1;
+
+#[derive(Debug, PartialEq, Eq)]
+struct PartitionPlan {
+    claimed: Vec<(String, NaiveDate)>,
+    /// (account, stray period, the claimed period its rows join)
+    strays: Vec<(String, NaiveDate, NaiveDate)>,
+}
+
+fn claim_partitions(rows: &BTreeMap<(String, NaiveDate), u64>) -> PartitionPlan {
+    let mut by_account: BTreeMap<&str, Vec<(NaiveDate, u64)>> = BTreeMap::new();
+    for ((account, period), n) in rows {
+        by_account.entry(account).or_default().push((*period, *n));
+    }
+    let mut plan = PartitionPlan { claimed: vec![], strays: vec![] };
+    for (account, periods) in by_account {
+        let total: u64 = periods.iter().map(|p| p.1).sum();
+        // The largest period (earliest on a tie) always claims.
+        let home = periods.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|p| p.0);
+        for (period, n) in &periods {
+            if Some(*period) == home || n * 100 >= total * STRAY_SHARE_PERCENT {
+                plan.claimed.push((account.to_string(), *period));
+            } else if let Some(home) = home {
+                plan.strays.push((account.to_string(), *period, home));
+            }
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stray_rows_of_a_neighbouring_period_join_the_export_period() {
+        let sep = NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
+        let oct = NaiveDate::from_ymd_opt(2024, 10, 1).unwrap();
+        let rows = BTreeMap::from([(("a".to_string(), sep), 999), (("a".to_string(), oct), 1), (("b".to_string(), oct), 5)]);
+        let plan = claim_partitions(&rows);
+        assert_eq!(plan.claimed, vec![("a".to_string(), sep), ("b".to_string(), oct)]);
+        assert_eq!(plan.strays, vec![("a".to_string(), oct, sep)]);
+    }
+
+    #[test]
+    fn a_multi_month_export_claims_every_month() {
+        let aug = NaiveDate::from_ymd_opt(2024, 8, 1).unwrap();
+        let sep = NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
+        let rows = BTreeMap::from([(("a".to_string(), aug), 400), (("a".to_string(), sep), 600)]);
+        assert_eq!(claim_partitions(&rows).claimed.len(), 2);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://allot.db"), "sqlite://allot.db");
+    }
+}
