@@ -33,7 +33,9 @@ impl ChargeCategory {
     /// Parses a category, ignoring case and surrounding whitespace.
     pub fn parse(s: &str) -> Option<Self> {
         let t = s.trim();
-        Self::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(t))
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(t))
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -82,7 +84,9 @@ impl FromStr for CostBasis {
             "effective" => Ok(CostBasis::Effective),
             "billed" => Ok(CostBasis::Billed),
             "list" => Ok(CostBasis::List),
-            _ => Err(format!("expected a cost basis `effective`, `billed` or `list`, found `{s}`")),
+            _ => Err(format!(
+                "expected a cost basis `effective`, `billed` or `list`, found `{s}`"
+            )),
         }
     }
 }
@@ -192,7 +196,10 @@ mod tests {
 
     #[test]
     fn charge_category_ignores_case() {
-        assert_eq!(ChargeCategory::parse(" usage "), Some(ChargeCategory::Usage));
+        assert_eq!(
+            ChargeCategory::parse(" usage "),
+            Some(ChargeCategory::Usage)
+        );
         assert_eq!(ChargeCategory::parse("TAX"), Some(ChargeCategory::Tax));
         assert_eq!(ChargeCategory::parse("Refund"), None);
     }

@@ -26,7 +26,13 @@ impl Month {
     pub fn parse(s: &str) -> Result<Self, MonthError> {
         let err = || MonthError(s.to_string());
         let b = s.as_bytes();
-        if b.len() != 7 || b[4] != b'-' || !b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit()) {
+        if b.len() != 7
+            || b[4] != b'-'
+            || !b
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit())
+        {
             return Err(err());
         }
         let year: i32 = s[..4].parse().map_err(|_| err())?;
@@ -36,7 +42,10 @@ impl Month {
 
     /// The month a date falls in.
     pub fn of(date: NaiveDate) -> Self {
-        Month { year: date.year(), month: date.month() }
+        Month {
+            year: date.year(),
+            month: date.month(),
+        }
     }
 
     pub fn year(&self) -> i32 {
@@ -55,9 +64,15 @@ impl Month {
     /// The month after this one.
     pub fn next(&self) -> Month {
         if self.month == 12 {
-            Month { year: self.year + 1, month: 1 }
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
         } else {
-            Month { year: self.year, month: self.month + 1 }
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
         }
     }
 
@@ -94,13 +109,25 @@ mod tests {
         let m = Month::parse("2024-09").unwrap();
         assert_eq!(m.to_string(), "2024-09");
         assert_eq!(m.days(), 30);
-        assert_eq!(Month::parse("2024-12").unwrap().next().to_string(), "2025-01");
+        assert_eq!(
+            Month::parse("2024-12").unwrap().next().to_string(),
+            "2025-01"
+        );
         assert_eq!(Month::parse("2024-02").unwrap().days(), 29);
     }
 
     #[test]
     fn rejects_bad_months() {
-        for bad in ["2024-13", "2024-00", "2024-9", "24-09", "2024/09", "", "2024-09-01", "+024-09"] {
+        for bad in [
+            "2024-13",
+            "2024-00",
+            "2024-9",
+            "24-09",
+            "2024/09",
+            "",
+            "2024-09-01",
+            "+024-09",
+        ] {
             let e = Month::parse(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
         }

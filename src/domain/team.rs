@@ -13,7 +13,9 @@ pub struct TeamId(String);
 /// Why a team name was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TeamIdError {
-    #[error("expected a team name of lower-case letters, digits, `-`, `_` or `.` (at most 64), found `{0}`")]
+    #[error(
+        "expected a team name of lower-case letters, digits, `-`, `_` or `.` (at most 64), found `{0}`"
+    )]
     Invalid(String),
     #[error("`unallocated` is reserved for costs no rule assigns; pick another team name")]
     Reserved,
@@ -27,7 +29,9 @@ impl TeamId {
         let valid = !t.is_empty()
             && t.len() <= 64
             && t.as_bytes()[0].is_ascii_alphanumeric()
-            && t.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.'));
+            && t.bytes().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.')
+            });
         if !valid {
             return Err(TeamIdError::Invalid(s.to_string()));
         }
@@ -87,7 +91,10 @@ mod tests {
     #[test]
     fn normalises_case_and_whitespace() {
         assert_eq!(TeamId::parse(" Payments ").unwrap().as_str(), "payments");
-        assert_eq!(TeamId::parse("data-eng_2.x").unwrap().as_str(), "data-eng_2.x");
+        assert_eq!(
+            TeamId::parse("data-eng_2.x").unwrap().as_str(),
+            "data-eng_2.x"
+        );
     }
 
     #[test]

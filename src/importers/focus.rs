@@ -57,11 +57,19 @@ impl Columns {
         let index: HashMap<String, usize> = headers
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(), i))
+            .map(|(i, h)| {
+                (
+                    h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(),
+                    i,
+                )
+            })
             .collect();
         let opt = |name: &str| index.get(&name.to_ascii_lowercase()).copied();
         let req = |name: &str| {
-            opt(name).ok_or_else(|| ImportError::MissingColumn { path: path.to_path_buf(), column: name.to_string() })
+            opt(name).ok_or_else(|| ImportError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+            })
         };
         let provider = match opt("ServiceProviderName").or_else(|| opt("ProviderName")) {
             Some(i) => i,
@@ -115,7 +123,9 @@ impl RowParser<'_> {
     }
 
     fn tags(&mut self, record: &csv::StringRecord, line: u64) -> Result<Tags, ImportError> {
-        let Some(col) = self.cols.tags else { return Ok(Tags::default()) };
+        let Some(col) = self.cols.tags else {
+            return Ok(Tags::default());
+        };
         let raw = record.get(col).unwrap_or("");
         if is_null(raw) {
             return Ok(Tags::default());
@@ -136,14 +146,20 @@ impl RowParser<'_> {
         let c = &self.cols;
         let get = |i: usize| record.get(i).unwrap_or("");
         let opt = |i: Option<usize>| i.and_then(|i| opt_text(get(i)));
-        let money = |i: usize| decimal(get(i)).ok_or_else(|| self.err(line, i, "a decimal number", get(i)));
+        let money =
+            |i: usize| decimal(get(i)).ok_or_else(|| self.err(line, i, "a decimal number", get(i)));
         let opt_money = |i: Option<usize>| match i {
             Some(i) if !is_null(get(i)) => money(i).map(Some),
             _ => Ok(None),
         };
         let time = |i: usize| {
             timestamp(get(i)).ok_or_else(|| {
-                self.err(line, i, "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`", get(i))
+                self.err(
+                    line,
+                    i,
+                    "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`",
+                    get(i),
+                )
             })
         };
         let text = |i: usize| opt_text(get(i)).ok_or_else(|| self.err(line, i, "a value", get(i)));
@@ -154,17 +170,31 @@ impl RowParser<'_> {
             return Err(self.err(
                 line,
                 c.charge_period_end,
-                &format!("a time not before ChargePeriodStart `{}`", get(c.charge_period_start)),
+                &format!(
+                    "a time not before ChargePeriodStart `{}`",
+                    get(c.charge_period_start)
+                ),
                 get(c.charge_period_end),
             ));
         }
         let category = get(c.charge_category);
         let charge_category = ChargeCategory::parse(category).ok_or_else(|| {
-            self.err(line, c.charge_category, "one of Usage, Purchase, Tax, Credit, Adjustment", category)
+            self.err(
+                line,
+                c.charge_category,
+                "one of Usage, Purchase, Tax, Credit, Adjustment",
+                category,
+            )
         })?;
         let currency_text = get(c.currency);
-        let currency = Currency::parse(currency_text)
-            .map_err(|_| self.err(line, c.currency, "a three-letter ISO 4217 currency code", currency_text))?;
+        let currency = Currency::parse(currency_text).map_err(|_| {
+            self.err(
+                line,
+                c.currency,
+                "a three-letter ISO 4217 currency code",
+                currency_text,
+            )
+        })?;
         Ok(CostLine {
             charge_period_start,
             charge_period_end,
@@ -193,15 +223,24 @@ impl RowParser<'_> {
     }
 }
 
-fn open(path: &Path, progress: Progress) -> Result<(Box<dyn Read + Send>, indicatif::ProgressBar), ImportError> {
-    let io = |source| ImportError::Io { path: path.to_path_buf(), source };
+fn open(
+    path: &Path,
+    progress: Progress,
+) -> Result<(Box<dyn Read + Send>, indicatif::ProgressBar), ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(io)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress.bar(&path.display().to_string(), size);
     let mut reader = BufReader::with_capacity(1 << 20, ProgressReader::new(file, bar.clone()));
     let gzipped = reader.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read + Send> = if gzipped {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(reader)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
     } else {
         Box::new(reader)
     };
@@ -218,7 +257,9 @@ fn read_files(
     let mut rows = 0u64;
     for path in paths {
         let (reader, bar) = open(path, progress)?;
-        let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(reader);
         let csv_err = |e: csv::Error| match e.kind() {
             csv::ErrorKind::Io(_) => ImportError::Io {
                 path: path.clone(),
@@ -232,7 +273,12 @@ fn read_files(
         };
         let headers = csv.headers().map_err(csv_err)?.clone();
         let cols = Columns::resolve(path, &headers)?;
-        let mut parser = RowParser { path, headers, cols, tag_cache: HashMap::new() };
+        let mut parser = RowParser {
+            path,
+            headers,
+            cols,
+            tag_cache: HashMap::new(),
+        };
         let mut record = csv::StringRecord::new();
         while csv.read_record(&mut record).map_err(csv_err)? {
             let line = record.position().map(|p| p.line()).unwrap_or(0);
@@ -254,7 +300,11 @@ fn read_files(
 /// export (for example the parts of one billing period); for each billing
 /// account and billing period they hold, they replace what an earlier
 /// import stored.
-pub async fn import(store: &Store, paths: &[PathBuf], progress: Progress) -> Result<ImportSummary, ImportError> {
+pub async fn import(
+    store: &Store,
+    paths: &[PathBuf],
+    progress: Progress,
+) -> Result<ImportSummary, ImportError> {
     if paths.is_empty() {
         return Err(ImportError::NoFiles);
     }

@@ -17,13 +17,28 @@ pub use progress::Progress;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: column {column}: expected {expected}, found `{found}`")]
-    Value { path: PathBuf, line: u64, column: String, expected: String, found: String },
-    #[error("{path}: missing required column `{column}`; is this a FOCUS 1.0-1.3 cost-and-usage export?")]
+    Value {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{path}: missing required column `{column}`; is this a FOCUS 1.0-1.3 cost-and-usage export?"
+    )]
     MissingColumn { path: PathBuf, column: String },
     #[error("{path}:{line}: malformed CSV: {message}")]
-    Csv { path: PathBuf, line: u64, message: String },
+    Csv {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
     #[error("no files given: name at least one export to import")]
     NoFiles,
     #[error("the import was interrupted before it finished; nothing was stored")]

@@ -18,7 +18,8 @@ pub enum Progress {
 
 impl Progress {
     pub(crate) fn bar(self, name: &str, bytes: u64) -> ProgressBar {
-        if self == Progress::Hidden || bytes < MIN_BYTES_FOR_BAR || !std::io::stderr().is_terminal() {
+        if self == Progress::Hidden || bytes < MIN_BYTES_FOR_BAR || !std::io::stderr().is_terminal()
+        {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(bytes);

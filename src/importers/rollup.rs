@@ -42,7 +42,10 @@ pub struct Rollup {
 
 impl Rollup {
     pub fn new(max_keys: usize) -> Self {
-        Rollup { pending: HashMap::new(), max_keys }
+        Rollup {
+            pending: HashMap::new(),
+            max_keys,
+        }
     }
 
     /// Adds one source row.
@@ -85,7 +88,10 @@ impl Rollup {
                 line.list_cost = s.list;
                 line.contracted_cost = s.contracted;
                 line.consumed_quantity = s.quantity;
-                StoredLine { line, source_rows: s.rows }
+                StoredLine {
+                    line,
+                    source_rows: s.rows,
+                }
             })
             .collect()
     }

@@ -12,7 +12,11 @@ pub fn is_null(s: &str) -> bool {
 
 /// An optional text cell.
 pub fn opt_text(s: &str) -> Option<String> {
-    if is_null(s) { None } else { Some(s.trim().to_string()) }
+    if is_null(s) {
+        None
+    } else {
+        Some(s.trim().to_string())
+    }
 }
 
 /// A decimal such as `0.00000080000`, `-2.6137` or `1.5E-7`.
@@ -21,9 +25,13 @@ pub fn decimal(s: &str) -> Option<Decimal> {
     if t.is_empty() {
         return None;
     }
-    t.parse::<Decimal>()
-        .ok()
-        .or_else(|| if t.contains(['e', 'E']) { Decimal::from_scientific(t).ok() } else { None })
+    t.parse::<Decimal>().ok().or_else(|| {
+        if t.contains(['e', 'E']) {
+            Decimal::from_scientific(t).ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// A timestamp in UTC. Accepts `2024-09-01 00:00:00`, `2024-09-01T00:00:00Z`,
@@ -31,18 +39,30 @@ pub fn decimal(s: &str) -> Option<Decimal> {
 pub fn timestamp(s: &str) -> Option<DateTime<Utc>> {
     let t = s.trim();
     if t.len() == 10 {
-        return NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN).and_utc());
+        return NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_time(NaiveTime::MIN).and_utc());
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.with_timezone(&Utc));
     }
-    let body = t.strip_suffix('Z').or_else(|| t.strip_suffix(" UTC")).unwrap_or(t);
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    let body = t
+        .strip_suffix('Z')
+        .or_else(|| t.strip_suffix(" UTC"))
+        .unwrap_or(t);
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(body, format) {
             return Some(naive.and_utc());
         }
     }
-    DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z").ok().map(|dt| dt.with_timezone(&Utc))
+    DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .ok()
+        .map(|dt| dt.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -56,9 +76,15 @@ mod tests {
 
     #[test]
     fn decimals() {
-        assert_eq!(decimal("0.00000080000").unwrap().to_string(), "0.00000080000");
+        assert_eq!(
+            decimal("0.00000080000").unwrap().to_string(),
+            "0.00000080000"
+        );
         assert_eq!(decimal("-2.6137").unwrap().to_string(), "-2.6137");
-        assert_eq!(decimal("1.5E-7").unwrap(), "0.00000015".parse::<Decimal>().unwrap());
+        assert_eq!(
+            decimal("1.5E-7").unwrap(),
+            "0.00000015".parse::<Decimal>().unwrap()
+        );
         assert!(decimal("abc").is_none() && decimal("").is_none() && decimal("1,5").is_none());
     }
 

@@ -18,7 +18,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// Locates `span` (byte offsets) in `source`.
-    pub fn at(file: &Path, source: &str, span: Option<Range<usize>>, message: impl Into<String>, hint: Option<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        source: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
         let span = span.unwrap_or(0..0);
         let start = span.start.min(source.len());
         let before = &source[..start];
@@ -26,20 +32,44 @@ impl Diagnostic {
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let column = source[line_start..start].chars().count() + 1;
         let end = span.end.clamp(start, source.len());
-        let mut snippet = source[start..end].lines().next().unwrap_or("").trim_end().to_string();
+        let mut snippet = source[start..end]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .to_string();
         if snippet.is_empty() {
-            snippet = source[line_start..].lines().next().unwrap_or("").trim().to_string();
+            snippet = source[line_start..]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
         }
         if snippet.chars().count() > 100 {
             snippet = snippet.chars().take(97).collect::<String>() + "...";
         }
-        Diagnostic { file: file.to_path_buf(), line, column, message: message.into(), snippet, hint }
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            snippet,
+            hint,
+        }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
         if !self.snippet.is_empty() {
             write!(f, "\n    | {}", self.snippet)?;
         }
@@ -82,7 +112,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -96,9 +128,18 @@ mod tests {
     #[test]
     fn locates_line_and_column() {
         let src = "a = 1\nbb = \"xyz\"\n";
-        let d = Diagnostic::at(Path::new("f.toml"), src, Some(11..16), "bad", Some("fix it".into()));
+        let d = Diagnostic::at(
+            Path::new("f.toml"),
+            src,
+            Some(11..16),
+            "bad",
+            Some("fix it".into()),
+        );
         assert_eq!((d.line, d.column, d.snippet.as_str()), (2, 6, "\"xyz\""));
-        assert_eq!(d.to_string(), "f.toml:2:6: bad\n    | \"xyz\"\n    = help: fix it");
+        assert_eq!(
+            d.to_string(),
+            "f.toml:2:6: bad\n    | \"xyz\"\n    = help: fix it"
+        );
     }
 
     #[test]

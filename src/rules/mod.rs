@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use crate::domain::{ChargeCategory, CostLine, TeamId, TeamIdError};
-pub use diagnostic::{Diagnostic, RuleErrors};
 use diagnostic::closest;
+pub use diagnostic::{Diagnostic, RuleErrors};
 pub use pattern::{Pattern, normalise};
 
 /// The default rules directory.
@@ -52,8 +52,14 @@ impl Field {
     /// The line's values for this field; account matchers see both id and name.
     fn values<'a>(&self, line: &'a CostLine) -> [Option<&'a str>; 2] {
         match self {
-            Field::BillingAccount => [Some(&line.billing_account_id), line.billing_account_name.as_deref()],
-            Field::SubAccount => [line.sub_account_id.as_deref(), line.sub_account_name.as_deref()],
+            Field::BillingAccount => [
+                Some(&line.billing_account_id),
+                line.billing_account_name.as_deref(),
+            ],
+            Field::SubAccount => [
+                line.sub_account_id.as_deref(),
+                line.sub_account_name.as_deref(),
+            ],
             Field::Provider => [Some(&line.provider), None],
             Field::Service => [line.service_name.as_deref(), None],
             Field::ServiceCategory => [line.service_category.as_deref(), None],
@@ -105,7 +111,10 @@ impl std::fmt::Display for Unassignable {
                 "tag `{tag}` names unknown team `{value}`: add it to `[teams] known` or as an alias in `[teams.aliases]`"
             ),
             Unassignable::InvalidTeam { tag, value } => {
-                write!(f, "tag `{tag}` value `{value}` is not a valid team name: fix the tag or add an alias")
+                write!(
+                    f,
+                    "tag `{tag}` value `{value}` is not a valid team name: fix the tag or add an alias"
+                )
             }
         }
     }
@@ -114,8 +123,14 @@ impl std::fmt::Display for Unassignable {
 /// The owner a rule set gives one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Assignment {
-    Team { team: TeamId, rule: usize },
-    Unallocated { rule: Option<usize>, reason: Option<Unassignable> },
+    Team {
+        team: TeamId,
+        rule: usize,
+    },
+    Unallocated {
+        rule: Option<usize>,
+        reason: Option<Unassignable>,
+    },
 }
 
 /// A checked, ready-to-evaluate rule set.
@@ -158,26 +173,39 @@ impl RuleSet {
         if let Some(team) = self.team_aliases.get(&n) {
             return Ok(team.clone());
         }
-        let team = TeamId::parse(&n)
-            .map_err(|_| Unassignable::InvalidTeam { tag: tag.to_string(), value: value.trim().to_string() })?;
+        let team = TeamId::parse(&n).map_err(|_| Unassignable::InvalidTeam {
+            tag: tag.to_string(),
+            value: value.trim().to_string(),
+        })?;
         match &self.known_teams {
-            Some(known) if !known.contains(&team) => {
-                Err(Unassignable::UnknownTeam { tag: tag.to_string(), value: value.trim().to_string() })
-            }
+            Some(known) if !known.contains(&team) => Err(Unassignable::UnknownTeam {
+                tag: tag.to_string(),
+                value: value.trim().to_string(),
+            }),
             _ => Ok(team),
         }
     }
 
     /// Gives a line its owner: the first rule that matches wins.
     pub fn assign(&self, line: &CostLine) -> Assignment {
-        let tags: Vec<(String, &str)> =
-            line.tags.0.iter().map(|(k, v)| (self.canonical_tag_key(k), v.as_str())).collect();
-        let tag = |key: &str| tags.iter().find(|(k, v)| k == key && !v.trim().is_empty()).map(|(_, v)| *v);
+        let tags: Vec<(String, &str)> = line
+            .tags
+            .0
+            .iter()
+            .map(|(k, v)| (self.canonical_tag_key(k), v.as_str()))
+            .collect();
+        let tag = |key: &str| {
+            tags.iter()
+                .find(|(k, v)| k == key && !v.trim().is_empty())
+                .map(|(_, v)| *v)
+        };
         for (index, rule) in self.rules.iter().enumerate() {
             let matched = rule.matchers.iter().all(|m| match m {
                 Matcher::Field(field, patterns) => {
                     let values = field.values(line);
-                    patterns.iter().any(|p| values.iter().flatten().any(|v| p.matches(v)))
+                    patterns
+                        .iter()
+                        .any(|p| values.iter().flatten().any(|v| p.matches(v)))
                 }
                 Matcher::Tag(key, patterns) => {
                     tag(key).is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
@@ -187,17 +215,28 @@ impl RuleSet {
                 continue;
             }
             match &rule.target {
-                Target::Team(team) => return Assignment::Team { team: team.clone(), rule: index },
+                Target::Team(team) => {
+                    return Assignment::Team {
+                        team: team.clone(),
+                        rule: index,
+                    };
+                }
                 Target::FromTag(key) => {
                     let Some(value) = tag(key) else { continue };
                     return match self.resolve_team(key, value) {
                         Ok(team) => Assignment::Team { team, rule: index },
-                        Err(reason) => Assignment::Unallocated { rule: Some(index), reason: Some(reason) },
+                        Err(reason) => Assignment::Unallocated {
+                            rule: Some(index),
+                            reason: Some(reason),
+                        },
                     };
                 }
             }
         }
-        Assignment::Unallocated { rule: None, reason: None }
+        Assignment::Unallocated {
+            rule: None,
+            reason: None,
+        }
     }
 }
 
@@ -232,8 +271,12 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
     }
     let mut sources = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display()), "check the file's permissions"))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            fail(
+                format!("cannot read `{}`: {e}", path.display()),
+                "check the file's permissions",
+            )
+        })?;
         sources.push((path, text));
     }
     check(&sources)
@@ -249,7 +292,11 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
             Err(e) => errors.push(parse_error(path, text, &e)),
         }
     }
-    let mut checker = Checker { errors, set: RuleSet::default(), names: BTreeMap::new() };
+    let mut checker = Checker {
+        errors,
+        set: RuleSet::default(),
+        names: BTreeMap::new(),
+    };
     // Declarations first (any file may declare them), then rules in order.
     for (path, text, file) in &files {
         checker.declarations(path, text, file);
@@ -263,7 +310,11 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
         }
     }
     checker.unreachable(&files);
-    if checker.errors.is_empty() { Ok(checker.set) } else { Err(RuleErrors(checker.errors)) }
+    if checker.errors.is_empty() {
+        Ok(checker.set)
+    } else {
+        Err(RuleErrors(checker.errors))
+    }
 }
 
 const MATCH_FIELDS: [&str; 9] = [
@@ -282,8 +333,16 @@ const TOP_FIELDS: [&str; 3] = ["teams", "tag_keys", "rule"];
 
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_string();
-    let hint = if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-        let all = MATCH_FIELDS.iter().chain(&RULE_FIELDS).chain(&TOP_FIELDS).chain(&["known", "aliases"]).copied();
+    let hint = if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        let all = MATCH_FIELDS
+            .iter()
+            .chain(&RULE_FIELDS)
+            .chain(&TOP_FIELDS)
+            .chain(&["known", "aliases"])
+            .copied();
         match closest(field, all) {
             Some(s) => Some(format!("did you mean `{s}`?")),
             None => Some("see docs/rules.md for the fields a rule file may use".to_string()),
@@ -305,14 +364,26 @@ struct Checker {
 
 impl Checker {
     fn error<T>(&mut self, path: &Path, text: &str, at: &Spanned<T>, message: String, hint: &str) {
-        self.errors.push(Diagnostic::at(path, text, Some(at.span()), message, Some(hint.to_string())));
+        self.errors.push(Diagnostic::at(
+            path,
+            text,
+            Some(at.span()),
+            message,
+            Some(hint.to_string()),
+        ));
     }
 
     fn team(&mut self, path: &Path, text: &str, name: &Spanned<String>) -> Option<TeamId> {
         match TeamId::parse(name.get_ref()) {
             Ok(t) => Some(t),
             Err(TeamIdError::Reserved) => {
-                self.error(path, text, name, "`unallocated` is reserved".into(), "pick another team name");
+                self.error(
+                    path,
+                    text,
+                    name,
+                    "`unallocated` is reserved".into(),
+                    "pick another team name",
+                );
                 None
             }
             Err(TeamIdError::Invalid(v)) => {
@@ -380,11 +451,20 @@ impl Checker {
     fn aliases(&mut self, path: &Path, text: &str, file: &ast::FileAst) {
         let Some(teams) = &file.teams else { return };
         for (alias, target) in teams.aliases.iter().flatten() {
-            let Some(team) = self.team(path, text, target) else { continue };
+            let Some(team) = self.team(path, text, target) else {
+                continue;
+            };
             if let Some(known) = &self.set.known_teams {
                 if !known.contains(&team) {
-                    let hint = format!("aliases must name a team in `[teams] known`; add `{team}` there");
-                    self.error(path, text, target, format!("alias `{alias}` names unknown team `{team}`"), &hint);
+                    let hint =
+                        format!("aliases must name a team in `[teams] known`; add `{team}` there");
+                    self.error(
+                        path,
+                        text,
+                        target,
+                        format!("alias `{alias}` names unknown team `{team}`"),
+                        &hint,
+                    );
                     continue;
                 }
             }
@@ -407,7 +487,13 @@ impl Checker {
         let location = format!("{}:{}", path.display(), diag.line);
         let name = r.name.get_ref().trim().to_string();
         if name.is_empty() {
-            self.error(path, text, &r.name, "a rule name cannot be empty".into(), "name the rule; explanations show it");
+            self.error(
+                path,
+                text,
+                &r.name,
+                "a rule name cannot be empty".into(),
+                "name the rule; explanations show it",
+            );
         } else if let Some(first) = self.names.get(&name) {
             let first = first.clone();
             self.error(
@@ -425,17 +511,31 @@ impl Checker {
                 if let Some(known) = &self.set.known_teams {
                     if !known.contains(&t) {
                         let hint = match closest(t.as_str(), known.iter().map(TeamId::as_str)) {
-                            Some(s) => format!("did you mean `{s}`? otherwise add `{t}` to `[teams] known`"),
+                            Some(s) => format!(
+                                "did you mean `{s}`? otherwise add `{t}` to `[teams] known`"
+                            ),
                             None => format!("add `{t}` to `[teams] known`"),
                         };
-                        self.error(path, text, team, format!("team `{t}` is not a known team"), &hint);
+                        self.error(
+                            path,
+                            text,
+                            team,
+                            format!("team `{t}` is not a known team"),
+                            &hint,
+                        );
                     }
                 }
                 Target::Team(t)
             }),
             (None, Some(key)) => {
                 if key.get_ref().trim().is_empty() {
-                    self.error(path, text, key, "`team_from_tag` names no tag key".into(), "name the tag key, e.g. \"team\"");
+                    self.error(
+                        path,
+                        text,
+                        key,
+                        "`team_from_tag` names no tag key".into(),
+                        "name the tag key, e.g. \"team\"",
+                    );
                 }
                 Some(Target::FromTag(self.set.canonical_tag_key(key.get_ref())))
             }
@@ -460,9 +560,18 @@ impl Checker {
                 None
             }
         };
-        let matchers = r.matcher.as_ref().map(|m| self.matchers(path, text, m)).unwrap_or_default();
+        let matchers = r
+            .matcher
+            .as_ref()
+            .map(|m| self.matchers(path, text, m))
+            .unwrap_or_default();
         if let Some(target) = target {
-            self.set.rules.push(Rule { name, location, target, matchers });
+            self.set.rules.push(Rule {
+                name,
+                location,
+                target,
+                matchers,
+            });
         }
     }
 
@@ -484,11 +593,20 @@ impl Checker {
             if field == Field::ChargeCategory {
                 for p in &list {
                     if !p.text().contains('*') && ChargeCategory::parse(p.text()).is_none() {
-                        let hint = match closest(p.text(), ChargeCategory::ALL.iter().map(|c| c.as_str())) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "use one of Usage, Purchase, Tax, Credit, Adjustment".to_string(),
-                        };
-                        self.error(path, text, patterns, format!("`{}` is not a FOCUS charge category", p.text()), &hint);
+                        let hint =
+                            match closest(p.text(), ChargeCategory::ALL.iter().map(|c| c.as_str()))
+                            {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => "use one of Usage, Purchase, Tax, Credit, Adjustment"
+                                    .to_string(),
+                            };
+                        self.error(
+                            path,
+                            text,
+                            patterns,
+                            format!("`{}` is not a FOCUS charge category", p.text()),
+                            &hint,
+                        );
                     }
                 }
             }
@@ -501,8 +619,19 @@ impl Checker {
         out
     }
 
-    fn patterns(&mut self, path: &Path, text: &str, what: &str, p: &Spanned<ast::Patterns>) -> Vec<Pattern> {
-        let list: Vec<Pattern> = p.get_ref().as_slice().iter().map(|s| Pattern::new(s)).collect();
+    fn patterns(
+        &mut self,
+        path: &Path,
+        text: &str,
+        what: &str,
+        p: &Spanned<ast::Patterns>,
+    ) -> Vec<Pattern> {
+        let list: Vec<Pattern> = p
+            .get_ref()
+            .as_slice()
+            .iter()
+            .map(|s| Pattern::new(s))
+            .collect();
         if list.is_empty() || list.iter().any(|p| p.text().is_empty()) {
             self.error(
                 path,
@@ -518,7 +647,11 @@ impl Checker {
     /// A rule with no matcher and a fixed team matches everything: rules after
     /// it can never match.
     fn unreachable(&mut self, files: &[(&Path, &str, ast::FileAst)]) {
-        let Some(pos) = self.set.rules.iter().position(|r| r.matchers.is_empty() && matches!(r.target, Target::Team(_)))
+        let Some(pos) = self
+            .set
+            .rules
+            .iter()
+            .position(|r| r.matchers.is_empty() && matches!(r.target, Target::Team(_)))
         else {
             return;
         };
@@ -528,7 +661,11 @@ impl Checker {
         let catch_all = self.set.rules[pos].name.clone();
         let next = self.set.rules[pos + 1].name.clone();
         for (path, text, file) in files {
-            if let Some(rule) = file.rule.iter().find(|r| r.get_ref().name.get_ref().trim() == next) {
+            if let Some(rule) = file
+                .rule
+                .iter()
+                .find(|r| r.get_ref().name.get_ref().trim() == next)
+            {
                 self.error(
                     path,
                     text,

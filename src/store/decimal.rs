@@ -22,7 +22,10 @@ impl Type<Sqlite> for DbDecimal {
 }
 
 impl Encode<'_, Sqlite> for DbDecimal {
-    fn encode_by_ref(&self, buf: &mut <Sqlite as Database>::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
         <String as Encode<Sqlite>>::encode(self.0.normalize().to_string(), buf)
     }
 }
@@ -30,7 +33,9 @@ impl Encode<'_, Sqlite> for DbDecimal {
 impl<'r> Decode<'r, Sqlite> for DbDecimal {
     fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
         let text = <&str as Decode<Sqlite>>::decode(value)?;
-        Ok(DbDecimal(text.parse::<Decimal>().map_err(|e| format!("stored amount `{text}` is not a decimal: {e}"))?))
+        Ok(DbDecimal(text.parse::<Decimal>().map_err(|e| {
+            format!("stored amount `{text}` is not a decimal: {e}")
+        })?))
     }
 }
 
@@ -44,13 +49,18 @@ impl Type<Postgres> for DbDecimal {
 }
 
 impl Encode<'_, Postgres> for DbDecimal {
-    fn encode_by_ref(&self, buf: &mut <Postgres as Database>::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
         <Decimal as Encode<Postgres>>::encode_by_ref(&self.0, buf)
     }
 }
 
 impl<'r> Decode<'r, Postgres> for DbDecimal {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(DbDecimal(<Decimal as Decode<Postgres>>::decode(value)?.normalize()))
+        Ok(DbDecimal(
+            <Decimal as Decode<Postgres>>::decode(value)?.normalize(),
+        ))
     }
 }

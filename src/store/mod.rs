@@ -13,7 +13,9 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, Tags, TeamId};
@@ -33,7 +35,10 @@ pub enum StoreError {
     #[error("cannot open database `{url}`: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("cannot migrate database `{url}`: {source}")]
-    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is unreadable: {0}; was the database written by a newer allot?")]
@@ -125,7 +130,10 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(|source| StoreError::Connect { url: url.to_string(), source })?
+                .map_err(|source| StoreError::Connect {
+                    url: url.to_string(),
+                    source,
+                })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -134,22 +142,34 @@ impl Store {
                 .max_connections(4)
                 .connect_with(options)
                 .await
-                .map_err(|source| StoreError::Connect { url: url.to_string(), source })?;
+                .map_err(|source| StoreError::Connect {
+                    url: url.to_string(),
+                    source,
+                })?;
             sqlx::migrate!("migrations/sqlite")
                 .run(&pool)
                 .await
-                .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+                .map_err(|source| StoreError::Migrate {
+                    url: url.to_string(),
+                    source,
+                })?;
             Ok(Store::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .connect(url)
                 .await
-                .map_err(|source| StoreError::Connect { url: redact(url), source })?;
+                .map_err(|source| StoreError::Connect {
+                    url: redact(url),
+                    source,
+                })?;
             sqlx::migrate!("migrations/postgres")
                 .run(&pool)
                 .await
-                .map_err(|source| StoreError::Migrate { url: redact(url), source })?;
+                .map_err(|source| StoreError::Migrate {
+                    url: redact(url),
+                    source,
+                })?;
             Ok(Store::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl(redact(url)))
@@ -203,7 +223,13 @@ impl Store {
                 (Tx::Postgres(tx), id)
             }
         };
-        Ok(ImportTx { tx, import_id, partitions: BTreeMap::new(), months: BTreeSet::new(), lines_stored: 0 })
+        Ok(ImportTx {
+            tx,
+            import_id,
+            partitions: BTreeMap::new(),
+            months: BTreeSet::new(),
+            lines_stored: 0,
+        })
     }
 
     /// All stored lines whose charge period starts in `month`.
@@ -260,9 +286,18 @@ impl Store {
     }
 
     /// Replaces the stored allocation of `run.month` with `rows`, atomically.
-    pub async fn replace_allocation(&self, run: &AllocationRun, rows: &[AllocationRow]) -> Result<()> {
+    pub async fn replace_allocation(
+        &self,
+        run: &AllocationRun,
+        rows: &[AllocationRow],
+    ) -> Result<()> {
         let month = run.month.to_string();
-        let known = run.known_teams.iter().map(TeamId::as_str).collect::<Vec<_>>().join("\n");
+        let known = run
+            .known_teams
+            .iter()
+            .map(TeamId::as_str)
+            .collect::<Vec<_>>()
+            .join("\n");
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&month).execute(&mut *tx).await?;
@@ -300,7 +335,10 @@ impl Store {
     }
 
     /// The stored allocation of a month, if it has been allocated.
-    pub async fn allocation(&self, month: Month) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
+    pub async fn allocation(
+        &self,
+        month: Month,
+    ) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
         let key = month.to_string();
         with_pool!(self, pool => {
             let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams FROM allocation_runs WHERE month = $1")
@@ -333,7 +371,12 @@ impl Store {
     }
 
     /// Allocated amounts of one owner on days in `[from, to]`, across months.
-    pub async fn owner_rows(&self, owner: &Owner, from: NaiveDate, to: NaiveDate) -> Result<Vec<AllocationRow>> {
+    pub async fn owner_rows(
+        &self,
+        owner: &Owner,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT day, owner, service_name, currency, rule, amount, lines FROM allocations \
@@ -417,7 +460,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -494,7 +542,13 @@ impl ImportTx {
     /// join the account's largest claimed period, so they are replaced with
     /// this export and never delete another export's rows.
     pub async fn commit(self, rows_read: u64) -> Result<ImportSummary> {
-        let ImportTx { tx, import_id, partitions, months, lines_stored } = self;
+        let ImportTx {
+            tx,
+            import_id,
+            partitions,
+            months,
+            lines_stored,
+        } = self;
         let plan = claim_partitions(&partitions);
         with_tx!(tx, owned => {
             let mut tx = owned;
@@ -563,11 +617,17 @@ fn claim_partitions(rows: &BTreeMap<(String, NaiveDate), u64>) -> PartitionPlan 
     for ((account, period), n) in rows {
         by_account.entry(account).or_default().push((*period, *n));
     }
-    let mut plan = PartitionPlan { claimed: vec![], strays: vec![] };
+    let mut plan = PartitionPlan {
+        claimed: vec![],
+        strays: vec![],
+    };
     for (account, periods) in by_account {
         let total: u64 = periods.iter().map(|p| p.1).sum();
         // The largest period (earliest on a tie) always claims.
-        let home = periods.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|p| p.0);
+        let home = periods
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|p| p.0);
         for (period, n) in &periods {
             if Some(*period) == home || n * 100 >= total * STRAY_SHARE_PERCENT {
                 plan.claimed.push((account.to_string(), *period));
@@ -587,9 +647,16 @@ mod tests {
     fn stray_rows_of_a_neighbouring_period_join_the_export_period() {
         let sep = NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
         let oct = NaiveDate::from_ymd_opt(2024, 10, 1).unwrap();
-        let rows = BTreeMap::from([(("a".to_string(), sep), 999), (("a".to_string(), oct), 1), (("b".to_string(), oct), 5)]);
+        let rows = BTreeMap::from([
+            (("a".to_string(), sep), 999),
+            (("a".to_string(), oct), 1),
+            (("b".to_string(), oct), 5),
+        ]);
         let plan = claim_partitions(&rows);
-        assert_eq!(plan.claimed, vec![("a".to_string(), sep), ("b".to_string(), oct)]);
+        assert_eq!(
+            plan.claimed,
+            vec![("a".to_string(), sep), ("b".to_string(), oct)]
+        );
         assert_eq!(plan.strays, vec![("a".to_string(), oct, sep)]);
     }
 

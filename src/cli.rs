@@ -1,0 +1,271 @@
+//! The `allot` command line: argument parsing and one function per command.
+//! This is an edge of the program, so it reports errors with `anyhow`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, shutdown_signal};
+use crate::domain::money::{PRESENTATION_DP, format_fixed};
+use crate::domain::{CostBasis, Month};
+use crate::engine::{Allocation, GroupBy};
+use crate::importers::{Progress, focus};
+use crate::present::{self, Format};
+use crate::rules::{self, DEFAULT_RULES_DIR};
+use crate::store::{DEFAULT_DATABASE_URL, Store, redact};
+use crate::{demo, service};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "allot",
+    version,
+    about = "FinOps cost allocation: every cost gets an owner, to the cent"
+)]
+pub struct Cli {
+    /// Database URL: `sqlite://FILE` (created on first use) or `postgres://USER@HOST/DB`.
+    #[arg(long, global = true, env = "ALLOT_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import billing data.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+    /// Allocate a month: give every cost line an owner and store the result.
+    Allocate {
+        /// The month, as YYYY-MM.
+        #[arg(long, value_parser = Month::parse)]
+        month: Month,
+        /// Directory of rule files.
+        #[arg(long, env = "ALLOT_RULES_DIR", default_value = DEFAULT_RULES_DIR)]
+        rules: PathBuf,
+        /// Cost column to allocate.
+        #[arg(long, env = "ALLOT_COST_BASIS", default_value = "effective", value_parser = str::parse::<CostBasis>)]
+        cost_basis: CostBasis,
+    },
+    /// Show an allocated month per team (or per team and service).
+    Showback {
+        #[arg(long, value_parser = Month::parse)]
+        month: Month,
+        /// `team` or `team,service`.
+        #[arg(long, default_value = "team", value_parser = str::parse::<GroupBy>)]
+        by: GroupBy,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Work with allocation rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ALLOT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Load the bundled sample bill into a fresh database, allocate it and serve it.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where to create the demo database (replaced if it exists).
+        #[arg(long, default_value = "allot-demo.db")]
+        database: PathBuf,
+        /// Prepare the database and print the showback, but do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// FOCUS 1.0-1.3 cost-and-usage exports (CSV or .csv.gz). Files given
+    /// together are imported as one export, atomically.
+    Focus {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check rule files; print every error as file:line:col with a hint.
+    Check {
+        #[arg(default_value = DEFAULT_RULES_DIR)]
+        dir: PathBuf,
+    },
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Import {
+            source: ImportSource::Focus { files },
+        } => {
+            let store = open(&cli.database_url).await?;
+            let started = std::time::Instant::now();
+            let summary = focus::import(&store, &files, Progress::Auto).await?;
+            let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
+            println!(
+                "imported {} rows as {} lines in {:.1?} (import {}); months: {}",
+                summary.rows_read,
+                summary.lines_stored,
+                started.elapsed(),
+                summary.import_id,
+                if months.is_empty() {
+                    "none".to_string()
+                } else {
+                    months.join(", ")
+                }
+            );
+            for m in &summary.months {
+                println!("next: allot allocate --month {m}");
+            }
+            Ok(())
+        }
+        Command::Allocate {
+            month,
+            rules: dir,
+            cost_basis,
+        } => {
+            let rules = rules::load_dir(&dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}\nthe rules in `{}` are invalid; nothing was allocated",
+                    dir.display()
+                )
+            })?;
+            let store = open(&cli.database_url).await?;
+            let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
+            print_allocation(&allocation);
+            Ok(())
+        }
+        Command::Showback { month, by, format } => {
+            let store = open(&cli.database_url).await?;
+            let (run, report) = service::showback(&store, month, by).await?;
+            match format {
+                Format::Table => print!("{}", present::showback_table(&report)),
+                Format::Csv => print!("{}", present::showback_csv(&report)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&present::showback_json(&run, &report))?
+                ),
+            }
+            Ok(())
+        }
+        Command::Rules {
+            command: RulesCommand::Check { dir },
+        } => match rules::load_dir(&dir) {
+            Ok(set) => {
+                println!("{}: {} rules, ok", dir.display(), set.rules.len());
+                Ok(())
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
+            }
+        },
+        Command::Serve { listen } => {
+            let store = open(&cli.database_url).await?;
+            serve(store, listen).await
+        }
+        Command::Demo {
+            listen,
+            database,
+            no_serve,
+        } => {
+            let prepared = demo::prepare(&database).await?;
+            print_allocation(&prepared.allocation);
+            print!("{}", present::showback_table(&prepared.showback));
+            if no_serve {
+                return Ok(());
+            }
+            let app = Application::build(prepared.store, listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on `{listen}`; pass --listen with a free address")
+                })?;
+            let addr = app.local_addr()?;
+            let month = prepared.allocation.month;
+            println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop). Open:");
+            println!("  http://{addr}/api/v1/showback?month={month}");
+            println!("  http://{addr}/api/v1/showback?month={month}&group_by=team,service");
+            println!("  http://{addr}/api/v1/showback?month={month}&format=csv");
+            println!(
+                "  http://{addr}/api/v1/teams/payments/costs?from={}&to={}",
+                month.first_day(),
+                month
+                    .end_exclusive()
+                    .pred_opt()
+                    .unwrap_or(month.first_day())
+            );
+            println!(
+                "  http://{addr}/api/v1/teams/payments/costs?from={}&to={}&granularity=month",
+                month.first_day(),
+                month
+                    .end_exclusive()
+                    .pred_opt()
+                    .unwrap_or(month.first_day())
+            );
+            println!("  http://{addr}/healthz");
+            println!(
+                "the database is `{}`: try `allot --database-url sqlite://{} showback --month {month}`",
+                database.display(),
+                database.display()
+            );
+            app.run_until(shutdown_signal()).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn open(url: &str) -> anyhow::Result<Store> {
+    Store::connect(url)
+        .await
+        .with_context(|| format!("cannot use database `{}`", redact(url)))
+}
+
+async fn serve(store: Store, listen: SocketAddr) -> anyhow::Result<()> {
+    let app = Application::build(store, listen).await.with_context(|| {
+        format!("cannot listen on `{listen}`; is another server running there?")
+    })?;
+    tracing::info!(addr = %app.local_addr()?, "serving");
+    println!("allot is serving on http://{}", app.local_addr()?);
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn print_allocation(a: &Allocation) {
+    let totals: Vec<String> = a
+        .totals
+        .iter()
+        .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
+        .collect();
+    println!(
+        "allocated {} ({} cost basis): {} source rows, total {}",
+        a.month,
+        a.cost_basis,
+        a.lines,
+        totals.join(" + ")
+    );
+    for u in &a.unallocatable {
+        let amounts: Vec<String> = u
+            .amounts
+            .iter()
+            .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
+            .collect();
+        println!(
+            "warning: rule `{}`: {} ({} rows, {} left unallocated)",
+            u.rule,
+            u.reason,
+            u.lines,
+            amounts.join(" + ")
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `allot demo`: a fresh embedded database loaded with the bundled sample
+//! bill and the shipped rules, allocated and ready to serve. The fixture and
+//! rules are compiled into the binary so the demo works from any directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::domain::{CostBasis, Month};
+use crate::engine::{Allocation, GroupBy, Showback};
+use crate::importers::{Progress, focus};
+use crate::store::Store;
+use crate::{rules, service};
+
+/// The bundled FOCUS sample: several teams, tag spelling variants, an
+/// untagged shared cluster, a support fee, a credit, tax, two providers and
+/// two currencies.
+pub const FIXTURE: (&str, &str) = (
+    "demo-2026-10.csv",
+    include_str!("../fixtures/focus/demo-2026-10.csv"),
+);
+
+/// The month the fixture covers.
+pub const MONTH: &str = "2026-10";
+
+/// The shipped rule files (`allocation-rules/`), in order.
+pub const RULES: &[(&str, &str)] = &[
+    (
+        "allocation-rules/00-teams.toml",
+        include_str!("../allocation-rules/00-teams.toml"),
+    ),
+    (
+        "allocation-rules/10-ownership.toml",
+        include_str!("../allocation-rules/10-ownership.toml"),
+    ),
+];
+
+/// A prepared demo database.
+pub struct Prepared {
+    pub store: Store,
+    pub allocation: Allocation,
+    pub showback: Showback,
+}
+
+/// Creates `database` afresh, imports the fixture, allocates its month.
+pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = database.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot replace `{}`", database.display()));
+            }
+        }
+    }
+    let store = Store::connect(&format!("sqlite://{}", database.display())).await?;
+    let dir = tempdir()?;
+    let path = dir.join(FIXTURE.0);
+    std::fs::write(&path, FIXTURE.1)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    let imported = focus::import(&store, &[path], Progress::Hidden).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    imported?;
+    let sources: Vec<(PathBuf, String)> = RULES
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect();
+    let rules = rules::check(&sources)
+        .map_err(|e| anyhow::anyhow!("the bundled rules are invalid:\n{e}"))?;
+    let month = Month::parse(MONTH)?;
+    let allocation = service::allocate_month(&store, &rules, month, CostBasis::Effective).await?;
+    let (_, showback) = service::showback(&store, month, GroupBy::Team).await?;
+    Ok(Prepared {
+        store,
+        allocation,
+        showback,
+    })
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("allot-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,11 @@
+//! The allocation engine: pure functions from cost lines and a rule set to
+//! allocated amounts, and from allocated amounts to rounded reports. No I/O,
+//! no clock, no database: every function here is tested with plain values.
+
+pub mod allocate;
+pub mod report;
+
+pub use allocate::{Allocation, Unallocatable, allocate};
+pub use report::{
+    CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
+};

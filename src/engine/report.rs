@@ -1,0 +1,242 @@
+//! Reports built from allocated amounts: showback per team (or team and
+//! service) and a team's costs over time, rounded to cents by largest
+//! remainder so that the rows always add up to the rounded total.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::domain::money::{PRESENTATION_DP, largest_remainder};
+use crate::domain::{CostBasis, Currency, Month, Owner};
+use crate::store::AllocationRow;
+
+/// How showback rows are grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    Team,
+    TeamService,
+}
+
+impl FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "team" => Ok(GroupBy::Team),
+            "team,service" => Ok(GroupBy::TeamService),
+            other => Err(format!(
+                "expected `team` or `team,service`, found `{other}`"
+            )),
+        }
+    }
+}
+
+/// One showback row, rounded to cents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShowbackRow {
+    pub owner: Owner,
+    /// Set when grouping by team and service; empty for lines with no service.
+    pub service: Option<String>,
+    pub currency: Currency,
+    /// Cost of lines the rules gave the team directly.
+    pub direct_cost: Decimal,
+    /// Cost received from shared pools (none until pools are configured).
+    pub shared_cost: Decimal,
+    pub total_cost: Decimal,
+}
+
+/// A month's showback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Showback {
+    pub month: Month,
+    pub cost_basis: CostBasis,
+    pub group_by: GroupBy,
+    /// Teams in name order, then `unallocated`, per currency.
+    pub rows: Vec<ShowbackRow>,
+    /// Rounded total per currency: the sum of the rows' `total_cost`.
+    pub totals: BTreeMap<Currency, Decimal>,
+}
+
+/// Builds the showback of a month from its allocated amounts. Every currency
+/// present gets an `unallocated` row, even when it is zero.
+pub fn showback(
+    month: Month,
+    basis: CostBasis,
+    rows: &[AllocationRow],
+    group_by: GroupBy,
+) -> Showback {
+    // (currency, owner-sort-key, service) -> exact direct cost
+    let mut exact: BTreeMap<(Currency, (bool, Owner), Option<String>), Decimal> = BTreeMap::new();
+    for r in rows {
+        let service = match group_by {
+            GroupBy::Team => None,
+            GroupBy::TeamService => Some(r.service_name.clone()),
+        };
+        let owner_key = (r.owner == Owner::Unallocated, r.owner.clone());
+        *exact.entry((r.currency, owner_key, service)).or_default() += r.amount;
+    }
+    let currencies: Vec<Currency> = {
+        let mut c: Vec<Currency> = rows.iter().map(|r| r.currency).collect();
+        c.sort();
+        c.dedup();
+        c
+    };
+    for currency in &currencies {
+        let has_unallocated = exact.keys().any(|(c, (u, _), _)| c == currency && *u);
+        if !has_unallocated {
+            let service = (group_by == GroupBy::TeamService).then(String::new);
+            exact.insert(
+                (*currency, (true, Owner::Unallocated), service),
+                Decimal::ZERO,
+            );
+        }
+    }
+    let mut out = Vec::new();
+    let mut totals = BTreeMap::new();
+    for currency in currencies {
+        let keys: Vec<_> = exact
+            .iter()
+            .filter(|((c, _, _), _)| *c == currency)
+            .collect();
+        let amounts: Vec<Decimal> = keys.iter().map(|(_, a)| **a).collect();
+        let rounded = largest_remainder(&amounts, PRESENTATION_DP);
+        let zero_shared = largest_remainder(&vec![Decimal::ZERO; amounts.len()], PRESENTATION_DP);
+        for ((((_, (_, owner), service), _), direct), shared) in
+            keys.iter().zip(&rounded).zip(&zero_shared)
+        {
+            out.push(ShowbackRow {
+                owner: owner.clone(),
+                service: service.clone(),
+                currency,
+                direct_cost: *direct,
+                shared_cost: *shared,
+                total_cost: *direct + *shared,
+            });
+        }
+        totals.insert(currency, rounded.iter().copied().sum());
+    }
+    Showback {
+        month,
+        cost_basis: basis,
+        group_by,
+        rows: out,
+        totals,
+    }
+}
+
+/// The periods a team's costs are reported in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Month,
+}
+
+impl FromStr for Granularity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "day" => Ok(Granularity::Day),
+            "month" => Ok(Granularity::Month),
+            other => Err(format!("expected `day` or `month`, found `{other}`")),
+        }
+    }
+}
+
+/// A team's cost in one period and currency, with its split by service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostPoint {
+    /// The first day of the period.
+    pub start: NaiveDate,
+    pub currency: Currency,
+    pub cost: Decimal,
+    /// (service, cost), largest first; the costs sum to `cost`.
+    pub services: Vec<(String, Decimal)>,
+}
+
+/// A team's costs over a date range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamCosts {
+    pub owner: Owner,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub points: Vec<CostPoint>,
+    pub totals: BTreeMap<Currency, Decimal>,
+}
+
+/// Groups one owner's allocated amounts by period, rounding by largest
+/// remainder per currency so the periods add up to the rounded total, and
+/// each period's services add up to the period.
+pub fn team_costs(
+    owner: Owner,
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: Granularity,
+    rows: &[AllocationRow],
+) -> TeamCosts {
+    let mut exact: BTreeMap<(Currency, NaiveDate), BTreeMap<String, Decimal>> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.owner == owner && r.day >= from && r.day <= to)
+    {
+        let start = match granularity {
+            Granularity::Day => r.day,
+            Granularity::Month => Month::of(r.day).first_day(),
+        };
+        *exact
+            .entry((r.currency, start))
+            .or_default()
+            .entry(r.service_name.clone())
+            .or_default() += r.amount;
+    }
+    let mut points = Vec::new();
+    let mut totals = BTreeMap::new();
+    let currencies: Vec<Currency> = {
+        let mut c: Vec<Currency> = exact.keys().map(|k| k.0).collect();
+        c.dedup();
+        c
+    };
+    for currency in currencies {
+        let periods: Vec<_> = exact.iter().filter(|((c, _), _)| *c == currency).collect();
+        let amounts: Vec<Decimal> = periods
+            .iter()
+            .map(|(_, s)| s.values().copied().sum())
+            .collect();
+        let rounded = largest_remainder(&amounts, PRESENTATION_DP);
+        for (((_, start), services), cost) in periods.iter().zip(&rounded) {
+            let names: Vec<&String> = services.keys().collect();
+            let exact_services: Vec<Decimal> = services.values().copied().collect();
+            let mut split = largest_remainder_to(&exact_services, *cost);
+            let mut by_service: Vec<(String, Decimal)> =
+                names.into_iter().cloned().zip(split.drain(..)).collect();
+            by_service.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            points.push(CostPoint {
+                start: *start,
+                currency,
+                cost: *cost,
+                services: by_service,
+            });
+        }
+        totals.insert(currency, rounded.iter().copied().sum());
+    }
+    TeamCosts {
+        owner,
+        from,
+        to,
+        granularity,
+        points,
+        totals,
+    }
+}
+
+/// Rounds parts to cents so that they sum to `target` (a rounded total that
+/// may differ from the parts' own rounded sum by the rounding of an outer level).
+fn largest_remainder_to(parts: &[Decimal], target: Decimal) -> Vec<Decimal> {
+    let mut rounded = largest_remainder(parts, PRESENTATION_DP);
+    let diff = target - rounded.iter().copied().sum::<Decimal>();
+    if let Some(largest) = rounded.iter_mut().max_by_key(|d| d.abs()) {
+        *largest += diff;
+    }
+    rounded
+}

@@ -1,0 +1,67 @@
+//! `ApiError`: every failure the API reports, mapped to a status code and
+//! the body `{"error": {"code", "message"}}`. Internal errors are logged
+//! with their cause and never shown to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A query or path parameter is missing or malformed.
+    #[error("parameter `{param}`: {message}")]
+    BadParameter { param: String, message: String },
+    #[error("unknown team `{0}`")]
+    UnknownTeam(String),
+    #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
+    NotAllocated(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad(param: &str, message: impl Into<String>) -> Self {
+        ApiError::BadParameter {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::UnknownTeam(t) => ApiError::UnknownTeam(t),
+            ServiceError::NotAllocated(m) | ServiceError::NoData(m) => {
+                ApiError::NotAllocated(m.to_string())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            ApiError::UnknownTeam(_) => (StatusCode::NOT_FOUND, "unknown_team"),
+            ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "request failed");
+                "internal error; the server log has the cause".to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,59 @@
+//! Query parameters, parsed strictly: a bad or unknown parameter is a 400
+//! that names it.
+
+use std::collections::HashMap;
+
+use super::ApiError;
+
+/// The raw query of one request, with the names the endpoint accepts.
+pub struct Params {
+    map: HashMap<String, String>,
+}
+
+impl Params {
+    pub fn new(map: HashMap<String, String>, allowed: &[&str]) -> Result<Params, ApiError> {
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::bad(
+                unknown,
+                format!(
+                    "unknown parameter; this endpoint accepts {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(Params { map })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// Parses a required parameter.
+    pub fn required<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<T, ApiError> {
+        let raw = self
+            .get(name)
+            .ok_or_else(|| ApiError::bad(name, "is required"))?;
+        parse(raw).map_err(|e| ApiError::bad(name, e.to_string()))
+    }
+
+    /// Parses an optional parameter.
+    pub fn optional<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|raw| parse(raw).map_err(|e| ApiError::bad(name, e.to_string())))
+            .transpose()
+    }
+}
+
+/// An ISO 8601 date (`YYYY-MM-DD`).
+pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as `YYYY-MM-DD`, found `{s}`"))
+}

@@ -1,0 +1,41 @@
+//! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::params::Params;
+use super::{ApiError, AppState, csv_attachment, wants_csv};
+use crate::domain::Month;
+use crate::engine::GroupBy;
+use crate::{present, service};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/showback", get(showback))
+}
+
+async fn showback(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["month", "group_by", "format"])?;
+    let month = p.required("month", Month::parse)?;
+    let group_by = p
+        .optional("group_by", str::parse::<GroupBy>)?
+        .unwrap_or(GroupBy::Team);
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let (run, report) = service::showback(&state.store, month, group_by).await?;
+    if csv {
+        Ok(csv_attachment(
+            &format!("showback-{month}.csv"),
+            present::showback_csv(&report),
+        ))
+    } else {
+        Ok(Json(present::showback_json(&run, &report)).into_response())
+    }
+}

@@ -1,0 +1,53 @@
+//! `GET /api/v1/teams/{team}/costs`: one team's costs by day or month.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{Datelike, Utc};
+
+use super::params::{Params, date};
+use super::{ApiError, AppState, csv_attachment, wants_csv};
+use crate::engine::Granularity;
+use crate::{present, service};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/teams/{team}/costs", get(costs))
+}
+
+async fn costs(
+    State(state): State<AppState>,
+    Path(team): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["from", "to", "granularity", "format"])?;
+    let to = p
+        .optional("to", date)?
+        .unwrap_or_else(|| Utc::now().date_naive());
+    let from = p
+        .optional("from", date)?
+        .unwrap_or_else(|| to.with_day(1).unwrap_or(to));
+    if from > to {
+        return Err(ApiError::bad(
+            "from",
+            format!("`{from}` is after `to` (`{to}`)"),
+        ));
+    }
+    let granularity = p
+        .optional("granularity", str::parse::<Granularity>)?
+        .unwrap_or(Granularity::Day);
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let costs = service::team_costs(&state.store, &team, from, to, granularity).await?;
+    if csv {
+        Ok(csv_attachment(
+            &format!("{}-costs-{from}-{to}.csv", costs.owner.name()),
+            present::team_costs_csv(&costs),
+        ))
+    } else {
+        Ok(Json(present::team_costs_json(&costs)).into_response())
+    }
+}

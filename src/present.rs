@@ -1,0 +1,195 @@
+//! Presenting reports as JSON (the API's shapes, money as strings), CSV
+//! (RFC 4180, header row, plain decimals) and aligned tables for people.
+
+use serde_json::{Value, json};
+
+use crate::domain::money::{PRESENTATION_DP, format_fixed};
+use crate::engine::{Granularity, GroupBy, Showback, TeamCosts};
+use crate::store::AllocationRun;
+
+/// Output formats every reporting command accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn money(d: rust_decimal::Decimal) -> String {
+    format_fixed(d, PRESENTATION_DP)
+}
+
+/// Showback as JSON.
+pub fn showback_json(run: &AllocationRun, s: &Showback) -> Value {
+    json!({
+        "month": s.month.to_string(),
+        "cost_basis": s.cost_basis.as_str(),
+        "group_by": match s.group_by { GroupBy::Team => "team", GroupBy::TeamService => "team,service" },
+        "allocated_at": run.allocated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "rows": s.rows.iter().map(|r| {
+            let mut row = json!({
+                "team": r.owner.name(),
+                "currency": r.currency.as_str(),
+                "direct_cost": money(r.direct_cost),
+                "shared_cost": money(r.shared_cost),
+                "total_cost": money(r.total_cost),
+            });
+            if let Some(service) = &r.service {
+                row["service"] = if service.is_empty() { Value::Null } else { json!(service) };
+            }
+            row
+        }).collect::<Vec<_>>(),
+        "totals": s.totals.iter().map(|(c, t)| json!({"currency": c.as_str(), "total_cost": money(*t)})).collect::<Vec<_>>(),
+    })
+}
+
+/// Showback as CSV: one header row, then one row per team (and service).
+pub fn showback_csv(s: &Showback) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let by_service = s.group_by == GroupBy::TeamService;
+    let mut header = vec!["month", "team"];
+    if by_service {
+        header.push("service");
+    }
+    header.extend([
+        "currency",
+        "cost_basis",
+        "direct_cost",
+        "shared_cost",
+        "total_cost",
+    ]);
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(&header);
+    for r in &s.rows {
+        let mut rec = vec![s.month.to_string(), r.owner.name().to_string()];
+        if by_service {
+            rec.push(r.service.clone().unwrap_or_default());
+        }
+        rec.extend([
+            r.currency.to_string(),
+            s.cost_basis.to_string(),
+            money(r.direct_cost),
+            money(r.shared_cost),
+            money(r.total_cost),
+        ]);
+        let _ = w.write_record(&rec);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Showback as an aligned table with a total line per currency.
+pub fn showback_table(s: &Showback) -> String {
+    let by_service = s.group_by == GroupBy::TeamService;
+    let mut header = vec!["team".to_string()];
+    if by_service {
+        header.push("service".into());
+    }
+    header.extend(["currency", "direct", "shared", "total"].map(String::from));
+    let mut rows = vec![header];
+    for r in &s.rows {
+        let mut row = vec![r.owner.name().to_string()];
+        if by_service {
+            row.push(
+                r.service
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row.extend([
+            r.currency.to_string(),
+            money(r.direct_cost),
+            money(r.shared_cost),
+            money(r.total_cost),
+        ]);
+        rows.push(row);
+    }
+    for (c, t) in &s.totals {
+        let mut row = vec!["TOTAL".to_string()];
+        if by_service {
+            row.push(String::new());
+        }
+        row.extend([c.to_string(), String::new(), String::new(), money(*t)]);
+        rows.push(row);
+    }
+    let numeric_from = if by_service { 3 } else { 2 };
+    format!(
+        "showback {} (cost basis: {})\n{}",
+        s.month,
+        s.cost_basis,
+        table(&rows, numeric_from)
+    )
+}
+
+/// A team's costs as JSON.
+pub fn team_costs_json(t: &TeamCosts) -> Value {
+    json!({
+        "team": t.owner.name(),
+        "from": t.from.to_string(),
+        "to": t.to.to_string(),
+        "granularity": match t.granularity { Granularity::Day => "day", Granularity::Month => "month" },
+        "points": t.points.iter().map(|p| json!({
+            "start": p.start.to_string(),
+            "currency": p.currency.as_str(),
+            "cost": money(p.cost),
+            "services": p.services.iter().map(|(s, c)| json!({
+                "service": if s.is_empty() { Value::Null } else { json!(s) },
+                "cost": money(*c),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "totals": t.totals.iter().map(|(c, v)| json!({"currency": c.as_str(), "cost": money(*v)})).collect::<Vec<_>>(),
+    })
+}
+
+/// A team's costs as CSV: one row per period, currency and service.
+pub fn team_costs_csv(t: &TeamCosts) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let _ = w.write_record(["team", "start", "currency", "service", "cost"]);
+    for p in &t.points {
+        for (service, cost) in &p.services {
+            let _ = w.write_record([
+                t.owner.name(),
+                &p.start.to_string(),
+                p.currency.as_str(),
+                service,
+                &money(*cost),
+            ]);
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Left-aligned text columns, right-aligned numbers from `numeric_from` on.
+pub fn table(rows: &[Vec<String>], numeric_from: usize) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                if c >= numeric_from {
+                    format!("{s:>w$}", w = widths[c])
+                } else {
+                    format!("{s:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,77 @@
+//! Use cases shared by the CLI and the HTTP API: load what the engine needs
+//! from the store, run the pure engine, store or return the result.
+
+use chrono::{NaiveDate, Utc};
+
+use crate::domain::{CostBasis, Month, Owner, TeamId};
+use crate::engine::{self, Allocation, Granularity, GroupBy, Showback, TeamCosts};
+use crate::rules::RuleSet;
+use crate::store::{AllocationRun, Store, StoreError};
+
+/// What can go wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
+    NotAllocated(Month),
+    #[error("no cost lines for month {0}: import billing data first (`allot import focus FILE`)")]
+    NoData(Month),
+    #[error("unknown team `{0}`: it is not in the rules' known teams and has no allocated cost")]
+    UnknownTeam(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Allocates a month with `rules` and stores the result, replacing any earlier one.
+pub async fn allocate_month(
+    store: &Store,
+    rules: &RuleSet,
+    month: Month,
+    basis: CostBasis,
+) -> Result<Allocation, ServiceError> {
+    let lines = store.lines_for_month(month).await?;
+    if lines.is_empty() {
+        return Err(ServiceError::NoData(month));
+    }
+    let allocation = engine::allocate(month, &lines, rules, basis);
+    let run = AllocationRun {
+        month,
+        allocated_at: Utc::now(),
+        cost_basis: basis,
+        lines: allocation.lines,
+        known_teams: rules.declared_teams().into_iter().collect(),
+    };
+    store.replace_allocation(&run, &allocation.rows).await?;
+    Ok(allocation)
+}
+
+/// The showback of an allocated month.
+pub async fn showback(
+    store: &Store,
+    month: Month,
+    group_by: GroupBy,
+) -> Result<(AllocationRun, Showback), ServiceError> {
+    let (run, rows) = store
+        .allocation(month)
+        .await?
+        .ok_or(ServiceError::NotAllocated(month))?;
+    let report = engine::showback(month, run.cost_basis, &rows, group_by);
+    Ok((run, report))
+}
+
+/// A team's (or `unallocated`'s) costs over an inclusive date range.
+pub async fn team_costs(
+    store: &Store,
+    team: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: Granularity,
+) -> Result<TeamCosts, ServiceError> {
+    let owner = Owner::from_name(team.trim())
+        .or_else(|_| TeamId::parse(team).map(Owner::Team))
+        .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
+    if !store.owner_exists(&owner).await? {
+        return Err(ServiceError::UnknownTeam(team.to_string()));
+    }
+    let rows = store.owner_rows(&owner, from, to).await?;
+    Ok(engine::team_costs(owner, from, to, granularity, &rows))
+}
