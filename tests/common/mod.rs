@@ -1,0 +1,118 @@
+//! Test support: a fresh database per test on each backend.
+//!
+//! SQLite always runs. PostgreSQL runs when `ALLOT_TEST_POSTGRES_URL` names a
+//! server (`.ci/run` starts one); each test gets its own new database there.
+//! With `ALLOT_TEST_REQUIRE_POSTGRES=1` (set by CI) a missing server fails
+//! the test instead of skipping it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use allot::store::Store;
+
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("allot.db").display());
+    let store = Store::connect(&url).await.expect("open sqlite");
+    TestDb {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub async fn postgres() -> Option<TestDb> {
+    let Ok(admin) = std::env::var("ALLOT_TEST_POSTGRES_URL") else {
+        if std::env::var("ALLOT_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+            panic!("ALLOT_TEST_REQUIRE_POSTGRES=1 but ALLOT_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("postgres backend not tested: set ALLOT_TEST_POSTGRES_URL (see .ci/run)");
+        return None;
+    };
+    let name = format!(
+        "allot_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("connect to ALLOT_TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    let url = format!("{base}/{name}");
+    let store = Store::connect(&url).await.expect("open postgres");
+    Some(TestDb {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+/// Defines each test twice, `NAME::sqlite` and `NAME::postgres`, with a fresh
+/// database bound to the given identifier.
+#[macro_export]
+macro_rules! backend_tests {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $db = common::sqlite().await;
+                    $body
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some($db) = common::postgres().await else { return };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled demo bill.
+pub fn demo_fixture() -> PathBuf {
+    root().join("fixtures/focus/demo-2026-10.csv")
+}
+
+/// Writes `content` to `name` in a new temporary directory.
+pub fn write_temp(name: &str, content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).expect("write temp file");
+    (dir, path)
+}
+
+/// The shipped rules.
+pub fn shipped_rules() -> allot::rules::RuleSet {
+    allot::rules::load_dir(&root().join("allocation-rules")).expect("shipped rules are valid")
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}

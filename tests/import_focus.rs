@@ -1,0 +1,243 @@
+//! FOCUS importer against both backends: one test per quirk of real
+//! exports, the errors a broken file gets, atomicity and idempotence.
+
+mod common;
+
+use std::io::Write;
+
+use allot::domain::{ChargeCategory, CostBasis, Month};
+use allot::importers::{ImportError, Progress, focus};
+use allot::store::StoredLine;
+use rust_decimal::Decimal;
+
+const HEADER: &str = "BilledCost,EffectiveCost,ListCost,ContractedCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeFrequency,ProviderName,ServiceName,SubAccountId,ResourceId,ConsumedQuantity,ConsumedUnit,Tags";
+
+fn row(cost: &str, start: &str, end: &str, category: &str, tags: &str) -> String {
+    format!(
+        "{cost},{cost},{cost},NULL,acct-1,Acme,USD,2024-09-01 00:00:00,2024-10-01 00:00:00,{start},{end},{category},Usage-Based,AWS,Amazon EC2,sub-1,i-1,1,Hours,{tags}"
+    )
+}
+
+fn csv(rows: &[String]) -> Vec<u8> {
+    let mut s = String::from(HEADER);
+    for r in rows {
+        s.push('\n');
+        s.push_str(r);
+    }
+    s.push('\n');
+    s.into_bytes()
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+async fn month_lines(db: &common::TestDb, month: &str) -> Vec<StoredLine> {
+    db.store
+        .lines_for_month(Month::parse(month).unwrap())
+        .await
+        .unwrap()
+}
+
+fn total(lines: &[StoredLine], basis: CostBasis) -> Decimal {
+    lines.iter().map(|l| l.line.cost(basis).amount).sum()
+}
+
+backend_tests! {
+    async fn timestamps_with_and_without_t_and_z(db) {
+        let (_d, path) = common::write_temp("t.csv", &csv(&[
+            row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL"),
+            row("2", "2024-09-02T00:00:00Z", "2024-09-02T01:00:00Z", "Usage", "NULL"),
+            row("4", "2024-09-03T00:00:00.000+00:00", "2024-09-03T01:00:00.000+00:00", "Usage", "NULL"),
+        ]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(lines.len(), 3);
+        assert_eq!(total(&lines, CostBasis::Effective), d("7"));
+    }
+
+    async fn null_literals_and_empty_cells_are_absent_values(db) {
+        let mut r = row("1.5", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL");
+        r = r.replace(",Amazon EC2,sub-1,i-1,1,Hours,", ",NULL,,NULL,NULL,null,");
+        let (_d, path) = common::write_temp("n.csv", &csv(&[r]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let line = &month_lines(&db, "2024-09").await[0].line;
+        assert_eq!(line.service_name, None);
+        assert_eq!(line.sub_account_id, None);
+        assert_eq!(line.resource_id, None);
+        assert_eq!(line.consumed_quantity, None);
+        assert_eq!(line.consumed_unit, None);
+        assert_eq!(line.contracted_cost, None);
+        assert!(line.tags.is_empty());
+    }
+
+    async fn charge_category_and_frequency_in_any_case(db) {
+        let r = row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "usage", "NULL").replace("Usage-Based", "usage-based");
+        let (_d, path) = common::write_temp("c.csv", &csv(&[r]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!(month_lines(&db, "2024-09").await[0].line.charge_category, ChargeCategory::Usage);
+    }
+
+    async fn credit_keeps_billed_and_effective_cost_apart(db) {
+        let r = "-2.6137,-3.0,-3.0,NULL,acct-1,Acme,USD,2024-09-01 00:00:00,2024-10-01 00:00:00,2024-09-05 00:00:00,2024-09-06 00:00:00,Credit,One-Time,AWS,Amazon EC2,sub-1,NULL,NULL,NULL,NULL";
+        let (_d, path) = common::write_temp("credit.csv", &csv(&[r.to_string()]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(lines[0].line.charge_category, ChargeCategory::Credit);
+        assert_eq!(total(&lines, CostBasis::Billed), d("-2.6137"));
+        assert_eq!(total(&lines, CostBasis::Effective), d("-3.0"));
+    }
+
+    async fn negative_usage_rows_are_kept(db) {
+        let (_d, path) = common::write_temp("neg.csv", &csv(&[
+            row("5", "2024-09-01 00:00:00", "2024-09-02 00:00:00", "Usage", "NULL"),
+            row("-1.25", "2024-09-01 00:00:00", "2024-09-02 00:00:00", "Usage", "NULL").replace(",1,Hours,", ",-3,Hours,"),
+        ]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(total(&lines, CostBasis::Effective), d("3.75"));
+        assert_eq!(lines.iter().map(|l| l.source_rows).sum::<u64>(), 2);
+    }
+
+    async fn tag_keys_with_leading_spaces_and_odd_case_are_kept_and_matched(db) {
+        let (_d, path) = common::write_temp("tags.csv", &csv(&[
+            row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", r#""{"" Team"": "" Payments "", ""n"": 3}""#),
+        ]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(lines[0].line.tags.0.get(" Team").map(String::as_str), Some(" Payments "));
+        let rules = common::shipped_rules();
+        let a = allot::engine::allocate(Month::parse("2024-09").unwrap(), &lines, &rules, CostBasis::Effective);
+        assert_eq!(a.rows[0].owner.name(), "payments");
+    }
+
+    async fn rows_of_a_neighbouring_billing_period_are_kept_and_not_replaced_by_the_next_export(db) {
+        // September's export carries one row billed in October.
+        let mut rows: Vec<String> = (1..=150).map(|h| row("1", &format!("2024-09-0{} 00:00:00", 1 + h % 9), &format!("2024-09-0{} 01:00:00", 1 + h % 9), "Usage", "NULL").replace(",i-1,", &format!(",i-{h},"))).collect();
+        rows.push(row("7", "2024-09-30 00:00:00", "2024-09-30 01:00:00", "Adjustment", "NULL").replace("2024-09-01 00:00:00,2024-10-01 00:00:00,2024-09-30", "2024-10-01 00:00:00,2024-11-01 00:00:00,2024-09-30"));
+        let (_d, september) = common::write_temp("sep.csv", &csv(&rows));
+        // October's export.
+        let oct = row("100", "2024-10-02 00:00:00", "2024-10-02 01:00:00", "Usage", "NULL").replace("2024-09-01 00:00:00,2024-10-01 00:00:00", "2024-10-01 00:00:00,2024-11-01 00:00:00");
+        let (_e, october) = common::write_temp("oct.csv", &csv(&[oct]));
+        focus::import(&db.store, &[october.clone()], Progress::Hidden).await.unwrap();
+        focus::import(&db.store, &[september.clone()], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("157"));
+        assert_eq!(total(&month_lines(&db, "2024-10").await, CostBasis::Effective), d("100"));
+        // Re-importing either export replaces only its own rows.
+        focus::import(&db.store, &[october], Progress::Hidden).await.unwrap();
+        focus::import(&db.store, &[september], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("157"));
+        assert_eq!(total(&month_lines(&db, "2024-10").await, CostBasis::Effective), d("100"));
+    }
+
+    async fn gzip_bom_crlf_and_scientific_notation(db) {
+        let text = format!("\u{feff}{}\r\n{}\r\n", HEADER, row("1.5E-2", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let (_d, path) = common::write_temp("export.csv.gz", &gz.finish().unwrap());
+        let summary = focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!(summary.rows_read, 1);
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("0.015"));
+    }
+
+    async fn focus_1_3_service_provider_name_is_read(db) {
+        let text = String::from_utf8(csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL")])).unwrap()
+            .replacen("ProviderName", "ServiceProviderName", 1);
+        let (_d, path) = common::write_temp("v13.csv", text.as_bytes());
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!(month_lines(&db, "2024-09").await[0].line.provider, "AWS");
+    }
+
+    async fn hourly_rows_roll_up_to_daily_lines_without_changing_totals(db) {
+        let rows: Vec<String> = (0..48).map(|h| {
+            let (day, hour) = (1 + h / 24, h % 24);
+            row("0.0000001", &format!("2024-09-0{day} {hour:02}:00:00"), &format!("2024-09-0{day} {hour:02}:59:59"), "Usage", "NULL")
+        }).collect();
+        let (_d, path) = common::write_temp("hourly.csv", &csv(&rows));
+        let s = focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!((s.rows_read, s.lines_stored), (48, 2));
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(total(&lines, CostBasis::Effective), d("0.0000048"));
+        assert_eq!(lines.iter().map(|l| l.line.consumed_quantity.unwrap()).sum::<Decimal>(), d("48"));
+    }
+
+    async fn non_numeric_cost_fails_the_file_with_its_position_and_stores_nothing(db) {
+        let (_d, path) = common::write_temp("bad.csv", &csv(&[
+            row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL"),
+            row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL").replacen("1,1,1,", "abc,1,1,", 1),
+        ]));
+        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("{}:3: column BilledCost: expected a decimal number, found `abc`", path.display()));
+        assert!(month_lines(&db, "2024-09").await.is_empty());
+    }
+
+    async fn unparseable_date_fails_with_its_column(db) {
+        let (_d, path) = common::write_temp("date.csv", &csv(&[
+            row("1", "2024-09-31 00:00:00", "2024-10-01 01:00:00", "Usage", "NULL"),
+        ]));
+        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!("{}:2: column ChargePeriodStart: expected a timestamp", path.display())), "{msg}");
+        assert!(msg.ends_with("found `2024-09-31 00:00:00`"), "{msg}");
+    }
+
+    async fn missing_required_column_names_it(db) {
+        let text = String::from_utf8(csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL")])).unwrap()
+            .replacen("EffectiveCost", "EffCost", 1);
+        let (_d, path) = common::write_temp("cols.csv", text.as_bytes());
+        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        assert!(matches!(err, ImportError::MissingColumn { ref column, .. } if column == "EffectiveCost"), "{err}");
+    }
+
+    async fn short_row_and_empty_required_value_are_errors(db) {
+        let (_d, short) = common::write_temp("short.csv", format!("{HEADER}\n1,1,1\n").as_bytes());
+        let err = focus::import(&db.store, &[short.clone()], Progress::Hidden).await.unwrap_err();
+        assert!(err.to_string().starts_with(&format!("{}:2: malformed CSV", short.display())), "{err}");
+        let (_e, empty) = common::write_temp("empty.csv", &csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL").replace("acct-1", "NULL")]));
+        let err = focus::import(&db.store, &[empty.clone()], Progress::Hidden).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("{}:2: column BillingAccountId: expected a value, found `NULL`", empty.display()));
+    }
+
+    async fn importing_the_same_file_twice_changes_nothing(db) {
+        let path = common::demo_fixture();
+        focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap();
+        let first = month_lines(&db, "2026-10").await;
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        let mut second = month_lines(&db, "2026-10").await;
+        let mut first = first;
+        let key = |l: &StoredLine| format!("{:?}", l);
+        first.sort_by_key(key);
+        second.sort_by_key(key);
+        assert_eq!(first, second);
+    }
+
+    async fn a_newer_export_replaces_the_older_one_and_a_failed_one_changes_nothing(db) {
+        let (_d, old) = common::write_temp("v1.csv", &csv(&[row("10", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL")]));
+        let (_e, new) = common::write_temp("v2.csv", &csv(&[row("12", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL"), row("3", "2024-09-02 00:00:00", "2024-09-02 01:00:00", "Usage", "NULL")]));
+        let (_f, broken) = common::write_temp("v3.csv", &csv(&[row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL"), row("x", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL")]));
+        focus::import(&db.store, &[old], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("10"));
+        focus::import(&db.store, &[new], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("15"));
+        assert!(focus::import(&db.store, &[broken], Progress::Hidden).await.is_err());
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("15"));
+    }
+
+    async fn the_real_focus_sample_imports_and_reconciles(db) {
+        let sample = common::root().join("../shared/data/focus-1.0-sample.csv");
+        if !sample.exists() {
+            eprintln!("skipped: {} is not present", sample.display());
+            return;
+        }
+        let s = focus::import(&db.store, &[sample], Progress::Hidden).await.unwrap();
+        assert_eq!(s.rows_read, 1000);
+        let lines = month_lines(&db, "2024-09").await;
+        assert_eq!(total(&lines, CostBasis::Effective), d("14.97651418586"));
+        let rules = common::shipped_rules();
+        let month = Month::parse("2024-09").unwrap();
+        allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        assert_eq!(report.totals.values().copied().collect::<Vec<_>>(), vec![d("14.98")]);
+        assert!(report.rows.iter().any(|r| r.owner.name() == "unallocated"));
+    }
+}

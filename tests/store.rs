@@ -1,0 +1,76 @@
+//! Store round trips on both backends: money is exact at any scale.
+
+mod common;
+
+use allot::domain::{ChargeCategory, CostLine, Currency, Month, Tags};
+use allot::store::StoredLine;
+use chrono::{NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+fn line(billed: &str, effective: &str, list: &str) -> CostLine {
+    CostLine {
+        charge_period_start: Utc.with_ymd_and_hms(2024, 9, 3, 0, 0, 0).unwrap(),
+        charge_period_end: Utc.with_ymd_and_hms(2024, 9, 4, 0, 0, 0).unwrap(),
+        billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+        billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+        billing_account_id: "acct".into(),
+        billing_account_name: Some("Acme".into()),
+        sub_account_id: Some("sub".into()),
+        sub_account_name: None,
+        provider: "AWS".into(),
+        service_name: Some("Amazon EC2".into()),
+        service_category: Some("Compute".into()),
+        region: Some("us-east-1".into()),
+        resource_id: Some("i-1".into()),
+        charge_category: ChargeCategory::Usage,
+        charge_class: None,
+        currency: Currency::parse("USD").unwrap(),
+        billed_cost: billed.parse().unwrap(),
+        effective_cost: effective.parse().unwrap(),
+        list_cost: list.parse().unwrap(),
+        contracted_cost: Some("-0.000000000001".parse().unwrap()),
+        consumed_quantity: Some("123456789.123456789012".parse().unwrap()),
+        consumed_unit: Some("Hours".into()),
+        tags: Tags::from_json(r#"{" team": "payments", "Env": "prod"}"#).unwrap(),
+    }
+}
+
+backend_tests! {
+    async fn money_round_trips_losslessly(db) {
+        let lines = vec![
+            StoredLine { line: line("0.000000000001", "1234567890123.123456789012", "-9999999999999.999999999999"), source_rows: 3 },
+            StoredLine { line: line("1000000000000000", "0", "0.1"), source_rows: 1 },
+        ];
+        let mut tx = db.store.begin_import("test", &["mem".into()]).await.unwrap();
+        tx.insert_lines(&lines).await.unwrap();
+        tx.commit(4).await.unwrap();
+        let mut back = db.store.lines_for_month(Month::parse("2024-09").unwrap()).await.unwrap();
+        back.sort_by_key(|l| l.source_rows);
+        let mut want = lines.clone();
+        want.sort_by_key(|l| l.source_rows);
+        for (b, w) in back.iter().zip(&want) {
+            assert_eq!(b.line.billed_cost, w.line.billed_cost);
+            assert_eq!(b.line.effective_cost.to_string(), w.line.effective_cost.normalize().to_string());
+            assert_eq!(b.line.list_cost, w.line.list_cost);
+            assert_eq!(b.line.contracted_cost, w.line.contracted_cost);
+            assert_eq!(b.line.consumed_quantity, w.line.consumed_quantity);
+            assert_eq!(b.line.tags, w.line.tags);
+            assert_eq!(b.line.charge_period_start, w.line.charge_period_start);
+        }
+        assert_eq!(back.len(), 2);
+        let sum: Decimal = back.iter().map(|l| l.line.effective_cost).sum();
+        assert_eq!(sum, "1234567890123.123456789012".parse::<Decimal>().unwrap());
+    }
+
+    async fn an_import_dropped_before_commit_stores_nothing(db) {
+        let mut tx = db.store.begin_import("test", &["mem".into()]).await.unwrap();
+        tx.insert_lines(&[StoredLine { line: line("1", "1", "1"), source_rows: 1 }]).await.unwrap();
+        drop(tx);
+        assert!(db.store.lines_for_month(Month::parse("2024-09").unwrap()).await.unwrap().is_empty());
+    }
+
+    async fn a_month_without_allocation_reads_as_none(db) {
+        assert!(db.store.allocation(Month::parse("2024-09").unwrap()).await.unwrap().is_none());
+        db.store.ping().await.unwrap();
+    }
+}
