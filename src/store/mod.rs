@@ -401,7 +401,7 @@ impl Store {
             return Ok(true);
         }
         with_pool!(self, pool => {
-            let used: Option<i64> = sqlx::query_scalar("SELECT 1 FROM allocations WHERE owner = $1 LIMIT 1")
+            let used: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM allocations WHERE owner = $1 LIMIT 1")
                 .bind(owner.name())
                 .fetch_optional(pool)
                 .await?;

@@ -1,0 +1,181 @@
+//! The HTTP API, started on a random port against a fresh database on each
+//! backend and loaded with the demo bill.
+
+mod common;
+
+use allot::app::Application;
+use allot::domain::{CostBasis, Month};
+use allot::importers::{Progress, focus};
+use serde_json::Value;
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    _db: common::TestDb,
+}
+
+impl TestApp {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    async fn json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("json body"))
+    }
+}
+
+/// Imports and allocates the demo bill, then serves it on port 0.
+async fn spawn_app(db: common::TestDb) -> TestApp {
+    focus::import(&db.store, &[common::demo_fixture()], Progress::Hidden)
+        .await
+        .unwrap();
+    let rules = common::shipped_rules();
+    allot::service::allocate_month(
+        &db.store,
+        &rules,
+        Month::parse("2026-10").unwrap(),
+        CostBasis::Effective,
+    )
+    .await
+    .unwrap();
+    let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        _db: db,
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or("")
+}
+
+backend_tests! {
+    async fn healthz_reports_the_database(db) {
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/healthz").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["status"], "ok");
+    }
+
+    async fn showback_json_reconciles_and_always_has_unallocated(db) {
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["cost_basis"], "effective");
+        let rows = body["rows"].as_array().unwrap();
+        let usd: Vec<&Value> = rows.iter().filter(|r| r["currency"] == "USD").collect();
+        let sum: rust_decimal::Decimal = usd.iter().map(|r| r["total_cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+        assert_eq!(sum.to_string(), "3254.67");
+        assert_eq!(body["totals"][1]["total_cost"], "3254.67");
+        for currency in ["USD", "EUR"] {
+            assert!(rows.iter().any(|r| r["team"] == "unallocated" && r["currency"] == currency));
+        }
+        let payments = usd.iter().find(|r| r["team"] == "payments").unwrap();
+        assert_eq!(payments["total_cost"], "649.69");
+        assert!(payments["total_cost"].is_string(), "money is a string in JSON");
+    }
+
+    async fn showback_by_team_and_service(db) {
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/api/v1/showback?month=2026-10&group_by=team,service").await;
+        assert_eq!(status, 200);
+        let rows = body["rows"].as_array().unwrap();
+        // Redshift is data's only service: 31 days x 20.1111111 = 623.4444441.
+        let redshift = rows.iter().find(|r| r["team"] == "data" && r["service"] == "Amazon Redshift").unwrap();
+        assert_eq!(redshift["total_cost"], "623.44", "largest remainder gives the spare cents to larger fractions");
+        let sum: rust_decimal::Decimal = rows.iter().filter(|r| r["currency"] == "USD").map(|r| r["total_cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+        assert_eq!(sum.to_string(), "3254.67", "team and service rows add up to the rounded bill");
+        assert!(rows.iter().any(|r| r["team"] == "unallocated" && r["service"].is_null()), "tax has no service");
+    }
+
+    async fn showback_csv_is_an_attachment_matching_the_golden_file(db) {
+        let app = spawn_app(db).await;
+        for (path, accept) in [("/api/v1/showback?month=2026-10&format=csv", "*/*"), ("/api/v1/showback?month=2026-10", "text/csv")] {
+            let r = app.client.get(format!("{}{path}", app.base)).header("accept", accept).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+            assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+            let body = r.text().await.unwrap();
+            let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
+            assert_eq!(body, golden);
+        }
+    }
+
+    async fn bad_parameters_get_a_400_naming_the_parameter(db) {
+        let app = spawn_app(db).await;
+        for (path, param) in [
+            ("/api/v1/showback?month=2024-13", "month"),
+            ("/api/v1/showback", "month"),
+            ("/api/v1/showback?month=2026-10&group_by=service", "group_by"),
+            ("/api/v1/showback?month=2026-10&format=xml", "format"),
+            ("/api/v1/showback?month=2026-10&grup_by=team", "grup_by"),
+            ("/api/v1/teams/payments/costs?from=2026-10-31&to=2026-10-01", "from"),
+            ("/api/v1/teams/payments/costs?from=2026-10-01&to=yesterday", "to"),
+            ("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31&granularity=week", "granularity"),
+        ] {
+            let (status, body) = app.json(path).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(error_code(&body), "invalid_parameter", "{path}");
+            assert!(error_message(&body).starts_with(&format!("parameter `{param}`")), "{path}: {body}");
+        }
+    }
+
+    async fn unknown_team_and_unallocated_month_get_a_404(db) {
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/api/v1/teams/nobody/costs?from=2026-10-01&to=2026-10-31").await;
+        assert_eq!((status, error_code(&body)), (404, "unknown_team"));
+        let (status, body) = app.json("/api/v1/teams/serach/costs?from=2026-10-01&to=2026-10-31").await;
+        assert_eq!((status, error_code(&body)), (404, "unknown_team"), "a typo in a tag does not create a team");
+        let (status, body) = app.json("/api/v1/showback?month=2026-09").await;
+        assert_eq!((status, error_code(&body)), (404, "not_allocated"));
+        assert!(error_message(&body).contains("allot allocate --month 2026-09"));
+        let (status, body) = app.json("/api/v1/nothing").await;
+        assert_eq!((status, error_code(&body)), (404, "not_found"));
+    }
+
+    async fn team_costs_by_day_and_month_add_up(db) {
+        let app = spawn_app(db).await;
+        let (status, daily) = app.json("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31").await;
+        assert_eq!(status, 200, "{daily}");
+        let points = daily["points"].as_array().unwrap();
+        let usd: Vec<&Value> = points.iter().filter(|p| p["currency"] == "USD").collect();
+        assert_eq!(usd.len(), 31);
+        let sum: rust_decimal::Decimal = usd.iter().map(|p| p["cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+        assert_eq!(sum.to_string(), "649.69");
+        for p in &usd {
+            let services: rust_decimal::Decimal = p["services"].as_array().unwrap().iter().map(|s| s["cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+            assert_eq!(services.to_string(), p["cost"].as_str().unwrap());
+        }
+        let (_, monthly) = app.json("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31&granularity=month").await;
+        let usd_month = monthly["points"].as_array().unwrap().iter().find(|p| p["currency"] == "USD").unwrap().clone();
+        assert_eq!(usd_month["start"], "2026-10-01");
+        assert_eq!(usd_month["cost"], "649.69");
+        let (_, part) = app.json("/api/v1/teams/PAYMENTS/costs?from=2026-10-02&to=2026-10-02").await;
+        assert_eq!(part["team"], "payments");
+        assert_eq!(part["points"].as_array().unwrap().iter().filter(|p| p["currency"] == "USD").count(), 1);
+    }
+
+    async fn team_costs_as_csv(db) {
+        let app = spawn_app(db).await;
+        let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        // 31 x 20.1111111 = 623.4444441, rounded on its own.
+        assert_eq!(body, "team,start,currency,service,cost\r\ndata,2026-10-01,USD,Amazon Redshift,623.44\r\n");
+    }
+}

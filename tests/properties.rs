@@ -1,0 +1,176 @@
+//! Property tests of the pure engine: allocation conserves money per
+//! currency exactly and to the cent after rounding, gives every line exactly
+//! one owner, and does not depend on the order of its input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use allot::domain::money::round_half_away;
+use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags};
+use allot::engine::{GroupBy, allocate, showback};
+use allot::rules::{RuleSet, check};
+use allot::store::StoredLine;
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+const TEAM_VALUES: [&str; 7] = [
+    "payments",
+    " Pay",
+    "SEARCH ",
+    "search-team",
+    "typo",
+    "",
+    "data",
+];
+const TAG_KEYS: [&str; 4] = ["team", "Team", " owner_team", "env"];
+const SERVICES: [&str; 4] = [
+    "Amazon EC2",
+    "Amazon S3",
+    "AWS Support (Business)",
+    "Amazon EKS",
+];
+const CURRENCIES: [&str; 3] = ["USD", "EUR", "JPY"];
+
+/// Candidate rules; a strategy picks a subset in some order.
+const CANDIDATE_RULES: [&str; 6] = [
+    "[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n",
+    "[[rule]]\nname = \"eks\"\nteam = \"platform\"\nmatch.service = \"Amazon EKS\"\n",
+    "[[rule]]\nname = \"support\"\nteam = \"platform\"\nmatch.service = \"*support*\"\n",
+    "[[rule]]\nname = \"tax\"\nteam = \"finance\"\nmatch.charge_category = \"Tax\"\n",
+    "[[rule]]\nname = \"sub\"\nteam = \"data\"\nmatch.sub_account = \"sub-2\"\n",
+    "[[rule]]\nname = \"prod-env\"\nteam = \"search\"\nmatch.tags.env = \"prod*\"\n",
+];
+
+const DECLARATIONS: &str = "[teams]\nknown = [\"payments\", \"search\", \"platform\", \"finance\", \"data\"]\n[teams.aliases]\npay = \"payments\"\n\"search-team\" = \"search\"\n[tag_keys]\nteam = [\"owner_team\"]\n";
+
+fn rule_set(picks: &[usize], with_declarations: bool) -> RuleSet {
+    let mut text = if with_declarations {
+        DECLARATIONS.to_string()
+    } else {
+        String::new()
+    };
+    let mut seen = Vec::new();
+    for &p in picks {
+        if !seen.contains(&p) {
+            seen.push(p);
+            text.push_str(CANDIDATE_RULES[p]);
+        }
+    }
+    check(&[(PathBuf::from("rules.toml"), text)]).expect("generated rules are valid")
+}
+
+prop_compose! {
+    fn amount()(mantissa in -10_000_000_000i64..10_000_000_000i64, scale in 0u32..12) -> Decimal {
+        Decimal::new(mantissa, scale)
+    }
+}
+
+prop_compose! {
+    fn line()(
+        day in 0i64..30,
+        hours in prop_oneof![Just(1i64), Just(24), 25i64..200],
+        billed in amount(), effective in amount(), list in amount(),
+        currency in 0usize..3, service in 0usize..4, category in 0usize..5, sub in 0usize..3,
+        tags in proptest::collection::vec((0usize..4, 0usize..7), 0..3),
+        rows in 1u64..30,
+    ) -> StoredLine {
+        let start = Utc.with_ymd_and_hms(2024, 9, 1, 0, 0, 0).unwrap() + Duration::days(day);
+        StoredLine {
+            line: CostLine {
+                charge_period_start: start,
+                charge_period_end: start + Duration::hours(hours),
+                billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+                billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+                billing_account_id: "acct".into(),
+                billing_account_name: None,
+                sub_account_id: Some(format!("sub-{sub}")),
+                sub_account_name: None,
+                provider: "AWS".into(),
+                service_name: Some(SERVICES[service].into()),
+                service_category: None,
+                region: None,
+                resource_id: None,
+                charge_category: ChargeCategory::ALL[category],
+                charge_class: None,
+                currency: Currency::parse(CURRENCIES[currency]).unwrap(),
+                billed_cost: billed,
+                effective_cost: effective,
+                list_cost: list,
+                contracted_cost: None,
+                consumed_quantity: None,
+                consumed_unit: None,
+                tags: Tags(tags.into_iter().map(|(k, v)| (TAG_KEYS[k].to_string(), TEAM_VALUES[v].to_string())).collect()),
+            },
+            source_rows: rows,
+        }
+    }
+}
+
+fn basis(i: usize) -> CostBasis {
+    [CostBasis::Effective, CostBasis::Billed, CostBasis::List][i]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn allocation_conserves_money_per_currency(
+        lines in proptest::collection::vec(line(), 0..60),
+        picks in proptest::collection::vec(0usize..6, 0..8),
+        declarations in any::<bool>(),
+        b in 0usize..3,
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let rules = rule_set(&picks, declarations);
+        let a = allocate(month, &lines, &rules, basis(b));
+        let mut want: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for l in &lines {
+            let c = l.line.cost(basis(b));
+            *want.entry(c.currency).or_default() += c.amount;
+        }
+        let mut got: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for r in &a.rows {
+            *got.entry(r.currency).or_default() += r.amount;
+        }
+        for (c, w) in &want {
+            prop_assert_eq!(got.get(c).copied().unwrap_or_default(), *w, "exact conservation in {}", c);
+        }
+        prop_assert_eq!(&a.totals, &want);
+        // Every source row has exactly one owner.
+        prop_assert_eq!(a.rows.iter().map(|r| r.lines).sum::<u64>(), lines.iter().map(|l| l.source_rows).sum::<u64>());
+        // Rounded showback rows add up to the rounded bill, per currency, to the cent.
+        for group_by in [GroupBy::Team, GroupBy::TeamService] {
+            let s = showback(month, basis(b), &a.rows, group_by);
+            for (c, w) in &want {
+                let rows: Decimal = s.rows.iter().filter(|r| r.currency == *c).map(|r| r.total_cost).sum();
+                prop_assert_eq!(rows, round_half_away(*w, 2));
+                prop_assert!(s.rows.iter().any(|r| r.currency == *c && r.owner.name() == "unallocated"));
+            }
+        }
+    }
+
+    #[test]
+    fn allocation_does_not_depend_on_input_order(
+        lines in proptest::collection::vec(line(), 1..40),
+        picks in proptest::collection::vec(0usize..6, 0..8),
+        seed in any::<u64>(),
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let rules = rule_set(&picks, true);
+        let mut shuffled = lines.clone();
+        // A deterministic shuffle from the seed.
+        let mut state = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let a = allocate(month, &lines, &rules, CostBasis::Effective);
+        let b = allocate(month, &shuffled, &rules, CostBasis::Effective);
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(
+            showback(month, CostBasis::Effective, &a.rows, GroupBy::TeamService),
+            showback(month, CostBasis::Effective, &b.rows, GroupBy::TeamService)
+        );
+    }
+}
