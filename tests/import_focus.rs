@@ -119,8 +119,8 @@ backend_tests! {
         // October's export.
         let oct = row("100", "2024-10-02 00:00:00", "2024-10-02 01:00:00", "Usage", "NULL").replace("2024-09-01 00:00:00,2024-10-01 00:00:00", "2024-10-01 00:00:00,2024-11-01 00:00:00");
         let (_e, october) = common::write_temp("oct.csv", &csv(&[oct]));
-        focus::import(&db.store, &[october.clone()], Progress::Hidden).await.unwrap();
-        focus::import(&db.store, &[september.clone()], Progress::Hidden).await.unwrap();
+        focus::import(&db.store, std::slice::from_ref(&october), Progress::Hidden).await.unwrap();
+        focus::import(&db.store, std::slice::from_ref(&september), Progress::Hidden).await.unwrap();
         assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("157"));
         assert_eq!(total(&month_lines(&db, "2024-10").await, CostBasis::Effective), d("100"));
         // Re-importing either export replaces only its own rows.
@@ -166,7 +166,7 @@ backend_tests! {
             row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL"),
             row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL").replacen("1,1,1,", "abc,1,1,", 1),
         ]));
-        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        let err = focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap_err();
         assert_eq!(err.to_string(), format!("{}:3: column BilledCost: expected a decimal number, found `abc`", path.display()));
         assert!(month_lines(&db, "2024-09").await.is_empty());
     }
@@ -175,7 +175,7 @@ backend_tests! {
         let (_d, path) = common::write_temp("date.csv", &csv(&[
             row("1", "2024-09-31 00:00:00", "2024-10-01 01:00:00", "Usage", "NULL"),
         ]));
-        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        let err = focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with(&format!("{}:2: column ChargePeriodStart: expected a timestamp", path.display())), "{msg}");
         assert!(msg.ends_with("found `2024-09-31 00:00:00`"), "{msg}");
@@ -185,22 +185,22 @@ backend_tests! {
         let text = String::from_utf8(csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL")])).unwrap()
             .replacen("EffectiveCost", "EffCost", 1);
         let (_d, path) = common::write_temp("cols.csv", text.as_bytes());
-        let err = focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap_err();
+        let err = focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap_err();
         assert!(matches!(err, ImportError::MissingColumn { ref column, .. } if column == "EffectiveCost"), "{err}");
     }
 
     async fn short_row_and_empty_required_value_are_errors(db) {
         let (_d, short) = common::write_temp("short.csv", format!("{HEADER}\n1,1,1\n").as_bytes());
-        let err = focus::import(&db.store, &[short.clone()], Progress::Hidden).await.unwrap_err();
+        let err = focus::import(&db.store, std::slice::from_ref(&short), Progress::Hidden).await.unwrap_err();
         assert!(err.to_string().starts_with(&format!("{}:2: malformed CSV", short.display())), "{err}");
         let (_e, empty) = common::write_temp("empty.csv", &csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL").replace("acct-1", "NULL")]));
-        let err = focus::import(&db.store, &[empty.clone()], Progress::Hidden).await.unwrap_err();
+        let err = focus::import(&db.store, std::slice::from_ref(&empty), Progress::Hidden).await.unwrap_err();
         assert_eq!(err.to_string(), format!("{}:2: column BillingAccountId: expected a value, found `NULL`", empty.display()));
     }
 
     async fn importing_the_same_file_twice_changes_nothing(db) {
         let path = common::demo_fixture();
-        focus::import(&db.store, &[path.clone()], Progress::Hidden).await.unwrap();
+        focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap();
         let first = month_lines(&db, "2026-10").await;
         focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
         let mut second = month_lines(&db, "2026-10").await;

@@ -58,6 +58,10 @@ pub struct Showback {
     pub totals: BTreeMap<Currency, Decimal>,
 }
 
+/// Showback rows sort by currency, then teams by name with `unallocated`
+/// last (the `bool`), then service.
+type RowKey = (Currency, (bool, Owner), Option<String>);
+
 /// Builds the showback of a month from its allocated amounts. Every currency
 /// present gets an `unallocated` row, even when it is zero.
 pub fn showback(
@@ -67,7 +71,7 @@ pub fn showback(
     group_by: GroupBy,
 ) -> Showback {
     // (currency, owner-sort-key, service) -> exact direct cost
-    let mut exact: BTreeMap<(Currency, (bool, Owner), Option<String>), Decimal> = BTreeMap::new();
+    let mut exact: BTreeMap<RowKey, Decimal> = BTreeMap::new();
     for r in rows {
         let service = match group_by {
             GroupBy::Team => None,

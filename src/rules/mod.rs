@@ -400,8 +400,8 @@ impl Checker {
     }
 
     fn declarations(&mut self, path: &Path, text: &str, file: &ast::FileAst) {
-        if let Some(teams) = &file.teams {
-            if let Some(known) = &teams.known {
+        if let Some(known) = file.teams.as_ref().and_then(|t| t.known.as_ref()) {
+            {
                 self.set.known_teams.get_or_insert_with(BTreeSet::new);
                 for name in known.get_ref() {
                     if let Some(team) = self.team(path, text, name) {
@@ -443,7 +443,20 @@ impl Checker {
                     _ => {}
                 }
             }
-            self.set.tag_keys.insert(canonical_n.clone(), canonical_n);
+            match self
+                .set
+                .tag_keys
+                .insert(canonical_n.clone(), canonical_n.clone())
+            {
+                Some(previous) if previous != canonical_n => self.error(
+                    path,
+                    text,
+                    spellings,
+                    format!("tag key `{canonical_n}` is already a spelling of `{previous}`"),
+                    "a key is either canonical or a spelling of another key, not both",
+                ),
+                _ => {}
+            }
         }
     }
 
@@ -454,8 +467,10 @@ impl Checker {
             let Some(team) = self.team(path, text, target) else {
                 continue;
             };
-            if let Some(known) = &self.set.known_teams {
-                if !known.contains(&team) {
+            if let Some(known) = &self.set.known_teams
+                && !known.contains(&team)
+            {
+                {
                     let hint =
                         format!("aliases must name a team in `[teams] known`; add `{team}` there");
                     self.error(
@@ -508,8 +523,10 @@ impl Checker {
         }
         let target = match (&r.team, &r.team_from_tag) {
             (Some(team), None) => self.team(path, text, team).map(|t| {
-                if let Some(known) = &self.set.known_teams {
-                    if !known.contains(&t) {
+                if let Some(known) = &self.set.known_teams
+                    && !known.contains(&t)
+                {
+                    {
                         let hint = match closest(t.as_str(), known.iter().map(TeamId::as_str)) {
                             Some(s) => format!(
                                 "did you mean `{s}`? otherwise add `{t}` to `[teams] known`"
@@ -593,13 +610,15 @@ impl Checker {
             if field == Field::ChargeCategory {
                 for p in &list {
                     if !p.text().contains('*') && ChargeCategory::parse(p.text()).is_none() {
-                        let hint =
-                            match closest(p.text(), ChargeCategory::ALL.iter().map(|c| c.as_str()))
-                            {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => "use one of Usage, Purchase, Tax, Credit, Adjustment"
-                                    .to_string(),
-                            };
+                        let lower = ChargeCategory::ALL.map(|c| c.as_str().to_lowercase());
+                        let hint = match closest(p.text(), lower.iter().map(String::as_str))
+                            .and_then(ChargeCategory::parse)
+                        {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None => {
+                                "use one of Usage, Purchase, Tax, Credit, Adjustment".to_string()
+                            }
+                        };
                         self.error(
                             path,
                             text,
