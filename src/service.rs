@@ -3,7 +3,7 @@
 
 use chrono::{NaiveDate, Utc};
 
-use crate::domain::{CostBasis, Month, Owner, TeamId};
+use crate::domain::{CostBasis, Month, Owner};
 use crate::engine::{self, Allocation, Granularity, GroupBy, Showback, TeamCosts};
 use crate::rules::RuleSet;
 use crate::store::{AllocationRun, Store, StoreError};
@@ -66,8 +66,7 @@ pub async fn team_costs(
     to: NaiveDate,
     granularity: Granularity,
 ) -> Result<TeamCosts, ServiceError> {
-    let owner = Owner::from_name(team.trim())
-        .or_else(|_| TeamId::parse(team).map(Owner::Team))
+    let owner = Owner::from_name(&team.trim().to_ascii_lowercase())
         .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));

@@ -9,10 +9,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
 use tokio::sync::mpsc;
 
 use super::progress::ProgressReader;
-use super::rollup::Rollup;
+use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{decimal, is_null, opt_text, timestamp};
 use super::{ImportError, Progress};
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
@@ -50,6 +52,9 @@ struct Columns {
     consumed_quantity: Option<usize>,
     consumed_unit: Option<usize>,
     tags: Option<usize>,
+    /// Every column above except the amounts and the charge period: the
+    /// cells that identify a line for the roll-up.
+    identity: Vec<usize>,
 }
 
 impl Columns {
@@ -75,7 +80,7 @@ impl Columns {
             Some(i) => i,
             None => req("ProviderName")?,
         };
-        Ok(Columns {
+        let mut cols = Columns {
             billed_cost: req("BilledCost")?,
             effective_cost: req("EffectiveCost")?,
             list_cost: req("ListCost")?,
@@ -99,7 +104,30 @@ impl Columns {
             consumed_quantity: opt("ConsumedQuantity"),
             consumed_unit: opt("ConsumedUnit"),
             tags: opt("Tags"),
-        })
+            identity: Vec::new(),
+        };
+        cols.identity = [
+            Some(cols.currency),
+            Some(cols.billing_account_id),
+            cols.billing_account_name,
+            Some(cols.billing_period_start),
+            Some(cols.billing_period_end),
+            Some(cols.charge_category),
+            cols.charge_class,
+            Some(cols.provider),
+            cols.service_name,
+            cols.service_category,
+            cols.sub_account_id,
+            cols.sub_account_name,
+            cols.region,
+            cols.resource_id,
+            cols.consumed_unit,
+            cols.tags,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(cols)
     }
 }
 
@@ -109,6 +137,9 @@ struct RowParser<'a> {
     headers: csv::StringRecord,
     cols: Columns,
     tag_cache: HashMap<String, Tags>,
+    /// The last timestamp cell parsed and its value: exports repeat them.
+    last_times: [(String, Option<DateTime<Utc>>); 2],
+    key: Vec<u8>,
 }
 
 impl RowParser<'_> {
@@ -141,17 +172,113 @@ impl RowParser<'_> {
         Ok(t)
     }
 
-    fn parse(&mut self, record: &csv::StringRecord, line: u64) -> Result<CostLine, ImportError> {
-        let tags = self.tags(record, line)?;
+    fn time(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+        which: usize,
+    ) -> Result<DateTime<Utc>, ImportError> {
+        let col = if which == 0 {
+            self.cols.charge_period_start
+        } else {
+            self.cols.charge_period_end
+        };
+        let raw = record.get(col).unwrap_or("");
+        let cached = &mut self.last_times[which];
+        if cached.0 != raw {
+            cached.0.clear();
+            cached.0.push_str(raw);
+            cached.1 = timestamp(raw);
+        }
+        cached.1.ok_or_else(|| {
+            self.err(
+                line,
+                col,
+                "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`",
+                raw,
+            )
+        })
+    }
+
+    /// The row's charge period, validated.
+    fn period(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), ImportError> {
+        let start = self.time(record, line, 0)?;
+        let end = self.time(record, line, 1)?;
+        if end < start {
+            let get = |i: usize| record.get(i).unwrap_or("");
+            return Err(self.err(
+                line,
+                self.cols.charge_period_end,
+                &format!(
+                    "a time not before ChargePeriodStart `{}`",
+                    get(self.cols.charge_period_start)
+                ),
+                get(self.cols.charge_period_end),
+            ));
+        }
+        Ok((start, end))
+    }
+
+    /// The row's amounts, validated.
+    fn amounts(&self, record: &csv::StringRecord, line: u64) -> Result<Amounts, ImportError> {
         let c = &self.cols;
         let get = |i: usize| record.get(i).unwrap_or("");
-        let opt = |i: Option<usize>| i.and_then(|i| opt_text(get(i)));
         let money =
             |i: usize| decimal(get(i)).ok_or_else(|| self.err(line, i, "a decimal number", get(i)));
         let opt_money = |i: Option<usize>| match i {
             Some(i) if !is_null(get(i)) => money(i).map(Some),
             _ => Ok(None),
         };
+        Ok(Amounts {
+            billed: money(c.billed_cost)?,
+            effective: money(c.effective_cost)?,
+            list: money(c.list_cost)?,
+            contracted: opt_money(c.contracted_cost)?,
+            quantity: opt_money(c.consumed_quantity)?,
+        })
+    }
+
+    /// Parses one row into the roll-up.
+    fn add_to(
+        &mut self,
+        rollup: &mut Rollup,
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<(), ImportError> {
+        let (start, end) = self.period(record, line)?;
+        let amounts = self.amounts(record, line)?;
+        let (day_start, day_end) = daily_period(start, end);
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        for &i in &self.cols.identity {
+            key.extend_from_slice(record.get(i).unwrap_or("").as_bytes());
+            key.push(0x1f);
+        }
+        key.extend_from_slice(&day_start.timestamp().to_le_bytes());
+        key.extend_from_slice(&day_end.timestamp().to_le_bytes());
+        let result = rollup.add(&key, amounts, || {
+            self.parse(record, line, (start, end), amounts)
+        });
+        self.key = key;
+        result
+    }
+
+    /// Parses every column of a row (called once per distinct line).
+    fn parse(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+        (charge_period_start, charge_period_end): (DateTime<Utc>, DateTime<Utc>),
+        amounts: Amounts,
+    ) -> Result<CostLine, ImportError> {
+        let tags = self.tags(record, line)?;
+        let c = &self.cols;
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let opt = |i: Option<usize>| i.and_then(|i| opt_text(get(i)));
         let time = |i: usize| {
             timestamp(get(i)).ok_or_else(|| {
                 self.err(
@@ -163,20 +290,6 @@ impl RowParser<'_> {
             })
         };
         let text = |i: usize| opt_text(get(i)).ok_or_else(|| self.err(line, i, "a value", get(i)));
-
-        let charge_period_start = time(c.charge_period_start)?;
-        let charge_period_end = time(c.charge_period_end)?;
-        if charge_period_end < charge_period_start {
-            return Err(self.err(
-                line,
-                c.charge_period_end,
-                &format!(
-                    "a time not before ChargePeriodStart `{}`",
-                    get(c.charge_period_start)
-                ),
-                get(c.charge_period_end),
-            ));
-        }
         let category = get(c.charge_category);
         let charge_category = ChargeCategory::parse(category).ok_or_else(|| {
             self.err(
@@ -212,11 +325,11 @@ impl RowParser<'_> {
             charge_category,
             charge_class: opt(c.charge_class),
             currency,
-            billed_cost: money(c.billed_cost)?,
-            effective_cost: money(c.effective_cost)?,
-            list_cost: money(c.list_cost)?,
-            contracted_cost: opt_money(c.contracted_cost)?,
-            consumed_quantity: opt_money(c.consumed_quantity)?,
+            billed_cost: amounts.billed,
+            effective_cost: amounts.effective,
+            list_cost: amounts.list,
+            contracted_cost: amounts.contracted,
+            consumed_quantity: amounts.quantity,
             consumed_unit: opt(c.consumed_unit),
             tags,
         })
@@ -278,11 +391,13 @@ fn read_files(
             headers,
             cols,
             tag_cache: HashMap::new(),
+            last_times: Default::default(),
+            key: Vec::new(),
         };
         let mut record = csv::StringRecord::new();
         while csv.read_record(&mut record).map_err(csv_err)? {
             let line = record.position().map(|p| p.line()).unwrap_or(0);
-            rollup.add(parser.parse(&record, line)?);
+            parser.add_to(&mut rollup, &record, line)?;
             rows += 1;
             if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
                 return Err(ImportError::Interrupted);

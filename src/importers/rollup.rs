@@ -5,26 +5,30 @@
 //! allocation work about 24-fold without changing any total, any monthly or
 //! daily figure, or any rule's outcome (rules never look at the hour).
 //!
-//! Memory is bounded: when more than `max_keys` distinct lines are pending,
-//! the caller drains them. Draining early only means two stored lines where
-//! one would have done; sums are unchanged.
+//! Rows are keyed by the raw bytes of their identifying cells plus their
+//! day, so a row whose identity was seen before costs only the parsing of
+//! its amounts and period: the full line is parsed once per key.
+//!
+//! Memory is bounded: when `max_keys` distinct lines are pending, the caller
+//! drains them. Draining early only means two stored lines where one would
+//! have done; sums are unchanged.
 
 use std::collections::HashMap;
 
-use chrono::{Duration, NaiveTime};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::CostLine;
 use crate::store::StoredLine;
 
-#[derive(Default, Clone, Copy)]
-struct Sums {
-    billed: Decimal,
-    effective: Decimal,
-    list: Decimal,
-    contracted: Option<Decimal>,
-    quantity: Option<Decimal>,
-    rows: u64,
+/// The amounts of one source row.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Amounts {
+    pub billed: Decimal,
+    pub effective: Decimal,
+    pub list: Decimal,
+    pub contracted: Option<Decimal>,
+    pub quantity: Option<Decimal>,
 }
 
 fn add_opt(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
@@ -34,55 +38,77 @@ fn add_opt(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
     }
 }
 
-/// Pending lines keyed by everything but their amounts.
+/// The stored charge period of a row: a period within one UTC day becomes
+/// that whole day; longer periods are kept as they are.
+pub fn daily_period(start: DateTime<Utc>, end: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = start.date_naive();
+    if (end - Duration::nanoseconds(1)).date_naive() <= day {
+        let midnight = day.and_time(NaiveTime::MIN).and_utc();
+        (midnight, midnight + Duration::days(1))
+    } else {
+        (start, end)
+    }
+}
+
+/// Pending lines, keyed by their identity.
 pub struct Rollup {
-    pending: HashMap<CostLine, Sums>,
+    index: HashMap<Vec<u8>, usize>,
+    lines: Vec<(CostLine, Amounts, u64)>,
     max_keys: usize,
 }
 
 impl Rollup {
     pub fn new(max_keys: usize) -> Self {
         Rollup {
-            pending: HashMap::new(),
+            index: HashMap::new(),
+            lines: Vec::new(),
             max_keys,
         }
     }
 
-    /// Adds one source row.
-    pub fn add(&mut self, mut line: CostLine) {
-        let start_day = line.charge_period_start.date_naive();
-        let last_instant = line.charge_period_end - Duration::nanoseconds(1);
-        if last_instant.date_naive() <= start_day {
-            line.charge_period_start = start_day.and_time(NaiveTime::MIN).and_utc();
-            line.charge_period_end = line.charge_period_start + Duration::days(1);
-        }
-        let sums = Sums {
-            billed: std::mem::take(&mut line.billed_cost),
-            effective: std::mem::take(&mut line.effective_cost),
-            list: std::mem::take(&mut line.list_cost),
-            contracted: line.contracted_cost.take(),
-            quantity: line.consumed_quantity.take(),
-            rows: 1,
+    /// Adds one source row. `key` must identify everything but the amounts
+    /// and the hour; `line` parses the full line and is called only for a
+    /// key not seen since the last drain. Its period is replaced by the
+    /// daily period, its amounts by the sums.
+    pub fn add<E>(
+        &mut self,
+        key: &[u8],
+        amounts: Amounts,
+        line: impl FnOnce() -> Result<CostLine, E>,
+    ) -> Result<(), E> {
+        let slot = match self.index.get(key) {
+            Some(&i) => &mut self.lines[i],
+            None => {
+                let mut l = line()?;
+                (l.charge_period_start, l.charge_period_end) =
+                    daily_period(l.charge_period_start, l.charge_period_end);
+                self.index.insert(key.to_vec(), self.lines.len());
+                self.lines.push((l, Amounts::default(), 0));
+                let last = self.lines.len() - 1;
+                &mut self.lines[last]
+            }
         };
-        let entry = self.pending.entry(line).or_default();
-        entry.billed += sums.billed;
-        entry.effective += sums.effective;
-        entry.list += sums.list;
-        entry.contracted = add_opt(entry.contracted, sums.contracted);
-        entry.quantity = add_opt(entry.quantity, sums.quantity);
-        entry.rows += 1;
+        let sums = &mut slot.1;
+        sums.billed += amounts.billed;
+        sums.effective += amounts.effective;
+        sums.list += amounts.list;
+        sums.contracted = add_opt(sums.contracted, amounts.contracted);
+        sums.quantity = add_opt(sums.quantity, amounts.quantity);
+        slot.2 += 1;
+        Ok(())
     }
 
     /// Whether the pending set has reached its bound and should be drained.
     pub fn is_full(&self) -> bool {
-        self.pending.len() >= self.max_keys
+        self.lines.len() >= self.max_keys
     }
 
     /// Takes every pending line.
     pub fn drain(&mut self) -> Vec<StoredLine> {
-        self.pending
-            .drain()
-            .map(|(mut line, s)| {
+        self.index.clear();
+        self.lines
+            .drain(..)
+            .map(|(mut line, s, rows)| {
                 line.billed_cost = s.billed;
                 line.effective_cost = s.effective;
                 line.list_cost = s.list;
@@ -90,9 +116,23 @@ impl Rollup {
                 line.consumed_quantity = s.quantity;
                 StoredLine {
                     line,
-                    source_rows: s.rows,
+                    source_rows: rows,
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn hourly_periods_become_their_day_and_longer_ones_stay() {
+        let t = |d, h| Utc.with_ymd_and_hms(2024, 9, d, h, 0, 0).unwrap();
+        assert_eq!(daily_period(t(3, 5), t(3, 6)), (t(3, 0), t(4, 0)));
+        assert_eq!(daily_period(t(3, 23), t(4, 0)), (t(3, 0), t(4, 0)));
+        assert_eq!(daily_period(t(3, 0), t(5, 0)), (t(3, 0), t(5, 0)));
     }
 }

@@ -1,1 +1,939 @@
+//! `check` diagnostics (exact message, position, snippet and hint) and rule
+//! evaluation.
 
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::domain::{Currency, Tags};
+
+fn sources(files: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
+    files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect()
+}
+
+/// Every diagnostic for the given files; panics if they are valid.
+fn errors(files: &[(&str, &str)]) -> Vec<Diagnostic> {
+    match check(&sources(files)) {
+        Ok(set) => panic!("expected errors, got {} valid rules", set.rules.len()),
+        Err(e) => e.0,
+    }
+}
+
+/// The single diagnostic for one file `r.toml`.
+fn only_error(text: &str) -> Diagnostic {
+    let mut all = errors(&[("r.toml", text)]);
+    assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
+    all.remove(0)
+}
+
+fn assert_diag(
+    d: &Diagnostic,
+    file: &str,
+    (line, column): (usize, usize),
+    message: &str,
+    snippet: &str,
+    hint: &str,
+) {
+    assert_eq!(
+        (
+            d.file.to_str().unwrap(),
+            d.line,
+            d.column,
+            d.message.as_str(),
+            d.snippet.as_str(),
+            d.hint.as_deref(),
+        ),
+        (file, line, column, message, snippet, Some(hint)),
+        "{d}"
+    );
+}
+
+fn rules(text: &str) -> RuleSet {
+    check(&sources(&[("r.toml", text)])).unwrap_or_else(|e| panic!("invalid rules:\n{e}"))
+}
+
+fn line() -> CostLine {
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    CostLine {
+        charge_period_start: start,
+        charge_period_end: start + chrono::Duration::hours(1),
+        billing_period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        billing_period_end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        billing_account_id: "000000000000".into(),
+        billing_account_name: None,
+        sub_account_id: None,
+        sub_account_name: None,
+        provider: "AWS".into(),
+        service_name: None,
+        service_category: None,
+        region: None,
+        resource_id: None,
+        charge_category: ChargeCategory::Usage,
+        charge_class: None,
+        currency: Currency::parse("USD").unwrap(),
+        billed_cost: Decimal::ONE,
+        effective_cost: Decimal::ONE,
+        list_cost: Decimal::ONE,
+        contracted_cost: None,
+        consumed_quantity: None,
+        consumed_unit: None,
+        tags: Tags::default(),
+    }
+}
+
+fn tagged(pairs: &[(&str, &str)]) -> CostLine {
+    let mut l = line();
+    l.tags = Tags(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    l
+}
+
+fn team(name: &str) -> TeamId {
+    TeamId::parse(name).unwrap()
+}
+
+/// The owner's name and the deciding rule's name, as reports show them.
+fn owner(set: &RuleSet, l: &CostLine) -> (String, String) {
+    match set.assign(l) {
+        Assignment::Team { team, rule } => (team.to_string(), set.rules[rule].name.clone()),
+        Assignment::Unallocated { rule, .. } => (
+            "unallocated".to_string(),
+            rule.map(|r| set.rules[r].name.clone()).unwrap_or_default(),
+        ),
+    }
+}
+
+// ---- check: diagnostics ----
+
+#[test]
+fn unknown_rule_field_suggests_the_closest() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteem = \"payments\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (3, 1),
+        "unknown field `teem`, expected one of `name`, `description`, `team`, `team_from_tag`, `match`",
+        "teem",
+        "did you mean `team`?",
+    );
+}
+
+#[test]
+fn unknown_match_field_suggests_the_closest() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.servce = \"Amazon EC2\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 7),
+        "unknown field `servce`, expected one of `billing_account`, `sub_account`, `provider`, `service`, `service_category`, `region`, `resource_id`, `charge_category`, `tags`",
+        "servce",
+        "did you mean `service`?",
+    );
+}
+
+#[test]
+fn unknown_field_far_from_any_points_to_the_docs() {
+    let d = only_error("[bogus]\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (1, 2),
+        "unknown field `bogus`, expected one of `teams`, `tag_keys`, `rule`",
+        "bogus",
+        "see docs/rules.md for the fields a rule file may use",
+    );
+}
+
+#[test]
+fn toml_syntax_error() {
+    let d = only_error("[[rule]]\nname = \"r\nteam = \"a\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (2, 10),
+        "invalid basic string, expected `\"`",
+        "name = \"r",
+        "the file must be valid TOML in the shape docs/rules.md describes",
+    );
+}
+
+#[test]
+fn matcher_of_the_wrong_type() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.region = 3\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 16),
+        "a string or a list of strings",
+        "3",
+        "the file must be valid TOML in the shape docs/rules.md describes",
+    );
+}
+
+#[test]
+fn rule_without_name() {
+    let d = only_error("[[rule]]\nteam = \"a\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (1, 1),
+        "missing field `name`",
+        "[[rule]]",
+        "every `[[rule]]` needs a `name = \"...\"` used in explanations",
+    );
+}
+
+#[test]
+fn rule_with_both_team_and_team_from_tag() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nteam_from_tag = \"team\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 17),
+        "rule `r` has both `team` and `team_from_tag`",
+        "\"team\"",
+        "keep one: `team` names a fixed team, `team_from_tag` reads it from a tag",
+    );
+}
+
+#[test]
+fn rule_with_neither_team_nor_team_from_tag() {
+    let d = only_error("[[rule]]\nname = \"r\"\nmatch.service = \"x\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (2, 8),
+        "rule `r` says no owner",
+        "\"r\"",
+        "add `team = \"...\"` or `team_from_tag = \"team\"`",
+    );
+}
+
+#[test]
+fn invalid_team_name() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"Pay ments\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (3, 8),
+        "`Pay ments` is not a valid team name",
+        "\"Pay ments\"",
+        "use lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+    );
+}
+
+#[test]
+fn unallocated_is_reserved() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"Unallocated\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (3, 8),
+        "`unallocated` is reserved",
+        "\"Unallocated\"",
+        "pick another team name",
+    );
+}
+
+#[test]
+fn team_not_in_known_list() {
+    let text = "[teams]\nknown = [\"payments\", \"search\"]\n\n[[rule]]\nname = \"r\"\nteam = \"paymnts\"\nmatch.service = \"x\"\n";
+    let d = only_error(text);
+    assert_diag(
+        &d,
+        "r.toml",
+        (6, 8),
+        "team `paymnts` is not a known team",
+        "\"paymnts\"",
+        "did you mean `payments`? otherwise add `paymnts` to `[teams] known`",
+    );
+    let d = only_error(&text.replace("paymnts", "finance"));
+    assert_eq!(d.hint.as_deref(), Some("add `finance` to `[teams] known`"));
+}
+
+#[test]
+fn known_teams_declared_in_a_later_file_still_apply() {
+    let e = errors(&[
+        (
+            "10-rules.toml",
+            "[[rule]]\nname = \"r\"\nteam = \"finance\"\n",
+        ),
+        ("20-teams.toml", "[teams]\nknown = [\"payments\"]\n"),
+    ]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_diag(
+        &e[0],
+        "10-rules.toml",
+        (3, 8),
+        "team `finance` is not a known team",
+        "\"finance\"",
+        "add `finance` to `[teams] known`",
+    );
+}
+
+#[test]
+fn known_team_declared_twice() {
+    let d = only_error("[teams]\nknown = [\"payments\", \" Payments\"]\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (2, 22),
+        "team `payments` is declared twice",
+        "\" Payments\"",
+        "remove the duplicate from `[teams] known`",
+    );
+}
+
+#[test]
+fn duplicate_rule_name() {
+    let d = only_error(
+        "[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.service = \"x\"\n\n[[rule]]\nname = \"r\"\nteam = \"b\"\nmatch.service = \"y\"\n",
+    );
+    assert_diag(
+        &d,
+        "r.toml",
+        (7, 8),
+        "rule name `r` is already used at r.toml:1",
+        "\"r\"",
+        "give every rule a unique name",
+    );
+}
+
+#[test]
+fn duplicate_rule_name_across_files() {
+    let e = errors(&[
+        (
+            "a.toml",
+            "# first\n[[rule]]\nname = \"ec2\"\nteam = \"a\"\nmatch.service = \"x\"\n",
+        ),
+        (
+            "b.toml",
+            "[[rule]]\nname = \" ec2 \"\nteam = \"b\"\nmatch.service = \"y\"\n",
+        ),
+    ]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_diag(
+        &e[0],
+        "b.toml",
+        (2, 8),
+        "rule name `ec2` is already used at a.toml:2",
+        "\" ec2 \"",
+        "give every rule a unique name",
+    );
+}
+
+#[test]
+fn empty_rule_name() {
+    let d = only_error("[[rule]]\nname = \" \"\nteam = \"a\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (2, 8),
+        "a rule name cannot be empty",
+        "\" \"",
+        "name the rule; explanations show it",
+    );
+}
+
+#[test]
+fn unknown_charge_category() {
+    let d = only_error(
+        "[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.charge_category = [\"Usage\", \"Refund\"]\n",
+    );
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 25),
+        "`refund` is not a FOCUS charge category",
+        "[\"Usage\", \"Refund\"]",
+        "use one of Usage, Purchase, Tax, Credit, Adjustment",
+    );
+}
+
+#[test]
+fn misspelt_charge_category_suggests_the_closest() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.charge_category = \"Taxes\"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 25),
+        "`taxes` is not a FOCUS charge category",
+        "\"Taxes\"",
+        "did you mean `Tax`?",
+    );
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.charge_category = \"usgae\"\n");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `Usage`?"));
+    // Globs are not checked against the categories.
+    rules("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.charge_category = \"*\"\n");
+}
+
+#[test]
+fn alias_naming_an_unknown_team() {
+    let d = only_error(
+        "[teams]\nknown = [\"payments\"]\n\n[teams.aliases]\npay = \"payments\"\nsrch = \"search\"\n",
+    );
+    assert_diag(
+        &d,
+        "r.toml",
+        (6, 8),
+        "alias `srch` names unknown team `search`",
+        "\"search\"",
+        "aliases must name a team in `[teams] known`; add `search` there",
+    );
+}
+
+#[test]
+fn alias_declared_twice_across_files() {
+    let e = errors(&[
+        ("a.toml", "[teams.aliases]\nPay = \"payments\"\n"),
+        ("b.toml", "[teams.aliases]\n\" pay\" = \"payments\"\n"),
+    ]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_diag(
+        &e[0],
+        "b.toml",
+        (2, 10),
+        "alias `pay` is declared twice",
+        "\"payments\"",
+        "keep one `[teams.aliases]` entry per alias",
+    );
+}
+
+#[test]
+fn empty_pattern() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.service = [\"x\", \" \"]\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (4, 17),
+        "matcher `service` has an empty pattern",
+        "[\"x\", \" \"]",
+        "write the value to match, or `*` for any value",
+    );
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.region = []\n");
+    assert_eq!(
+        (d.line, d.column, d.message.as_str(), d.snippet.as_str()),
+        (4, 16, "matcher `region` has an empty pattern", "[]")
+    );
+    let d = only_error("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.tags.env = \"\"\n");
+    assert_eq!(
+        (d.line, d.column, d.message.as_str(), d.snippet.as_str()),
+        (4, 18, "matcher `env` has an empty pattern", "\"\"")
+    );
+}
+
+#[test]
+fn empty_team_from_tag() {
+    let d = only_error("[[rule]]\nname = \"r\"\nteam_from_tag = \" \"\n");
+    assert_diag(
+        &d,
+        "r.toml",
+        (3, 17),
+        "`team_from_tag` names no tag key",
+        "\" \"",
+        "name the tag key, e.g. \"team\"",
+    );
+}
+
+#[test]
+fn tag_key_problems() {
+    let e = errors(&[(
+        "r.toml",
+        "[tag_keys]\nteam = []\nowner = [\"o\"]\ncost = [\"O \"]\n",
+    )]);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    // Keys are visited in sorted order: cost, owner, team.
+    assert_diag(
+        &e[0],
+        "r.toml",
+        (3, 10),
+        "tag key spelling `o` already means `cost`",
+        "\"o\"",
+        "a spelling may belong to only one canonical key",
+    );
+    assert_diag(
+        &e[1],
+        "r.toml",
+        (2, 8),
+        "tag key `team` lists no spellings",
+        "[]",
+        "list the spellings that mean this key, e.g. [\"team\", \"owner_team\"]",
+    );
+}
+
+#[test]
+fn tag_key_that_is_also_a_spelling_of_another_key() {
+    // `owner` is both a spelling of `team` and a canonical key: whichever
+    // file or key order, it is reported.
+    let e = errors(&[
+        ("a.toml", "[tag_keys]\nteam = [\"owner\"]\n"),
+        ("b.toml", "[tag_keys]\nowner = [\"owned_by\"]\n"),
+    ]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_diag(
+        &e[0],
+        "b.toml",
+        (2, 9),
+        "tag key `owner` is already a spelling of `team`",
+        "[\"owned_by\"]",
+        "a key is either canonical or a spelling of another key, not both",
+    );
+    let e = errors(&[(
+        "a.toml",
+        "[tag_keys]\nowner = [\"x\"]\nteam = [\"owner\"]\n",
+    )]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(
+        e[0].message,
+        "tag key spelling `owner` already means `owner`"
+    );
+    // Listing a canonical key among its own spellings is fine.
+    rules("[tag_keys]\nteam = [\"team\", \"Owner_Team\"]\n");
+}
+
+#[test]
+fn catch_all_followed_by_another_rule() {
+    let d = only_error(
+        "[[rule]]\nname = \"everything\"\nteam = \"a\"\n\n[[rule]]\nname = \"next\"\nteam = \"b\"\nmatch.service = \"y\"\n",
+    );
+    assert_diag(
+        &d,
+        "r.toml",
+        (6, 8),
+        "rule `next` can never match: rule `everything` before it matches every line",
+        "\"next\"",
+        "move the catch-all rule last, or give it a `match`",
+    );
+    // A catch-all last is fine, and a `team_from_tag` rule without a match is
+    // no catch-all: lines without the tag fall through.
+    let set = rules(
+        "[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n\n[[rule]]\nname = \"rest\"\nteam = \"a\"\n",
+    );
+    assert_eq!(set.rules.len(), 2);
+}
+
+#[test]
+fn catch_all_in_an_earlier_file() {
+    let e = errors(&[
+        (
+            "a.toml",
+            "[[rule]]\nname = \"all\"\nteam = \"a\"\nmatch = {}\n",
+        ),
+        (
+            "b.toml",
+            "[[rule]]\nname = \"late\"\nteam = \"b\"\nmatch.region = \"x\"\n",
+        ),
+    ]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(
+        (e[0].file.to_str(), e[0].line, e[0].column),
+        (Some("b.toml"), 2, 8)
+    );
+}
+
+#[test]
+fn every_error_in_every_file_is_reported() {
+    let e = errors(&[
+        (
+            "10-teams.toml",
+            "[teams]\nknown = [\"payments\", \"search\"]\n\n[teams.aliases]\nsrch = \"serch\"\n",
+        ),
+        (
+            "20-rules.toml",
+            "[[rule]]\nname = \"a\"\nteam = \"payment\"\nmatch.service = \"x\"\n\n[[rule]]\nname = \"b\"\nteam = \"search\"\nmatch.charge_category = \"Refund\"\n\n[[rule]]\nname = \"a\"\nteam_from_tag = \"team\"\n",
+        ),
+        ("30-broken.toml", "[[rule]\nname = \"c\"\n"),
+    ]);
+    let got: Vec<(&str, usize, usize, &str)> = e
+        .iter()
+        .map(|d| {
+            (
+                d.file.to_str().unwrap(),
+                d.line,
+                d.column,
+                d.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("30-broken.toml", 1, 8, "unclosed array table, expected `]`"),
+            (
+                "10-teams.toml",
+                5,
+                8,
+                "alias `srch` names unknown team `serch`"
+            ),
+            ("20-rules.toml", 3, 8, "team `payment` is not a known team"),
+            (
+                "20-rules.toml",
+                9,
+                25,
+                "`refund` is not a FOCUS charge category"
+            ),
+            (
+                "20-rules.toml",
+                12,
+                8,
+                "rule name `a` is already used at 20-rules.toml:1"
+            ),
+        ]
+    );
+    // Rendered as `allot rules check` prints them.
+    let text = RuleErrors(e).to_string();
+    assert!(
+        text.starts_with(
+            "30-broken.toml:1:8: unclosed array table, expected `]`\n    | [[rule]\n    = help: "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\n20-rules.toml:3:8: team `payment` is not a known team\n    | \"payment\"\n    = help: did you mean `payments`? otherwise add `payment` to `[teams] known`\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn shipped_rules_check() {
+    let sources: Vec<(PathBuf, String)> = crate::demo::RULES
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect();
+    let set = check(&sources).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        set.rules[0].location,
+        "allocation-rules/10-ownership.toml:4"
+    );
+}
+
+// ---- evaluation ----
+
+#[test]
+fn first_match_wins() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "ec2-in-prod"
+team = "platform"
+match.service = "Amazon EC2"
+match.sub_account = "prod"
+
+[[rule]]
+name = "ec2"
+team = "compute"
+match.service = "Amazon EC2"
+
+[[rule]]
+name = "aws"
+team = "finance"
+match.provider = "AWS"
+"#,
+    );
+    let mut l = line();
+    l.service_name = Some("Amazon EC2".into());
+    l.sub_account_id = Some("prod".into());
+    assert_eq!(
+        set.assign(&l),
+        Assignment::Team {
+            team: team("platform"),
+            rule: 0
+        }
+    );
+    l.sub_account_id = Some("dev".into());
+    assert_eq!(
+        set.assign(&l),
+        Assignment::Team {
+            team: team("compute"),
+            rule: 1
+        }
+    );
+    l.service_name = Some("Amazon S3".into());
+    assert_eq!(
+        set.assign(&l),
+        Assignment::Team {
+            team: team("finance"),
+            rule: 2
+        }
+    );
+    l.provider = "Microsoft".into();
+    assert_eq!(
+        set.assign(&l),
+        Assignment::Unallocated {
+            rule: None,
+            reason: None
+        }
+    );
+}
+
+#[test]
+fn tag_key_alias() {
+    let set = rules(
+        r#"
+[tag_keys]
+team = ["owner_team", "Owner-Team"]
+env = ["environment"]
+
+[[rule]]
+name = "prod-by-tag"
+team_from_tag = "Team"
+match.tags.environment = "prod"
+"#,
+    );
+    for key in ["team", " Team", "OWNER_TEAM", "owner-team"] {
+        let l = tagged(&[(key, "search"), ("Env", "Prod")]);
+        assert_eq!(
+            set.assign(&l),
+            Assignment::Team {
+                team: team("search"),
+                rule: 0
+            },
+            "{key}"
+        );
+    }
+    assert_eq!(set.canonical_tag_key(" Owner-Team "), "team");
+    assert_eq!(set.canonical_tag_key("Cost-Center"), "cost-center");
+    // A spelling not declared is a different key.
+    let l = tagged(&[("owning_team", "search"), ("env", "prod")]);
+    assert_eq!(owner(&set, &l), ("unallocated".into(), String::new()));
+}
+
+#[test]
+fn value_alias() {
+    let set = rules(
+        r#"
+[teams]
+known = ["payments", "search"]
+
+[teams.aliases]
+pay = "payments"
+"Search Team" = "search"
+
+[[rule]]
+name = "team-tag"
+team_from_tag = "team"
+"#,
+    );
+    for (value, expected) in [
+        ("payments", "payments"),
+        (" PAY ", "payments"),
+        ("search team", "search"),
+        ("Search", "search"),
+    ] {
+        assert_eq!(
+            set.assign(&tagged(&[("team", value)])),
+            Assignment::Team {
+                team: team(expected),
+                rule: 0
+            },
+            "{value}"
+        );
+    }
+    assert_eq!(set.resolve_team("team", "Pay"), Ok(team("payments")));
+}
+
+#[test]
+fn unknown_team_reason() {
+    let set = rules(
+        r#"
+[teams]
+known = ["payments"]
+
+[[rule]]
+name = "team-tag"
+team_from_tag = "team"
+
+[[rule]]
+name = "rest"
+team = "payments"
+"#,
+    );
+    // The tag rule matched: its verdict stands, later rules are not tried.
+    let got = set.assign(&tagged(&[("team", " Billing ")]));
+    assert_eq!(
+        got,
+        Assignment::Unallocated {
+            rule: Some(0),
+            reason: Some(Unassignable::UnknownTeam {
+                tag: "team".into(),
+                value: "Billing".into()
+            })
+        }
+    );
+    let Assignment::Unallocated {
+        reason: Some(reason),
+        ..
+    } = got
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason.to_string(),
+        "tag `team` names unknown team `Billing`: add it to `[teams] known` or as an alias in `[teams.aliases]`"
+    );
+    let got = set.assign(&tagged(&[("team", "the payments team")]));
+    assert_eq!(
+        got,
+        Assignment::Unallocated {
+            rule: Some(0),
+            reason: Some(Unassignable::InvalidTeam {
+                tag: "team".into(),
+                value: "the payments team".into()
+            })
+        }
+    );
+    assert_eq!(
+        set.assign(&tagged(&[("team", "unallocated")])),
+        Assignment::Unallocated {
+            rule: Some(0),
+            reason: Some(Unassignable::InvalidTeam {
+                tag: "team".into(),
+                value: "unallocated".into()
+            })
+        }
+    );
+    // Without the tag, or with an empty value, the tag rule does not match.
+    for l in [line(), tagged(&[("team", "  ")])] {
+        assert_eq!(
+            set.assign(&l),
+            Assignment::Team {
+                team: team("payments"),
+                rule: 1
+            }
+        );
+    }
+}
+
+#[test]
+fn without_known_teams_any_valid_tag_value_is_a_team() {
+    let set = rules("[[rule]]\nname = \"t\"\nteam_from_tag = \"team\"\n");
+    assert_eq!(
+        set.assign(&tagged(&[("team", "Anything-Goes")])),
+        Assignment::Team {
+            team: team("anything-goes"),
+            rule: 0
+        }
+    );
+    assert!(set.known_teams().is_none());
+}
+
+#[test]
+fn glob_matching_on_resource_id() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "search-clusters"
+team = "search"
+match.resource_id = ["arn:aws:eks:*:cluster/search-*", "*/SEARCH-INDEX"]
+"#,
+    );
+    let mut l = line();
+    for (id, matches) in [
+        (
+            "arn:aws:eks:us-east-1:123456789012:cluster/search-blue",
+            true,
+        ),
+        ("ARN:AWS:EKS:eu-west-1:1:cluster/Search-", true),
+        ("arn:aws:eks:us-east-1:1:cluster/checkout", false),
+        ("arn:aws:s3:::bucket/search-index", true),
+        ("arn:aws:s3:::bucket/search-index-old", false),
+    ] {
+        l.resource_id = Some(id.into());
+        assert_eq!(
+            matches!(set.assign(&l), Assignment::Team { .. }),
+            matches,
+            "{id}"
+        );
+    }
+    // A line without a resource id does not match, not even `*`.
+    let any = rules("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.resource_id = \"*\"\n");
+    l.resource_id = None;
+    assert_eq!(owner(&any, &l).0, "unallocated");
+    l.resource_id = Some("x".into());
+    assert_eq!(owner(&any, &l).0, "a");
+}
+
+#[test]
+fn sub_account_matches_by_name_and_id() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "data"
+team = "data"
+match.sub_account = ["data-prod", "111122223333"]
+"#,
+    );
+    let mut l = line();
+    l.sub_account_id = Some("999999999999".into());
+    l.sub_account_name = Some("Data-Prod".into());
+    assert_eq!(owner(&set, &l), ("data".into(), "data".into()));
+    l.sub_account_id = Some("111122223333".into());
+    l.sub_account_name = Some("something else".into());
+    assert_eq!(owner(&set, &l), ("data".into(), "data".into()));
+    l.sub_account_id = Some("444455556666".into());
+    assert_eq!(owner(&set, &l), ("unallocated".into(), String::new()));
+    l.sub_account_id = None;
+    l.sub_account_name = Some(" DATA-PROD ".into());
+    assert_eq!(owner(&set, &l), ("data".into(), "data".into()));
+}
+
+#[test]
+fn billing_account_matches_by_name_and_id() {
+    let set =
+        rules("[[rule]]\nname = \"r\"\nteam = \"a\"\nmatch.billing_account = \"*sandbox*\"\n");
+    let mut l = line();
+    assert_eq!(owner(&set, &l).0, "unallocated");
+    l.billing_account_name = Some("Contoso Sandbox".into());
+    assert_eq!(owner(&set, &l).0, "a");
+    l.billing_account_name = None;
+    l.billing_account_id = "sandbox-01".into();
+    assert_eq!(owner(&set, &l).0, "a");
+}
+
+#[test]
+fn all_matchers_of_a_rule_must_match() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "eu-prod-tax"
+team = "finance"
+match.region = ["eu-*"]
+match.charge_category = ["tax", "Credit"]
+match.tags.env = "prod*"
+"#,
+    );
+    let mut l = tagged(&[("ENV", "Production")]);
+    l.region = Some("eu-west-1".into());
+    l.charge_category = ChargeCategory::Tax;
+    assert_eq!(owner(&set, &l).0, "finance");
+    l.charge_category = ChargeCategory::Credit;
+    assert_eq!(owner(&set, &l).0, "finance");
+    l.charge_category = ChargeCategory::Usage;
+    assert_eq!(owner(&set, &l).0, "unallocated");
+    l.charge_category = ChargeCategory::Tax;
+    l.region = Some("us-east-1".into());
+    assert_eq!(owner(&set, &l).0, "unallocated");
+    l.region = Some("eu-west-1".into());
+    l.tags = Tags::default();
+    assert_eq!(owner(&set, &l).0, "unallocated");
+}
+
+#[test]
+fn declared_teams_include_known_and_fixed_targets() {
+    let set = rules(
+        "[teams]\nknown = [\"b\", \"a\"]\n\n[[rule]]\nname = \"r\"\nteam = \"A\"\nmatch.service = \"x\"\n",
+    );
+    let names: Vec<String> = set.declared_teams().iter().map(|t| t.to_string()).collect();
+    assert_eq!(names, ["a", "b"]);
+}
