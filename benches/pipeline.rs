@@ -69,6 +69,7 @@ const COLUMNS: &[&str] = &[
     "SkuId",
     "SkuMeter",
     "SkuPriceId",
+    "SkuPriceDetails",
     "SubAccountId",
     "SubAccountName",
     "SubAccountType",
@@ -118,12 +119,16 @@ const TAG_KEYS: &[&str] = &["team", "Team", "owner_team", " team"];
 
 struct Args {
     rows: u64,
+    /// Hours of the month the rows cover; 1 makes every row its own line
+    /// (no roll-up), the worst case for memory.
+    hours: u64,
     database_url: Option<String>,
 }
 
 fn args() -> Args {
     let mut a = Args {
         rows: 1_000_000,
+        hours: 720,
         database_url: None,
     };
     let mut it = std::env::args().skip(1);
@@ -136,6 +141,13 @@ fn args() -> Args {
                     .expect("--rows N")
             }
             "--database-url" => a.database_url = it.next(),
+            "--hours" => {
+                a.hours = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|h| (1..=720).contains(h))
+                    .expect("--hours 1..720")
+            }
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -143,8 +155,7 @@ fn args() -> Args {
 }
 
 /// Writes `rows` rows: resources x hours of September 2026.
-fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
-    let hours = 720u64;
+fn generate(path: &Path, rows: u64, hours: u64) -> std::io::Result<()> {
     let resources = rows.div_ceil(hours);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     writeln!(w, "{}", COLUMNS.join(","))?;
@@ -171,10 +182,13 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
                 String::new()
             } else {
                 format!(
-                    "\"{{\"\"{key}\"\": \"\"{team}\"\", \"\"env\"\": \"\"{}\"\", \"\"cost-center\"\": \"\"CC-{}\"\", \"\"app\"\": \"\"app-{}\"\"}}\"",
+                    "\"{{\"\"{key}\"\": \"\"{team}\"\", \"\"env\"\": \"\"{}\"\", \"\"cost-center\"\": \"\"CC-{}\"\", \"\"app\"\": \"\"app-{}\"\", \"\"project\"\": \"\"project-{}\"\", \"\"owner-email\"\": \"\"team-{}@example.com\"\", \"\"aws:createdBy\"\": \"\"AssumedRole:AROAEXAMPLE{}:terraform\"\"}}\"",
                     if r % 3 == 0 { "prod" } else { "dev" },
                     1000 + r % 50,
-                    r % 200
+                    r % 200,
+                    r % 30,
+                    r % 8,
+                    r % 17
                 )
             };
             let qty = 1 + (r * 7 + hour) % 13;
@@ -187,7 +201,7 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
             let effective = format!("{}.{:010}", qty / 5, (r * 6007 + hour * 7) % 10_000_000_000);
             writeln!(
                 w,
-                "us-east-1{az},{effective},{billing},Acme Corp,Billing Account,USD,2026-10-01T00:00:00Z,2026-09-01T00:00:00Z,,,Usage,,{service} usage in US East,Usage-Based,{end},{start},,,,,,,,{qty},{unit},{effective},{price},{effective},INV-2026-09,\"Amazon Web Services, Inc.\",{list},{price},Standard,USD,{qty},{unit},AWS,\"Amazon Web Services, Inc.\",us-east-1,US East (N. Virginia),arn:aws:{svc}:us-east-1:{account}:resource/r-{r:08x},resource-{r},{subcategory},{category},{service},{subcategory},SKU{sku:06},{unit} meter,SKU{sku:06}.PRICE{h},{account},account-{acct_name},AWS Account,{tags},USE1-{unit},Run{op}",
+                "us-east-1{az},{effective},{billing},Acme Corp,Billing Account,USD,2026-10-01T00:00:00Z,2026-09-01T00:00:00Z,,,Usage,,${price} per On Demand Linux {itype} Instance Hour for {service} in US East (N. Virginia),Usage-Based,{end},{start},,,,,,,,{qty},{unit},{effective},{price},{effective},INV-2026-09,\"Amazon Web Services, Inc.\",{list},{price},Standard,USD,{qty},{unit},AWS,\"Amazon Web Services, Inc.\",us-east-1,US East (N. Virginia),arn:aws:{svc}:us-east-1:{account}:resource/r-{r:08x},resource-{r},{subcategory},{category},{service},{subcategory},SKU{sku:06},{unit} meter,SKU{sku:06}.PRICE{h},\"{{\"\"InstanceType\"\": \"\"{itype}\"\", \"\"OperatingSystem\"\": \"\"Linux\"\", \"\"Tenancy\"\": \"\"Shared\"\", \"\"LicenseModel\"\": \"\"No License required\"\"}}\",{account},account-{acct_name},AWS Account,{tags},USE1-{unit},Run{op}",
                 az = ["a", "b", "c"][(r % 3) as usize],
                 billing = 999900000000u64,
                 svc = service
@@ -198,6 +212,7 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
                 sku = r % 997,
                 acct_name = r % 40,
                 op = r % 5,
+                itype = ["t3.medium", "m6i.xlarge", "c7g.2xlarge", "r6g.large"][(r % 4) as usize],
             )?;
             written += 1;
         }
@@ -217,11 +232,15 @@ async fn main() -> anyhow::Result<()> {
     let args = args();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!("focus-{}.csv", args.rows));
+    let file = dir.join(if args.hours == 720 {
+        format!("focus-{}.csv", args.rows)
+    } else {
+        format!("focus-{}-{}h.csv", args.rows, args.hours)
+    });
     if !file.exists() {
         let t = Instant::now();
         let partial = file.with_extension("partial");
-        generate(&partial, args.rows)?;
+        generate(&partial, args.rows, args.hours)?;
         std::fs::rename(&partial, &file)?;
         println!("generated {} in {:.1?}", file.display(), t.elapsed());
     }
@@ -239,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let summary = focus::import(&store, std::slice::from_ref(&file), Progress::Auto).await?;
     let import_secs = t.elapsed().as_secs_f64();
+    let rss_import = peak_rss_mib();
 
     let rules =
         allot::rules::load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("allocation-rules"))
@@ -271,9 +291,10 @@ async fn main() -> anyhow::Result<()> {
         allocation.rows.len()
     );
     println!(
-        "peak RSS:   {:.0} MiB (before import {:.0} MiB)",
+        "peak RSS:   {:.0} MiB (before import {:.0} MiB, after import {:.0} MiB)",
         peak_rss_mib().unwrap_or(f64::NAN),
-        rss_before.unwrap_or(f64::NAN)
+        rss_before.unwrap_or(f64::NAN),
+        rss_import.unwrap_or(f64::NAN)
     );
     Ok(())
 }

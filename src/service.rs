@@ -28,11 +28,14 @@ pub async fn allocate_month(
     month: Month,
     basis: CostBasis,
 ) -> Result<Allocation, ServiceError> {
-    let lines = store.lines_for_month(month).await?;
-    if lines.is_empty() {
+    let mut allocator = engine::Allocator::new(month, rules, basis);
+    let lines = store
+        .for_each_line_in_month(month, |line| allocator.add(&line))
+        .await?;
+    if lines == 0 {
         return Err(ServiceError::NoData(month));
     }
-    let allocation = engine::allocate(month, &lines, rules, basis);
+    let allocation = allocator.finish();
     let run = AllocationRun {
         month,
         allocated_at: Utc::now(),

@@ -45,19 +45,48 @@ pub fn allocate(
     rules: &RuleSet,
     basis: CostBasis,
 ) -> Allocation {
-    let mut sums: HashMap<Key, (Decimal, u64)> = HashMap::new();
-    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
-    let mut problems: BTreeMap<(String, Unassignable), (u64, BTreeMap<Currency, Decimal>)> =
-        BTreeMap::new();
-    let mut count = 0u64;
-    for stored in lines {
+    let mut allocator = Allocator::new(month, rules, basis);
+    for line in lines {
+        allocator.add(line);
+    }
+    allocator.finish()
+}
+
+/// Allocation fed one line at a time, so a month of any size is allocated
+/// in memory proportional to its result, not its input.
+pub struct Allocator<'r> {
+    month: Month,
+    rules: &'r RuleSet,
+    basis: CostBasis,
+    sums: HashMap<Key, (Decimal, u64)>,
+    totals: BTreeMap<Currency, Decimal>,
+    problems: BTreeMap<(String, Unassignable), (u64, BTreeMap<Currency, Decimal>)>,
+    count: u64,
+}
+
+impl<'r> Allocator<'r> {
+    pub fn new(month: Month, rules: &'r RuleSet, basis: CostBasis) -> Self {
+        Allocator {
+            month,
+            rules,
+            basis,
+            sums: HashMap::new(),
+            totals: BTreeMap::new(),
+            problems: BTreeMap::new(),
+            count: 0,
+        }
+    }
+
+    /// Gives one line its owner and adds its cost to its days.
+    pub fn add(&mut self, stored: &StoredLine) {
+        let (month, rules) = (self.month, self.rules);
         let line = &stored.line;
         if line.month() != month {
-            continue;
+            return;
         }
-        count += stored.source_rows;
-        let cost = line.cost(basis);
-        *totals.entry(cost.currency).or_default() += cost.amount;
+        self.count += stored.source_rows;
+        let cost = line.cost(self.basis);
+        *self.totals.entry(cost.currency).or_default() += cost.amount;
         let (owner, rule) = match rules.assign(line) {
             Assignment::Team { team, rule } => (Owner::Team(team), rules.rules[rule].name.clone()),
             Assignment::Unallocated { rule, reason } => {
@@ -65,7 +94,7 @@ pub fn allocate(
                     .map(|r| rules.rules[r].name.clone())
                     .unwrap_or_default();
                 if let Some(reason) = reason {
-                    let entry = problems.entry((name.clone(), reason)).or_default();
+                    let entry = self.problems.entry((name.clone(), reason)).or_default();
                     entry.0 += stored.source_rows;
                     *entry.1.entry(cost.currency).or_default() += cost.amount;
                 }
@@ -79,7 +108,8 @@ pub fn allocate(
             .filter(|d| Month::of(*d) == month)
             .collect();
         for (i, (day, amount)) in spread(cost.amount, &days).into_iter().enumerate() {
-            let entry = sums
+            let entry = self
+                .sums
                 .entry((
                     day,
                     owner.clone(),
@@ -94,45 +124,51 @@ pub fn allocate(
             }
         }
     }
-    let mut rows: Vec<AllocationRow> = sums
-        .into_iter()
-        .map(
-            |((day, owner, service_name, currency, rule), (amount, lines))| AllocationRow {
-                day,
-                owner,
-                service_name,
-                currency,
+
+    /// The allocation of every line added.
+    pub fn finish(self) -> Allocation {
+        let mut rows: Vec<AllocationRow> = self
+            .sums
+            .into_iter()
+            .map(
+                |((day, owner, service_name, currency, rule), (amount, lines))| AllocationRow {
+                    day,
+                    owner,
+                    service_name,
+                    currency,
+                    rule,
+                    amount,
+                    lines,
+                },
+            )
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.day, &a.owner, &a.service_name, a.currency, &a.rule).cmp(&(
+                b.day,
+                &b.owner,
+                &b.service_name,
+                b.currency,
+                &b.rule,
+            ))
+        });
+        let unallocatable = self
+            .problems
+            .into_iter()
+            .map(|((rule, reason), (lines, amounts))| Unallocatable {
                 rule,
-                amount,
+                reason,
                 lines,
-            },
-        )
-        .collect();
-    rows.sort_by(|a, b| {
-        (a.day, &a.owner, &a.service_name, a.currency, &a.rule).cmp(&(
-            b.day,
-            &b.owner,
-            &b.service_name,
-            b.currency,
-            &b.rule,
-        ))
-    });
-    let unallocatable = problems
-        .into_iter()
-        .map(|((rule, reason), (lines, amounts))| Unallocatable {
-            rule,
-            reason,
-            lines,
-            amounts,
-        })
-        .collect();
-    Allocation {
-        month,
-        cost_basis: basis,
-        rows,
-        lines: count,
-        totals,
-        unallocatable,
+                amounts,
+            })
+            .collect();
+        Allocation {
+            month: self.month,
+            cost_basis: self.basis,
+            rows,
+            lines: self.count,
+            totals: self.totals,
+            unallocatable,
+        }
     }
 }
 

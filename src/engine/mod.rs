@@ -5,7 +5,7 @@
 pub mod allocate;
 pub mod report;
 
-pub use allocate::{Allocation, Unallocatable, allocate};
+pub use allocate::{Allocation, Allocator, Unallocatable, allocate};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
 };

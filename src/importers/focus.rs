@@ -21,7 +21,7 @@ use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
 use crate::store::{ImportSummary, Store, StoredLine};
 
 /// Distinct pending lines before the roll-up is drained to the database.
-const ROLLUP_MAX_KEYS: usize = 100_000;
+const ROLLUP_MAX_KEYS: usize = 25_000;
 /// Distinct tag sets remembered before the parse cache is cleared.
 const TAG_CACHE_MAX: usize = 50_000;
 
@@ -425,7 +425,8 @@ pub async fn import(
     }
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tx = store.begin_import("focus", &names).await?;
-    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(2);
+    // One batch in flight while the next is built: memory stays bounded.
+    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(1);
     let owned = paths.to_vec();
     let reader = tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender));
     while let Some(batch) = receiver.recv().await {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -234,16 +235,30 @@ impl Store {
 
     /// All stored lines whose charge period starts in `month`.
     pub async fn lines_for_month(&self, month: Month) -> Result<Vec<StoredLine>> {
+        let mut lines = Vec::new();
+        self.for_each_line_in_month(month, |l| lines.push(l))
+            .await?;
+        Ok(lines)
+    }
+
+    /// Streams the lines of `month` through `f` without holding them all in
+    /// memory; returns how many there were.
+    pub async fn for_each_line_in_month(
+        &self,
+        month: Month,
+        mut f: impl FnMut(StoredLine) + Send,
+    ) -> Result<u64> {
         let sql = format!(
             "SELECT {LINE_COLUMNS} FROM cost_lines WHERE charge_date >= $1 AND charge_date < $2"
         );
+        let mut count = 0u64;
         with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(month.first_day())
                 .bind(month.end_exclusive())
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|row| {
+                .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                let row = &row;
                 let text = |i: usize| -> Result<String> { Ok(row.try_get::<String, _>(i)?) };
                 let opt = |i: usize| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(i)?) };
                 let dec = |i: usize| -> Result<Decimal> { Ok(row.try_get::<DbDecimal, _>(i)?.0) };
@@ -280,9 +295,11 @@ impl Store {
                     tags: Tags::from_json(&tags).map_err(|e| StoreError::Corrupt(format!("tags `{tags}`: expected {e}")))?,
                 };
                 let source_rows: i64 = row.try_get(24)?;
-                Ok(StoredLine { line, source_rows: source_rows as u64 })
-            }).collect()
-        })
+                f(StoredLine { line, source_rows: source_rows as u64 });
+                count += 1;
+            }
+        });
+        Ok(count)
     }
 
     /// Replaces the stored allocation of `run.month` with `rows`, atomically.

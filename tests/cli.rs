@@ -1,0 +1,169 @@
+//! The `allot` binary end to end: exit codes, one-line errors on stderr,
+//! and the finance CSV matching the golden file.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn allot(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(args)
+        .env("ALLOT_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env_remove("ALLOT_RULES_DIR")
+        .env_remove("ALLOT_COST_BASIS")
+        .current_dir(common::root())
+        .output()
+        .expect("run allot")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn import_allocate_showback_csv_matches_the_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("allot.db");
+    let fixture = common::demo_fixture();
+    let out = allot(&db, &["import", "focus", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 408 rows"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = allot(&db, &["allocate", "--month", "2026-10"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("total 538.59 EUR + 3254.67 USD"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unknown team `serach`"),
+        "unknown tag values are reported: {stdout}"
+    );
+    let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
+    assert!(out.status.success());
+    let golden =
+        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
+            .unwrap();
+    assert_eq!(text(&out.stdout), golden);
+    let out = allot(
+        &db,
+        &[
+            "showback",
+            "--month",
+            "2026-10",
+            "--by",
+            "team,service",
+            "--format",
+            "json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["group_by"], "team,service");
+    assert_eq!(json["totals"][1]["total_cost"], "3254.67");
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_one_line_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("allot.db");
+    let out = allot(&db, &["showback", "--month", "2026-10"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("run `allot allocate --month 2026-10`"),
+        "{stderr}"
+    );
+
+    let out = allot(&db, &["allocate", "--month", "2026-10"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no cost lines for month 2026-10"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = allot(&db, &["showback", "--month", "2026-13"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("`2026-13`"));
+}
+
+#[test]
+fn rules_check_reports_every_error_with_location_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("a.toml"),
+        "[[rule]]\nname = \"x\"\nteam = \"Bad Team\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("b.toml"),
+        "[[rule]]\nname = \"y\"\nteam = \"ok\"\nmatch.servce = \"EC2\"\n",
+    )
+    .unwrap();
+    let db = dir.path().join("allot.db");
+    let out = allot(&db, &["rules", "check", rules.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:8: `Bad Team` is not a valid team name",
+            rules.join("a.toml").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:4:7:", rules.join("b.toml").display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `service`?"), "{stderr}");
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+
+    let out = allot(&db, &["rules", "check"]);
+    assert!(
+        out.status.success(),
+        "the shipped rules are valid: {}",
+        text(&out.stderr)
+    );
+
+    let out = allot(
+        &db,
+        &[
+            "allocate",
+            "--month",
+            "2026-10",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing was allocated"),
+        "an invalid rule set is never applied"
+    );
+}
+
+#[test]
+fn demo_prepares_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    std::fs::write(&db, b"not a database").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(["demo", "--no-serve", "--database", db.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("TOTAL        USD                        3254.67"),
+        "{stdout}"
+    );
+}
