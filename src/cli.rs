@@ -1,6 +1,7 @@
 //! The `allot` command line: argument parsing and one function per command.
 //! This is an edge of the program, so it reports errors with `anyhow`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -9,13 +10,14 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
-use crate::domain::{CostBasis, Month};
+use crate::domain::{CostBasis, Currency, Month};
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, focus};
 use crate::present::{self, Format};
 use crate::rules::{self, DEFAULT_RULES_DIR};
 use crate::store::{DEFAULT_DATABASE_URL, Store, redact};
 use crate::{demo, service};
+use rust_decimal::Decimal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -149,12 +151,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Showback { month, by, format } => {
             let store = open(&cli.database_url).await?;
             let (run, report) = service::showback(&store, month, by).await?;
+            let stale = service::is_stale(&store, &run).await?;
+            if stale {
+                eprintln!(
+                    "warning: billing data for {month} was imported after it was allocated; run `allot allocate --month {month}` for current figures"
+                );
+            }
             match format {
                 Format::Table => print!("{}", present::showback_table(&report)),
                 Format::Csv => print!("{}", present::showback_csv(&report)),
                 Format::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&present::showback_json(&run, &report))?
+                    serde_json::to_string_pretty(&present::showback_json(&run, &report, stale))?
                 ),
             }
             Ok(())
@@ -241,31 +249,30 @@ async fn serve(store: Store, listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_allocation(a: &Allocation) {
-    let totals: Vec<String> = a
-        .totals
+/// `538.59 EUR + 3254.67 USD`
+fn amounts_text(amounts: &BTreeMap<Currency, Decimal>) -> String {
+    let parts: Vec<String> = amounts
         .iter()
         .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
         .collect();
+    parts.join(" + ")
+}
+
+fn print_allocation(a: &Allocation) {
     println!(
         "allocated {} ({} cost basis): {} source rows, total {}",
         a.month,
         a.cost_basis,
         a.lines,
-        totals.join(" + ")
+        amounts_text(&a.totals)
     );
     for u in &a.unallocatable {
-        let amounts: Vec<String> = u
-            .amounts
-            .iter()
-            .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
-            .collect();
         println!(
             "warning: rule `{}`: {} ({} rows, {} left unallocated)",
             u.rule,
             u.reason,
             u.lines,
-            amounts.join(" + ")
+            amounts_text(&u.amounts)
         );
     }
 }

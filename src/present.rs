@@ -20,12 +20,16 @@ fn money(d: rust_decimal::Decimal) -> String {
 }
 
 /// Showback as JSON.
-pub fn showback_json(run: &AllocationRun, s: &Showback) -> Value {
+///
+/// `stale` says billing data for the month was imported after it was
+/// allocated.
+pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> Value {
     json!({
         "month": s.month.to_string(),
         "cost_basis": s.cost_basis.as_str(),
         "group_by": match s.group_by { GroupBy::Team => "team", GroupBy::TeamService => "team,service" },
         "allocated_at": run.allocated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "stale": stale,
         "rows": s.rows.iter().map(|r| {
             let mut row = json!({
                 "team": r.owner.name(),

@@ -61,6 +61,15 @@ pub async fn showback(
     Ok((run, report))
 }
 
+/// Whether billing data for the run's month was imported after the run:
+/// its figures then no longer reflect the stored bill.
+pub async fn is_stale(store: &Store, run: &AllocationRun) -> Result<bool, ServiceError> {
+    Ok(store
+        .last_import_into(run.month)
+        .await?
+        .is_some_and(|at| at > run.allocated_at))
+}
+
 /// A team's (or `unallocated`'s) costs over an inclusive date range.
 pub async fn team_costs(
     store: &Store,

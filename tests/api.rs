@@ -170,6 +170,21 @@ backend_tests! {
         assert_eq!(part["points"].as_array().unwrap().iter().filter(|p| p["currency"] == "USD").count(), 1);
     }
 
+    async fn showback_says_when_data_arrived_after_allocation(db) {
+        let app = spawn_app(db).await;
+        let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(body["stale"], false);
+        focus::import(&app._db.store, &[common::demo_fixture()], Progress::Hidden).await.unwrap();
+        let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(body["stale"], true, "a re-import after allocation makes the showback stale");
+        let rules = common::shipped_rules();
+        allot::service::allocate_month(&app._db.store, &rules, Month::parse("2026-10").unwrap(), CostBasis::Effective)
+            .await
+            .unwrap();
+        let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(body["stale"], false);
+    }
+
     async fn team_costs_as_csv(db) {
         let app = spawn_app(db).await;
         let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;

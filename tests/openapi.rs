@@ -359,7 +359,8 @@ fn required_query<'p>(op: &'p Op<'_>) -> Vec<(&'p str, &'p str)> {
 
 // ---------------------------------------------------------------------------
 // Checking values against the documented schemas (the subset this document
-// uses: $ref, object, array, string with enum, format and pattern, nullable).
+// uses: $ref, object, array, boolean, string with enum, format and pattern,
+// nullable).
 
 fn check_schema(doc: &[Line<'_>], schema: &[Line<'_>], v: &Value, at_: &str) {
     if let Some(reference) = child_value(schema, "$ref") {
@@ -398,6 +399,9 @@ fn check_schema(doc: &[Line<'_>], schema: &[Line<'_>], v: &Value, at_: &str) {
                     check_schema(doc, sub, field, &format!("{at_}.{}", key(&l)));
                 }
             }
+        }
+        Some("boolean") => {
+            assert!(v.is_boolean(), "{at_}: expected a boolean, found {v}");
         }
         Some("array") => {
             let items = child(schema, "items").expect("array without items");

@@ -30,12 +30,16 @@ async fn showback(
         .unwrap_or(GroupBy::Team);
     let csv = wants_csv(p.get("format"), &headers)?;
     let (run, report) = service::showback(&state.store, month, group_by).await?;
+    let stale = service::is_stale(&state.store, &run).await?;
+    if stale {
+        tracing::warn!(%month, "serving a showback allocated before the latest import");
+    }
     if csv {
         Ok(csv_attachment(
             &format!("showback-{month}.csv"),
             present::showback_csv(&report),
         ))
     } else {
-        Ok(Json(present::showback_json(&run, &report)).into_response())
+        Ok(Json(present::showback_json(&run, &report, stale)).into_response())
     }
 }

@@ -121,6 +121,18 @@ enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
+impl From<Transaction<'static, Sqlite>> for Tx {
+    fn from(tx: Transaction<'static, Sqlite>) -> Self {
+        Tx::Sqlite(tx)
+    }
+}
+
+impl From<Transaction<'static, Postgres>> for Tx {
+    fn from(tx: Transaction<'static, Postgres>) -> Self {
+        Tx::Postgres(tx)
+    }
+}
+
 const LINE_COLUMNS: &str = "charge_date, charge_period_start, charge_period_end, billing_period_start, \
     billing_period_end, billing_account_id, billing_account_name, sub_account_id, sub_account_name, provider, \
     service_name, service_category, region, resource_id, charge_category, charge_class, currency, billed_cost, \
@@ -196,34 +208,19 @@ impl Store {
     pub async fn begin_import(&self, source_kind: &str, files: &[String]) -> Result<ImportTx> {
         let now = Utc::now();
         let files = files.join("\n");
-        let (tx, import_id) = match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO imports (source_kind, files, imported_at, rows_read, lines_stored) \
-                     VALUES ($1, $2, $3, 0, 0) RETURNING id",
-                )
-                .bind(source_kind)
-                .bind(&files)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                (Tx::Sqlite(tx), id)
-            }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO imports (source_kind, files, imported_at, rows_read, lines_stored) \
-                     VALUES ($1, $2, $3, 0, 0) RETURNING id",
-                )
-                .bind(source_kind)
-                .bind(&files)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                (Tx::Postgres(tx), id)
-            }
-        };
+        let (tx, import_id) = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO imports (source_kind, files, imported_at, rows_read, lines_stored) \
+                 VALUES ($1, $2, $3, 0, 0) RETURNING id",
+            )
+            .bind(source_kind)
+            .bind(&files)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            (Tx::from(tx), id)
+        });
         Ok(ImportTx {
             tx,
             import_id,
@@ -432,6 +429,21 @@ impl Store {
         })
     }
 
+    /// When the newest import holding lines of `month` was committed.
+    pub async fn last_import_into(&self, month: Month) -> Result<Option<DateTime<Utc>>> {
+        with_pool!(self, pool => {
+            let at: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT MAX(i.imported_at) FROM imports i \
+                 WHERE EXISTS (SELECT 1 FROM cost_lines c WHERE c.import_id = i.id AND c.charge_date >= $1 AND c.charge_date < $2)",
+            )
+            .bind(month.first_day())
+            .bind(month.end_exclusive())
+            .fetch_one(pool)
+            .await?;
+            Ok(at)
+        })
+    }
+
     /// Months that have stored cost lines, oldest first.
     pub async fn months_with_data(&self) -> Result<Vec<Month>> {
         with_pool!(self, pool => {
@@ -600,9 +612,10 @@ impl ImportTx {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("UPDATE imports SET rows_read = $1, lines_stored = $2 WHERE id = $3")
+            sqlx::query("UPDATE imports SET rows_read = $1, lines_stored = $2, imported_at = $3 WHERE id = $4")
                 .bind(rows_read as i64)
                 .bind(lines_stored as i64)
+                .bind(Utc::now())
                 .bind(import_id)
                 .execute(&mut *tx)
                 .await?;
