@@ -132,8 +132,8 @@ impl Columns {
 }
 
 /// Parses rows of one file into cost lines, with the row's position in errors.
-struct RowParser<'a> {
-    path: &'a Path,
+struct RowParser {
+    path: PathBuf,
     headers: csv::StringRecord,
     cols: Columns,
     tag_cache: HashMap<String, Tags>,
@@ -142,10 +142,10 @@ struct RowParser<'a> {
     key: Vec<u8>,
 }
 
-impl RowParser<'_> {
+impl RowParser {
     fn err(&self, line: u64, col: usize, expected: &str, found: &str) -> ImportError {
         ImportError::Value {
-            path: self.path.to_path_buf(),
+            path: self.path.clone(),
             line,
             column: self.headers.get(col).unwrap_or("?").trim().to_string(),
             expected: expected.to_string(),
@@ -361,49 +361,123 @@ fn open(
 }
 
 /// Reads every file, sending rolled-up batches; returns the number of rows read.
-fn read_files(
+/// Records per batch handed from the CSV reader to the row parser.
+const RECORD_BATCH: usize = 4096;
+/// Batches in flight between the two threads (bounds memory).
+const RECORD_BATCHES_IN_FLIGHT: usize = 4;
+
+/// What the CSV reader thread hands the row parser.
+enum Chunk {
+    /// A new file starts.
+    File {
+        path: PathBuf,
+        headers: csv::StringRecord,
+    },
+    Records(Vec<csv::StringRecord>),
+    Failed(ImportError),
+}
+
+/// Thread 1: splits the files into CSV records (decompressing on the way).
+/// Record buffers come back through `recycle` so they are reused.
+fn read_records(
     paths: &[PathBuf],
     progress: Progress,
+    out: &std::sync::mpsc::SyncSender<Chunk>,
+    recycle: &std::sync::mpsc::Receiver<Vec<csv::StringRecord>>,
+) {
+    let read = || -> Result<(), ImportError> {
+        for path in paths {
+            let (reader, bar) = open(path, progress)?;
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(reader);
+            let csv_err = |e: csv::Error| match e.kind() {
+                csv::ErrorKind::Io(_) => ImportError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                },
+                _ => ImportError::Csv {
+                    path: path.clone(),
+                    line: e.position().map(|p| p.line()).unwrap_or(0),
+                    message: e.to_string(),
+                },
+            };
+            let headers = csv.headers().map_err(csv_err)?.clone();
+            if out
+                .send(Chunk::File {
+                    path: path.clone(),
+                    headers,
+                })
+                .is_err()
+            {
+                return Ok(());
+            }
+            loop {
+                let mut batch = recycle
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(RECORD_BATCH));
+                batch.resize_with(RECORD_BATCH, csv::StringRecord::new);
+                let mut filled = 0;
+                while filled < RECORD_BATCH
+                    && csv.read_record(&mut batch[filled]).map_err(csv_err)?
+                {
+                    filled += 1;
+                }
+                batch.truncate(filled);
+                let done = filled < RECORD_BATCH;
+                if filled > 0 && out.send(Chunk::Records(batch)).is_err() {
+                    return Ok(());
+                }
+                if done {
+                    break;
+                }
+            }
+            bar.finish_and_clear();
+        }
+        Ok(())
+    };
+    if let Err(e) = read() {
+        let _ = out.send(Chunk::Failed(e));
+    }
+}
+
+/// Thread 2: parses records into the roll-up and sends drained batches of
+/// lines to the database writer. Returns the number of rows read.
+fn parse_records(
+    chunks: std::sync::mpsc::Receiver<Chunk>,
+    recycle: std::sync::mpsc::SyncSender<Vec<csv::StringRecord>>,
     out: &mpsc::Sender<Vec<StoredLine>>,
 ) -> Result<u64, ImportError> {
     let mut rollup = Rollup::new(ROLLUP_MAX_KEYS);
     let mut rows = 0u64;
-    for path in paths {
-        let (reader, bar) = open(path, progress)?;
-        let mut csv = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_reader(reader);
-        let csv_err = |e: csv::Error| match e.kind() {
-            csv::ErrorKind::Io(_) => ImportError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            },
-            _ => ImportError::Csv {
-                path: path.clone(),
-                line: e.position().map(|p| p.line()).unwrap_or(0),
-                message: e.to_string(),
-            },
-        };
-        let headers = csv.headers().map_err(csv_err)?.clone();
-        let cols = Columns::resolve(path, &headers)?;
-        let mut parser = RowParser {
-            path,
-            headers,
-            cols,
-            tag_cache: HashMap::new(),
-            last_times: Default::default(),
-            key: Vec::new(),
-        };
-        let mut record = csv::StringRecord::new();
-        while csv.read_record(&mut record).map_err(csv_err)? {
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            parser.add_to(&mut rollup, &record, line)?;
-            rows += 1;
-            if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
-                return Err(ImportError::Interrupted);
+    let mut parser: Option<RowParser> = None;
+    for chunk in chunks {
+        match chunk {
+            Chunk::File { path, headers } => {
+                let cols = Columns::resolve(&path, &headers)?;
+                parser = Some(RowParser {
+                    path,
+                    headers,
+                    cols,
+                    tag_cache: HashMap::new(),
+                    last_times: Default::default(),
+                    key: Vec::new(),
+                });
             }
+            Chunk::Records(batch) => {
+                let parser = parser.as_mut().ok_or(ImportError::Interrupted)?;
+                for record in &batch {
+                    let line = record.position().map(|p| p.line()).unwrap_or(0);
+                    parser.add_to(&mut rollup, record, line)?;
+                    rows += 1;
+                    if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
+                        return Err(ImportError::Interrupted);
+                    }
+                }
+                let _ = recycle.try_send(batch);
+            }
+            Chunk::Failed(e) => return Err(e),
         }
-        bar.finish_and_clear();
     }
     if out.blocking_send(rollup.drain()).is_err() {
         return Err(ImportError::Interrupted);
@@ -427,11 +501,14 @@ pub async fn import(
     let mut tx = store.begin_import("focus", &names).await?;
     // One batch in flight while the next is built: memory stays bounded.
     let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(1);
+    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
     let owned = paths.to_vec();
-    let reader = tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender));
+    tokio::task::spawn_blocking(move || read_records(&owned, progress, &chunk_tx, &recycle_rx));
+    let parser = tokio::task::spawn_blocking(move || parse_records(chunk_rx, recycle_tx, &sender));
     while let Some(batch) = receiver.recv().await {
         tx.insert_lines(&batch).await?;
     }
-    let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
+    let rows = parser.await.map_err(|_| ImportError::Interrupted)??;
     Ok(tx.commit(rows).await?)
 }
