@@ -12,7 +12,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
 use crate::domain::{CostBasis, Currency, Month};
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, focus};
+use crate::importers::{Progress, focus, usage};
 use crate::present::{self, Format};
 use crate::rules::{self, DEFAULT_RULES_DIR};
 use crate::store::{DEFAULT_DATABASE_URL, Store, redact};
@@ -94,6 +94,13 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Usage metrics for usage-based splits: CSV `date,team,metric,quantity`
+    /// (date `YYYY-MM-DD`, or `YYYY-MM` for a monthly figure). A figure
+    /// imported again for the same date, team and metric replaces the old one.
+    Usage {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +137,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for m in &summary.months {
                 println!("next: allot allocate --month {m}");
             }
+            Ok(())
+        }
+        Command::Import {
+            source: ImportSource::Usage { files },
+        } => {
+            let store = open(&cli.database_url).await?;
+            let summary = usage::import(&store, &files).await?;
+            let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
+            println!(
+                "imported {} usage records; months: {}",
+                summary.records,
+                if months.is_empty() {
+                    "none".to_string()
+                } else {
+                    months.join(", ")
+                }
+            );
             Ok(())
         }
         Command::Allocate {

@@ -1,12 +1,14 @@
-//! Domain types: exact money, months, teams and cost lines. Parsed once at the
+//! Domain types: exact money, months, teams, cost lines and usage metrics. Parsed once at the
 //! edges, then trusted everywhere else.
 
 pub mod cost_line;
 pub mod money;
 pub mod month;
 pub mod team;
+pub mod usage;
 
 pub use cost_line::{ChargeCategory, CostBasis, CostLine, Tags};
 pub use money::{Currency, Money};
 pub use month::Month;
 pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED};
+pub use usage::{Metric, UsageRecord};

@@ -72,6 +72,7 @@ impl Columns {
         let opt = |name: &str| index.get(&name.to_ascii_lowercase()).copied();
         let req = |name: &str| {
             opt(name).ok_or_else(|| ImportError::MissingColumn {
+                expected: "a FOCUS 1.0-1.3 cost-and-usage export",
                 path: path.to_path_buf(),
                 column: name.to_string(),
             })

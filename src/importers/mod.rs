@@ -1,10 +1,11 @@
-//! Importers: read billing data from a source and store it through one
+//! Importers: read billing data (and usage metrics) from a source and store it through one
 //! atomic [`crate::store::ImportTx`]. Each importer streams its input with
 //! bounded memory; a malformed row fails the whole import with its position.
 
 pub mod focus;
 mod progress;
 mod rollup;
+pub mod usage;
 mod values;
 
 use std::path::PathBuf;
@@ -29,10 +30,12 @@ pub enum ImportError {
         expected: String,
         found: String,
     },
-    #[error(
-        "{path}: missing required column `{column}`; is this a FOCUS 1.0-1.3 cost-and-usage export?"
-    )]
-    MissingColumn { path: PathBuf, column: String },
+    #[error("{path}: missing required column `{column}`; is this {expected}?")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        expected: &'static str,
+    },
     #[error("{path}:{line}: malformed CSV: {message}")]
     Csv {
         path: PathBuf,

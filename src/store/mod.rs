@@ -19,7 +19,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
-use crate::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, Tags, TeamId};
+use crate::domain::{
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Owner, Tags, TeamId, UsageRecord,
+};
 pub use decimal::DbDecimal;
 
 /// The default database: an SQLite file in the working directory.
@@ -441,6 +443,53 @@ impl Store {
             .fetch_one(pool)
             .await?;
             Ok(at)
+        })
+    }
+
+    /// Stores usage records in one transaction. A record for a (day, team,
+    /// metric) already stored replaces it, so importing the same figures
+    /// twice changes nothing.
+    pub async fn upsert_usage(&self, records: &[UsageRecord]) -> Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in records.chunks(INSERT_BATCH) {
+                let mut qb = QueryBuilder::new("INSERT INTO usage_metrics (day, team, metric, quantity) ");
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.date)
+                        .push_bind(r.team.as_str().to_string())
+                        .push_bind(r.metric.as_str().to_string())
+                        .push_bind(DbDecimal(r.quantity));
+                });
+                qb.push(" ON CONFLICT (day, team, metric) DO UPDATE SET quantity = excluded.quantity");
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Every usage record dated in `month`.
+    pub async fn usage_for_month(&self, month: Month) -> Result<Vec<UsageRecord>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT day, team, metric, quantity FROM usage_metrics WHERE day >= $1 AND day < $2",
+            )
+            .bind(month.first_day())
+            .bind(month.end_exclusive())
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let team: String = row.try_get(1)?;
+                    let metric: String = row.try_get(2)?;
+                    Ok(UsageRecord {
+                        date: row.try_get(0)?,
+                        team: TeamId::parse(&team).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        metric: Metric::parse(&metric).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        quantity: row.try_get::<DbDecimal, _>(3)?.0,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -1,0 +1,144 @@
+//! Usage-metric importer: CSV with the columns `date,team,metric,quantity`
+//! (any order, a header row). `date` is a day (`2026-10-05`) or a month
+//! (`2026-10`, recorded on its first day). The file is checked completely
+//! before anything is stored; then it is stored in one transaction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::ImportError;
+use super::values::decimal;
+use crate::domain::{Metric, Month, TeamId, UsageRecord};
+use crate::store::Store;
+
+const EXPECTED: &str = "a usage file with the columns date,team,metric,quantity";
+
+/// Reads and checks a usage CSV file.
+pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(std::io::BufReader::new(file));
+    let csv_err = |e: csv::Error| ImportError::Csv {
+        path: path.to_path_buf(),
+        line: e.position().map(|p| p.line()).unwrap_or(0),
+        message: e.to_string(),
+    };
+    let headers = csv.headers().map_err(csv_err)?.clone();
+    let index: HashMap<String, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(),
+                i,
+            )
+        })
+        .collect();
+    let col = |name: &str| {
+        index
+            .get(name)
+            .copied()
+            .ok_or_else(|| ImportError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                expected: EXPECTED,
+            })
+    };
+    let (date_col, team_col, metric_col, quantity_col) =
+        (col("date")?, col("team")?, col("metric")?, col("quantity")?);
+    let mut records = Vec::new();
+    let mut seen: HashMap<(NaiveDate, TeamId, Metric), u64> = HashMap::new();
+    for record in csv.records() {
+        let record = record.map_err(csv_err)?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let err = |column: &str, expected: &str, found: &str| ImportError::Value {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        };
+        let date = parse_date(get(date_col)).ok_or_else(|| {
+            err(
+                "date",
+                "a day `YYYY-MM-DD` or a month `YYYY-MM`",
+                get(date_col),
+            )
+        })?;
+        let team =
+            TeamId::parse(get(team_col)).map_err(|e| err("team", "a team name", &e.to_string()))?;
+        let metric = Metric::parse(get(metric_col)).map_err(|_| {
+            err(
+                "metric",
+                "a metric name such as `cpu_core_hours`",
+                get(metric_col),
+            )
+        })?;
+        let quantity = decimal(get(quantity_col))
+            .filter(|q| *q >= Decimal::ZERO)
+            .ok_or_else(|| {
+                err(
+                    "quantity",
+                    "a non-negative decimal number",
+                    get(quantity_col),
+                )
+            })?;
+        if let Some(first) = seen.insert((date, team.clone(), metric.clone()), line) {
+            return Err(err(
+                "date",
+                &format!("one row per date, team and metric (line {first} has the same)"),
+                get(date_col),
+            ));
+        }
+        records.push(UsageRecord {
+            date,
+            team,
+            metric,
+            quantity,
+        });
+    }
+    Ok(records)
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let t = s.trim();
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .or_else(|| Month::parse(t).ok().map(|m| m.first_day()))
+}
+
+/// What a usage import stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageSummary {
+    pub records: u64,
+    pub months: Vec<Month>,
+}
+
+/// Imports usage files: all are checked before any is stored, then stored
+/// in one transaction.
+pub async fn import(store: &Store, paths: &[PathBuf]) -> Result<UsageSummary, ImportError> {
+    if paths.is_empty() {
+        return Err(ImportError::NoFiles);
+    }
+    let mut records = Vec::new();
+    for path in paths {
+        records.extend(read(path)?);
+    }
+    store.upsert_usage(&records).await?;
+    let mut months: Vec<Month> = records.iter().map(|r| Month::of(r.date)).collect();
+    months.sort();
+    months.dedup();
+    Ok(UsageSummary {
+        records: records.len() as u64,
+        months,
+    })
+}
