@@ -28,7 +28,8 @@ pub async fn allocate_month(
     month: Month,
     basis: CostBasis,
 ) -> Result<Allocation, ServiceError> {
-    let mut allocator = engine::Allocator::new(month, rules, basis);
+    let usage = store.usage_for_month(month).await?;
+    let mut allocator = engine::Allocator::new(month, rules, basis, &usage);
     let lines = store
         .for_each_line_in_month(month, |line| allocator.add(&line))
         .await?;

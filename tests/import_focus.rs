@@ -107,7 +107,7 @@ backend_tests! {
         let lines = month_lines(&db, "2024-09").await;
         assert_eq!(lines[0].line.tags.0.get(" Team").map(String::as_str), Some(" Payments "));
         let rules = common::shipped_rules();
-        let a = allot::engine::allocate(Month::parse("2024-09").unwrap(), &lines, &rules, CostBasis::Effective);
+        let a = allot::engine::allocate(Month::parse("2024-09").unwrap(), &lines, &rules, CostBasis::Effective, &[]);
         assert_eq!(a.rows[0].owner.name(), "payments");
     }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use allot::domain::money::round_half_away;
-use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags};
+use allot::domain::{
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
+};
 use allot::engine::{GroupBy, allocate, showback};
 use allot::rules::{RuleSet, check};
 use allot::store::StoredLine;
@@ -32,14 +34,53 @@ const SERVICES: [&str; 4] = [
 ];
 const CURRENCIES: [&str; 3] = ["USD", "EUR", "JPY"];
 
+/// Shared pools every generated rule set declares: each method, a fallback,
+/// and a pool feeding a pool.
+const POOLS: &str = r#"
+[usage]
+metrics = ["cpu"]
+
+[[pool]]
+name = "shared-eks"
+method = "proportional"
+targets = "all"
+
+[[pool]]
+name = "support-pool"
+method = "even"
+targets = ["payments", "search", "data"]
+
+[[pool]]
+name = "tax-pool"
+method = "fixed"
+shares = { payments = 50, search = "30", platform = 20 }
+
+[[pool]]
+name = "network"
+method = "usage"
+metric = "cpu"
+targets = ["payments", "search"]
+fallback = "unallocated"
+
+[[pool]]
+name = "umbrella"
+method = "even"
+targets = ["shared-eks", "payments", "network"]
+"#;
+
 /// Candidate rules; a strategy picks a subset in some order.
-const CANDIDATE_RULES: [&str; 6] = [
+const CANDIDATE_RULES: [&str; 11] = [
     "[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n",
     "[[rule]]\nname = \"eks\"\nteam = \"platform\"\nmatch.service = \"Amazon EKS\"\n",
     "[[rule]]\nname = \"support\"\nteam = \"platform\"\nmatch.service = \"*support*\"\n",
     "[[rule]]\nname = \"tax\"\nteam = \"finance\"\nmatch.charge_category = \"Tax\"\n",
     "[[rule]]\nname = \"sub\"\nteam = \"data\"\nmatch.sub_account = \"sub-2\"\n",
     "[[rule]]\nname = \"prod-env\"\nteam = \"search\"\nmatch.tags.env = \"prod*\"\n",
+    "[[rule]]\nname = \"eks-pool\"\npool = \"shared-eks\"\nmatch.service = \"Amazon EKS\"\n",
+    "[[rule]]\nname = \"support-pool\"\npool = \"support-pool\"\nmatch.service = \"*support*\"\n",
+    "[[rule]]\nname = \"tax-pool\"\npool = \"tax-pool\"\nmatch.charge_category = [\"Tax\", \"Credit\"]\n",
+    "[[rule]]\nname = \"network\"\npool = \"network\"\nmatch.service = \"Amazon S3\"\n",
+    "[[rule]]\nname = \"umbrella\"\npool = \"umbrella\"\nmatch.sub_account = \"sub-0\"\n",
 ];
 
 const DECLARATIONS: &str = "[teams]\nknown = [\"payments\", \"search\", \"platform\", \"finance\", \"data\"]\n[teams.aliases]\npay = \"payments\"\n\"search-team\" = \"search\"\n[tag_keys]\nteam = [\"owner_team\"]\n";
@@ -50,6 +91,7 @@ fn rule_set(picks: &[usize], with_declarations: bool) -> RuleSet {
     } else {
         String::new()
     };
+    text.push_str(POOLS);
     let mut seen = Vec::new();
     for &p in picks {
         if !seen.contains(&p) {
@@ -107,6 +149,17 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn usage()(records in proptest::collection::vec((0usize..2, 0i64..30, 0i64..1000), 0..6)) -> Vec<UsageRecord> {
+        records.into_iter().map(|(team, day, q)| UsageRecord {
+            date: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap() + Duration::days(day),
+            team: TeamId::parse(["payments", "search"][team]).unwrap(),
+            metric: Metric::parse("cpu").unwrap(),
+            quantity: Decimal::new(q, 1),
+        }).collect()
+    }
+}
+
 fn basis(i: usize) -> CostBasis {
     [CostBasis::Effective, CostBasis::Billed, CostBasis::List][i]
 }
@@ -117,13 +170,14 @@ proptest! {
     #[test]
     fn allocation_conserves_money_per_currency(
         lines in proptest::collection::vec(line(), 0..60),
-        picks in proptest::collection::vec(0usize..6, 0..8),
+        picks in proptest::collection::vec(0usize..11, 0..12),
         declarations in any::<bool>(),
         b in 0usize..3,
+        usage in usage(),
     ) {
         let month = Month::parse("2024-09").unwrap();
         let rules = rule_set(&picks, declarations);
-        let a = allocate(month, &lines, &rules, basis(b));
+        let a = allocate(month, &lines, &rules, basis(b), &usage);
         let mut want: BTreeMap<Currency, Decimal> = BTreeMap::new();
         for l in &lines {
             let c = l.line.cost(basis(b));
@@ -137,8 +191,8 @@ proptest! {
             prop_assert_eq!(got.get(c).copied().unwrap_or_default(), *w, "exact conservation in {}", c);
         }
         prop_assert_eq!(&a.totals, &want);
-        // Every source row has exactly one owner.
-        prop_assert_eq!(a.rows.iter().map(|r| r.lines).sum::<u64>(), lines.iter().map(|l| l.source_rows).sum::<u64>());
+        // No amount is left in a pool: every row has a team or `unallocated` as owner.
+        prop_assert!(a.rows.iter().all(|r| r.pool.is_none() || !r.amount.is_zero() || r.lines == 0));
         // Rounded showback rows add up to the rounded bill, per currency, to the cent.
         for group_by in [GroupBy::Team, GroupBy::TeamService] {
             let s = showback(month, basis(b), &a.rows, group_by);
@@ -153,8 +207,9 @@ proptest! {
     #[test]
     fn allocation_does_not_depend_on_input_order(
         lines in proptest::collection::vec(line(), 1..40),
-        picks in proptest::collection::vec(0usize..6, 0..8),
+        picks in proptest::collection::vec(0usize..11, 0..12),
         seed in any::<u64>(),
+        usage in usage(),
     ) {
         let month = Month::parse("2024-09").unwrap();
         let rules = rule_set(&picks, true);
@@ -165,8 +220,8 @@ proptest! {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17;
             shuffled.swap(i, (state % (i as u64 + 1)) as usize);
         }
-        let a = allocate(month, &lines, &rules, CostBasis::Effective);
-        let b = allocate(month, &shuffled, &rules, CostBasis::Effective);
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage);
+        let b = allocate(month, &shuffled, &rules, CostBasis::Effective, &usage);
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(
             showback(month, CostBasis::Effective, &a.rows, GroupBy::TeamService),

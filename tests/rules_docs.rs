@@ -201,6 +201,11 @@ fn outcome(set: &RuleSet, line: &CostLine) -> Outcome {
             rule: Some(set.rules[rule].name.clone()),
             reason: Some(String::new()),
         },
+        Assignment::Pool { pool, rule } => Outcome {
+            owner: format!("pool:{}", set.pools[pool].name),
+            rule: Some(set.rules[rule].name.clone()),
+            reason: Some(String::new()),
+        },
         Assignment::Unallocated { rule, reason } => Outcome {
             owner: "unallocated".into(),
             rule: Some(
@@ -212,6 +217,7 @@ fn outcome(set: &RuleSet, line: &CostLine) -> Outcome {
                     None => "",
                     Some(Unassignable::UnknownTeam { .. }) => "unknown team",
                     Some(Unassignable::InvalidTeam { .. }) => "invalid team name",
+                    Some(Unassignable::PoolInactive { .. }) => "pool not in effect",
                 }
                 .into(),
             ),

@@ -1,19 +1,22 @@
-//! Assigning every cost line of a month to exactly one owner, exactly.
+//! Allocating a month: every cost line gets exactly one owner (a team, a
+//! shared pool, or `unallocated`), then each pool is split among its targets
+//! in dependency order. All amounts stay exact.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::domain::{CostBasis, Currency, Month, Owner};
-use crate::rules::{Assignment, RuleSet, Unassignable};
+use super::split::split;
+use crate::domain::{CostBasis, Currency, Metric, Month, Owner, TeamId, UsageRecord};
+use crate::rules::{Assignment, Fallback, Method, PoolTarget, PoolTargets, RuleSet, Unassignable};
 use crate::store::{AllocationRow, StoredLine};
 
 /// Decimal places of a day's share when a charge is spread over several days;
 /// the last day takes the exact remainder so nothing is lost.
 const SPREAD_DP: u32 = 12;
 
-/// Lines a `team_from_tag` rule matched but could not give to a team.
+/// Lines a rule matched but could not give to a team or pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unallocatable {
     pub rule: String,
@@ -22,21 +25,44 @@ pub struct Unallocatable {
     pub amounts: BTreeMap<Currency, Decimal>,
 }
 
+/// What one target received from one pool in one currency, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolShare {
+    pub pool: String,
+    pub method: &'static str,
+    pub currency: Currency,
+    /// A team name, a pool name, or `unallocated`.
+    pub target: String,
+    pub target_is_pool: bool,
+    pub weight: Decimal,
+    pub total_weight: Decimal,
+    /// Exact.
+    pub amount: Decimal,
+    /// Set when every weight was zero and the pool's fallback decided.
+    pub fallback: Option<&'static str>,
+}
+
 /// The result of allocating one month.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allocation {
     pub month: Month,
     pub cost_basis: CostBasis,
-    /// Exact amounts per (day, owner, service, currency, rule), sorted.
+    /// Exact amounts per (day, owner, service, currency, rule, pool), sorted.
     pub rows: Vec<AllocationRow>,
     /// Source rows allocated.
     pub lines: u64,
     /// Exact input totals per currency: what the rows must add up to.
     pub totals: BTreeMap<Currency, Decimal>,
     pub unallocatable: Vec<Unallocatable>,
+    /// Every pool split, target by target.
+    pub shares: Vec<PoolShare>,
+    /// Notes a reader should see (fallbacks taken).
+    pub diagnostics: Vec<String>,
 }
 
-type Key = (NaiveDate, Owner, String, Currency, String);
+type RowKey = (NaiveDate, Owner, String, Currency, String, Option<String>);
+/// (day, service, currency, rule) of an amount waiting in a pool.
+type InputKey = (NaiveDate, String, Currency, String);
 
 /// Allocates the lines of `month` (lines of other months are ignored).
 pub fn allocate(
@@ -44,8 +70,9 @@ pub fn allocate(
     lines: &[StoredLine],
     rules: &RuleSet,
     basis: CostBasis,
+    usage: &[UsageRecord],
 ) -> Allocation {
-    let mut allocator = Allocator::new(month, rules, basis);
+    let mut allocator = Allocator::new(month, rules, basis, usage);
     for line in lines {
         allocator.add(line);
     }
@@ -58,19 +85,34 @@ pub struct Allocator<'r> {
     month: Month,
     rules: &'r RuleSet,
     basis: CostBasis,
-    sums: HashMap<Key, (Decimal, u64)>,
+    rows: HashMap<RowKey, (Decimal, u64)>,
+    pool_inputs: BTreeMap<usize, BTreeMap<InputKey, Decimal>>,
+    /// (proportional pool, currency, team) -> direct cost that counts.
+    direct_weights: HashMap<(usize, Currency, TeamId), Decimal>,
+    teams_with_cost: BTreeSet<TeamId>,
+    usage: HashMap<(Metric, TeamId), Decimal>,
     totals: BTreeMap<Currency, Decimal>,
     problems: BTreeMap<(String, Unassignable), (u64, BTreeMap<Currency, Decimal>)>,
     count: u64,
 }
 
 impl<'r> Allocator<'r> {
-    pub fn new(month: Month, rules: &'r RuleSet, basis: CostBasis) -> Self {
+    pub fn new(month: Month, rules: &'r RuleSet, basis: CostBasis, usage: &[UsageRecord]) -> Self {
+        let mut by_team = HashMap::new();
+        for u in usage.iter().filter(|u| Month::of(u.date) == month) {
+            *by_team
+                .entry((u.metric.clone(), u.team.clone()))
+                .or_default() += u.quantity;
+        }
         Allocator {
             month,
             rules,
             basis,
-            sums: HashMap::new(),
+            rows: HashMap::new(),
+            pool_inputs: BTreeMap::new(),
+            direct_weights: HashMap::new(),
+            teams_with_cost: BTreeSet::new(),
+            usage: by_team,
             totals: BTreeMap::new(),
             problems: BTreeMap::new(),
             count: 0,
@@ -87,8 +129,38 @@ impl<'r> Allocator<'r> {
         self.count += stored.source_rows;
         let cost = line.cost(self.basis);
         *self.totals.entry(cost.currency).or_default() += cost.amount;
-        let (owner, rule) = match rules.assign(line) {
-            Assignment::Team { team, rule } => (Owner::Team(team), rules.rules[rule].name.clone()),
+        let service = line.service_name.clone().unwrap_or_default();
+        let days: Vec<NaiveDate> = line
+            .days()
+            .into_iter()
+            .filter(|d| Month::of(*d) == month)
+            .collect();
+        let owner = match rules.assign(line) {
+            Assignment::Team { team, rule } => {
+                for (index, pool) in rules.pools.iter().enumerate() {
+                    if pool.method == Method::Proportional
+                        && pool.active.contains(month)
+                        && pool.counts(rules, line)
+                    {
+                        *self
+                            .direct_weights
+                            .entry((index, cost.currency, team.clone()))
+                            .or_default() += cost.amount;
+                    }
+                }
+                self.teams_with_cost.insert(team.clone());
+                (Owner::Team(team), rules.rules[rule].name.clone())
+            }
+            Assignment::Pool { pool, rule } => {
+                let name = rules.rules[rule].name.clone();
+                let inputs = self.pool_inputs.entry(pool).or_default();
+                for (day, amount) in spread(cost.amount, &days) {
+                    *inputs
+                        .entry((day, service.clone(), cost.currency, name.clone()))
+                        .or_default() += amount;
+                }
+                return;
+            }
             Assignment::Unallocated { rule, reason } => {
                 let name = rule
                     .map(|r| rules.rules[r].name.clone())
@@ -101,21 +173,16 @@ impl<'r> Allocator<'r> {
                 (Owner::Unallocated, name)
             }
         };
-        let service = line.service_name.clone().unwrap_or_default();
-        let days: Vec<NaiveDate> = line
-            .days()
-            .into_iter()
-            .filter(|d| Month::of(*d) == month)
-            .collect();
         for (i, (day, amount)) in spread(cost.amount, &days).into_iter().enumerate() {
             let entry = self
-                .sums
+                .rows
                 .entry((
                     day,
-                    owner.clone(),
+                    owner.0.clone(),
                     service.clone(),
                     cost.currency,
-                    rule.clone(),
+                    owner.1.clone(),
+                    None,
                 ))
                 .or_default();
             entry.0 += amount;
@@ -125,31 +192,50 @@ impl<'r> Allocator<'r> {
         }
     }
 
-    /// The allocation of every line added.
-    pub fn finish(self) -> Allocation {
+    /// Splits the pools and returns the allocation of every line added.
+    pub fn finish(mut self) -> Allocation {
+        let mut shares = Vec::new();
+        let mut diagnostics = Vec::new();
+        for &p in &self.rules.pool_order {
+            if let Some(inputs) = self.pool_inputs.remove(&p) {
+                self.split_pool(p, inputs, &mut shares, &mut diagnostics);
+            }
+        }
         let mut rows: Vec<AllocationRow> = self
-            .sums
+            .rows
             .into_iter()
             .map(
-                |((day, owner, service_name, currency, rule), (amount, lines))| AllocationRow {
-                    day,
-                    owner,
-                    service_name,
-                    currency,
-                    rule,
-                    amount,
-                    lines,
+                |((day, owner, service_name, currency, rule, pool), (amount, lines))| {
+                    AllocationRow {
+                        day,
+                        owner,
+                        service_name,
+                        currency,
+                        rule,
+                        pool,
+                        amount,
+                        lines,
+                    }
                 },
             )
             .collect();
         rows.sort_by(|a, b| {
-            (a.day, &a.owner, &a.service_name, a.currency, &a.rule).cmp(&(
-                b.day,
-                &b.owner,
-                &b.service_name,
-                b.currency,
-                &b.rule,
-            ))
+            (
+                a.day,
+                &a.owner,
+                &a.service_name,
+                a.currency,
+                &a.rule,
+                &a.pool,
+            )
+                .cmp(&(
+                    b.day,
+                    &b.owner,
+                    &b.service_name,
+                    b.currency,
+                    &b.rule,
+                    &b.pool,
+                ))
         });
         let unallocatable = self
             .problems
@@ -168,6 +254,152 @@ impl<'r> Allocator<'r> {
             lines: self.count,
             totals: self.totals,
             unallocatable,
+            shares,
+            diagnostics,
+        }
+    }
+
+    /// The targets of a pool this month, in a stable order.
+    fn targets(&self, p: usize) -> Vec<PoolTarget> {
+        match &self.rules.pools[p].targets {
+            PoolTargets::List(list) => list.clone(),
+            PoolTargets::All => match self.rules.known_teams() {
+                Some(known) => known.iter().cloned().map(PoolTarget::Team).collect(),
+                None => self
+                    .teams_with_cost
+                    .iter()
+                    .cloned()
+                    .map(PoolTarget::Team)
+                    .collect(),
+            },
+        }
+    }
+
+    fn weight(&self, p: usize, currency: Currency, target: &PoolTarget) -> Decimal {
+        let pool = &self.rules.pools[p];
+        let w = match (&pool.method, target) {
+            (Method::Even, _) => Decimal::ONE,
+            (Method::Fixed, t) => pool
+                .shares
+                .iter()
+                .find(|(s, _)| s == t)
+                .map(|(_, v)| *v)
+                .unwrap_or_default(),
+            (Method::Proportional, PoolTarget::Team(team)) => self
+                .direct_weights
+                .get(&(p, currency, team.clone()))
+                .copied()
+                .unwrap_or_default(),
+            (Method::Usage(metric), PoolTarget::Team(team)) => self
+                .usage
+                .get(&(metric.clone(), team.clone()))
+                .copied()
+                .unwrap_or_default(),
+            _ => Decimal::ZERO,
+        };
+        // A negative weight (a team whose credits exceed its costs) counts as zero.
+        w.max(Decimal::ZERO)
+    }
+
+    fn split_pool(
+        &mut self,
+        p: usize,
+        inputs: BTreeMap<InputKey, Decimal>,
+        shares: &mut Vec<PoolShare>,
+        diagnostics: &mut Vec<String>,
+    ) {
+        let pool = &self.rules.pools[p];
+        let pool_name = pool.name.clone();
+        let currencies: BTreeSet<Currency> = inputs.keys().map(|k| k.2).collect();
+        for currency in currencies {
+            let mut targets: Vec<(Owner, Option<usize>)> = self
+                .targets(p)
+                .into_iter()
+                .map(|t| match t {
+                    PoolTarget::Team(team) => (Owner::Team(team), None),
+                    PoolTarget::Pool(q) => (Owner::Unallocated, Some(q)),
+                })
+                .collect();
+            let plain: Vec<PoolTarget> = self.targets(p);
+            let mut weights: Vec<Decimal> =
+                plain.iter().map(|t| self.weight(p, currency, t)).collect();
+            let mut fallback = None;
+            if weights.iter().all(|w| w.is_zero()) {
+                match &pool.fallback {
+                    Fallback::Even if !targets.is_empty() => {
+                        weights = vec![Decimal::ONE; targets.len()];
+                        fallback = Some("even");
+                    }
+                    Fallback::Team(team) => {
+                        targets = vec![(Owner::Team(team.clone()), None)];
+                        weights = vec![Decimal::ONE];
+                        fallback = Some("team");
+                    }
+                    Fallback::Even | Fallback::Unallocated => {
+                        targets = vec![(Owner::Unallocated, None)];
+                        weights = vec![Decimal::ONE];
+                        fallback = Some("unallocated");
+                    }
+                }
+                diagnostics.push(format!(
+                    "pool `{pool_name}`: every {} weight is zero in {currency}; {}",
+                    pool.method.name(),
+                    match fallback {
+                        Some("even") => "split evenly among its targets".to_string(),
+                        Some("team") =>
+                            format!("given to its fallback team `{}`", targets[0].0.name()),
+                        _ => "left unallocated".to_string(),
+                    }
+                ));
+            }
+            let total_weight: Decimal = weights.iter().copied().sum();
+            let mut received = vec![Decimal::ZERO; targets.len()];
+            for ((day, service, c, rule), amount) in inputs.iter().filter(|(k, _)| k.2 == currency)
+            {
+                for (i, part) in split(*amount, &weights).into_iter().enumerate() {
+                    if part.is_zero() {
+                        continue;
+                    }
+                    received[i] += part;
+                    match &targets[i] {
+                        (_, Some(q)) => {
+                            *self
+                                .pool_inputs
+                                .entry(*q)
+                                .or_default()
+                                .entry((*day, service.clone(), *c, rule.clone()))
+                                .or_default() += part;
+                        }
+                        (owner, None) => {
+                            let key = (
+                                *day,
+                                owner.clone(),
+                                service.clone(),
+                                *c,
+                                rule.clone(),
+                                Some(pool_name.clone()),
+                            );
+                            self.rows.entry(key).or_default().0 += part;
+                        }
+                    }
+                }
+            }
+            for (i, (owner, q)) in targets.iter().enumerate() {
+                shares.push(PoolShare {
+                    pool: pool_name.clone(),
+                    method: pool.method.name(),
+                    currency,
+                    target: match q {
+                        Some(q) => self.rules.pools[*q].name.clone(),
+                        None => owner.name().to_string(),
+                    },
+                    target_is_pool: q.is_some(),
+                    weight: weights[i],
+                    total_weight,
+                    amount: received[i],
+                    fallback,
+                });
+            }
         }
     }
 }

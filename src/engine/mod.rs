@@ -4,8 +4,9 @@
 
 pub mod allocate;
 pub mod report;
+pub mod split;
 
-pub use allocate::{Allocation, Allocator, Unallocatable, allocate};
+pub use allocate::{Allocation, Allocator, PoolShare, Unallocatable, allocate};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
 };

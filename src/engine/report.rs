@@ -2,7 +2,7 @@
 //! service) and a team's costs over time, rounded to cents by largest
 //! remainder so that the rows always add up to the rounded total.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -41,7 +41,7 @@ pub struct ShowbackRow {
     pub currency: Currency,
     /// Cost of lines the rules gave the team directly.
     pub direct_cost: Decimal,
-    /// Cost received from shared pools (none until pools are configured).
+    /// Cost received from shared pools: `total_cost - direct_cost`.
     pub shared_cost: Decimal,
     pub total_cost: Decimal,
 }
@@ -70,29 +70,29 @@ pub fn showback(
     rows: &[AllocationRow],
     group_by: GroupBy,
 ) -> Showback {
-    // (currency, owner-sort-key, service) -> exact direct cost
-    let mut exact: BTreeMap<RowKey, Decimal> = BTreeMap::new();
+    // (currency, owner-sort-key, service) -> exact (direct, shared) cost
+    let mut exact: BTreeMap<RowKey, (Decimal, Decimal)> = BTreeMap::new();
     for r in rows {
         let service = match group_by {
             GroupBy::Team => None,
             GroupBy::TeamService => Some(r.service_name.clone()),
         };
         let owner_key = (r.owner == Owner::Unallocated, r.owner.clone());
-        *exact.entry((r.currency, owner_key, service)).or_default() += r.amount;
+        let entry = exact.entry((r.currency, owner_key, service)).or_default();
+        if r.pool.is_some() {
+            entry.1 += r.amount;
+        } else {
+            entry.0 += r.amount;
+        }
     }
-    let currencies: Vec<Currency> = {
-        let mut c: Vec<Currency> = rows.iter().map(|r| r.currency).collect();
-        c.sort();
-        c.dedup();
-        c
-    };
+    let currencies: BTreeSet<Currency> = rows.iter().map(|r| r.currency).collect();
     for currency in &currencies {
         let has_unallocated = exact.keys().any(|(c, (u, _), _)| c == currency && *u);
         if !has_unallocated {
             let service = (group_by == GroupBy::TeamService).then(String::new);
             exact.insert(
                 (*currency, (true, Owner::Unallocated), service),
-                Decimal::ZERO,
+                Default::default(),
             );
         }
     }
@@ -103,22 +103,29 @@ pub fn showback(
             .iter()
             .filter(|((c, _, _), _)| *c == currency)
             .collect();
-        let amounts: Vec<Decimal> = keys.iter().map(|(_, a)| **a).collect();
-        let rounded = largest_remainder(&amounts, PRESENTATION_DP);
-        let zero_shared = largest_remainder(&vec![Decimal::ZERO; amounts.len()], PRESENTATION_DP);
-        for ((((_, (_, owner), service), _), direct), shared) in
-            keys.iter().zip(&rounded).zip(&zero_shared)
+        // Totals and direct costs are each rounded by largest remainder; the
+        // shared column is their difference, so every row adds up.
+        let total = largest_remainder(
+            &keys.iter().map(|(_, (d, s))| *d + *s).collect::<Vec<_>>(),
+            PRESENTATION_DP,
+        );
+        let direct = largest_remainder(
+            &keys.iter().map(|(_, (d, _))| *d).collect::<Vec<_>>(),
+            PRESENTATION_DP,
+        );
+        for (((_, (_, owner), service), _), (total, direct)) in
+            keys.iter().zip(total.iter().zip(&direct))
         {
             out.push(ShowbackRow {
                 owner: owner.clone(),
                 service: service.clone(),
                 currency,
                 direct_cost: *direct,
-                shared_cost: *shared,
-                total_cost: *direct + *shared,
+                shared_cost: *total - *direct,
+                total_cost: *total,
             });
         }
-        totals.insert(currency, rounded.iter().copied().sum());
+        totals.insert(currency, total.iter().copied().sum());
     }
     Showback {
         month,

@@ -13,8 +13,48 @@ pub struct FileAst {
     pub teams: Option<TeamsAst>,
     /// Canonical tag key -> the spellings that mean it.
     pub tag_keys: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    /// Usage metrics that `usage` pools may name.
+    pub usage: Option<UsageAst>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleAst>>,
+    #[serde(default)]
+    pub pool: Vec<Spanned<PoolAst>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageAst {
+    pub metrics: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A shared-cost pool and how it is split.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolAst {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    /// `even`, `fixed`, `proportional` or `usage`.
+    pub method: Spanned<String>,
+    /// `"all"` (every team) or a list of teams and pools.
+    pub targets: Option<Spanned<Targets>>,
+    /// `fixed`: target -> percentage; the percentages sum to 100.
+    pub shares: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// `proportional`: only direct costs matching this count as weight.
+    pub filter: Option<Spanned<MatchAst>>,
+    /// `usage`: the metric whose quantities are the weights.
+    pub metric: Option<Spanned<String>>,
+    /// When every weight is zero: `even` (default), `unallocated`, or a team.
+    pub fallback: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
+}
+
+/// `"all"` or a list of names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "\"all\" or a list of team and pool names")]
+pub enum Targets {
+    All(String),
+    List(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +72,10 @@ pub struct RuleAst {
     pub description: Option<String>,
     pub team: Option<Spanned<String>>,
     pub team_from_tag: Option<Spanned<String>>,
+    /// Send matched lines to this shared-cost pool.
+    pub pool: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
     #[serde(rename = "match")]
     pub matcher: Option<MatchAst>,
 }

@@ -8,16 +8,18 @@
 pub mod ast;
 mod diagnostic;
 mod pattern;
+mod pools;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use crate::domain::{ChargeCategory, CostLine, TeamId, TeamIdError};
+use crate::domain::{ChargeCategory, CostLine, Metric, Month, TeamId, TeamIdError};
 use diagnostic::closest;
 pub use diagnostic::{Diagnostic, RuleErrors};
 pub use pattern::{Pattern, normalise};
+pub use pools::{Fallback, Method, Pool, PoolTarget, Targets as PoolTargets};
 
 /// The default rules directory.
 pub const DEFAULT_RULES_DIR: &str = "allocation-rules";
@@ -82,6 +84,21 @@ pub enum Target {
     Team(TeamId),
     /// The team named by this (canonical) tag key's value.
     FromTag(String),
+    /// A shared-cost pool (index in `RuleSet::pools`).
+    Pool(usize),
+}
+
+/// The months a rule or pool applies to (both ends inclusive; open when absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Active {
+    pub from: Option<Month>,
+    pub until: Option<Month>,
+}
+
+impl Active {
+    pub fn contains(&self, month: Month) -> bool {
+        self.from.is_none_or(|f| f <= month) && self.until.is_none_or(|u| month <= u)
+    }
 }
 
 /// One checked rule.
@@ -92,6 +109,7 @@ pub struct Rule {
     pub location: String,
     pub target: Target,
     matchers: Vec<Matcher>,
+    pub active: Active,
 }
 
 /// Why a line that a `team_from_tag` rule matched still went to `unallocated`.
@@ -101,11 +119,17 @@ pub enum Unassignable {
     UnknownTeam { tag: String, value: String },
     /// The tag value cannot be a team name at all.
     InvalidTeam { tag: String, value: String },
+    /// The rule's pool does not apply in the line's month.
+    PoolInactive { pool: String },
 }
 
 impl std::fmt::Display for Unassignable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Unassignable::PoolInactive { pool } => write!(
+                f,
+                "pool `{pool}` is not in effect in this month: check its `from` and `until`"
+            ),
             Unassignable::UnknownTeam { tag, value } => write!(
                 f,
                 "tag `{tag}` names unknown team `{value}`: add it to `[teams] known` or as an alias in `[teams.aliases]`"
@@ -127,6 +151,11 @@ pub enum Assignment {
         team: TeamId,
         rule: usize,
     },
+    /// To a shared-cost pool, split later.
+    Pool {
+        pool: usize,
+        rule: usize,
+    },
     Unallocated {
         rule: Option<usize>,
         reason: Option<Unassignable>,
@@ -137,6 +166,11 @@ pub enum Assignment {
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    pub pools: Vec<Pool>,
+    /// Pool indices in dependency order: a pool before the pools it feeds.
+    pub pool_order: Vec<usize>,
+    /// Metrics `usage` pools may name.
+    metrics: BTreeSet<Metric>,
     known_teams: Option<BTreeSet<TeamId>>,
     /// Normalised value alias -> team.
     team_aliases: HashMap<String, TeamId>,
@@ -186,32 +220,46 @@ impl RuleSet {
         }
     }
 
-    /// Gives a line its owner: the first rule that matches wins.
-    pub fn assign(&self, line: &CostLine) -> Assignment {
-        let tags: Vec<(String, &str)> = line
-            .tags
+    /// The line's tags with canonical keys.
+    fn line_tags<'l>(&self, line: &'l CostLine) -> Vec<(String, &'l str)> {
+        line.tags
             .0
             .iter()
             .map(|(k, v)| (self.canonical_tag_key(k), v.as_str()))
-            .collect();
-        let tag = |key: &str| {
-            tags.iter()
-                .find(|(k, v)| k == key && !v.trim().is_empty())
-                .map(|(_, v)| *v)
-        };
+            .collect()
+    }
+
+    fn matches_with(&self, matchers: &[Matcher], line: &CostLine, tags: &[(String, &str)]) -> bool {
+        matchers.iter().all(|m| match m {
+            Matcher::Field(field, patterns) => {
+                let values = field.values(line);
+                patterns
+                    .iter()
+                    .any(|p| values.iter().flatten().any(|v| p.matches(v)))
+            }
+            Matcher::Tag(key, patterns) => {
+                tag_value(tags, key).is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
+            }
+        })
+    }
+
+    /// Whether every matcher matches the line (an empty list matches all).
+    fn matches_all(&self, matchers: &[Matcher], line: &CostLine) -> bool {
+        matchers.is_empty() || self.matches_with(matchers, line, &self.line_tags(line))
+    }
+
+    /// The metrics `usage` pools may name.
+    pub fn metrics(&self) -> &BTreeSet<Metric> {
+        &self.metrics
+    }
+
+    /// Gives a line its owner: the first rule in effect that matches wins.
+    pub fn assign(&self, line: &CostLine) -> Assignment {
+        let tags = self.line_tags(line);
+        let tag = |key: &str| tag_value(&tags, key);
+        let month = line.month();
         for (index, rule) in self.rules.iter().enumerate() {
-            let matched = rule.matchers.iter().all(|m| match m {
-                Matcher::Field(field, patterns) => {
-                    let values = field.values(line);
-                    patterns
-                        .iter()
-                        .any(|p| values.iter().flatten().any(|v| p.matches(v)))
-                }
-                Matcher::Tag(key, patterns) => {
-                    tag(key).is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
-                }
-            });
-            if !matched {
+            if !rule.active.contains(month) || !self.matches_with(&rule.matchers, line, &tags) {
                 continue;
             }
             match &rule.target {
@@ -219,6 +267,21 @@ impl RuleSet {
                     return Assignment::Team {
                         team: team.clone(),
                         rule: index,
+                    };
+                }
+                Target::Pool(pool) => {
+                    return if self.pools[*pool].active.contains(month) {
+                        Assignment::Pool {
+                            pool: *pool,
+                            rule: index,
+                        }
+                    } else {
+                        Assignment::Unallocated {
+                            rule: Some(index),
+                            reason: Some(Unassignable::PoolInactive {
+                                pool: self.pools[*pool].name.clone(),
+                            }),
+                        }
                     };
                 }
                 Target::FromTag(key) => {
@@ -238,6 +301,13 @@ impl RuleSet {
             reason: None,
         }
     }
+}
+
+/// The first non-empty value of a canonical tag key.
+fn tag_value<'l>(tags: &[(String, &'l str)], key: &str) -> Option<&'l str> {
+    tags.iter()
+        .find(|(k, v)| k == key && !v.trim().is_empty())
+        .map(|(_, v)| *v)
 }
 
 /// Reads every `*.toml` file in `dir` (in file-name order) and checks them.
@@ -296,6 +366,8 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
         errors,
         set: RuleSet::default(),
         names: BTreeMap::new(),
+        pool_index: BTreeMap::new(),
+        metrics: BTreeSet::new(),
     };
     // Declarations first (any file may declare them), then rules in order.
     for (path, text, file) in &files {
@@ -305,10 +377,20 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
         checker.aliases(path, text, file);
     }
     for (path, text, file) in &files {
+        checker.declare_pools(path, text, file);
+    }
+    for (path, text, file) in &files {
+        for pool in &file.pool {
+            checker.pool(path, text, pool);
+        }
+    }
+    for (path, text, file) in &files {
         for rule in &file.rule {
             checker.rule(path, text, rule);
         }
     }
+    checker.set.pool_order = checker.pool_cycles(&files);
+    checker.set.metrics = std::mem::take(&mut checker.metrics);
     checker.unreachable(&files);
     if checker.errors.is_empty() {
         Ok(checker.set)
@@ -328,8 +410,20 @@ const MATCH_FIELDS: [&str; 9] = [
     "charge_category",
     "tags",
 ];
-const RULE_FIELDS: [&str; 5] = ["name", "description", "team", "team_from_tag", "match"];
-const TOP_FIELDS: [&str; 3] = ["teams", "tag_keys", "rule"];
+const RULE_FIELDS: [&str; 8] = [
+    "name",
+    "description",
+    "team",
+    "team_from_tag",
+    "pool",
+    "from",
+    "until",
+    "match",
+];
+const POOL_FIELDS: [&str; 7] = [
+    "method", "targets", "shares", "filter", "metric", "fallback", "metrics",
+];
+const TOP_FIELDS: [&str; 5] = ["teams", "tag_keys", "rule", "pool", "usage"];
 
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_string();
@@ -341,6 +435,7 @@ fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
             .iter()
             .chain(&RULE_FIELDS)
             .chain(&TOP_FIELDS)
+            .chain(&POOL_FIELDS)
             .chain(&["known", "aliases"])
             .copied();
         match closest(field, all) {
@@ -360,6 +455,10 @@ struct Checker {
     set: RuleSet,
     /// Rule name -> `file:line` of its first definition.
     names: BTreeMap<String, String>,
+    /// Pool name -> index in `set.pools`.
+    pool_index: BTreeMap<String, usize>,
+    /// Declared usage metrics.
+    metrics: BTreeSet<Metric>,
 }
 
 impl Checker {
@@ -400,6 +499,28 @@ impl Checker {
     }
 
     fn declarations(&mut self, path: &Path, text: &str, file: &ast::FileAst) {
+        for m in file.usage.iter().flat_map(|u| u.metrics.get_ref()) {
+            match Metric::parse(m.get_ref()) {
+                Ok(metric) => {
+                    if !self.metrics.insert(metric.clone()) {
+                        self.error(
+                            path,
+                            text,
+                            m,
+                            format!("metric `{metric}` is declared twice"),
+                            "list each metric once",
+                        );
+                    }
+                }
+                Err(e) => self.error(
+                    path,
+                    text,
+                    m,
+                    e.to_string(),
+                    "metric names look like `cpu_core_hours`",
+                ),
+            }
+        }
         if let Some(known) = file.teams.as_ref().and_then(|t| t.known.as_ref()) {
             {
                 self.set.known_teams.get_or_insert_with(BTreeSet::new);
@@ -496,6 +617,27 @@ impl Checker {
         }
     }
 
+    /// A team name that must be known when the rules declare known teams.
+    fn known_team(&mut self, path: &Path, text: &str, name: &Spanned<String>) -> Option<TeamId> {
+        let t = self.team(path, text, name)?;
+        if let Some(known) = &self.set.known_teams
+            && !known.contains(&t)
+        {
+            let hint = match closest(t.as_str(), known.iter().map(TeamId::as_str)) {
+                Some(s) => format!("did you mean `{s}`? otherwise add `{t}` to `[teams] known`"),
+                None => format!("add `{t}` to `[teams] known`"),
+            };
+            self.error(
+                path,
+                text,
+                name,
+                format!("team `{t}` is not a known team"),
+                &hint,
+            );
+        }
+        Some(t)
+    }
+
     fn rule(&mut self, path: &Path, text: &str, rule: &Spanned<ast::RuleAst>) {
         let r = rule.get_ref();
         let diag = Diagnostic::at(path, text, Some(rule.span()), "", None);
@@ -521,30 +663,9 @@ impl Checker {
         } else {
             self.names.insert(name.clone(), location.clone());
         }
-        let target = match (&r.team, &r.team_from_tag) {
-            (Some(team), None) => self.team(path, text, team).map(|t| {
-                if let Some(known) = &self.set.known_teams
-                    && !known.contains(&t)
-                {
-                    {
-                        let hint = match closest(t.as_str(), known.iter().map(TeamId::as_str)) {
-                            Some(s) => format!(
-                                "did you mean `{s}`? otherwise add `{t}` to `[teams] known`"
-                            ),
-                            None => format!("add `{t}` to `[teams] known`"),
-                        };
-                        self.error(
-                            path,
-                            text,
-                            team,
-                            format!("team `{t}` is not a known team"),
-                            &hint,
-                        );
-                    }
-                }
-                Target::Team(t)
-            }),
-            (None, Some(key)) => {
+        let target = match (&r.team, &r.team_from_tag, &r.pool) {
+            (Some(team), None, None) => self.known_team(path, text, team).map(Target::Team),
+            (None, Some(key), None) => {
                 if key.get_ref().trim().is_empty() {
                     self.error(
                         path,
@@ -556,7 +677,23 @@ impl Checker {
                 }
                 Some(Target::FromTag(self.set.canonical_tag_key(key.get_ref())))
             }
-            (Some(_), Some(key)) => {
+            (None, None, Some(pool)) => {
+                let n = normalise(pool.get_ref());
+                match self.pool_index.get(&n) {
+                    Some(&i) => Some(Target::Pool(i)),
+                    None => {
+                        let hint = match closest(&n, self.pool_index.keys().map(String::as_str)) {
+                            Some(s) => {
+                                format!("did you mean `{s}`? otherwise declare it with `[[pool]]`")
+                            }
+                            None => format!("declare it: `[[pool]]` with `name = \"{n}\"`"),
+                        };
+                        self.error(path, text, pool, format!("unknown pool `{n}`"), &hint);
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(key), None) => {
                 self.error(
                     path,
                     text,
@@ -566,17 +703,28 @@ impl Checker {
                 );
                 None
             }
-            (None, None) => {
+            (None, None, None) => {
                 self.error(
                     path,
                     text,
                     &r.name,
                     format!("rule `{name}` says no owner"),
-                    "add `team = \"...\"` or `team_from_tag = \"team\"`",
+                    "add `team = \"...\"`, `team_from_tag = \"team\"` or `pool = \"...\"`",
+                );
+                None
+            }
+            (_, _, Some(pool)) => {
+                self.error(
+                    path,
+                    text,
+                    pool,
+                    format!("rule `{name}` has both a team and a pool"),
+                    "keep one: a rule gives its lines to a team or to a pool",
                 );
                 None
             }
         };
+        let active = self.active(path, text, &r.from, &r.until);
         let matchers = r
             .matcher
             .as_ref()
@@ -588,6 +736,7 @@ impl Checker {
                 location,
                 target,
                 matchers,
+                active,
             });
         }
     }

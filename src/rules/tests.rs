@@ -105,6 +105,10 @@ fn team(name: &str) -> TeamId {
 fn owner(set: &RuleSet, l: &CostLine) -> (String, String) {
     match set.assign(l) {
         Assignment::Team { team, rule } => (team.to_string(), set.rules[rule].name.clone()),
+        Assignment::Pool { pool, rule } => (
+            format!("pool:{}", set.pools[pool].name),
+            set.rules[rule].name.clone(),
+        ),
         Assignment::Unallocated { rule, .. } => (
             "unallocated".to_string(),
             rule.map(|r| set.rules[r].name.clone()).unwrap_or_default(),
@@ -121,7 +125,7 @@ fn unknown_rule_field_suggests_the_closest() {
         &d,
         "r.toml",
         (3, 1),
-        "unknown field `teem`, expected one of `name`, `description`, `team`, `team_from_tag`, `match`",
+        "unknown field `teem`, expected one of `name`, `description`, `team`, `team_from_tag`, `pool`, `from`, `until`, `match`",
         "teem",
         "did you mean `team`?",
     );
@@ -147,7 +151,7 @@ fn unknown_field_far_from_any_points_to_the_docs() {
         &d,
         "r.toml",
         (1, 2),
-        "unknown field `bogus`, expected one of `teams`, `tag_keys`, `rule`",
+        "unknown field `bogus`, expected one of `teams`, `tag_keys`, `usage`, `rule`, `pool`",
         "bogus",
         "see docs/rules.md for the fields a rule file may use",
     );
@@ -214,7 +218,7 @@ fn rule_with_neither_team_nor_team_from_tag() {
         (2, 8),
         "rule `r` says no owner",
         "\"r\"",
-        "add `team = \"...\"` or `team_from_tag = \"team\"`",
+        "add `team = \"...\"`, `team_from_tag = \"team\"` or `pool = \"...\"`",
     );
 }
 

@@ -66,6 +66,8 @@ pub struct AllocationRow {
     pub service_name: String,
     pub currency: Currency,
     pub rule: String,
+    /// The shared pool the amount came from; `None` for direct cost.
+    pub pool: Option<String>,
     pub amount: Decimal,
     pub lines: u64,
 }
@@ -331,7 +333,7 @@ impl Store {
             .await?;
             for chunk in rows.chunks(INSERT_BATCH) {
                 let mut qb = QueryBuilder::new(
-                    "INSERT INTO allocations (month, day, owner, service_name, currency, rule, amount, lines) ",
+                    "INSERT INTO allocations (month, day, owner, service_name, currency, rule, pool, amount, lines) ",
                 );
                 qb.push_values(chunk, |mut b, r| {
                     b.push_bind(month.clone())
@@ -340,6 +342,7 @@ impl Store {
                         .push_bind(r.service_name.clone())
                         .push_bind(r.currency.as_str().to_string())
                         .push_bind(r.rule.clone())
+                        .push_bind(r.pool.clone().unwrap_or_default())
                         .push_bind(DbDecimal(r.amount))
                         .push_bind(r.lines as i64);
                 });
@@ -372,16 +375,13 @@ impl Store {
                 lines: lines as u64,
                 known_teams: parse_known(&known)?,
             };
-            let rows = sqlx::query(
-                "SELECT day, owner, service_name, currency, rule, amount, lines FROM allocations WHERE month = $1",
+            let rows: Vec<RawAllocationRow> = sqlx::query_as(
+                "SELECT day, owner, service_name, currency, rule, pool, amount, lines FROM allocations WHERE month = $1",
             )
             .bind(&key)
             .fetch_all(pool)
             .await?;
-            let rows = rows.iter().map(|row| allocation_row(
-                row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?,
-                row.try_get(4)?, row.try_get::<DbDecimal, _>(5)?.0, row.try_get(6)?,
-            )).collect::<Result<Vec<_>>>()?;
+            let rows = rows.into_iter().map(allocation_row).collect::<Result<Vec<_>>>()?;
             Ok(Some((run, rows)))
         })
     }
@@ -394,8 +394,8 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT day, owner, service_name, currency, rule, amount, lines FROM allocations \
+            let rows: Vec<RawAllocationRow> = sqlx::query_as(
+                "SELECT day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
                  WHERE owner = $1 AND day >= $2 AND day <= $3",
             )
             .bind(owner.name())
@@ -403,10 +403,7 @@ impl Store {
             .bind(to)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|row| allocation_row(
-                row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?,
-                row.try_get(4)?, row.try_get::<DbDecimal, _>(5)?.0, row.try_get(6)?,
-            )).collect()
+            rows.into_iter().map(allocation_row).collect()
         })
     }
 
@@ -512,22 +509,29 @@ fn parse_known(known: &str) -> Result<Vec<TeamId>> {
         .collect()
 }
 
-fn allocation_row(
-    day: NaiveDate,
-    owner: String,
-    service_name: String,
-    currency: String,
-    rule: String,
-    amount: Decimal,
-    lines: i64,
-) -> Result<AllocationRow> {
+/// An `allocations` row as selected: day, owner, service, currency, rule,
+/// pool, amount, lines.
+type RawAllocationRow = (
+    NaiveDate,
+    String,
+    String,
+    String,
+    String,
+    String,
+    DbDecimal,
+    i64,
+);
+
+fn allocation_row(raw: RawAllocationRow) -> Result<AllocationRow> {
+    let (day, owner, service_name, currency, rule, pool, amount, lines) = raw;
     Ok(AllocationRow {
         day,
         owner: Owner::from_name(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         service_name,
         currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         rule,
-        amount,
+        pool: (!pool.is_empty()).then_some(pool),
+        amount: amount.0,
         lines: lines as u64,
     })
 }
