@@ -1,0 +1,310 @@
+//! Shared-cost pools end to end through the pure engine and the showback
+//! rounding: the worked cases finance checks by hand.
+
+use std::path::PathBuf;
+
+use allot::domain::money::format_fixed;
+use allot::domain::{
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
+};
+use allot::engine::{GroupBy, allocate, showback};
+use allot::rules::check;
+use allot::store::StoredLine;
+use chrono::{NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+fn line(team: Option<&str>, service: &str, amount: &str) -> StoredLine {
+    let start = Utc.with_ymd_and_hms(2026, 10, 5, 0, 0, 0).unwrap();
+    StoredLine {
+        line: CostLine {
+            charge_period_start: start,
+            charge_period_end: start + chrono::Duration::days(1),
+            billing_period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            billing_period_end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            billing_account_id: "acct".into(),
+            billing_account_name: None,
+            sub_account_id: None,
+            sub_account_name: None,
+            provider: "AWS".into(),
+            service_name: Some(service.into()),
+            service_category: None,
+            region: None,
+            resource_id: None,
+            charge_category: ChargeCategory::Usage,
+            charge_class: None,
+            currency: Currency::parse("USD").unwrap(),
+            billed_cost: amount.parse().unwrap(),
+            effective_cost: amount.parse().unwrap(),
+            list_cost: amount.parse().unwrap(),
+            contracted_cost: None,
+            consumed_quantity: None,
+            consumed_unit: None,
+            tags: Tags(
+                team.map(|t| [("team".to_string(), t.to_string())].into_iter().collect())
+                    .unwrap_or_default(),
+            ),
+        },
+        source_rows: 1,
+    }
+}
+
+/// engineering $6,000, marketing $3,000, finops $1,000 direct; a $1,000.00 shared line.
+fn month_lines() -> Vec<StoredLine> {
+    vec![
+        line(Some("engineering"), "Amazon EC2", "6000"),
+        line(Some("marketing"), "Amazon EC2", "3000"),
+        line(Some("finops"), "Amazon EC2", "1000"),
+        line(None, "Shared Platform", "1000.00"),
+    ]
+}
+
+/// (team, direct, shared, total) rows of the showback, USD, as text.
+fn run(
+    pool: &str,
+    usage: &[UsageRecord],
+    lines: &[StoredLine],
+) -> Vec<(String, String, String, String)> {
+    let rules = format!(
+        "[teams]\nknown = [\"engineering\", \"marketing\", \"finops\", \"sales\"]\n[usage]\nmetrics = [\"cpu_core_hours\"]\n\n{pool}\n\n[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n\n[[rule]]\nname = \"shared\"\npool = \"shared\"\nmatch.service = \"Shared Platform\"\n"
+    );
+    let rules = check(&[(PathBuf::from("pools.toml"), rules)]).unwrap_or_else(|e| panic!("{e}"));
+    let month = Month::parse("2026-10").unwrap();
+    let a = allocate(month, lines, &rules, CostBasis::Effective, usage);
+    let s = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
+    s.rows
+        .iter()
+        .map(|r| {
+            (
+                r.owner.name().to_string(),
+                money(r.direct_cost),
+                money(r.shared_cost),
+                money(r.total_cost),
+            )
+        })
+        .collect()
+}
+
+fn money(d: Decimal) -> String {
+    format_fixed(d, 2)
+}
+
+fn row(t: &str, d: &str, s: &str, total: &str) -> (String, String, String, String) {
+    (t.into(), d.into(), s.into(), total.into())
+}
+
+#[test]
+fn even_split_gives_the_spare_cent_to_the_first_team_by_name() {
+    let rows = run(
+        "[[pool]]\nname = \"shared\"\nmethod = \"even\"\ntargets = [\"engineering\", \"marketing\", \"finops\"]",
+        &[],
+        &month_lines(),
+    );
+    assert_eq!(
+        rows,
+        vec![
+            row("engineering", "6000.00", "333.34", "6333.34"),
+            row("finops", "1000.00", "333.33", "1333.33"),
+            row("marketing", "3000.00", "333.33", "3333.33"),
+            row("unallocated", "0.00", "0.00", "0.00"),
+        ]
+    );
+}
+
+#[test]
+fn proportional_split_follows_direct_cost() {
+    let rows = run(
+        "[[pool]]\nname = \"shared\"\nmethod = \"proportional\"\ntargets = [\"engineering\", \"marketing\", \"finops\"]",
+        &[],
+        &month_lines(),
+    );
+    assert_eq!(
+        rows,
+        vec![
+            row("engineering", "6000.00", "600.00", "6600.00"),
+            row("finops", "1000.00", "100.00", "1100.00"),
+            row("marketing", "3000.00", "300.00", "3300.00"),
+            row("unallocated", "0.00", "0.00", "0.00"),
+        ]
+    );
+}
+
+#[test]
+fn fixed_split_follows_the_percentages() {
+    let rows = run(
+        "[[pool]]\nname = \"shared\"\nmethod = \"fixed\"\nshares = { engineering = 50, marketing = 30, finops = 20 }",
+        &[],
+        &month_lines(),
+    );
+    assert_eq!(
+        rows,
+        vec![
+            row("engineering", "6000.00", "500.00", "6500.00"),
+            row("finops", "1000.00", "200.00", "1200.00"),
+            row("marketing", "3000.00", "300.00", "3300.00"),
+            row("unallocated", "0.00", "0.00", "0.00"),
+        ]
+    );
+}
+
+fn usage(team: &str, q: &str) -> UsageRecord {
+    UsageRecord {
+        date: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        team: TeamId::parse(team).unwrap(),
+        metric: Metric::parse("cpu_core_hours").unwrap(),
+        quantity: q.parse().unwrap(),
+    }
+}
+
+#[test]
+fn usage_split_follows_the_metric() {
+    let lines = vec![line(None, "Shared Platform", "100.00")];
+    let records = [
+        usage("engineering", "3"),
+        usage("marketing", "0.5"),
+        usage("finops", "0.25"),
+        usage("sales", "0.25"),
+    ];
+    let rows = run(
+        "[[pool]]\nname = \"shared\"\nmethod = \"usage\"\nmetric = \"cpu_core_hours\"\ntargets = \"all\"",
+        &records,
+        &lines,
+    );
+    assert_eq!(
+        rows,
+        vec![
+            row("engineering", "0.00", "75.00", "75.00"),
+            row("finops", "0.00", "6.25", "6.25"),
+            row("marketing", "0.00", "12.50", "12.50"),
+            row("sales", "0.00", "6.25", "6.25"),
+            row("unallocated", "0.00", "0.00", "0.00"),
+        ]
+    );
+}
+
+#[test]
+fn all_zero_weights_fall_back_to_an_even_split_with_a_diagnostic() {
+    let lines = vec![line(None, "Shared Platform", "90.00")];
+    let rules = "[teams]\nknown = [\"a\", \"b\", \"c\"]\n[usage]\nmetrics = [\"requests\"]\n[[pool]]\nname = \"shared\"\nmethod = \"usage\"\nmetric = \"requests\"\ntargets = [\"a\", \"b\", \"c\"]\n[[rule]]\nname = \"shared\"\npool = \"shared\"\n";
+    let rules = check(&[(PathBuf::from("r.toml"), rules.to_string())]).unwrap();
+    let month = Month::parse("2026-10").unwrap();
+    let a = allocate(month, &lines, &rules, CostBasis::Effective, &[]);
+    assert_eq!(
+        a.diagnostics,
+        vec!["pool `shared`: every usage weight is zero in USD; split evenly among its targets"]
+    );
+    let amounts: Vec<Decimal> = a.shares.iter().map(|s| s.amount).collect();
+    assert_eq!(amounts, vec![Decimal::from(30); 3]);
+}
+
+#[test]
+fn a_zero_weight_team_gets_nothing_and_changes_no_one_elses_share() {
+    let with_zero = [
+        usage("engineering", "3"),
+        usage("marketing", "1"),
+        usage("sales", "0"),
+    ];
+    let without = [usage("engineering", "3"), usage("marketing", "1")];
+    let lines = vec![line(None, "Shared Platform", "100.00")];
+    let pool = "[[pool]]\nname = \"shared\"\nmethod = \"usage\"\nmetric = \"cpu_core_hours\"\ntargets = \"all\"";
+    let a = run(pool, &with_zero, &lines);
+    let b = run(pool, &without, &lines);
+    assert_eq!(a, b);
+    assert!(
+        !a.iter().any(|r| r.0 == "sales"),
+        "a zero weight receives nothing"
+    );
+}
+
+#[test]
+fn a_negative_pool_is_split_by_the_same_method() {
+    let lines = vec![
+        line(Some("engineering"), "Amazon EC2", "6000"),
+        line(Some("marketing"), "Amazon EC2", "3000"),
+        line(Some("finops"), "Amazon EC2", "1000"),
+        line(None, "Shared Platform", "-1000.00"),
+    ];
+    let rows = run(
+        "[[pool]]\nname = \"shared\"\nmethod = \"proportional\"\ntargets = [\"engineering\", \"marketing\", \"finops\"]",
+        &[],
+        &lines,
+    );
+    assert_eq!(rows[0], row("engineering", "6000.00", "-600.00", "5400.00"));
+}
+
+#[test]
+fn pools_feed_pools_in_dependency_order() {
+    let pool = "[[pool]]\nname = \"shared\"\nmethod = \"fixed\"\nshares = { platform-split = 50, finops = 50 }\n\n[[pool]]\nname = \"platform-split\"\nmethod = \"proportional\"\ntargets = [\"engineering\", \"marketing\"]";
+    let rows = run(pool, &[], &month_lines());
+    assert_eq!(
+        rows,
+        vec![
+            row("engineering", "6000.00", "333.33", "6333.33"),
+            row("finops", "1000.00", "500.00", "1500.00"),
+            row("marketing", "3000.00", "166.67", "3166.67"),
+            row("unallocated", "0.00", "0.00", "0.00"),
+        ]
+    );
+}
+
+/// The single error a rule text gets, as `rules check` prints it.
+fn error_of(text: &str) -> String {
+    let errors =
+        check(&[(PathBuf::from("p.toml"), text.to_string())]).expect_err("the rules are invalid");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    errors.0[0].to_string()
+}
+
+#[test]
+fn unknown_method_is_named_with_a_suggestion() {
+    assert_eq!(
+        error_of("[[pool]]\nname = \"shared\"\nmethod = \"evn\"\ntargets = \"all\"\n"),
+        "p.toml:3:10: unknown split method `evn`\n    | \"evn\"\n    = help: did you mean `even`? methods are even, fixed, proportional, usage"
+    );
+}
+
+#[test]
+fn percentages_must_sum_to_100() {
+    assert_eq!(
+        error_of(
+            "[teams]\nknown = [\"a\", \"b\"]\n[[pool]]\nname = \"shared\"\nmethod = \"fixed\"\nshares = { a = 50, b = \"40.5\" }\n"
+        ),
+        "p.toml:6:10: the shares of pool `shared` sum to 90.5, not 100\n    | { a = 50, b = \"40.5\" }\n    = help: adjust the percentages so that they add up to exactly 100"
+    );
+}
+
+#[test]
+fn a_cycle_is_named() {
+    let text = "[[pool]]\nname = \"one\"\nmethod = \"even\"\ntargets = [\"two\", \"a\"]\n\n[[pool]]\nname = \"two\"\nmethod = \"fixed\"\nshares = { one = 100 }\n";
+    assert_eq!(
+        error_of(text),
+        "p.toml:2:8: pools feed each other in a cycle: one -> two -> one\n    | \"one\"\n    = help: a pool's cost must end with teams: remove one of these targets"
+    );
+}
+
+#[test]
+fn an_unknown_metric_is_named() {
+    assert_eq!(
+        error_of(
+            "[usage]\nmetrics = [\"cpu_core_hours\"]\n[[pool]]\nname = \"shared\"\nmethod = \"usage\"\nmetric = \"cpu_core_hour\"\ntargets = \"all\"\n"
+        ),
+        "p.toml:6:10: unknown metric `cpu_core_hour`\n    | \"cpu_core_hour\"\n    = help: did you mean `cpu_core_hours`? otherwise declare it in `[usage] metrics`"
+    );
+}
+
+#[test]
+fn a_pool_needs_targets() {
+    assert_eq!(
+        error_of("[[pool]]\nname = \"shared\"\nmethod = \"even\"\n"),
+        "p.toml:2:8: pool `shared` has no targets\n    | \"shared\"\n    = help: add `targets = \"all\"` or a list of teams and pools"
+    );
+}
+
+#[test]
+fn a_rule_naming_an_undeclared_pool_is_an_error() {
+    assert_eq!(
+        error_of(
+            "[[pool]]\nname = \"shared\"\nmethod = \"even\"\ntargets = \"all\"\n[[rule]]\nname = \"r\"\npool = \"sahred\"\n"
+        ),
+        "p.toml:7:8: unknown pool `sahred`\n    | \"sahred\"\n    = help: did you mean `shared`? otherwise declare it with `[[pool]]`"
+    );
+}
