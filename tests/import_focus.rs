@@ -198,6 +198,41 @@ backend_tests! {
         assert_eq!(err.to_string(), format!("{}:2: column BillingAccountId: expected a value, found `NULL`", empty.display()));
     }
 
+    async fn snake_case_headers_and_compact_zone_offsets_are_read(db) {
+        let text = String::from_utf8(csv(&[row("2", "2024-09-01 00:00:00+0000", "2024-09-01 01:00:00+00", "Usage", "NULL")])).unwrap();
+        let (header, body) = text.split_once('\n').unwrap();
+        let snake: Vec<String> = header.split(',').map(|h| {
+            let mut out = String::new();
+            for (i, c) in h.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 { out.push('_'); }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        }).collect();
+        let (_d, path) = common::write_temp("snake.csv", format!("{}\n{body}", snake.join(",")).as_bytes());
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("2"));
+    }
+
+    async fn empty_files_duplicates_nul_bytes_and_inexact_amounts_are_refused(db) {
+        let (_d, empty) = common::write_temp("empty.csv", b"\xef\xbb\xbf");
+        let err = focus::import(&db.store, std::slice::from_ref(&empty), Progress::Hidden).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: no header row; is the file empty?", empty.display()));
+
+        let (_e, ok) = common::write_temp("ok.csv", &csv(&[row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL")]));
+        let err = focus::import(&db.store, &[ok.clone(), ok.clone()], Progress::Hidden).await.unwrap_err();
+        assert!(matches!(err, ImportError::DuplicateFile(_)), "{err}");
+
+        let (_f, nul) = common::write_temp("nul.csv", &csv(&[row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL").replace("Amazon EC2", "Amazon\0EC2")]));
+        let err = focus::import(&db.store, std::slice::from_ref(&nul), Progress::Hidden).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("{}:2: column ServiceName: expected text without NUL bytes, found `Amazon\\0EC2`", nul.display()));
+
+        let (_g, precise) = common::write_temp("precise.csv", &csv(&[row("0.1234567890123456789012345678901", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL")]));
+        let err = focus::import(&db.store, std::slice::from_ref(&precise), Progress::Hidden).await.unwrap_err();
+        assert!(err.to_string().contains("column BilledCost: expected a decimal number"), "{err}");
+        assert!(month_lines(&db, "2024-09").await.is_empty());
+    }
+
     async fn importing_the_same_file_twice_changes_nothing(db) {
         let path = common::demo_fixture();
         focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap();

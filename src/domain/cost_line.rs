@@ -111,23 +111,22 @@ impl Tags {
     /// Reads tags from a JSON object. String values are kept as they are;
     /// numbers and booleans become their text, `null` becomes an empty value.
     pub fn from_json(s: &str) -> Result<Tags, String> {
-        let value: serde_json::Value =
+        // Values are read raw so that numbers keep their exact text.
+        let map: BTreeMap<String, &serde_json::value::RawValue> =
             serde_json::from_str(s).map_err(|e| format!("a JSON object of tags ({e})"))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err("a JSON object of tags".to_string());
-        };
-        Ok(Tags(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s,
-                        serde_json::Value::Null => String::new(),
-                        other => other.to_string(),
-                    };
-                    (k, v)
-                })
-                .collect(),
-        ))
+        map.into_iter()
+            .map(|(k, raw)| {
+                let text = raw.get();
+                let value = match text.as_bytes().first() {
+                    Some(b'"') => serde_json::from_str::<String>(text)
+                        .map_err(|e| format!("a JSON object of tags ({e})"))?,
+                    Some(b'n') if text == "null" => String::new(),
+                    _ => text.to_string(),
+                };
+                Ok((k, value))
+            })
+            .collect::<Result<_, String>>()
+            .map(Tags)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,7 +205,11 @@ mod tests {
 
     #[test]
     fn tags_keep_odd_keys_and_stringify_values() {
-        let t = Tags::from_json(r#"{" org": "x", "n": 3, "b": true, "z": null}"#).unwrap();
+        let t = Tags::from_json(
+            r#"{" org": "x", "n": 3, "b": true, "z": null, "big": 12345678901234567890}"#,
+        )
+        .unwrap();
+        assert_eq!(t.0.get("big").unwrap(), "12345678901234567890");
         assert_eq!(t.0.get(" org").unwrap(), "x");
         assert_eq!(t.0.get("n").unwrap(), "3");
         assert_eq!(t.0.get("b").unwrap(), "true");

@@ -59,17 +59,18 @@ struct Columns {
 
 impl Columns {
     fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
+        if headers
+            .iter()
+            .all(|h| h.trim_start_matches('\u{feff}').trim().is_empty())
+        {
+            return Err(ImportError::NoHeader(path.to_path_buf()));
+        }
         let index: HashMap<String, usize> = headers
             .iter()
             .enumerate()
-            .map(|(i, h)| {
-                (
-                    h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(),
-                    i,
-                )
-            })
+            .map(|(i, h)| (column_key(h), i))
             .collect();
-        let opt = |name: &str| index.get(&name.to_ascii_lowercase()).copied();
+        let opt = |name: &str| index.get(&column_key(name)).copied();
         let req = |name: &str| {
             opt(name).ok_or_else(|| ImportError::MissingColumn {
                 expected: "a FOCUS 1.0-1.3 cost-and-usage export",
@@ -130,6 +131,16 @@ impl Columns {
         .collect();
         Ok(cols)
     }
+}
+
+/// How a column name is matched: case, `_`, spaces and a BOM do not matter,
+/// so `BilledCost`, `billedcost` and `billed_cost` are the same column.
+fn column_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| *c != '_' && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Parses rows of one file into cost lines, with the row's position in errors.
@@ -276,6 +287,15 @@ impl RowParser {
         (charge_period_start, charge_period_end): (DateTime<Utc>, DateTime<Utc>),
         amounts: Amounts,
     ) -> Result<CostLine, ImportError> {
+        if let Some(&col) = self
+            .cols
+            .identity
+            .iter()
+            .find(|&&i| record.get(i).is_some_and(|v| v.contains('\0')))
+        {
+            let found = record.get(col).unwrap_or("").replace('\0', "\\0");
+            return Err(self.err(line, col, "text without NUL bytes", &found));
+        }
         let tags = self.tags(record, line)?;
         let c = &self.cols;
         let get = |i: usize| record.get(i).unwrap_or("");
@@ -497,6 +517,16 @@ pub async fn import(
 ) -> Result<ImportSummary, ImportError> {
     if paths.is_empty() {
         return Err(ImportError::NoFiles);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !seen.insert(canonical) {
+            return Err(ImportError::DuplicateFile(path.clone()));
+        }
     }
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tx = store.begin_import("focus", &names).await?;

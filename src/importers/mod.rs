@@ -44,6 +44,10 @@ pub enum ImportError {
     },
     #[error("no files given: name at least one export to import")]
     NoFiles,
+    #[error("`{0}` is given twice: each file of an export is imported once")]
+    DuplicateFile(PathBuf),
+    #[error("{0}: no header row; is the file empty?")]
+    NoHeader(PathBuf),
     #[error("the import was interrupted before it finished; nothing was stored")]
     Interrupted,
     #[error(transparent)]

@@ -19,19 +19,29 @@ pub fn opt_text(s: &str) -> Option<String> {
     }
 }
 
-/// A decimal such as `0.00000080000`, `-2.6137` or `1.5E-7`.
+/// The largest magnitude accepted for one amount or quantity (10^15): far
+/// above any real line item, and low enough that no sum of lines can
+/// overflow exact decimal arithmetic.
+pub const MAX_MAGNITUDE: i64 = 1_000_000_000_000_000;
+
+/// A decimal such as `0.00000080000`, `-2.6137` or `1.5E-7`, parsed exactly:
+/// a value that cannot be held without rounding (more than 28 significant
+/// digits) or above [`MAX_MAGNITUDE`] is rejected, never rounded.
 pub fn decimal(s: &str) -> Option<Decimal> {
     let t = s.trim();
-    if t.is_empty() {
+    if t.is_empty() || t.contains('_') {
         return None;
     }
-    t.parse::<Decimal>().ok().or_else(|| {
+    let value = Decimal::from_str_exact(t).ok().or_else(|| {
         if t.contains(['e', 'E']) {
-            Decimal::from_scientific(t).ok()
+            Decimal::from_scientific(t)
+                .ok()
+                .filter(|d| d.to_string().len() < 60)
         } else {
             None
         }
-    })
+    })?;
+    (value.abs() <= Decimal::from(MAX_MAGNITUDE)).then_some(value)
 }
 
 /// A timestamp in UTC. Accepts `2024-09-01 00:00:00`, `2024-09-01T00:00:00Z`,
@@ -43,6 +53,7 @@ pub fn timestamp(s: &str) -> Option<DateTime<Utc>> {
             .ok()
             .map(|d| d.and_time(NaiveTime::MIN).and_utc());
     }
+    let t = &normalise_offset(t);
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.with_timezone(&Utc));
     }
@@ -63,6 +74,22 @@ pub fn timestamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z")
         .ok()
         .map(|dt| dt.with_timezone(&Utc))
+}
+
+/// Writes a trailing `+0000` or `+00` zone offset as `+00:00`.
+fn normalise_offset(t: &str) -> String {
+    let b = t.as_bytes();
+    let n = b.len();
+    let sign_at = |i: usize| {
+        n > i && matches!(b[n - i], b'+' | b'-') && b[n - i + 1..].iter().all(u8::is_ascii_digit)
+    };
+    if n > 16 && sign_at(5) {
+        format!("{}:{}", &t[..n - 2], &t[n - 2..])
+    } else if n > 16 && sign_at(3) {
+        format!("{t}:00")
+    } else {
+        t.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +113,15 @@ mod tests {
             "0.00000015".parse::<Decimal>().unwrap()
         );
         assert!(decimal("abc").is_none() && decimal("").is_none() && decimal("1,5").is_none());
+        assert!(
+            decimal("1_000").is_none(),
+            "digit separators are not numbers in exports"
+        );
+        assert!(
+            decimal("0.1234567890123456789012345678901").is_none(),
+            "too precise to hold exactly"
+        );
+        assert!(decimal("1000000000000001").is_none() && decimal("-1000000000000000").is_some());
     }
 
     #[test]
@@ -100,6 +136,9 @@ mod tests {
             "2024-09-01 00:00:00+00:00",
             "2024-09-01",
             "2024-09-01T00:00Z",
+            "2024-09-01 00:00:00+0000",
+            "2024-09-01 00:00:00+00",
+            "2024-09-01T03:00:00+03",
         ] {
             assert_eq!(timestamp(s), Some(want), "{s}");
         }
