@@ -134,7 +134,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     months.join(", ")
                 }
             );
-            for m in &summary.months {
+            if summary.changed_months.is_empty() {
+                println!("the same data was already imported: nothing changed");
+            }
+            for m in &summary.changed_months {
                 println!("next: allot allocate --month {m}");
             }
             Ok(())

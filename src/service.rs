@@ -34,6 +34,8 @@ pub async fn allocate_month(
         .for_each_line_in_month(month, |line| allocator.add(&line))
         .await?;
     if lines == 0 {
+        // The month's data is gone (or never came): so is its allocation.
+        store.delete_allocation(month).await?;
         return Err(ServiceError::NoData(month));
     }
     let allocation = allocator.finish();
@@ -66,7 +68,7 @@ pub async fn showback(
 /// its figures then no longer reflect the stored bill.
 pub async fn is_stale(store: &Store, run: &AllocationRun) -> Result<bool, ServiceError> {
     Ok(store
-        .last_import_into(run.month)
+        .month_changed_at(run.month)
         .await?
         .is_some_and(|at| at > run.allocated_at))
 }

@@ -176,7 +176,13 @@ backend_tests! {
         assert_eq!(body["stale"], false);
         focus::import(&app._db.store, &[common::demo_fixture()], Progress::Hidden).await.unwrap();
         let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
-        assert_eq!(body["stale"], true, "a re-import after allocation makes the showback stale");
+        assert_eq!(body["stale"], false, "re-importing identical data changes nothing");
+        let restated = std::fs::read_to_string(common::demo_fixture()).unwrap().replacen("8.1234567", "9.1234567", 1);
+        let (_d, path) = common::write_temp("restated.csv", restated.as_bytes());
+        let summary = focus::import(&app._db.store, &[path], Progress::Hidden).await.unwrap();
+        assert_eq!(summary.changed_months, vec![Month::parse("2026-10").unwrap()]);
+        let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(body["stale"], true, "a restated export after allocation makes the showback stale");
         let rules = common::shipped_rules();
         allot::service::allocate_month(&app._db.store, &rules, Month::parse("2026-10").unwrap(), CostBasis::Effective)
             .await

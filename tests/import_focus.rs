@@ -258,6 +258,55 @@ backend_tests! {
         assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("15"));
     }
 
+    async fn a_small_export_carrying_rows_of_the_next_period_never_wipes_that_period(db) {
+        // Regression: 6 September rows and 1 October row used to claim October.
+        let oct_rows: Vec<String> = (0..100).map(|i| row("1", "2024-10-02 00:00:00", "2024-10-02 01:00:00", "Usage", "NULL")
+            .replace(",i-1,", &format!(",i-{i},"))
+            .replace("2024-09-01 00:00:00,2024-10-01 00:00:00", "2024-10-01 00:00:00,2024-11-01 00:00:00")).collect();
+        let (_d, october) = common::write_temp("oct.csv", &csv(&oct_rows));
+        let mut sep_rows: Vec<String> = (0..6).map(|i| row("2", "2024-09-03 00:00:00", "2024-09-03 01:00:00", "Usage", "NULL").replace(",i-1,", &format!(",s-{i},"))).collect();
+        sep_rows.push(row("5", "2024-09-30 00:00:00", "2024-09-30 01:00:00", "Adjustment", "NULL").replace("2024-09-01 00:00:00,2024-10-01 00:00:00", "2024-10-01 00:00:00,2024-11-01 00:00:00"));
+        let (_e, september) = common::write_temp("sep.csv", &csv(&sep_rows));
+        focus::import(&db.store, &[october], Progress::Hidden).await.unwrap();
+        focus::import(&db.store, &[september], Progress::Hidden).await.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-10").await, CostBasis::Effective), d("100"));
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("17"));
+    }
+
+    async fn concurrent_imports_of_one_export_do_not_add_up(db) {
+        let rows: Vec<String> = (0..2000).map(|i| row("1", "2024-09-02 00:00:00", "2024-09-02 01:00:00", "Usage", "NULL").replace(",i-1,", &format!(",i-{i},"))).collect();
+        let (_d, path) = common::write_temp("export.csv", &csv(&rows));
+        let (a, b) = tokio::join!(
+            focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden),
+            focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden),
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("2000"));
+    }
+
+    async fn a_month_whose_data_is_gone_loses_its_allocation(db) {
+        // An export for September carrying late August charges ...
+        let late = row("4", "2024-08-30 00:00:00", "2024-08-30 01:00:00", "Usage", "NULL");
+        let main: Vec<String> = (0..3).map(|i| row("1", "2024-09-02 00:00:00", "2024-09-02 01:00:00", "Usage", "NULL").replace(",i-1,", &format!(",i-{i},"))).collect();
+        let (_d, first) = common::write_temp("v1.csv", &csv(&[main.clone(), vec![late]].concat()));
+        focus::import(&db.store, &[first], Progress::Hidden).await.unwrap();
+        let rules = common::shipped_rules();
+        let august = Month::parse("2024-08").unwrap();
+        allot::service::allocate_month(&db.store, &rules, august, CostBasis::Effective).await.unwrap();
+        // ... restated without them.
+        let (_e, restated) = common::write_temp("v2.csv", &csv(&main));
+        let s = focus::import(&db.store, &[restated], Progress::Hidden).await.unwrap();
+        assert_eq!(s.changed_months, vec![august, Month::parse("2024-09").unwrap()]);
+        let (run, _) = allot::service::showback(&db.store, august, allot::engine::GroupBy::Team).await.unwrap();
+        assert!(allot::service::is_stale(&db.store, &run).await.unwrap());
+        assert!(allot::service::allocate_month(&db.store, &rules, august, CostBasis::Effective).await.is_err());
+        assert!(matches!(
+            allot::service::showback(&db.store, august, allot::engine::GroupBy::Team).await,
+            Err(allot::service::ServiceError::NotAllocated(_))
+        ));
+    }
+
     async fn the_real_focus_sample_imports_and_reconciles(db) {
         let sample = common::root().join("../shared/data/focus-1.0-sample.csv");
         if !sample.exists() {

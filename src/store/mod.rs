@@ -92,6 +92,9 @@ pub struct ImportSummary {
     pub partitions: Vec<(String, NaiveDate)>,
     /// Charge months of the stored lines.
     pub months: Vec<Month>,
+    /// Months whose cost lines changed (empty when the same data was
+    /// imported again): their allocations are now stale.
+    pub changed_months: Vec<Month>,
 }
 
 /// A connection pool to one of the two backends.
@@ -154,6 +157,8 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                // A writer waits for another's import to commit instead of failing.
+                .busy_timeout(std::time::Duration::from_secs(60))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -428,19 +433,27 @@ impl Store {
         })
     }
 
-    /// When the newest import holding lines of `month` was committed.
-    pub async fn last_import_into(&self, month: Month) -> Result<Option<DateTime<Utc>>> {
+    /// When the cost lines of `month` last changed, if ever.
+    pub async fn month_changed_at(&self, month: Month) -> Result<Option<DateTime<Utc>>> {
         with_pool!(self, pool => {
-            let at: Option<DateTime<Utc>> = sqlx::query_scalar(
-                "SELECT MAX(i.imported_at) FROM imports i \
-                 WHERE EXISTS (SELECT 1 FROM cost_lines c WHERE c.import_id = i.id AND c.charge_date >= $1 AND c.charge_date < $2)",
-            )
-            .bind(month.first_day())
-            .bind(month.end_exclusive())
-            .fetch_one(pool)
-            .await?;
+            let at: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT changed_at FROM month_changes WHERE month = $1")
+                .bind(month.to_string())
+                .fetch_optional(pool)
+                .await?;
             Ok(at)
         })
+    }
+
+    /// Removes the stored allocation of a month (when its data is gone).
+    pub async fn delete_allocation(&self, month: Month) -> Result<()> {
+        let key = month.to_string();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&key).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&key).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Stores usage records in one transaction. A record for a (day, team,
@@ -559,10 +572,30 @@ pub fn redact(url: &str) -> String {
 pub struct ImportTx {
     tx: Tx,
     import_id: i64,
-    /// Source rows per (billing account, billing period).
-    partitions: BTreeMap<(String, NaiveDate), u64>,
+    /// What this import holds per (billing account, billing period).
+    partitions: BTreeMap<(String, NaiveDate), PartitionContent>,
     months: BTreeSet<Month>,
     lines_stored: u64,
+}
+
+/// The rows, content digest and charge months of one (account, period).
+#[derive(Default, Clone, Debug)]
+struct PartitionContent {
+    rows: u64,
+    /// Order-independent: the wrapping sum of the lines' hashes.
+    digest: u64,
+    months: BTreeSet<Month>,
+}
+
+/// A stable hash of a stored line (its fields, amounts and row count).
+fn line_digest(l: &StoredLine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same line hashes the same in every run.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new_with_keys(0x616c6c6f74, 0x6469676573);
+    l.line.hash(&mut h);
+    l.source_rows.hash(&mut h);
+    h.finish()
 }
 
 impl ImportTx {
@@ -571,7 +604,10 @@ impl ImportTx {
         for l in lines {
             let line = &l.line;
             let key = (line.billing_account_id.clone(), line.billing_period_start);
-            *self.partitions.entry(key).or_default() += l.source_rows;
+            let content = self.partitions.entry(key).or_default();
+            content.rows += l.source_rows;
+            content.digest = content.digest.wrapping_add(line_digest(l));
+            content.months.insert(line.month());
             self.months.insert(line.month());
         }
         let import_id = self.import_id;
@@ -615,14 +651,13 @@ impl ImportTx {
         Ok(())
     }
 
-    /// Replaces every (billing account, billing period) this import claims
-    /// with its new lines, records the import, and commits.
+    /// Replaces, for each billing account, the billing period this export
+    /// is of (the one holding most of the account's rows) with its new lines;
+    /// records the import and the months whose data changed, and commits.
     ///
-    /// An import claims the billing periods that hold at least
-    /// [`STRAY_SHARE_PERCENT`] of an account's rows in it; rows of other
-    /// periods (the stray rows of a neighbouring period real exports carry)
-    /// join the account's largest claimed period, so they are replaced with
-    /// this export and never delete another export's rows.
+    /// Rows of other billing periods (the stray rows of a neighbouring
+    /// period real exports carry) join the export's period, so they are
+    /// replaced with this export and never delete another export's rows.
     pub async fn commit(self, rows_read: u64) -> Result<ImportSummary> {
         let ImportTx {
             tx,
@@ -632,6 +667,8 @@ impl ImportTx {
             lines_stored,
         } = self;
         let plan = claim_partitions(&partitions);
+        let now = Utc::now();
+        let mut changed: BTreeSet<Month> = BTreeSet::new();
         with_tx!(tx, owned => {
             let mut tx = owned;
             for (account, stray, home) in &plan.strays {
@@ -647,6 +684,47 @@ impl ImportTx {
                 .await?;
             }
             for (account, period) in &plan.claimed {
+                let mut content = PartitionContent::default();
+                for ((a, p), c) in &partitions {
+                    let joins = plan.strays.iter().any(|(sa, sp, home)| sa == a && sp == p && home == period);
+                    if a == account && (p == period || joins) {
+                        content.digest = content.digest.wrapping_add(c.digest);
+                        content.months.extend(c.months.iter().copied());
+                    }
+                }
+                let digest = format!("{:016x}", content.digest);
+                // Lock the partition first, so that concurrent imports of
+                // one export replace each other instead of adding up.
+                sqlx::query(
+                    "INSERT INTO billing_partitions (billing_account_id, billing_period_start, import_id, digest) \
+                     VALUES ($1, $2, $3, '') \
+                     ON CONFLICT (billing_account_id, billing_period_start) DO UPDATE SET import_id = billing_partitions.import_id",
+                )
+                .bind(account)
+                .bind(*period)
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+                let previous: String = sqlx::query_scalar(
+                    "SELECT digest FROM billing_partitions WHERE billing_account_id = $1 AND billing_period_start = $2",
+                )
+                .bind(account)
+                .bind(*period)
+                .fetch_one(&mut *tx)
+                .await?;
+                if previous != digest {
+                    let old_days: Vec<NaiveDate> = sqlx::query_scalar(
+                        "SELECT DISTINCT charge_date FROM cost_lines \
+                         WHERE billing_account_id = $1 AND partition_period = $2 AND import_id <> $3",
+                    )
+                    .bind(account)
+                    .bind(*period)
+                    .bind(import_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    changed.extend(old_days.into_iter().map(Month::of));
+                    changed.extend(content.months.iter().copied());
+                }
                 sqlx::query(
                     "DELETE FROM cost_lines WHERE billing_account_id = $1 AND partition_period = $2 AND import_id <> $3",
                 )
@@ -656,19 +734,30 @@ impl ImportTx {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO billing_partitions (billing_account_id, billing_period_start, import_id) VALUES ($1, $2, $3) \
-                     ON CONFLICT (billing_account_id, billing_period_start) DO UPDATE SET import_id = excluded.import_id",
+                    "UPDATE billing_partitions SET import_id = $1, digest = $2 \
+                     WHERE billing_account_id = $3 AND billing_period_start = $4",
                 )
+                .bind(import_id)
+                .bind(&digest)
                 .bind(account)
                 .bind(*period)
-                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for month in &changed {
+                sqlx::query(
+                    "INSERT INTO month_changes (month, changed_at) VALUES ($1, $2) \
+                     ON CONFLICT (month) DO UPDATE SET changed_at = excluded.changed_at",
+                )
+                .bind(month.to_string())
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }
             sqlx::query("UPDATE imports SET rows_read = $1, lines_stored = $2, imported_at = $3 WHERE id = $4")
                 .bind(rows_read as i64)
                 .bind(lines_stored as i64)
-                .bind(Utc::now())
+                .bind(now)
                 .bind(import_id)
                 .execute(&mut *tx)
                 .await?;
@@ -680,43 +769,44 @@ impl ImportTx {
             lines_stored,
             partitions: plan.claimed,
             months: months.into_iter().collect(),
+            changed_months: changed.into_iter().collect(),
         })
     }
 }
 
-/// A billing period with fewer than this share of an account's rows in one
-/// import is a stray, not a period the import restates.
-pub const STRAY_SHARE_PERCENT: u64 = 1;
-
 #[derive(Debug, PartialEq, Eq)]
 struct PartitionPlan {
+    /// (account, the billing period the export is of).
     claimed: Vec<(String, NaiveDate)>,
     /// (account, stray period, the claimed period its rows join)
     strays: Vec<(String, NaiveDate, NaiveDate)>,
 }
 
-fn claim_partitions(rows: &BTreeMap<(String, NaiveDate), u64>) -> PartitionPlan {
+/// Per account, the period with most rows (the earliest on a tie) is the
+/// export's period; every other period's rows are strays that join it.
+fn claim_partitions(rows: &BTreeMap<(String, NaiveDate), PartitionContent>) -> PartitionPlan {
     let mut by_account: BTreeMap<&str, Vec<(NaiveDate, u64)>> = BTreeMap::new();
-    for ((account, period), n) in rows {
-        by_account.entry(account).or_default().push((*period, *n));
+    for ((account, period), content) in rows {
+        by_account
+            .entry(account)
+            .or_default()
+            .push((*period, content.rows));
     }
     let mut plan = PartitionPlan {
         claimed: vec![],
         strays: vec![],
     };
     for (account, periods) in by_account {
-        let total: u64 = periods.iter().map(|p| p.1).sum();
-        // The largest period (earliest on a tie) always claims.
-        let home = periods
+        let Some(home) = periods
             .iter()
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|p| p.0);
-        for (period, n) in &periods {
-            if Some(*period) == home || n * 100 >= total * STRAY_SHARE_PERCENT {
-                plan.claimed.push((account.to_string(), *period));
-            } else if let Some(home) = home {
-                plan.strays.push((account.to_string(), *period, home));
-            }
+            .map(|p| p.0)
+        else {
+            continue;
+        };
+        plan.claimed.push((account.to_string(), home));
+        for (period, _) in periods.into_iter().filter(|p| p.0 != home) {
+            plan.strays.push((account.to_string(), period, home));
         }
     }
     plan
@@ -726,16 +816,22 @@ fn claim_partitions(rows: &BTreeMap<(String, NaiveDate), u64>) -> PartitionPlan 
 mod tests {
     use super::*;
 
+    fn rows(n: u64) -> PartitionContent {
+        PartitionContent {
+            rows: n,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn stray_rows_of_a_neighbouring_period_join_the_export_period() {
         let sep = NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
         let oct = NaiveDate::from_ymd_opt(2024, 10, 1).unwrap();
-        let rows = BTreeMap::from([
-            (("a".to_string(), sep), 999),
-            (("a".to_string(), oct), 1),
-            (("b".to_string(), oct), 5),
-        ]);
-        let plan = claim_partitions(&rows);
+        let plan = claim_partitions(&BTreeMap::from([
+            (("a".to_string(), sep), rows(6)),
+            (("a".to_string(), oct), rows(1)),
+            (("b".to_string(), oct), rows(5)),
+        ]));
         assert_eq!(
             plan.claimed,
             vec![("a".to_string(), sep), ("b".to_string(), oct)]
@@ -744,11 +840,23 @@ mod tests {
     }
 
     #[test]
-    fn a_multi_month_export_claims_every_month() {
+    fn an_export_is_of_one_billing_period_per_account() {
         let aug = NaiveDate::from_ymd_opt(2024, 8, 1).unwrap();
         let sep = NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
-        let rows = BTreeMap::from([(("a".to_string(), aug), 400), (("a".to_string(), sep), 600)]);
-        assert_eq!(claim_partitions(&rows).claimed.len(), 2);
+        let plan = claim_partitions(&BTreeMap::from([
+            (("a".to_string(), aug), rows(400)),
+            (("a".to_string(), sep), rows(600)),
+        ]));
+        assert_eq!(plan.claimed, vec![("a".to_string(), sep)]);
+        let tie = claim_partitions(&BTreeMap::from([
+            (("a".to_string(), aug), rows(5)),
+            (("a".to_string(), sep), rows(5)),
+        ]));
+        assert_eq!(
+            tie.claimed,
+            vec![("a".to_string(), aug)],
+            "the earliest period on a tie"
+        );
     }
 
     #[test]
