@@ -127,6 +127,10 @@ backend_tests! {
             ("/api/v1/teams/payments/costs?from=2026-10-31&to=2026-10-01", "from"),
             ("/api/v1/teams/payments/costs?from=2026-10-01&to=yesterday", "to"),
             ("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31&granularity=week", "granularity"),
+            ("/api/v1/showback?month=2026-10&month=2024-13", "month"),
+            ("/api/v1/teams/payments/costs?from=2026-1-1&to=2026-10-31", "from"),
+            ("/api/v1/teams/payments/costs?from=-001-01-01&to=2026-10-31", "from"),
+            ("/api/v1/teams/%FF/costs", "team"),
         ] {
             let (status, body) = app.json(path).await;
             assert_eq!(status, 400, "{path}: {body}");
@@ -146,6 +150,10 @@ backend_tests! {
         assert!(error_message(&body).contains("allot allocate --month 2026-09"));
         let (status, body) = app.json("/api/v1/nothing").await;
         assert_eq!((status, error_code(&body)), (404, "not_found"));
+        let r = app.client.post(format!("{}/api/v1/showback?month=2026-10", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), 405);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "method_not_allowed");
     }
 
     async fn team_costs_by_day_and_month_add_up(db) {

@@ -389,9 +389,9 @@ fn numeric_example(blocks: &[Block], first: usize) -> Result<NumericExample<'_>,
 
 /// A cost line of a numeric example: `team tag` (the value of the line's
 /// `team` tag; empty: no tag), `service`, `amount`, and optionally
-/// `currency` (default USD), `charge_category` (default Usage) and `date`
-/// (default the first day of the default month). The charge covers that
-/// one day.
+/// `currency` (default USD), `charge_category` (default Usage), `date`
+/// (default the first day of the default month) and `days` (how many days
+/// the charge covers from `date`, default 1).
 fn amount_row(header: &[String], row: &[String]) -> Result<StoredLine, String> {
     if header.len() != row.len() {
         return Err(format!("{} cells for {} columns", row.len(), header.len()));
@@ -399,6 +399,7 @@ fn amount_row(header: &[String], row: &[String]) -> Result<StoredLine, String> {
     let mut line = default_line();
     let mut day = Month::parse(DEFAULT_MONTH).unwrap().first_day();
     let mut amount = None;
+    let mut days = 1;
     for (column, cell) in header.iter().zip(row) {
         let value = (!cell.is_empty()).then(|| cell.clone());
         match column.as_str() {
@@ -425,12 +426,19 @@ fn amount_row(header: &[String], row: &[String]) -> Result<StoredLine, String> {
                 day = NaiveDate::parse_from_str(cell, "%Y-%m-%d")
                     .map_err(|_| format!("`{cell}` is not a date `YYYY-MM-DD`"))?;
             }
+            "days" => {
+                days = cell
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| *d >= 1)
+                    .ok_or_else(|| format!("days `{cell}` is not a whole number from 1"))?;
+            }
             other => return Err(format!("unknown column `{other}`")),
         }
     }
     let amount = amount.ok_or("no amount")?;
     line.charge_period_start = Utc.from_utc_datetime(&day.into());
-    line.charge_period_end = line.charge_period_start + chrono::Duration::days(1);
+    line.charge_period_end = line.charge_period_start + chrono::Duration::days(days);
     line.billing_period_start = Month::of(day).first_day();
     line.billing_period_end = Month::of(day).end_exclusive();
     line.billed_cost = amount;
@@ -1026,5 +1034,17 @@ fn demo_rules_are_the_shipped_files() {
             std::fs::read_to_string(manifest_dir().join(p)).unwrap(),
             "{p}"
         );
+    }
+}
+
+#[test]
+fn zz_probe() {
+    if let Ok(p) = std::env::var("PROBE") {
+        let doc = std::fs::read_to_string(p).unwrap();
+        let r = run_doc(&doc);
+        for f in &r.failures {
+            println!("{f}");
+        }
+        println!("numeric {} rows {}", r.numeric_examples, r.numeric_rows);
     }
 }

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(showback::router())
         .merge(teams::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -54,6 +55,14 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": {"code": "method_not_allowed", "message": "this endpoint does not accept that method; see /api/v1/openapi.yaml"}})),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

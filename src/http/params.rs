@@ -11,7 +11,18 @@ pub struct Params {
 }
 
 impl Params {
-    pub fn new(map: HashMap<String, String>, allowed: &[&str]) -> Result<Params, ApiError> {
+    /// Checks the query's pairs: each name known to the endpoint, and given once.
+    pub fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let mut map = HashMap::new();
+        for (name, value) in pairs {
+            if map.contains_key(&name) {
+                return Err(ApiError::bad(
+                    &name,
+                    "is given more than once; give it once",
+                ));
+            }
+            map.insert(name, value);
+        }
         if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ApiError::bad(
                 unknown,
@@ -54,6 +65,18 @@ impl Params {
 
 /// An ISO 8601 date (`YYYY-MM-DD`).
 pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return Err(format!("expected a date as `YYYY-MM-DD`, found `{s}`"));
+    }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("expected a date as `YYYY-MM-DD`, found `{s}`"))
 }

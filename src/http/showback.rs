@@ -1,7 +1,5 @@
 //! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment.
 
-use std::collections::HashMap;
-
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +18,7 @@ pub fn router() -> Router<AppState> {
 
 async fn showback(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["month", "group_by", "format"])?;

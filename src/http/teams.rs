@@ -1,7 +1,6 @@
 //! `GET /api/v1/teams/{team}/costs`: one team's costs by day or month.
 
-use std::collections::HashMap;
-
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -20,10 +19,11 @@ pub fn router() -> Router<AppState> {
 
 async fn costs(
     State(state): State<AppState>,
-    Path(team): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    team: Result<Path<String>, PathRejection>,
+    Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path(team) = team.map_err(|e| ApiError::bad("team", e.body_text()))?;
     let p = Params::new(query, &["from", "to", "granularity", "format"])?;
     let to = p
         .optional("to", date)?
