@@ -16,17 +16,34 @@ pub struct TestDb {
     pub store: Store,
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// (admin URL, database name) of a PostgreSQL test database to drop.
+    drop: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    /// Drops a PostgreSQL test database (on a thread of its own: the test's
+    /// runtime may be shutting down).
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.drop.take() else { return };
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("allot.db").display());
     let store = Store::connect(&url).await.expect("open sqlite");
-    TestDb {
-        store,
-        url,
-        _dir: Some(dir),
-    }
+    TestDb { store, url, _dir: Some(dir), drop: None }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -59,11 +76,7 @@ pub async fn postgres() -> Option<TestDb> {
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     let url = format!("{base}/{name}");
     let store = Store::connect(&url).await.expect("open postgres");
-    Some(TestDb {
-        store,
-        url,
-        _dir: None,
-    })
+    Some(TestDb { store, url, _dir: None, drop: Some((admin, name)) })
 }
 
 /// Defines each test twice, `NAME::sqlite` and `NAME::postgres`, with a fresh
