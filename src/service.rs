@@ -86,6 +86,13 @@ pub async fn team_costs(
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));
     }
-    let rows = store.owner_rows(&owner, from, to).await?;
+    let rows = match granularity {
+        Granularity::Day => store.owner_rows(&owner, from, to).await?,
+        Granularity::Month => {
+            store
+                .owner_rows_by_month(&owner, Month::of(from), Month::of(to))
+                .await?
+        }
+    };
     Ok(engine::team_costs(owner, from, to, granularity, &rows))
 }

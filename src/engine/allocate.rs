@@ -130,11 +130,7 @@ impl<'r> Allocator<'r> {
         let cost = line.cost(self.basis);
         *self.totals.entry(cost.currency).or_default() += cost.amount;
         let service = line.service_name.clone().unwrap_or_default();
-        let days: Vec<NaiveDate> = line
-            .days()
-            .into_iter()
-            .filter(|d| Month::of(*d) == month)
-            .collect();
+        let days: Vec<NaiveDate> = line.days().into_iter().collect();
         let owner = match rules.assign(line) {
             Assignment::Team { team, rule } => {
                 for (index, pool) in rules.pools.iter().enumerate() {
@@ -207,6 +203,7 @@ impl<'r> Allocator<'r> {
             .map(
                 |((day, owner, service_name, currency, rule, pool), (amount, lines))| {
                     AllocationRow {
+                        month: self.month,
                         day,
                         owner,
                         service_name,
@@ -424,6 +421,59 @@ fn spread(amount: Decimal, days: &[NaiveDate]) -> Vec<(NaiveDate, Decimal)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ChargeCategory, CostLine, Tags};
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_charge_crossing_the_month_end_is_spread_over_all_its_days_and_stays_in_its_month() {
+        let start = chrono::Utc.with_ymd_and_hms(2024, 9, 25, 0, 0, 0).unwrap();
+        let line = CostLine {
+            charge_period_start: start,
+            charge_period_end: start + chrono::Duration::days(10),
+            billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+            billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+            billing_account_id: "a".into(),
+            billing_account_name: None,
+            sub_account_id: None,
+            sub_account_name: None,
+            provider: "AWS".into(),
+            service_name: None,
+            service_category: None,
+            region: None,
+            resource_id: None,
+            charge_category: ChargeCategory::Purchase,
+            charge_class: None,
+            currency: Currency::parse("USD").unwrap(),
+            billed_cost: Decimal::from(100),
+            effective_cost: Decimal::from(100),
+            list_cost: Decimal::from(100),
+            contracted_cost: None,
+            consumed_quantity: None,
+            consumed_unit: None,
+            tags: Tags::default(),
+        };
+        let month = Month::parse("2024-09").unwrap();
+        let a = allocate(
+            month,
+            &[StoredLine {
+                line,
+                source_rows: 1,
+            }],
+            &RuleSet::default(),
+            CostBasis::Effective,
+            &[],
+        );
+        assert_eq!(a.rows.len(), 10);
+        assert!(
+            a.rows
+                .iter()
+                .all(|r| r.month == month && r.amount == Decimal::from(10))
+        );
+        assert_eq!(
+            a.rows.last().unwrap().day,
+            NaiveDate::from_ymd_opt(2024, 10, 4).unwrap()
+        );
+    }
 
     #[test]
     fn spreading_conserves_the_amount() {

@@ -187,13 +187,15 @@ pub fn team_costs(
     rows: &[AllocationRow],
 ) -> TeamCosts {
     let mut exact: BTreeMap<(Currency, NaiveDate), BTreeMap<String, Decimal>> = BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| r.owner == owner && r.day >= from && r.day <= to)
-    {
+    let in_range = |r: &AllocationRow| match granularity {
+        Granularity::Day => r.day >= from && r.day <= to,
+        Granularity::Month => r.month >= Month::of(from) && r.month <= Month::of(to),
+    };
+    for r in rows.iter().filter(|r| r.owner == owner && in_range(r)) {
         let start = match granularity {
             Granularity::Day => r.day,
-            Granularity::Month => Month::of(r.day).first_day(),
+            // A month's figure is its allocation, as in the showback.
+            Granularity::Month => r.month.first_day(),
         };
         *exact
             .entry((r.currency, start))

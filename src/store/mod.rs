@@ -61,6 +61,10 @@ pub struct StoredLine {
 /// One allocated amount: exact, before any rounding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllocationRow {
+    /// The month whose allocation holds the amount (its charge's month).
+    pub month: Month,
+    /// The day the amount falls on: a charge spanning several days is spread
+    /// over all of them, which may reach into the next month.
     pub day: NaiveDate,
     pub owner: Owner,
     pub service_name: String,
@@ -381,7 +385,7 @@ impl Store {
                 known_teams: parse_known(&known)?,
             };
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT day, owner, service_name, currency, rule, pool, amount, lines FROM allocations WHERE month = $1",
+                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations WHERE month = $1",
             )
             .bind(&key)
             .fetch_all(pool)
@@ -400,12 +404,33 @@ impl Store {
     ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
+                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
                  WHERE owner = $1 AND day >= $2 AND day <= $3",
             )
             .bind(owner.name())
             .bind(from)
             .bind(to)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(allocation_row).collect()
+        })
+    }
+
+    /// Allocated amounts of one owner in the allocations of months `from..=to`.
+    pub async fn owner_rows_by_month(
+        &self,
+        owner: &Owner,
+        from: Month,
+        to: Month,
+    ) -> Result<Vec<AllocationRow>> {
+        with_pool!(self, pool => {
+            let rows: Vec<RawAllocationRow> = sqlx::query_as(
+                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
+                 WHERE owner = $1 AND month >= $2 AND month <= $3",
+            )
+            .bind(owner.name())
+            .bind(from.to_string())
+            .bind(to.to_string())
             .fetch_all(pool)
             .await?;
             rows.into_iter().map(allocation_row).collect()
@@ -522,9 +547,10 @@ fn parse_known(known: &str) -> Result<Vec<TeamId>> {
         .collect()
 }
 
-/// An `allocations` row as selected: day, owner, service, currency, rule,
-/// pool, amount, lines.
+/// An `allocations` row as selected: month, day, owner, service, currency,
+/// rule, pool, amount, lines.
 type RawAllocationRow = (
+    String,
     NaiveDate,
     String,
     String,
@@ -536,8 +562,9 @@ type RawAllocationRow = (
 );
 
 fn allocation_row(raw: RawAllocationRow) -> Result<AllocationRow> {
-    let (day, owner, service_name, currency, rule, pool, amount, lines) = raw;
+    let (month, day, owner, service_name, currency, rule, pool, amount, lines) = raw;
     Ok(AllocationRow {
+        month: Month::parse(&month).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         day,
         owner: Owner::from_name(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         service_name,

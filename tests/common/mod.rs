@@ -24,9 +24,16 @@ impl Drop for TestDb {
     /// Drops a PostgreSQL test database (on a thread of its own: the test's
     /// runtime may be shutting down).
     fn drop(&mut self) {
-        let Some((admin, name)) = self.drop.take() else { return };
+        let Some((admin, name)) = self.drop.take() else {
+            return;
+        };
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
@@ -43,7 +50,12 @@ pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("allot.db").display());
     let store = Store::connect(&url).await.expect("open sqlite");
-    TestDb { store, url, _dir: Some(dir), drop: None }
+    TestDb {
+        store,
+        url,
+        _dir: Some(dir),
+        drop: None,
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -76,7 +88,12 @@ pub async fn postgres() -> Option<TestDb> {
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     let url = format!("{base}/{name}");
     let store = Store::connect(&url).await.expect("open postgres");
-    Some(TestDb { store, url, _dir: None, drop: Some((admin, name)) })
+    Some(TestDb {
+        store,
+        url,
+        _dir: None,
+        drop: Some((admin, name)),
+    })
 }
 
 /// Defines each test twice, `NAME::sqlite` and `NAME::postgres`, with a fresh
