@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// One `*.toml` file in the rules directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileAst {
     pub teams: Option<TeamsAst>,

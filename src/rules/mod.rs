@@ -357,10 +357,9 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
     let mut errors = Vec::new();
     let mut files = Vec::new();
     for (path, text) in sources {
-        match toml::from_str::<ast::FileAst>(text) {
-            Ok(file) => files.push((path.as_path(), text.as_str(), file)),
-            Err(e) => errors.push(parse_error(path, text, &e)),
-        }
+        let (file, problems) = parse_file(path, text);
+        errors.extend(problems);
+        files.push((path.as_path(), text.as_str(), file));
     }
     let mut checker = Checker {
         errors,
@@ -392,6 +391,15 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
     checker.set.pool_order = checker.pool_cycles(&files);
     checker.set.metrics = std::mem::take(&mut checker.metrics);
     checker.unreachable(&files);
+    // Every error, in reading order.
+    let order: Vec<&Path> = sources.iter().map(|(p, _)| p.as_path()).collect();
+    checker.errors.sort_by_key(|d| {
+        (
+            order.iter().position(|p| *p == d.file.as_path()),
+            d.line,
+            d.column,
+        )
+    });
     if checker.errors.is_empty() {
         Ok(checker.set)
     } else {
@@ -423,7 +431,98 @@ const RULE_FIELDS: [&str; 8] = [
 const POOL_FIELDS: [&str; 7] = [
     "method", "targets", "shares", "filter", "metric", "fallback", "metrics",
 ];
-const TOP_FIELDS: [&str; 5] = ["teams", "tag_keys", "rule", "pool", "usage"];
+const TOP_FIELDS: [&str; 5] = ["teams", "tag_keys", "usage", "rule", "pool"];
+
+/// Parses one file entry by entry, so that a mistake in one rule or pool
+/// does not hide the mistakes in the others: every entry that parses is
+/// kept, every one that does not is reported.
+fn parse_file(path: &Path, text: &str) -> (ast::FileAst, Vec<Diagnostic>) {
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    use toml::de::DeValue;
+
+    let mut file = ast::FileAst::default();
+    let mut errors = Vec::new();
+    let table = match toml::de::DeTable::parse(text) {
+        Ok(table) => table,
+        Err(e) => return (file, vec![parse_error(path, text, &e)]),
+    };
+    fn each<'de, T: Deserialize<'de>>(
+        value: Spanned<DeValue<'de>>,
+        out: &mut Vec<Spanned<T>>,
+        errors: &mut Vec<toml::de::Error>,
+    ) {
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => {
+                for item in items {
+                    match Spanned::<T>::deserialize(item.into_deserializer()) {
+                        Ok(v) => out.push(v),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            other => {
+                if let Err(e) =
+                    Vec::<Spanned<T>>::deserialize(Spanned::new(span, other).into_deserializer())
+                {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    let mut problems: Vec<toml::de::Error> = Vec::new();
+    for (key, value) in table.into_inner() {
+        let key_span = key.span();
+        match key.get_ref().as_ref() {
+            "rule" => each(value, &mut file.rule, &mut problems),
+            "pool" => each(value, &mut file.pool, &mut problems),
+            "teams" => match ast::TeamsAst::deserialize(value.into_deserializer()) {
+                Ok(v) => file.teams = Some(v),
+                Err(e) => problems.push(e),
+            },
+            "tag_keys" => match Deserialize::deserialize(value.into_deserializer()) {
+                Ok(v) => file.tag_keys = Some(v),
+                Err(e) => problems.push(e),
+            },
+            "usage" => match ast::UsageAst::deserialize(value.into_deserializer()) {
+                Ok(v) => file.usage = Some(v),
+                Err(e) => problems.push(e),
+            },
+            other => {
+                let fields = TOP_FIELDS.map(|f| format!("`{f}`")).join(", ");
+                let message = format!("unknown field `{other}`, expected one of {fields}");
+                let hint = unknown_field_hint(other);
+                errors.push(Diagnostic::at(
+                    path,
+                    text,
+                    Some(key_span),
+                    message,
+                    Some(hint),
+                ));
+            }
+        }
+    }
+    errors.extend(problems.iter().map(|e| parse_error(path, text, e)));
+    // Source order, as a reader goes through the file.
+    errors.sort_by_key(|d| (d.line, d.column));
+    (file, errors)
+}
+
+/// "did you mean" for a misspelt field name.
+fn unknown_field_hint(field: &str) -> String {
+    let all = MATCH_FIELDS
+        .iter()
+        .chain(&RULE_FIELDS)
+        .chain(&TOP_FIELDS)
+        .chain(&POOL_FIELDS)
+        .chain(&["known", "aliases"])
+        .copied();
+    match closest(field, all) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "see docs/rules.md for the fields a rule file may use".to_string(),
+    }
+}
 
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_string();
@@ -431,17 +530,7 @@ fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        let all = MATCH_FIELDS
-            .iter()
-            .chain(&RULE_FIELDS)
-            .chain(&TOP_FIELDS)
-            .chain(&POOL_FIELDS)
-            .chain(&["known", "aliases"])
-            .copied();
-        match closest(field, all) {
-            Some(s) => Some(format!("did you mean `{s}`?")),
-            None => Some("see docs/rules.md for the fields a rule file may use".to_string()),
-        }
+        Some(unknown_field_hint(field))
     } else if message.contains("missing field `name`") {
         Some("every `[[rule]]` needs a `name = \"...\"` used in explanations".to_string())
     } else {

@@ -455,22 +455,22 @@ fn tag_key_problems() {
         "[tag_keys]\nteam = []\nowner = [\"o\"]\ncost = [\"O \"]\n",
     )]);
     assert_eq!(e.len(), 2, "{e:#?}");
-    // Keys are visited in sorted order: cost, owner, team.
+    // Reported in reading order.
     assert_diag(
         &e[0],
-        "r.toml",
-        (3, 10),
-        "tag key spelling `o` already means `cost`",
-        "\"o\"",
-        "a spelling may belong to only one canonical key",
-    );
-    assert_diag(
-        &e[1],
         "r.toml",
         (2, 8),
         "tag key `team` lists no spellings",
         "[]",
         "list the spellings that mean this key, e.g. [\"team\", \"owner_team\"]",
+    );
+    assert_diag(
+        &e[1],
+        "r.toml",
+        (3, 10),
+        "tag key spelling `o` already means `cost`",
+        "\"o\"",
+        "a spelling may belong to only one canonical key",
     );
 }
 
@@ -571,7 +571,6 @@ fn every_error_in_every_file_is_reported() {
     assert_eq!(
         got,
         [
-            ("30-broken.toml", 1, 8, "unclosed array table, expected `]`"),
             (
                 "10-teams.toml",
                 5,
@@ -591,13 +590,14 @@ fn every_error_in_every_file_is_reported() {
                 8,
                 "rule name `a` is already used at 20-rules.toml:1"
             ),
+            ("30-broken.toml", 1, 8, "unclosed array table, expected `]`"),
         ]
     );
     // Rendered as `allot rules check` prints them.
     let text = RuleErrors(e).to_string();
     assert!(
-        text.starts_with(
-            "30-broken.toml:1:8: unclosed array table, expected `]`\n    | [[rule]\n    = help: "
+        text.contains(
+            "\n30-broken.toml:1:8: unclosed array table, expected `]`\n    | [[rule]\n    = help: "
         ),
         "{text}"
     );
@@ -940,4 +940,16 @@ fn declared_teams_include_known_and_fixed_targets() {
     );
     let names: Vec<String> = set.declared_teams().iter().map(|t| t.to_string()).collect();
     assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn a_mistake_in_one_rule_does_not_hide_the_mistakes_in_others() {
+    let e = errors(&[(
+        "r.toml",
+        "[[rule]]\nname = \"one\"\nteem = \"payments\"\n\n[[rule]]\nname = \"two\"\nteam = \"ok\"\nmatch.servce = \"EC2\"\n\n[[rule]]\nname = \"three\"\nteam = \"Bad Team\"\n\n[bogus]\nx = 1\n",
+    )]);
+    let at: Vec<(usize, usize)> = e.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(at, vec![(3, 1), (8, 7), (12, 8), (14, 2)], "{e:#?}");
+    assert!(e[1].message.starts_with("unknown field `servce`"));
+    assert!(e[3].message.starts_with("unknown field `bogus`"));
 }
