@@ -189,6 +189,15 @@ backend_tests! {
         assert!(matches!(err, ImportError::MissingColumn { ref column, .. } if column == "EffectiveCost"), "{err}");
     }
 
+    async fn text_that_is_not_utf8_is_named_by_column(db) {
+        let mut bytes = csv(&[row("1", "2024-09-01 00:00:00", "2024-09-01 01:00:00", "Usage", "NULL")]);
+        let at = bytes.windows(6).position(|w| w == b"Amazon").unwrap();
+        bytes[at + 1] = 0xe9; // Latin-1 `é`
+        let (_d, path) = common::write_temp("latin1.csv", &bytes);
+        let err = focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("{}:2: column ServiceName: expected UTF-8 text (re-export the file as UTF-8), found `bytes that are not UTF-8`", path.display()));
+    }
+
     async fn short_row_and_empty_required_value_are_errors(db) {
         let (_d, short) = common::write_temp("short.csv", format!("{HEADER}\n1,1,1\n").as_bytes());
         let err = focus::import(&db.store, std::slice::from_ref(&short), Progress::Hidden).await.unwrap_err();

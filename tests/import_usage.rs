@@ -46,7 +46,7 @@ backend_tests! {
             ("date,team,metric,quantity\n2026-13-01,a,m,1\n", ":2: column date: expected a day `YYYY-MM-DD` or a month `YYYY-MM`, found `2026-13-01`"),
             ("date,team,metric,quantity\n2026-10-01,a,cpu-hours,1\n", ":2: column metric: expected a metric name such as `cpu_core_hours`, found `cpu-hours`"),
             ("date,team,metric,quantity\n2026-10-01,a,m,1\n2026-10-01,A,m,2\n", ":3: column date: expected one row per date, team and metric (line 2 has the same), found `2026-10-01`"),
-            ("date,team,quantity\n2026-10-01,a,1\n", ": missing required column `metric`; is this a usage file with the columns date,team,metric,quantity?"),
+            ("date,team,quantity\n2026-10-01,a,1\n", ":1: column metric: expected it in the header row, found no such column; is this a usage file with the columns date,team,metric,quantity?"),
         ] {
             let (_d, path) = common::write_temp("u.csv", content.as_bytes());
             let err = usage::import(&db.store, std::slice::from_ref(&path)).await.unwrap_err();

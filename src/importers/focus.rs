@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::progress::ProgressReader;
 use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{decimal, is_null, opt_text, timestamp};
-use super::{ImportError, Progress};
+use super::{ImportError, Progress, csv_error};
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
 use crate::store::{ImportSummary, Store, StoredLine};
 
@@ -412,22 +412,12 @@ fn read_records(
             let mut csv = csv::ReaderBuilder::new()
                 .flexible(false)
                 .from_reader(reader);
-            let csv_err = |e: csv::Error| match e.kind() {
-                csv::ErrorKind::Io(_) => ImportError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                },
-                _ => ImportError::Csv {
-                    path: path.clone(),
-                    line: e.position().map(|p| p.line()).unwrap_or(0),
-                    message: e.to_string(),
-                },
-            };
-            let headers = csv.headers().map_err(csv_err)?.clone();
+            let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
+            let csv_err = |e: csv::Error| csv_error(path, Some(&headers), e);
             if out
                 .send(Chunk::File {
                     path: path.clone(),
-                    headers,
+                    headers: headers.clone(),
                 })
                 .is_err()
             {

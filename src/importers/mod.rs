@@ -30,7 +30,9 @@ pub enum ImportError {
         expected: String,
         found: String,
     },
-    #[error("{path}: missing required column `{column}`; is this {expected}?")]
+    #[error(
+        "{path}:1: column {column}: expected it in the header row, found no such column; is this {expected}?"
+    )]
     MissingColumn {
         path: PathBuf,
         column: String,
@@ -52,4 +54,35 @@ pub enum ImportError {
     Interrupted,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A CSV reader error as an import error with its position; with the
+/// header row known, text that is not UTF-8 is reported by column.
+pub(crate) fn csv_error(
+    path: &std::path::Path,
+    headers: Option<&csv::StringRecord>,
+    e: csv::Error,
+) -> ImportError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.kind() {
+        csv::ErrorKind::Io(_) => ImportError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        },
+        csv::ErrorKind::Utf8 { err, .. } => ImportError::Value {
+            path: path.to_path_buf(),
+            line,
+            column: headers
+                .and_then(|h| h.get(err.field()))
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|| format!("#{}", err.field() + 1)),
+            expected: "UTF-8 text (re-export the file as UTF-8)".to_string(),
+            found: "bytes that are not UTF-8".to_string(),
+        },
+        _ => ImportError::Csv {
+            path: path.to_path_buf(),
+            line,
+            message: e.to_string(),
+        },
+    }
 }

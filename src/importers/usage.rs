@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::ImportError;
 use super::values::decimal;
+use super::{ImportError, csv_error};
 use crate::domain::{Metric, Month, TeamId, UsageRecord};
 use crate::store::Store;
 
@@ -26,12 +26,8 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(std::io::BufReader::new(file));
-    let csv_err = |e: csv::Error| ImportError::Csv {
-        path: path.to_path_buf(),
-        line: e.position().map(|p| p.line()).unwrap_or(0),
-        message: e.to_string(),
-    };
-    let headers = csv.headers().map_err(csv_err)?.clone();
+    let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
+    let csv_err = |e: csv::Error| csv_error(path, Some(&headers), e);
     let index: HashMap<String, usize> = headers
         .iter()
         .enumerate()

@@ -262,6 +262,9 @@ impl Store {
             "SELECT {LINE_COLUMNS} FROM cost_lines WHERE charge_date >= $1 AND charge_date < $2"
         );
         let mut count = 0u64;
+        // Lines of one resource share their tags: parse each text once.
+        let mut tag_cache: std::collections::HashMap<String, Tags> =
+            std::collections::HashMap::new();
         with_pool!(self, pool => {
             let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(month.first_day())
@@ -302,7 +305,17 @@ impl Store {
                     contracted_cost: opt_dec(20)?,
                     consumed_quantity: opt_dec(21)?,
                     consumed_unit: opt(22)?,
-                    tags: Tags::from_json(&tags).map_err(|e| StoreError::Corrupt(format!("tags `{tags}`: expected {e}")))?,
+                    tags: match tag_cache.get(&tags) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = Tags::from_json(&tags)
+                                .map_err(|e| StoreError::Corrupt(format!("tags `{tags}`: expected {e}")))?;
+                            if tag_cache.len() < 100_000 {
+                                tag_cache.insert(tags, t.clone());
+                            }
+                            t
+                        }
+                    },
                 };
                 let source_rows: i64 = row.try_get(24)?;
                 f(StoredLine { line, source_rows: source_rows as u64 });
