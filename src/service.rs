@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::domain::{CostBasis, Month, Owner};
-use crate::engine::{self, Allocation, Granularity, GroupBy, Showback, TeamCosts};
+use crate::engine::{self, Allocation, Explanation, Granularity, GroupBy, Showback, TeamCosts};
 use crate::rules::RuleSet;
 use crate::store::{AllocationRun, Store, StoreError};
 
@@ -46,7 +46,9 @@ pub async fn allocate_month(
         lines: allocation.lines,
         known_teams: rules.declared_teams().into_iter().collect(),
     };
-    store.replace_allocation(&run, &allocation.rows).await?;
+    store
+        .replace_allocation(&run, &allocation.rows, &allocation.shares)
+        .await?;
     Ok(allocation)
 }
 
@@ -62,6 +64,26 @@ pub async fn showback(
         .ok_or(ServiceError::NotAllocated(month))?;
     let report = engine::showback(month, run.cost_basis, &rows, group_by);
     Ok((run, report))
+}
+
+/// Everything a team (or `unallocated`) received in an allocated month.
+pub async fn explain(
+    store: &Store,
+    month: Month,
+    team: &str,
+) -> Result<(AllocationRun, Explanation), ServiceError> {
+    let owner = Owner::from_name(&team.trim().to_ascii_lowercase())
+        .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
+    if !store.owner_exists(&owner).await? {
+        return Err(ServiceError::UnknownTeam(team.to_string()));
+    }
+    let (run, rows) = store
+        .allocation(month)
+        .await?
+        .ok_or(ServiceError::NotAllocated(month))?;
+    let shares = store.pool_shares(month).await?;
+    let explanation = engine::explain(month, run.cost_basis, &owner, &rows, &shares);
+    Ok((run, explanation))
 }
 
 /// Whether billing data for the run's month was imported after the run:

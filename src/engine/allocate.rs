@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::split::split;
 use crate::domain::{CostBasis, Currency, Metric, Month, Owner, TeamId, UsageRecord};
 use crate::rules::{Assignment, Fallback, Method, PoolTarget, PoolTargets, RuleSet, Unassignable};
-use crate::store::{AllocationRow, StoredLine};
+use crate::store::{AllocationRow, PoolShare, StoredLine};
 
 /// Decimal places of a day's share when a charge is spread over several days;
 /// the last day takes the exact remainder so nothing is lost.
@@ -23,23 +23,6 @@ pub struct Unallocatable {
     pub reason: Unassignable,
     pub lines: u64,
     pub amounts: BTreeMap<Currency, Decimal>,
-}
-
-/// What one target received from one pool in one currency, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolShare {
-    pub pool: String,
-    pub method: &'static str,
-    pub currency: Currency,
-    /// A team name, a pool name, or `unallocated`.
-    pub target: String,
-    pub target_is_pool: bool,
-    pub weight: Decimal,
-    pub total_weight: Decimal,
-    /// Exact.
-    pub amount: Decimal,
-    /// Set when every weight was zero and the pool's fallback decided.
-    pub fallback: Option<&'static str>,
 }
 
 /// The result of allocating one month.
@@ -384,7 +367,7 @@ impl<'r> Allocator<'r> {
             for (i, (owner, q)) in targets.iter().enumerate() {
                 shares.push(PoolShare {
                     pool: pool_name.clone(),
-                    method: pool.method.name(),
+                    method: pool.method.name().to_string(),
                     currency,
                     target: match q {
                         Some(q) => self.rules.pools[*q].name.clone(),
@@ -394,7 +377,7 @@ impl<'r> Allocator<'r> {
                     weight: weights[i],
                     total_weight,
                     amount: received[i],
-                    fallback,
+                    fallback: fallback.map(str::to_string),
                 });
             }
         }

@@ -3,10 +3,12 @@
 //! no clock, no database: every function here is tested with plain values.
 
 pub mod allocate;
+pub mod explain;
 pub mod report;
 pub mod split;
 
-pub use allocate::{Allocation, Allocator, PoolShare, Unallocatable, allocate};
+pub use allocate::{Allocation, Allocator, Unallocatable, allocate};
+pub use explain::{Explanation, explain};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
 };

@@ -245,7 +245,7 @@ pub fn team_costs(
 
 /// Rounds parts to cents so that they sum to `target` (a rounded total that
 /// may differ from the parts' own rounded sum by the rounding of an outer level).
-fn largest_remainder_to(parts: &[Decimal], target: Decimal) -> Vec<Decimal> {
+pub(crate) fn largest_remainder_to(parts: &[Decimal], target: Decimal) -> Vec<Decimal> {
     let mut rounded = largest_remainder(parts, PRESENTATION_DP);
     let diff = target - rounded.iter().copied().sum::<Decimal>();
     if let Some(largest) = rounded.iter_mut().max_by_key(|d| d.abs()) {

@@ -76,6 +76,25 @@ pub struct AllocationRow {
     pub lines: u64,
 }
 
+/// What one target received from one pool in one currency, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolShare {
+    pub pool: String,
+    /// `even`, `fixed`, `proportional` or `usage`.
+    pub method: String,
+    pub currency: Currency,
+    /// A team name, a pool name, or `unallocated`.
+    pub target: String,
+    pub target_is_pool: bool,
+    pub weight: Decimal,
+    pub total_weight: Decimal,
+    /// Exact.
+    pub amount: Decimal,
+    /// Set when every weight was zero and the pool's fallback decided
+    /// (`even`, `team` or `unallocated`).
+    pub fallback: Option<String>,
+}
+
 /// Facts about one stored allocation of a month.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllocationRun {
@@ -325,11 +344,13 @@ impl Store {
         Ok(count)
     }
 
-    /// Replaces the stored allocation of `run.month` with `rows`, atomically.
+    /// Replaces the stored allocation of `run.month` with `rows` and the
+    /// pool `shares` that explain them, atomically.
     pub async fn replace_allocation(
         &self,
         run: &AllocationRun,
         rows: &[AllocationRow],
+        shares: &[PoolShare],
     ) -> Result<()> {
         let month = run.month.to_string();
         let known = run
@@ -367,6 +388,24 @@ impl Store {
                         .push_bind(r.pool.clone().unwrap_or_default())
                         .push_bind(DbDecimal(r.amount))
                         .push_bind(r.lines as i64);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            for chunk in shares.chunks(INSERT_BATCH) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO allocation_shares (month, pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback) ",
+                );
+                qb.push_values(chunk, |mut b, sh| {
+                    b.push_bind(month.clone())
+                        .push_bind(sh.pool.clone())
+                        .push_bind(sh.method.clone())
+                        .push_bind(sh.currency.as_str().to_string())
+                        .push_bind(sh.target.clone())
+                        .push_bind(sh.target_is_pool)
+                        .push_bind(DbDecimal(sh.weight))
+                        .push_bind(DbDecimal(sh.total_weight))
+                        .push_bind(DbDecimal(sh.amount))
+                        .push_bind(sh.fallback.clone().unwrap_or_default());
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -426,6 +465,45 @@ impl Store {
             .fetch_all(pool)
             .await?;
             rows.into_iter().map(allocation_row).collect()
+        })
+    }
+
+    /// How the pools were split in the stored allocation of a month.
+    pub async fn pool_shares(&self, month: Month) -> Result<Vec<PoolShare>> {
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            bool,
+            DbDecimal,
+            DbDecimal,
+            DbDecimal,
+            String,
+        );
+        with_pool!(self, pool => {
+            let rows: Vec<Raw> = sqlx::query_as(
+                "SELECT pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback \
+                 FROM allocation_shares WHERE month = $1",
+            )
+            .bind(month.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|(pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback)| {
+                    Ok(PoolShare {
+                        pool,
+                        method,
+                        currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        target,
+                        target_is_pool,
+                        weight: weight.0,
+                        total_weight: total_weight.0,
+                        amount: amount.0,
+                        fallback: (!fallback.is_empty()).then_some(fallback),
+                    })
+                })
+                .collect()
         })
     }
 

@@ -1,0 +1,123 @@
+//! Explanations: everything one team received in a month, each amount with
+//! its source (direct lines by rule, or a pool share with its method and
+//! weights), rounded so that the items add up to the team's showback total.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::report::{GroupBy, largest_remainder_to, showback};
+use crate::domain::{CostBasis, Currency, Month, Owner};
+use crate::store::{AllocationRow, PoolShare};
+
+/// Where an amount came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Cost lines a rule gave the team directly (`rule` is empty for lines no
+    /// rule matched, when explaining `unallocated`).
+    Direct { rule: String, lines: u64 },
+    /// A share of a pool.
+    Pool {
+        pool: String,
+        method: String,
+        weight: Decimal,
+        total_weight: Decimal,
+        fallback: Option<String>,
+    },
+}
+
+/// One amount received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub currency: Currency,
+    pub source: Source,
+    /// Exact.
+    pub exact: Decimal,
+    /// Rounded to cents; a currency's items add up to its total.
+    pub amount: Decimal,
+}
+
+/// A team's month, explained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub month: Month,
+    pub owner: Owner,
+    pub cost_basis: CostBasis,
+    pub items: Vec<Item>,
+    /// Per currency: the team's showback `total_cost`.
+    pub totals: BTreeMap<Currency, Decimal>,
+}
+
+/// Explains what `owner` received in the allocation of `month` (its rows and
+/// pool shares, as stored).
+pub fn explain(
+    month: Month,
+    basis: CostBasis,
+    owner: &Owner,
+    rows: &[AllocationRow],
+    shares: &[PoolShare],
+) -> Explanation {
+    let mut direct: BTreeMap<(Currency, String), (Decimal, u64)> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| &r.owner == owner && r.pool.is_none())
+    {
+        let entry = direct.entry((r.currency, r.rule.clone())).or_default();
+        entry.0 += r.amount;
+        entry.1 += r.lines;
+    }
+    let mut items: Vec<Item> = direct
+        .into_iter()
+        .map(|((currency, rule), (exact, lines))| Item {
+            currency,
+            source: Source::Direct { rule, lines },
+            exact,
+            amount: Decimal::ZERO,
+        })
+        .collect();
+    for s in shares
+        .iter()
+        .filter(|s| !s.target_is_pool && s.target == owner.name() && !s.amount.is_zero())
+    {
+        items.push(Item {
+            currency: s.currency,
+            source: Source::Pool {
+                pool: s.pool.clone(),
+                method: s.method.clone(),
+                weight: s.weight,
+                total_weight: s.total_weight,
+                fallback: s.fallback.clone(),
+            },
+            exact: s.amount,
+            amount: Decimal::ZERO,
+        });
+    }
+    let report = showback(month, basis, rows, GroupBy::Team);
+    let totals: BTreeMap<Currency, Decimal> = report
+        .rows
+        .iter()
+        .filter(|r| &r.owner == owner)
+        .map(|r| (r.currency, r.total_cost))
+        .collect();
+    for (currency, total) in &totals {
+        let idx: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].currency == *currency)
+            .collect();
+        let parts: Vec<Decimal> = idx.iter().map(|&i| items[i].exact).collect();
+        for (&i, amount) in idx.iter().zip(largest_remainder_to(&parts, *total)) {
+            items[i].amount = amount;
+        }
+    }
+    items.sort_by(|a, b| {
+        a.currency
+            .cmp(&b.currency)
+            .then(b.exact.abs().cmp(&a.exact.abs()))
+    });
+    Explanation {
+        month,
+        owner: owner.clone(),
+        cost_basis: basis,
+        items,
+        totals,
+    }
+}
