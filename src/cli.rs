@@ -110,6 +110,17 @@ pub enum RulesCommand {
         #[arg(default_value = DEFAULT_RULES_DIR)]
         dir: PathBuf,
     },
+    /// Explain what a team received in an allocated month: direct cost by
+    /// rule, and each pool share with its method and weights.
+    Explain {
+        #[arg(long, value_parser = Month::parse)]
+        month: Month,
+        /// A team name, or `unallocated`.
+        #[arg(long)]
+        team: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 /// Runs one command to completion.
@@ -206,6 +217,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
             }
         },
+        Command::Rules {
+            command:
+                RulesCommand::Explain {
+                    month,
+                    team,
+                    format,
+                },
+        } => {
+            let store = open(&cli.database_url).await?;
+            let (run, explanation) = service::explain(&store, month, &team).await?;
+            if service::is_stale(&store, &run).await? {
+                eprintln!(
+                    "warning: billing data for {month} was imported after it was allocated; run `allot allocate --month {month}` for current figures"
+                );
+            }
+            match format {
+                Format::Table => print!("{}", present::explanation_table(&explanation)),
+                Format::Csv => print!("{}", present::explanation_csv(&explanation)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&present::explanation_json(&explanation))?
+                ),
+            }
+            Ok(())
+        }
         Command::Serve { listen } => {
             let store = open(&cli.database_url).await?;
             serve(store, listen).await
@@ -293,6 +329,9 @@ fn print_allocation(a: &Allocation) {
         a.lines,
         amounts_text(&a.totals)
     );
+    for d in &a.diagnostics {
+        println!("note: {d}");
+    }
     for u in &a.unallocatable {
         println!(
             "warning: rule `{}`: {} ({} rows, {} left unallocated)",

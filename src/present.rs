@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
-use crate::engine::{Granularity, GroupBy, Showback, TeamCosts};
+use crate::engine::explain::{Item, Source};
+use crate::engine::{Explanation, Granularity, GroupBy, Showback, TeamCosts};
 use crate::store::AllocationRun;
 
 /// Output formats every reporting command accepts.
@@ -196,4 +197,157 @@ pub fn table(rows: &[Vec<String>], numeric_from: usize) -> String {
         out.push('\n');
     }
     out
+}
+
+/// An explanation as JSON.
+pub fn explanation_json(e: &Explanation) -> Value {
+    json!({
+        "month": e.month.to_string(),
+        "team": e.owner.name(),
+        "cost_basis": e.cost_basis.as_str(),
+        "items": e.items.iter().map(|i| {
+            let mut item = match &i.source {
+                Source::Direct { rule, lines } => json!({
+                    "source": "direct",
+                    "rule": if rule.is_empty() { Value::Null } else { json!(rule) },
+                    "lines": lines,
+                }),
+                Source::Pool { pool, method, weight, total_weight, fallback } => json!({
+                    "source": "pool",
+                    "pool": pool,
+                    "method": method,
+                    "weight": weight.normalize().to_string(),
+                    "total_weight": total_weight.normalize().to_string(),
+                    "fallback": fallback,
+                }),
+            };
+            item["currency"] = json!(i.currency.as_str());
+            item["amount"] = json!(money(i.amount));
+            item["exact_amount"] = json!(i.exact.normalize().to_string());
+            item
+        }).collect::<Vec<_>>(),
+        "totals": e.totals.iter().map(|(c, t)| json!({"currency": c.as_str(), "total_cost": money(*t)})).collect::<Vec<_>>(),
+    })
+}
+
+/// An explanation as CSV: one row per amount received.
+pub fn explanation_csv(e: &Explanation) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let _ = w.write_record([
+        "month",
+        "team",
+        "currency",
+        "source",
+        "rule",
+        "pool",
+        "method",
+        "weight",
+        "total_weight",
+        "lines",
+        "amount",
+    ]);
+    for i in &e.items {
+        let (source, rule, pool, method, weight, total, lines) = explanation_cells(i);
+        let _ = w.write_record([
+            e.month.to_string(),
+            e.owner.name().to_string(),
+            i.currency.to_string(),
+            source.to_string(),
+            rule,
+            pool,
+            method,
+            weight,
+            total,
+            lines,
+            money(i.amount),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// An explanation as a table with a total per currency.
+pub fn explanation_table(e: &Explanation) -> String {
+    let mut rows = vec![
+        [
+            "source",
+            "rule",
+            "pool",
+            "method",
+            "weight / total",
+            "lines",
+            "currency",
+            "amount",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for i in &e.items {
+        let (source, rule, pool, method, weight, total, lines) = explanation_cells(i);
+        let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
+        let ratio = if weight.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{weight} / {total}")
+        };
+        rows.push(vec![
+            source.to_string(),
+            dash(rule),
+            dash(pool),
+            dash(method),
+            ratio,
+            dash(lines),
+            i.currency.to_string(),
+            money(i.amount),
+        ]);
+    }
+    for (c, t) in &e.totals {
+        let mut row = vec!["TOTAL".to_string()];
+        row.extend(std::iter::repeat_n(String::new(), 5));
+        row.extend([c.to_string(), money(*t)]);
+        rows.push(row);
+    }
+    format!(
+        "{} in {} (cost basis: {})\n{}",
+        e.owner,
+        e.month,
+        e.cost_basis,
+        table(&rows, 7)
+    )
+}
+
+type Cells = (&'static str, String, String, String, String, String, String);
+
+/// (source, rule, pool, method, weight, total weight, lines) of one item.
+fn explanation_cells(i: &Item) -> Cells {
+    match &i.source {
+        Source::Direct { rule, lines } => (
+            "direct",
+            rule.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            lines.to_string(),
+        ),
+        Source::Pool {
+            pool,
+            method,
+            weight,
+            total_weight,
+            fallback,
+        } => (
+            "pool",
+            String::new(),
+            pool.clone(),
+            match fallback {
+                Some(f) => format!("{method} (fallback: {f})"),
+                None => method.clone(),
+            },
+            weight.normalize().to_string(),
+            total_weight.normalize().to_string(),
+            String::new(),
+        ),
+    }
 }

@@ -199,6 +199,30 @@ backend_tests! {
         assert_eq!(body["stale"], false);
     }
 
+    async fn explain_lists_what_a_team_received_and_adds_up_to_its_showback(db) {
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/api/v1/teams/Payments/explain?month=2026-10").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["team"], "payments");
+        let items = body["items"].as_array().unwrap();
+        assert!(items.iter().all(|i| i["source"] == "direct" && i["rule"] == "team-tag"), "{body}");
+        for (currency, total) in [("EUR", "172.22"), ("USD", "649.69")] {
+            let sum: rust_decimal::Decimal = items.iter().filter(|i| i["currency"] == currency).map(|i| i["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+            assert_eq!(sum.to_string(), total);
+        }
+        let (status, body) = app.json("/api/v1/teams/unallocated/explain?month=2026-10").await;
+        assert_eq!(status, 200);
+        assert!(body["items"].as_array().unwrap().iter().any(|i| i["rule"].is_null()), "lines no rule matched: {body}");
+        let (status, body) = app.json("/api/v1/teams/payments/explain").await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_parameter"));
+        let (status, body) = app.json("/api/v1/teams/nobody/explain?month=2026-10").await;
+        assert_eq!((status, error_code(&body)), (404, "unknown_team"));
+        let (status, body) = app.json("/api/v1/teams/payments/explain?month=2026-09").await;
+        assert_eq!((status, error_code(&body)), (404, "not_allocated"));
+        let r = app.get("/api/v1/teams/data/explain?month=2026-10&format=csv").await;
+        assert_eq!(r.text().await.unwrap(), "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,data,USD,direct,data-platform-account,,,,,31,623.45\r\n");
+    }
+
     async fn team_costs_as_csv(db) {
         let app = spawn_app(db).await;
         let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;

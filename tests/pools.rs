@@ -308,3 +308,42 @@ fn a_rule_naming_an_undeclared_pool_is_an_error() {
         "p.toml:7:8: unknown pool `sahred`\n    | \"sahred\"\n    = help: did you mean `shared`? otherwise declare it with `[[pool]]`"
     );
 }
+
+#[test]
+fn an_explanation_lists_direct_cost_by_rule_and_each_pool_share_with_its_weights() {
+    let rules = "[teams]\nknown = [\"engineering\", \"marketing\", \"finops\"]\n[[pool]]\nname = \"shared\"\nmethod = \"proportional\"\ntargets = [\"engineering\", \"marketing\", \"finops\"]\n[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n[[rule]]\nname = \"shared\"\npool = \"shared\"\nmatch.service = \"Shared Platform\"\n";
+    let rules = check(&[(PathBuf::from("r.toml"), rules.to_string())]).unwrap();
+    let month = Month::parse("2026-10").unwrap();
+    let a = allocate(month, &month_lines(), &rules, CostBasis::Effective, &[]);
+    let owner = allot::domain::Owner::Team(TeamId::parse("engineering").unwrap());
+    let e = allot::engine::explain(month, CostBasis::Effective, &owner, &a.rows, &a.shares);
+    let items: Vec<String> = e
+        .items
+        .iter()
+        .map(|i| match &i.source {
+            allot::engine::explain::Source::Direct { rule, lines } => {
+                format!("direct {rule} {lines} {}", money(i.amount))
+            }
+            allot::engine::explain::Source::Pool {
+                pool,
+                method,
+                weight,
+                total_weight,
+                ..
+            } => {
+                format!(
+                    "pool {pool} {method} {weight}/{total_weight} {}",
+                    money(i.amount)
+                )
+            }
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            "direct tag 1 6000.00",
+            "pool shared proportional 6000/10000 600.00"
+        ]
+    );
+    assert_eq!(money(e.totals[&Currency::parse("USD").unwrap()]), "6600.00");
+}

@@ -1,4 +1,5 @@
-//! `GET /api/v1/teams/{team}/costs`: one team's costs by day or month.
+//! `GET /api/v1/teams/{team}/costs`: one team's costs by day or month;
+//! `GET /api/v1/teams/{team}/explain`: what it received in a month, and why.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -10,11 +11,14 @@ use chrono::{Datelike, Utc};
 
 use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
+use crate::domain::Month;
 use crate::engine::Granularity;
 use crate::{present, service};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/teams/{team}/costs", get(costs))
+    Router::new()
+        .route("/api/v1/teams/{team}/costs", get(costs))
+        .route("/api/v1/teams/{team}/explain", get(explain))
 }
 
 async fn costs(
@@ -49,5 +53,26 @@ async fn costs(
         ))
     } else {
         Ok(Json(present::team_costs_json(&costs)).into_response())
+    }
+}
+
+async fn explain(
+    State(state): State<AppState>,
+    team: Result<Path<String>, PathRejection>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(team) = team.map_err(|e| ApiError::bad("team", e.body_text()))?;
+    let p = Params::new(query, &["month", "format"])?;
+    let month = p.required("month", Month::parse)?;
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let (_, explanation) = service::explain(&state.store, month, &team).await?;
+    if csv {
+        Ok(csv_attachment(
+            &format!("{}-explain-{month}.csv", explanation.owner.name()),
+            present::explanation_csv(&explanation),
+        ))
+    } else {
+        Ok(Json(present::explanation_json(&explanation)).into_response())
     }
 }
