@@ -347,3 +347,39 @@ fn an_explanation_lists_direct_cost_by_rule_and_each_pool_share_with_its_weights
     );
     assert_eq!(money(e.totals[&Currency::parse("USD").unwrap()]), "6600.00");
 }
+
+#[test]
+fn fixed_shares_must_name_exactly_the_targets_and_a_fallback_is_no_pool() {
+    assert_eq!(
+        error_of(
+            "[[pool]]\nname = \"shared\"\nmethod = \"fixed\"\ntargets = [\"a\", \"b\"]\nshares = { a = 50, b = 30, c = 20 }\n"
+        ),
+        "p.toml:5:10: the shares of fixed pool `shared` do not name exactly its targets\n    | { a = 50, b = 30, c = 20 }\n    = help: give every target a share, and a share only to targets (or leave `targets` out)"
+    );
+    assert_eq!(
+        error_of(
+            "[[pool]]\nname = \"one\"\nmethod = \"even\"\ntargets = [\"a\"]\nfallback = \"two\"\n[[pool]]\nname = \"two\"\nmethod = \"even\"\ntargets = [\"b\"]\n"
+        ),
+        "p.toml:5:12: fallback `two` is a pool\n    | \"two\"\n    = help: a fallback is `even`, `unallocated` or a team"
+    );
+}
+
+#[test]
+fn a_dated_catch_all_does_not_hide_the_rules_after_it() {
+    let text = "[[rule]]\nname = \"old\"\nteam = \"a\"\nuntil = \"2026-09\"\n[[rule]]\nname = \"new\"\nteam = \"b\"\nfrom = \"2026-10\"\n";
+    let rules =
+        check(&[(PathBuf::from("r.toml"), text.to_string())]).unwrap_or_else(|e| panic!("{e}"));
+    let lines = vec![line(None, "x", "10")];
+    let a = allocate(
+        Month::parse("2026-10").unwrap(),
+        &lines,
+        &rules,
+        CostBasis::Effective,
+        &[],
+    );
+    assert_eq!(
+        a.rows[0].owner.name(),
+        "b",
+        "effective dating picks the rule in effect"
+    );
+}

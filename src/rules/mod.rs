@@ -904,12 +904,11 @@ impl Checker {
     /// A rule with no matcher and a fixed team matches everything: rules after
     /// it can never match.
     fn unreachable(&mut self, files: &[(&Path, &str, ast::FileAst)]) {
-        let Some(pos) = self
-            .set
-            .rules
-            .iter()
-            .position(|r| r.matchers.is_empty() && matches!(r.target, Target::Team(_)))
-        else {
+        let Some(pos) = self.set.rules.iter().position(|r| {
+            r.matchers.is_empty()
+                && r.active == Active::default()
+                && matches!(r.target, Target::Team(_) | Target::Pool(_))
+        }) else {
             return;
         };
         if pos + 1 == self.set.rules.len() {

@@ -280,10 +280,30 @@ impl Checker {
                         "adjust the percentages so that they add up to exactly 100",
                     );
                 }
-                if let Targets::List(list) = &targets
-                    && list.is_empty()
-                {
-                    targets = Targets::List(shares.iter().map(|(t, _)| t.clone()).collect());
+                match &targets {
+                    Targets::List(list) if list.is_empty() => {
+                        targets = Targets::List(shares.iter().map(|(t, _)| t.clone()).collect());
+                    }
+                    Targets::List(list) => {
+                        let listed: BTreeSet<&PoolTarget> = list.iter().collect();
+                        let shared: BTreeSet<&PoolTarget> = shares.iter().map(|(t, _)| t).collect();
+                        if listed != shared {
+                            self.error(
+                                path,
+                                text,
+                                table,
+                                format!("the shares of fixed pool `{name}` do not name exactly its targets"),
+                                "give every target a share, and a share only to targets (or leave `targets` out)",
+                            );
+                        }
+                    }
+                    Targets::All => self.error(
+                        path,
+                        text,
+                        table,
+                        format!("fixed pool `{name}` has `targets = \"all\"`"),
+                        "a fixed split names its targets in `shares`; leave `targets` out",
+                    ),
                 }
             }
             (_, Some(table)) => self.error(
@@ -337,6 +357,16 @@ impl Checker {
             Some(f) => match normalise(f.get_ref()).as_str() {
                 "even" => Fallback::Even,
                 "unallocated" => Fallback::Unallocated,
+                other if self.pool_index.contains_key(other) => {
+                    self.error(
+                        path,
+                        text,
+                        f,
+                        format!("fallback `{other}` is a pool"),
+                        "a fallback is `even`, `unallocated` or a team",
+                    );
+                    Fallback::Even
+                }
                 _ => match self.known_team(path, text, f) {
                     Some(team) => Fallback::Team(team),
                     None => Fallback::Even,
