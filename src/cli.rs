@@ -1,7 +1,6 @@
 //! The `allot` command line: argument parsing and one function per command.
 //! This is an edge of the program, so it reports errors with `anyhow`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -9,15 +8,13 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
-use crate::domain::money::{PRESENTATION_DP, format_fixed};
-use crate::domain::{CostBasis, Currency, Month};
+use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, focus, usage};
 use crate::present::{self, Format};
 use crate::rules::{self, DEFAULT_RULES_DIR};
 use crate::store::{DEFAULT_DATABASE_URL, Store, redact};
 use crate::{demo, service};
-use rust_decimal::Decimal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,6 +106,16 @@ pub enum RulesCommand {
     Check {
         #[arg(default_value = DEFAULT_RULES_DIR)]
         dir: PathBuf,
+    },
+    /// Show how the rules in DIR would change each team's total for an
+    /// allocated month, compared with its stored allocation. Stores nothing.
+    Preview {
+        #[arg(long, value_parser = Month::parse)]
+        month: Month,
+        #[arg(default_value = DEFAULT_RULES_DIR)]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Explain what a team received in an allocated month: direct cost by
     /// rule, and each pool share with its method and weights.
@@ -242,6 +249,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Rules {
+            command: RulesCommand::Preview { month, dir, format },
+        } => {
+            let rules = rules::load_dir(&dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}\nthe rules in `{}` are invalid; nothing to preview",
+                    dir.display()
+                )
+            })?;
+            let store = open(&cli.database_url).await?;
+            let (run, candidate, rows) = service::preview(&store, &rules, month).await?;
+            let notes = present::allocation_notes(&candidate);
+            match format {
+                Format::Table => print!(
+                    "{}",
+                    present::preview_table(month, run.cost_basis, &rows, &notes)
+                ),
+                Format::Csv => print!("{}", present::preview_csv(month, &rows)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&present::preview_json(
+                        month,
+                        run.cost_basis,
+                        &rows,
+                        &notes
+                    ))?
+                ),
+            }
+            Ok(())
+        }
         Command::Serve { listen } => {
             let store = open(&cli.database_url).await?;
             serve(store, listen).await
@@ -312,33 +349,15 @@ async fn serve(store: Store, listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `538.59 EUR + 3254.67 USD`
-fn amounts_text(amounts: &BTreeMap<Currency, Decimal>) -> String {
-    let parts: Vec<String> = amounts
-        .iter()
-        .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
-        .collect();
-    parts.join(" + ")
-}
-
 fn print_allocation(a: &Allocation) {
     println!(
         "allocated {} ({} cost basis): {} source rows, total {}",
         a.month,
         a.cost_basis,
         a.lines,
-        amounts_text(&a.totals)
+        present::amounts_text(&a.totals)
     );
-    for d in &a.diagnostics {
-        println!("note: {d}");
-    }
-    for u in &a.unallocatable {
-        println!(
-            "warning: rule `{}`: {} ({} rows, {} left unallocated)",
-            u.rule,
-            u.reason,
-            u.lines,
-            amounts_text(&u.amounts)
-        );
+    for note in present::allocation_notes(a) {
+        println!("note: {note}");
     }
 }

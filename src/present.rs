@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
 use crate::engine::explain::{Item, Source};
-use crate::engine::{Explanation, Granularity, GroupBy, Showback, TeamCosts};
+use crate::engine::{Explanation, Granularity, GroupBy, PreviewRow, Showback, TeamCosts};
 use crate::store::AllocationRun;
 
 /// Output formats every reporting command accepts.
@@ -350,4 +350,115 @@ fn explanation_cells(i: &Item) -> Cells {
             String::new(),
         ),
     }
+}
+
+/// A preview as JSON.
+pub fn preview_json(
+    month: crate::domain::Month,
+    basis: crate::domain::CostBasis,
+    rows: &[PreviewRow],
+    notes: &[String],
+) -> Value {
+    json!({
+        "month": month.to_string(),
+        "cost_basis": basis.as_str(),
+        "rows": rows.iter().map(|r| json!({
+            "team": r.owner.name(),
+            "currency": r.currency.as_str(),
+            "current": money(r.current),
+            "candidate": money(r.candidate),
+            "difference": money(r.difference),
+        })).collect::<Vec<_>>(),
+        "notes": notes,
+    })
+}
+
+/// A preview as CSV.
+pub fn preview_csv(month: crate::domain::Month, rows: &[PreviewRow]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let _ = w.write_record([
+        "month",
+        "team",
+        "currency",
+        "current",
+        "candidate",
+        "difference",
+    ]);
+    for r in rows {
+        let _ = w.write_record([
+            month.to_string(),
+            r.owner.name().to_string(),
+            r.currency.to_string(),
+            money(r.current),
+            money(r.candidate),
+            money(r.difference),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A preview as a table; unchanged teams are listed too.
+pub fn preview_table(
+    month: crate::domain::Month,
+    basis: crate::domain::CostBasis,
+    rows: &[PreviewRow],
+    notes: &[String],
+) -> String {
+    let mut table_rows = vec![
+        ["team", "currency", "current", "candidate", "difference"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for r in rows {
+        let diff = if r.difference.is_zero() {
+            "0.00".to_string()
+        } else if r.difference > rust_decimal::Decimal::ZERO {
+            format!("+{}", money(r.difference))
+        } else {
+            money(r.difference)
+        };
+        table_rows.push(vec![
+            r.owner.name().to_string(),
+            r.currency.to_string(),
+            money(r.current),
+            money(r.candidate),
+            diff,
+        ]);
+    }
+    let mut out = format!(
+        "preview {month} (cost basis: {basis})\n{}",
+        table(&table_rows, 2)
+    );
+    for n in notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
+}
+
+/// `538.59 EUR + 3254.67 USD`
+pub fn amounts_text(
+    amounts: &std::collections::BTreeMap<crate::domain::Currency, rust_decimal::Decimal>,
+) -> String {
+    let parts: Vec<String> = amounts
+        .iter()
+        .map(|(c, t)| format!("{} {c}", format_fixed(*t, PRESENTATION_DP)))
+        .collect();
+    parts.join(" + ")
+}
+
+/// The notes an allocation leaves: fallbacks taken, values no rule could use.
+pub fn allocation_notes(a: &crate::engine::Allocation) -> Vec<String> {
+    let mut notes = a.diagnostics.clone();
+    for u in &a.unallocatable {
+        notes.push(format!(
+            "rule `{}`: {} ({} rows, {} left unallocated)",
+            u.rule,
+            u.reason,
+            u.lines,
+            amounts_text(&u.amounts)
+        ));
+    }
+    notes
 }

@@ -4,7 +4,9 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::domain::{CostBasis, Month, Owner};
-use crate::engine::{self, Allocation, Explanation, Granularity, GroupBy, Showback, TeamCosts};
+use crate::engine::{
+    self, Allocation, Explanation, Granularity, GroupBy, PreviewRow, Showback, TeamCosts,
+};
 use crate::rules::RuleSet;
 use crate::store::{AllocationRun, Store, StoreError};
 
@@ -64,6 +66,30 @@ pub async fn showback(
         .ok_or(ServiceError::NotAllocated(month))?;
     let report = engine::showback(month, run.cost_basis, &rows, group_by);
     Ok((run, report))
+}
+
+/// How `rules` would change each team's total of an allocated month,
+/// without storing anything. The month is allocated again from its stored
+/// lines with the candidate rules and the stored run's cost basis.
+pub async fn preview(
+    store: &Store,
+    rules: &RuleSet,
+    month: Month,
+) -> Result<(AllocationRun, Allocation, Vec<PreviewRow>), ServiceError> {
+    let (run, rows) = store
+        .allocation(month)
+        .await?
+        .ok_or(ServiceError::NotAllocated(month))?;
+    let usage = store.usage_for_month(month).await?;
+    let mut allocator = engine::Allocator::new(month, rules, run.cost_basis, &usage);
+    store
+        .for_each_line_in_month(month, |line| allocator.add(&line))
+        .await?;
+    let candidate = allocator.finish();
+    let current = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
+    let next = engine::showback(month, run.cost_basis, &candidate.rows, GroupBy::Team);
+    let diff = engine::compare(&current, &next);
+    Ok((run, candidate, diff))
 }
 
 /// Everything a team (or `unallocated`) received in an allocated month.

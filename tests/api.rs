@@ -223,6 +223,41 @@ backend_tests! {
         assert_eq!(r.text().await.unwrap(), "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,data,USD,direct,data-platform-account,,,,,31,623.45\r\n");
     }
 
+    async fn preview_shows_each_teams_change_without_storing_anything(db) {
+        let app = spawn_app(db).await;
+        let mut files = serde_json::Map::new();
+        for name in ["00-teams.toml", "10-ownership.toml"] {
+            let text = std::fs::read_to_string(common::root().join("allocation-rules").join(name)).unwrap();
+            // The candidate: the shared cluster moves from platform to data.
+            let text = text.replace("name = \"shared-kubernetes\"\ndescription = \"The untagged shared cluster is run by platform (split to teams once pools land).\"\nteam = \"platform\"", "name = \"shared-kubernetes\"\nteam = \"data\"");
+            files.insert(name.to_string(), Value::String(text));
+        }
+        let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).json(&serde_json::json!({"files": files})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        let row = |team: &str, currency: &str| body["rows"].as_array().unwrap().iter().find(|r| r["team"] == team && r["currency"] == currency).cloned().unwrap();
+        assert_eq!(row("platform", "USD")["difference"], "-74.40", "{body}");
+        assert_eq!(row("data", "USD")["difference"], "74.40");
+        assert_eq!(row("data", "EUR")["candidate"], "125.26");
+        assert_eq!(row("payments", "USD")["difference"], "0.00");
+        let (_, showback) = app.json("/api/v1/showback?month=2026-10").await;
+        assert!(showback["rows"].as_array().unwrap().iter().any(|r| r["team"] == "platform" && r["total_cost"] == "324.40"), "nothing was stored");
+
+        let bad = serde_json::json!({"files": {"r.toml": "[[rule]]\nname = \"x\"\nteam = \"Bad Team\"\n"}});
+        let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "invalid_rules");
+        assert!(error_message(&body).starts_with("r.toml:3:8: `Bad Team` is not a valid team name"), "{body}");
+
+        let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).body("not json").header("content-type", "application/json").send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "invalid_body");
+        let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-09", app.base)).json(&serde_json::json!({"files": files})).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+
     async fn team_costs_as_csv(db) {
         let app = spawn_app(db).await;
         let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;

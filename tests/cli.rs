@@ -167,3 +167,77 @@ fn demo_prepares_a_fresh_database() {
         "{stdout}"
     );
 }
+
+#[test]
+fn explain_and_preview_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("allot.db");
+    let fixture = common::demo_fixture();
+    assert!(
+        allot(&db, &["import", "focus", fixture.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        allot(&db, &["allocate", "--month", "2026-10"])
+            .status
+            .success()
+    );
+
+    let out = allot(
+        &db,
+        &[
+            "rules", "explain", "--month", "2026-10", "--team", "data", "--format", "csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,data,USD,direct,data-platform-account,,,,,31,623.45\r\n"
+    );
+
+    // A candidate that splits the shared cluster evenly between data and search.
+    let candidate = dir.path().join("candidate");
+    std::fs::create_dir(&candidate).unwrap();
+    let root = common::root().join("allocation-rules");
+    std::fs::copy(root.join("00-teams.toml"), candidate.join("00-teams.toml")).unwrap();
+    let ownership = std::fs::read_to_string(root.join("10-ownership.toml"))
+        .unwrap()
+        .replace(
+            "name = \"shared-kubernetes\"\ndescription = \"The untagged shared cluster is run by platform (split to teams once pools land).\"\nteam = \"platform\"",
+            "name = \"shared-kubernetes\"\npool = \"cluster\"",
+        );
+    std::fs::write(candidate.join("10-ownership.toml"), format!("{ownership}\n[[pool]]\nname = \"cluster\"\nmethod = \"even\"\ntargets = [\"data\", \"search\"]\n")).unwrap();
+    let out = allot(
+        &db,
+        &[
+            "rules",
+            "preview",
+            "--month",
+            "2026-10",
+            candidate.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    assert!(
+        csv.contains("2026-10,data,USD,623.45,660.65,37.20\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-10,search,USD,486.92,524.12,37.20\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-10,platform,USD,324.40,250.00,-74.40\r\n"),
+        "{csv}"
+    );
+    // Nothing was stored: the showback is unchanged.
+    let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
+    let golden =
+        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
+            .unwrap();
+    assert_eq!(text(&out.stdout), golden);
+}

@@ -4,11 +4,13 @@
 
 pub mod allocate;
 pub mod explain;
+pub mod preview;
 pub mod report;
 pub mod split;
 
 pub use allocate::{Allocation, Allocator, Unallocatable, allocate};
 pub use explain::{Explanation, explain};
+pub use preview::{PreviewRow, compare};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
 };

@@ -14,6 +14,12 @@ pub enum ApiError {
     /// A query or path parameter is missing or malformed.
     #[error("parameter `{param}`: {message}")]
     BadParameter { param: String, message: String },
+    /// The request body is not what the endpoint takes.
+    #[error("request body: {0}")]
+    BadBody(String),
+    /// Candidate rules that `rules check` rejects; the message lists every error.
+    #[error("{0}")]
+    InvalidRules(String),
     #[error("unknown team `{0}`")]
     UnknownTeam(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
@@ -47,6 +53,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            ApiError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
             ApiError::UnknownTeam(_) => (StatusCode::NOT_FOUND, "unknown_team"),
             ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

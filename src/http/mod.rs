@@ -4,6 +4,7 @@
 
 mod error;
 mod params;
+mod rules;
 mod showback;
 mod teams;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.yaml", get(openapi))
         .merge(showback::router())
         .merge(teams::router())
+        .merge(rules::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())
