@@ -258,6 +258,34 @@ backend_tests! {
         assert_eq!(r.status(), 404);
     }
 
+    async fn usage_records_are_posted_exactly_and_checked_whole(db) {
+        let app = spawn_app(db).await;
+        let url = format!("{}/api/v1/usage", app.base);
+        let ok = serde_json::json!({"records": [
+            {"date": "2026-10-01", "team": "payments", "metric": "cpu_core_hours", "quantity": 3.25},
+            {"date": "2026-10", "team": "Search", "metric": "cpu_core_hours", "quantity": "0.000000000001"},
+        ]});
+        let r = app.client.post(&url).json(&ok).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"records": 2, "months": ["2026-10"]}));
+        let stored = app._db.store.usage_for_month(Month::parse("2026-10").unwrap()).await.unwrap();
+        let quantities: Vec<String> = stored.iter().map(|u| u.quantity.to_string()).collect();
+        assert!(quantities.contains(&"3.25".to_string()) && quantities.contains(&"0.000000000001".to_string()), "{quantities:?}");
+
+        let bad = serde_json::json!({"records": [
+            {"date": "2026-10-02", "team": "payments", "metric": "requests", "quantity": 1},
+            {"date": "2026-10-02", "team": "payments", "metric": "requests", "quantity": -1},
+        ]});
+        let r = app.client.post(&url).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "invalid_body");
+        assert_eq!(error_message(&body), "request body: records[1].quantity: expected a non-negative decimal number, found `-1`");
+        let stored = app._db.store.usage_for_month(Month::parse("2026-10").unwrap()).await.unwrap();
+        assert_eq!(stored.len(), 2, "a bad record stores nothing");
+    }
+
     async fn team_costs_as_csv(db) {
         let app = spawn_app(db).await;
         let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;

@@ -7,6 +7,7 @@ mod params;
 mod rules;
 mod showback;
 mod teams;
+mod usage;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(showback::router())
         .merge(teams::router())
         .merge(rules::router())
+        .merge(usage::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -63,31 +63,28 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
             expected: expected.to_string(),
             found: found.to_string(),
         };
-        let date = parse_date(get(date_col)).ok_or_else(|| {
-            err(
-                "date",
-                "a day `YYYY-MM-DD` or a month `YYYY-MM`",
-                get(date_col),
-            )
-        })?;
-        let team =
-            TeamId::parse(get(team_col)).map_err(|e| err("team", "a team name", &e.to_string()))?;
-        let metric = Metric::parse(get(metric_col)).map_err(|_| {
-            err(
-                "metric",
-                "a metric name such as `cpu_core_hours`",
-                get(metric_col),
-            )
-        })?;
-        let quantity = decimal(get(quantity_col))
-            .filter(|q| *q >= Decimal::ZERO)
-            .ok_or_else(|| {
-                err(
-                    "quantity",
-                    "a non-negative decimal number",
-                    get(quantity_col),
-                )
-            })?;
+        let cells = [
+            get(date_col),
+            get(team_col),
+            get(metric_col),
+            get(quantity_col),
+        ];
+        let UsageRecord {
+            date,
+            team,
+            metric,
+            quantity,
+        } = parse_record(cells[0], cells[1], cells[2], cells[3]).map_err(
+            |(column, expected)| {
+                let found = match column {
+                    "date" => cells[0],
+                    "team" => cells[1],
+                    "metric" => cells[2],
+                    _ => cells[3],
+                };
+                err(column, expected, found)
+            },
+        )?;
         if let Some(first) = seen.insert((date, team.clone(), metric.clone()), line) {
             return Err(err(
                 "date",
@@ -103,6 +100,34 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
         });
     }
     Ok(records)
+}
+
+/// A usage record from its four cells, or the column that is wrong and
+/// what it should hold.
+pub fn parse_record(
+    date: &str,
+    team: &str,
+    metric: &str,
+    quantity: &str,
+) -> Result<UsageRecord, (&'static str, &'static str)> {
+    let date = parse_date(date).ok_or(("date", "a day `YYYY-MM-DD` or a month `YYYY-MM`"))?;
+    let team = TeamId::parse(team).map_err(|_| {
+        (
+            "team",
+            "a team name of lower-case letters, digits, `-`, `_` or `.`",
+        )
+    })?;
+    let metric =
+        Metric::parse(metric).map_err(|_| ("metric", "a metric name such as `cpu_core_hours`"))?;
+    let quantity = decimal(quantity)
+        .filter(|q| *q >= Decimal::ZERO)
+        .ok_or(("quantity", "a non-negative decimal number"))?;
+    Ok(UsageRecord {
+        date,
+        team,
+        metric,
+        quantity,
+    })
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
