@@ -229,3 +229,86 @@ proptest! {
         );
     }
 }
+
+/// The shared pools of `POOLS`, one block each, to permute.
+fn pool_blocks() -> Vec<String> {
+    POOLS
+        .split("[[pool]]")
+        .skip(1)
+        .map(|b| format!("[[pool]]{b}"))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn the_order_pools_are_declared_in_does_not_change_results(
+        lines in proptest::collection::vec(line(), 1..40),
+        picks in proptest::collection::vec(0usize..11, 0..12),
+        usage in usage(),
+        seed in any::<u64>(),
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let mut blocks = pool_blocks();
+        let mut state = seed | 1;
+        for i in (1..blocks.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            blocks.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let mut seen = Vec::new();
+        let mut rules_text = String::new();
+        for &p in &picks {
+            if !seen.contains(&p) {
+                seen.push(p);
+                rules_text.push_str(CANDIDATE_RULES[p]);
+            }
+        }
+        let header = "[usage]\nmetrics = [\"cpu\"]\n";
+        let a = check(&[(PathBuf::from("r.toml"), format!("{DECLARATIONS}{header}{}{rules_text}", pool_blocks().concat()))]).unwrap();
+        let b = check(&[(PathBuf::from("r.toml"), format!("{DECLARATIONS}{header}{}{rules_text}", blocks.concat()))]).unwrap();
+        let x = allocate(month, &lines, &a, CostBasis::Effective, &usage);
+        let y = allocate(month, &lines, &b, CostBasis::Effective, &usage);
+        prop_assert_eq!(&x.rows, &y.rows);
+        prop_assert_eq!(
+            showback(month, CostBasis::Effective, &x.rows, GroupBy::TeamService),
+            showback(month, CostBasis::Effective, &y.rows, GroupBy::TeamService)
+        );
+    }
+
+    #[test]
+    fn adding_a_team_with_zero_weight_changes_no_one_elses_share(
+        lines in proptest::collection::vec(line(), 1..40),
+        usage in usage(),
+        method in 0usize..3,
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        // `nobody` has no usage, no direct cost and a 0% share: weight zero.
+        let how = ["method = \"usage\"\nmetric = \"cpu\"", "method = \"proportional\"", "method = \"fixed\""][method];
+        let pool = |targets: &str| {
+            if method == 2 {
+                format!("[[pool]]\nname = \"shared\"\nmethod = \"fixed\"\nshares = {{ {targets} }}\n")
+            } else {
+                format!("[[pool]]\nname = \"shared\"\n{how}\ntargets = [{targets}]\n")
+            }
+        };
+        let (two, three) = if method == 2 {
+            ("payments = 60, search = 40".to_string(), "payments = 60, search = 40, nobody = 0".to_string())
+        } else {
+            ("\"payments\", \"search\"".to_string(), "\"payments\", \"search\", \"nobody\"".to_string())
+        };
+        let rules = |targets: &str| {
+            let text = format!(
+                "[usage]\nmetrics = [\"cpu\"]\n{}[[rule]]\nname = \"shared\"\npool = \"shared\"\nmatch.service = \"Amazon EKS\"\n[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n",
+                pool(targets)
+            );
+            check(&[(PathBuf::from("r.toml"), text)]).unwrap()
+        };
+        let a = allocate(month, &lines, &rules(&two), CostBasis::Effective, &usage);
+        let b = allocate(month, &lines, &rules(&three), CostBasis::Effective, &usage);
+        let fell_back = |x: &allot::engine::Allocation| x.shares.iter().any(|s| s.fallback.is_some());
+        prop_assume!(!fell_back(&a) && !fell_back(&b));
+        prop_assert!(b.rows.iter().all(|r| r.owner.name() != "nobody"));
+        prop_assert_eq!(a.rows, b.rows);
+    }
+}

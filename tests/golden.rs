@@ -1,0 +1,118 @@
+//! The data-driven golden runner over `fixtures/golden/pools/*/`: each case's
+//! lines, rules and usage are allocated and its showback compared with the
+//! hand-computed `expected.csv` (see `fixtures/golden/pools/README.md`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use allot::domain::money::format_fixed;
+use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags};
+use allot::engine::{GroupBy, allocate, showback};
+use allot::store::StoredLine;
+use chrono::{Duration, NaiveTime};
+use rust_decimal::Decimal;
+
+fn lines(dir: &Path) -> Vec<StoredLine> {
+    let mut reader = csv::Reader::from_path(dir.join("lines.csv")).expect("lines.csv");
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("a lines.csv row");
+            let month = Month::parse(&r[0]).expect("month");
+            let start = month.first_day().and_time(NaiveTime::MIN).and_utc();
+            let days: i64 = r[1].parse().expect("days");
+            let amount: Decimal = r[6].parse().expect("amount");
+            let tags = if r[2].is_empty() {
+                Tags::default()
+            } else {
+                Tags(
+                    [("team".to_string(), r[2].to_string())]
+                        .into_iter()
+                        .collect(),
+                )
+            };
+            StoredLine {
+                line: CostLine {
+                    charge_period_start: start,
+                    charge_period_end: start + Duration::days(days),
+                    billing_period_start: month.first_day(),
+                    billing_period_end: month.end_exclusive(),
+                    billing_account_id: "golden".into(),
+                    billing_account_name: None,
+                    sub_account_id: None,
+                    sub_account_name: None,
+                    provider: "AWS".into(),
+                    service_name: (!r[3].is_empty()).then(|| r[3].to_string()),
+                    service_category: None,
+                    region: None,
+                    resource_id: None,
+                    charge_category: ChargeCategory::parse(&r[4]).expect("charge category"),
+                    charge_class: None,
+                    currency: Currency::parse(&r[5]).expect("currency"),
+                    billed_cost: amount,
+                    effective_cost: amount,
+                    list_cost: amount,
+                    contracted_cost: None,
+                    consumed_quantity: None,
+                    consumed_unit: None,
+                    tags,
+                },
+                source_rows: 1,
+            }
+        })
+        .collect()
+}
+
+fn run(dir: &Path) -> String {
+    let rules = allot::rules::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let usage = if dir.join("usage.csv").exists() {
+        allot::importers::usage::read(&dir.join("usage.csv")).expect("usage.csv")
+    } else {
+        vec![]
+    };
+    let lines = lines(dir);
+    let months: BTreeSet<Month> = lines.iter().map(|l| l.line.month()).collect();
+    let mut out = String::from("month,team,currency,direct_cost,shared_cost,total_cost\n");
+    for month in months {
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage);
+        for r in showback(month, CostBasis::Effective, &a.rows, GroupBy::Team).rows {
+            out.push_str(&format!(
+                "{month},{},{},{},{},{}\n",
+                r.owner.name(),
+                r.currency,
+                format_fixed(r.direct_cost, 2),
+                format_fixed(r.shared_cost, 2),
+                format_fixed(r.total_cost, 2)
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_golden_case_comes_out_exactly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/pools");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 7,
+        "expected the golden cases under {}",
+        root.display()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+        let got = run(case);
+        if got != expected {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}--- got\n{got}",
+                case.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
