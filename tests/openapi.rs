@@ -3,15 +3,18 @@
 //! axum does not list its routes, so these tests start the real server on a
 //! free port and ask it: every documented path must be served (never the
 //! fallback `not_found`), a made-up one must not be, every documented query
-//! parameter must be accepted and the server must accept no other, the
-//! documented error codes must be the ones the server has, and the JSON and
-//! CSV the server sends must have the documented shapes.
+//! parameter must be accepted and the server must accept no other, every
+//! path must answer the methods it documents and reject the others with
+//! `405 method_not_allowed`, the documented error codes must be the ones the
+//! server has, and the JSON and CSV the server sends must have the documented
+//! shapes.
 //!
 //! The document is read with plain string processing (indentation and
 //! `key: value` lines), so it must keep the block style it is written in:
-//! list items indented under their key, enums and `required` as flow lists.
+//! list items indented under their key, enums and `required` as flow lists,
+//! multi-line strings as `|` block scalars.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use allot::app::Application;
@@ -28,15 +31,19 @@ const HTTP_MOD_RS: &str = include_str!("../src/http/mod.rs");
 /// One non-blank, non-comment line of the document.
 #[derive(Clone, Copy, Debug)]
 struct Line<'a> {
+    /// Its index in `doc.lines()`.
+    no: usize,
     indent: usize,
     text: &'a str,
 }
 
 fn outline(doc: &str) -> Vec<Line<'_>> {
     doc.lines()
-        .filter_map(|l| {
+        .enumerate()
+        .filter_map(|(no, l)| {
             let text = l.trim_start();
             (!text.is_empty() && !text.starts_with('#')).then(|| Line {
+                no,
                 indent: l.len() - text.len(),
                 text: text.trim_end(),
             })
@@ -132,6 +139,68 @@ fn flow_list(v: &str) -> Vec<String> {
     items
 }
 
+/// The text of the `key: |` block scalar on `line`, read from the raw
+/// document (the outline drops blank and `#` lines, which are text here),
+/// with YAML's default "clip" chomping: one final line break.
+fn block_scalar(line: &Line<'_>) -> String {
+    let raw: Vec<&str> = DOC.lines().collect();
+    let body: Vec<&str> = raw[line.no + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > line.indent)
+        .copied()
+        .collect();
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut text: Vec<&str> = body.iter().map(|l| l.get(indent..).unwrap_or("")).collect();
+    while text.last().is_some_and(|l| l.trim().is_empty()) {
+        text.pop();
+    }
+    text.join("\n") + "\n"
+}
+
+/// A block of `key: value` lines (such as an `example`) as JSON: nested
+/// mappings, `|` block scalars, flow lists of strings, and scalars (quoted
+/// or plain strings, `null`, `true`, `false`, integers).
+fn yaml_value(block: &[Line<'_>]) -> Value {
+    let mut map = serde_json::Map::new();
+    for (l, rest) in entries(block) {
+        assert!(
+            !l.text.starts_with("- "),
+            "api/openapi.yaml line {}: teach this test block lists in examples",
+            l.no + 1
+        );
+        let raw = l.text.split_once(": ").map(|(_, v)| v.trim());
+        let v = match raw {
+            None => yaml_value(rest),
+            Some("|") => Value::String(block_scalar(&l)),
+            Some(s) if s.starts_with('|') || s.starts_with('>') => panic!(
+                "api/openapi.yaml line {}: teach this test the block scalar `{s}`",
+                l.no + 1
+            ),
+            Some(s) if s.starts_with('[') => {
+                Value::Array(flow_list(s).into_iter().map(Value::String).collect())
+            }
+            Some(s) if s.starts_with(['\'', '"']) => Value::String(unquote(s).to_string()),
+            Some("null" | "~") => Value::Null,
+            Some("true") => Value::Bool(true),
+            Some("false") => Value::Bool(false),
+            Some(s) => s
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(s.to_string())),
+        };
+        map.insert(key(&l).to_string(), v);
+    }
+    Value::Object(map)
+}
+
+/// The methods this test knows, lower case as the document writes them.
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
 /// A documented parameter.
 #[derive(Debug)]
 struct Param {
@@ -156,6 +225,40 @@ impl<'d> Op<'d> {
         self.params.iter().filter(|p| p.location == "query")
     }
 
+    /// The schema of the documented `application/json` request body.
+    fn request_schema(&self) -> Option<&'d [Line<'static>]> {
+        let content = child(child(self.block, "requestBody")?, "content")?;
+        let types: Vec<&str> = entries(content).iter().map(|(l, _)| key(l)).collect();
+        assert_eq!(
+            types,
+            ["application/json"],
+            "{} {}: teach this test request bodies other than JSON",
+            self.method,
+            self.path
+        );
+        child(child(content, "application/json")?, "schema")
+    }
+
+    /// The body this test sends when it calls the operation: the documented
+    /// request body example, or for a `post` without one a minimal valid
+    /// rule set; nothing for other methods.
+    fn request_body(&self) -> Option<Value> {
+        let json = child(self.block, "requestBody")
+            .and_then(|b| child(b, "content"))
+            .and_then(|c| child(c, "application/json"));
+        // An example written inline is JSON (valid YAML flow syntax).
+        let inline = json
+            .and_then(|j| child_value(j, "example"))
+            .filter(|v| v.starts_with('{'))
+            .map(|v| serde_json::from_str::<Value>(v).expect("an inline JSON example"));
+        let example = inline.or_else(|| json.and_then(|j| child(j, "example")).map(yaml_value));
+        match example {
+            Some(body) => Some(body),
+            None if self.method == "post" => Some(minimal_rules()),
+            None => None,
+        }
+    }
+
     /// The documented response (resolving `$ref`) for a status code.
     fn response(&self, doc: &'d [Line<'static>], status: u16) -> Option<&'d [Line<'static>]> {
         let responses = child(self.block, "responses").expect("operation without responses");
@@ -174,6 +277,12 @@ fn operations<'d>(doc: &'d [Line<'static>]) -> Vec<Op<'d>> {
     let mut ops = Vec::new();
     for (path_line, path_block) in entries(at(doc, &["paths"])) {
         for (method_line, block) in entries(path_block) {
+            assert!(
+                METHODS.contains(&key(&method_line)),
+                "{}: teach this test the path item field `{}`",
+                key(&path_line),
+                key(&method_line)
+            );
             let mut params = Vec::new();
             for (head, rest) in entries(child(block, "parameters").unwrap_or(&[])) {
                 assert!(
@@ -218,14 +327,18 @@ fn operations<'d>(doc: &'d [Line<'static>]) -> Vec<Op<'d>> {
 // Talking to the server.
 
 struct Reply {
+    /// `METHOD URL -> STATUS`, for messages.
+    what: String,
     status: u16,
     content_type: String,
+    headers: reqwest::header::HeaderMap,
     body: String,
 }
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.body))
     }
 
     /// `error.code` of a JSON error body.
@@ -239,6 +352,15 @@ impl Reply {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// The media type of the answer, without parameters.
+    fn media_type(&self) -> &str {
+        self.content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
     }
 }
 
@@ -272,25 +394,51 @@ impl Server {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request");
+        let (client, request) = request.build_split();
+        let request = request.expect("request");
+        let what = format!("{} {}", request.method(), request.url());
+        let response = client.execute(request).await.expect("request");
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
         let body = response.text().await.expect("body");
         Reply {
+            what: format!("{what} -> {status}"),
             status,
             content_type,
+            headers,
             body,
         }
     }
 
-    /// GETs a documented operation and checks that the server routes it
-    /// (the answer is not the fallback's `not_found`) and that the status
-    /// and content type of the answer are documented for it.
+    /// The URL of a documented path with values for its path parameters.
+    fn url(&self, op: &Op<'_>, path_values: &[(&str, &str)]) -> String {
+        let mut path = op.path.clone();
+        for (name, v) in path_values {
+            path = path.replace(&format!("{{{name}}}"), v);
+        }
+        assert!(!path.contains('{'), "{path}: no value for a path parameter");
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the operation's documented method, and no body.
+    fn request(
+        &self,
+        op: &Op<'_>,
+        path_values: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method(&op.method), self.url(op, path_values))
+            .query(query)
+    }
+
+    /// Calls a documented operation with its documented method (and, for
+    /// one that takes a body, [`Op::request_body`]); see [`Server::call_with`].
     async fn call(
         &self,
         doc: &[Line<'static>],
@@ -298,30 +446,53 @@ impl Server {
         path_values: &[(&str, &str)],
         query: &[(&str, &str)],
     ) -> Reply {
-        let mut path = op.path.clone();
-        for (name, v) in path_values {
-            path = path.replace(&format!("{{{name}}}"), v);
+        let mut request = self.request(op, path_values, query);
+        if let Some(body) = op.request_body() {
+            request = request.json(&body);
         }
-        assert!(!path.contains('{'), "{path}: no value for a path parameter");
-        let reply = self.get(&path, query).await;
-        let what = format!("GET {path} {query:?} -> {} {}", reply.status, reply.body);
+        self.call_with(doc, op, request).await
+    }
+
+    /// Sends a request for a documented operation and checks that the
+    /// server routes it (the answer is neither the fallback's `not_found`
+    /// nor `method_not_allowed`) and that the status and content type of the
+    /// answer are documented for the operation.
+    async fn call_with(
+        &self,
+        doc: &[Line<'static>],
+        op: &Op<'_>,
+        request: reqwest::RequestBuilder,
+    ) -> Reply {
+        let reply = self.send(request).await;
+        let what = format!("{} {}", reply.what, reply.body);
+        assert!(
+            what.starts_with(&format!("{} ", op.method.to_uppercase())),
+            "{what}: {} documents {}",
+            op.path,
+            op.method
+        );
         assert_ne!(
             reply.code().as_deref(),
             Some("not_found"),
             "{what}: {} is documented but the server has no such route",
             op.path
         );
-        let response = op
-            .response(doc, reply.status)
-            .unwrap_or_else(|| panic!("{what}: status not documented for {}", op.path));
+        assert_ne!(
+            reply.code().as_deref(),
+            Some("method_not_allowed"),
+            "{what}: {} {} is documented but the server does not route that method",
+            op.method,
+            op.path
+        );
+        let response = op.response(doc, reply.status).unwrap_or_else(|| {
+            panic!(
+                "{what}: status not documented for {} {}",
+                op.method, op.path
+            )
+        });
         if let Some(content) = child(response, "content") {
             let documented: Vec<&str> = entries(content).iter().map(|(l, _)| key(l)).collect();
-            let actual = reply
-                .content_type
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim();
+            let actual = reply.media_type();
             assert!(
                 documented.contains(&actual),
                 "{what}: content type `{actual}` not documented ({documented:?})"
@@ -329,6 +500,32 @@ impl Server {
         }
         reply
     }
+}
+
+fn method(m: &str) -> reqwest::Method {
+    reqwest::Method::from_bytes(m.to_uppercase().as_bytes()).expect("an HTTP method")
+}
+
+/// The smallest rule set `rules check` accepts.
+fn minimal_rules() -> Value {
+    serde_json::json!({"files": {"r.toml": "[[rule]]\nname = \"a\"\nteam = \"a\"\n"}})
+}
+
+/// The shipped rule files (`allocation-rules/*.toml`), read from disk, as a
+/// preview request's `files`: file name -> text.
+fn shipped_rule_files() -> serde_json::Map<String, Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("allocation-rules");
+    let mut files = serde_json::Map::new();
+    for entry in std::fs::read_dir(&dir).expect("allocation-rules/") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).expect("a rule file");
+            files.insert(name, Value::String(text));
+        }
+    }
+    assert!(!files.is_empty(), "no rule files in {}", dir.display());
+    files
 }
 
 /// Values for the path parameters of the documented paths.
@@ -359,8 +556,8 @@ fn required_query<'p>(op: &'p Op<'_>) -> Vec<(&'p str, &'p str)> {
 
 // ---------------------------------------------------------------------------
 // Checking values against the documented schemas (the subset this document
-// uses: $ref, object, array, boolean, string with enum, format and pattern,
-// nullable).
+// uses: $ref, object with additionalProperties, array, boolean, integer,
+// string with enum, format and pattern, nullable).
 
 fn check_schema(doc: &[Line<'_>], schema: &[Line<'_>], v: &Value, at_: &str) {
     if let Some(reference) = child_value(schema, "$ref") {
@@ -382,11 +579,23 @@ fn check_schema(doc: &[Line<'_>], schema: &[Line<'_>], v: &Value, at_: &str) {
                 .unwrap_or_else(|| panic!("{at_}: expected an object, found {v}"));
             let props = child(schema, "properties").unwrap_or(&[]);
             let documented: Vec<&str> = entries(props).iter().map(|(l, _)| key(l)).collect();
-            for k in obj.keys() {
-                assert!(
-                    documented.contains(&k.as_str()),
-                    "{at_}: field `{k}` is not documented ({documented:?})"
-                );
+            // `additionalProperties`: absent or `false` (no other fields),
+            // `true` (any), or a schema for every other field's value.
+            let additional = match child_value(schema, "additionalProperties") {
+                None => child(schema, "additionalProperties").map(Some),
+                Some("false") => None,
+                Some("true") => Some(None),
+                Some(other) => panic!("{at_}: teach this test `additionalProperties: {other}`"),
+            };
+            for (k, field) in obj {
+                if documented.contains(&k.as_str()) {
+                    continue;
+                }
+                match additional {
+                    Some(Some(sub)) => check_schema(doc, sub, field, &format!("{at_}.{k}")),
+                    Some(None) => {}
+                    None => panic!("{at_}: field `{k}` is not documented ({documented:?})"),
+                }
             }
             for r in child_value(schema, "required")
                 .map(flow_list)
@@ -402,6 +611,12 @@ fn check_schema(doc: &[Line<'_>], schema: &[Line<'_>], v: &Value, at_: &str) {
         }
         Some("boolean") => {
             assert!(v.is_boolean(), "{at_}: expected a boolean, found {v}");
+        }
+        Some("integer") => {
+            assert!(
+                v.is_i64() || v.is_u64(),
+                "{at_}: expected an integer, found {v}"
+            );
         }
         Some("array") => {
             let items = child(schema, "items").expect("array without items");
@@ -466,6 +681,11 @@ fn matches_pattern(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// A schema of `components/schemas`.
+fn schema<'d>(doc: &'d [Line<'static>], name: &str) -> &'d [Line<'static>] {
+    at(doc, &["components", "schemas", name])
+}
+
 /// The first lines (CSV headers) of an operation's documented `text/csv`
 /// examples.
 fn documented_csv_headers(doc: &[Line<'static>], op: &Op<'_>) -> BTreeSet<String> {
@@ -499,32 +719,81 @@ async fn every_documented_path_is_served_and_nothing_else() {
     let server = Server::empty(&dir).await;
 
     for op in &ops {
-        assert_eq!(op.method, "get", "{}: the server only serves GET", op.path);
+        // What this test sends as a body is what the document says to send.
+        if let Some(body) = op.request_body() {
+            let schema = op.request_schema().unwrap_or_else(|| {
+                panic!(
+                    "{} {}: a body is sent but none is documented",
+                    op.method, op.path
+                )
+            });
+            check_schema(
+                &doc,
+                schema,
+                &body,
+                &format!("{} {} request body", op.method, op.path),
+            );
+        }
         let reply = server
             .call(&doc, op, &path_values(op), &required_query(op))
             .await;
-        assert_ne!(
-            reply.code().as_deref(),
-            Some("not_found"),
-            "{} is documented but falls through to the fallback: {}",
-            op.path,
-            reply.body
-        );
+        // On an empty database the answer may be a 404 (unknown team, month
+        // not allocated), but the request itself (parameters and body) is
+        // valid.
         assert!(
-            reply.status != 400 && reply.status < 500,
-            "GET {} with its required parameters: {} {}",
-            op.path,
-            reply.status,
+            ![400, 422].contains(&reply.status) && reply.status < 500,
+            "{} with its required parameters: {}",
+            reply.what,
             reply.body
         );
-        // Only GET (and HEAD) are routed; other methods are 405, not 404.
-        let path = path_values(op).iter().fold(op.path.clone(), |p, (n, v)| {
-            p.replace(&format!("{{{n}}}"), v)
-        });
-        let post = server
-            .send(server.client.post(format!("{}{path}", server.base)))
-            .await;
-        assert_eq!(post.status, 405, "POST {path}: {}", post.body);
+    }
+
+    // Every path answers exactly its documented methods (GET also answers
+    // HEAD); any other method is a JSON `405 method_not_allowed` with an
+    // `Allow` header listing the documented ones.
+    let mut by_path: BTreeMap<&str, (&Op<'_>, BTreeSet<&str>)> = BTreeMap::new();
+    for op in &ops {
+        by_path
+            .entry(op.path.as_str())
+            .or_insert_with(|| (op, BTreeSet::new()))
+            .1
+            .insert(op.method.as_str());
+    }
+    for (path, (op, documented)) in &by_path {
+        let url = server.url(op, &path_values(op));
+        let mut allowed: BTreeSet<String> = documented.iter().map(|m| m.to_uppercase()).collect();
+        if documented.contains("get") {
+            allowed.insert("HEAD".into());
+            let head = server.send(server.client.head(&url)).await;
+            assert_ne!(head.status, 405, "{}: GET routes answer HEAD", head.what);
+        }
+        for m in METHODS.iter().filter(|m| !documented.contains(*m)) {
+            let reply = server.send(server.client.request(method(m), &url)).await;
+            let what = format!("{} (documented: {documented:?}) {}", reply.what, reply.body);
+            assert_eq!(reply.status, 405, "{what}");
+            assert_eq!(reply.media_type(), "application/json", "{what}");
+            assert_eq!(
+                reply.code().as_deref(),
+                Some("method_not_allowed"),
+                "{what}"
+            );
+            check_schema(
+                &doc,
+                schema(&doc, "Error"),
+                &reply.json(),
+                &format!("{m} {path}"),
+            );
+            let allow: BTreeSet<String> = reply
+                .headers
+                .get(reqwest::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{what}: no `Allow` header"))
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
+            assert_eq!(allow, allowed, "{what}: `Allow`");
+        }
     }
 
     let documented: BTreeSet<&str> = ops.iter().map(|o| o.path.as_str()).collect();
@@ -532,12 +801,18 @@ async fn every_documented_path_is_served_and_nothing_else() {
         "/api/v1/nonexistent",
         "/api/v1/showback/extra",
         "/api/v1/teams/unallocated",
+        "/api/v1/teams/unallocated/explain/extra",
+        "/api/v1/rules",
+        "/api/v1/rules/preview/extra",
         "/api/v2/showback",
     ] {
         assert!(!documented.contains(made_up));
-        let reply = server.get(made_up, &[]).await;
-        assert_eq!(reply.status, 404, "{made_up}: {}", reply.body);
-        assert_eq!(reply.code().as_deref(), Some("not_found"), "{made_up}");
+        for m in ["get", "post"] {
+            let url = format!("{}{made_up}", server.base);
+            let reply = server.send(server.client.request(method(m), url)).await;
+            assert_eq!(reply.status, 404, "{}: {}", reply.what, reply.body);
+            assert_eq!(reply.code().as_deref(), Some("not_found"), "{}", reply.what);
+        }
     }
 
     // The served document is this file.
@@ -656,17 +931,17 @@ async fn responses_have_the_documented_shapes() {
             .find(|o| o.path == path)
             .unwrap_or_else(|| panic!("{path} is not documented"))
     };
-    let schema = |name: &str| at(&doc, &["components", "schemas", name]);
     let dir = tempfile::tempdir().unwrap();
     let prepared = allot::demo::prepare(&dir.path().join("demo.db"))
         .await
         .expect("prepare the demo database");
+    let store = prepared.store.clone();
     let server = Server::start(prepared.store).await;
     let month = allot::demo::MONTH;
 
     let health = server.call(&doc, op("/healthz"), &[], &[]).await;
     assert_eq!(health.status, 200);
-    check_schema(&doc, schema("Health"), &health.json(), "healthz");
+    check_schema(&doc, schema(&doc, "Health"), &health.json(), "healthz");
 
     let showback = op("/api/v1/showback");
     let showback_headers = documented_csv_headers(&doc, showback);
@@ -675,7 +950,7 @@ async fn responses_have_the_documented_shapes() {
         let json = server.call(&doc, showback, &[], &q).await;
         assert_eq!(json.status, 200, "{}", json.body);
         let v = json.json();
-        check_schema(&doc, schema("Showback"), &v, "showback");
+        check_schema(&doc, schema(&doc, "Showback"), &v, "showback");
         assert!(!v["rows"].as_array().unwrap().is_empty());
 
         let csv = server
@@ -702,7 +977,7 @@ async fn responses_have_the_documented_shapes() {
         .call(&doc, showback, &[], &[("month", "1999-01")])
         .await;
     assert_eq!(not_allocated.code().as_deref(), Some("not_allocated"));
-    check_schema(&doc, schema("Error"), &not_allocated.json(), "error");
+    check_schema(&doc, schema(&doc, "Error"), &not_allocated.json(), "error");
 
     let costs = op("/api/v1/teams/{team}/costs");
     let costs_headers = documented_csv_headers(&doc, costs);
@@ -716,7 +991,7 @@ async fn responses_have_the_documented_shapes() {
         let json = server.call(&doc, costs, &[("team", "payments")], &q).await;
         assert_eq!(json.status, 200, "{}", json.body);
         let v = json.json();
-        check_schema(&doc, schema("TeamCosts"), &v, "team costs");
+        check_schema(&doc, schema(&doc, "TeamCosts"), &v, "team costs");
         assert!(!v["points"].as_array().unwrap().is_empty());
 
         let csv = server
@@ -738,7 +1013,194 @@ async fn responses_have_the_documented_shapes() {
         .call(&doc, costs, &[("team", "no-such-team")], &[])
         .await;
     assert_eq!(unknown.code().as_deref(), Some("unknown_team"));
-    check_schema(&doc, schema("Error"), &unknown.json(), "error");
+    check_schema(&doc, schema(&doc, "Error"), &unknown.json(), "error");
+
+    // Explanations: a team's direct cost by rule (payments), lines no rule
+    // matched (`rule: null`, unallocated), as JSON and CSV, and both 404s.
+    let explain = op("/api/v1/teams/{team}/explain");
+    let explain_headers = documented_csv_headers(&doc, explain);
+    for team in ["payments", "unallocated"] {
+        let q = [("month", month)];
+        let json = server.call(&doc, explain, &[("team", team)], &q).await;
+        assert_eq!(json.status, 200, "{}", json.body);
+        let v = json.json();
+        check_schema(&doc, schema(&doc, "Explanation"), &v, "explanation");
+        assert!(!v["items"].as_array().unwrap().is_empty(), "{v}");
+
+        let csv = server
+            .call(&doc, explain, &[("team", team)], &[q[0], ("format", "csv")])
+            .await;
+        assert_eq!(csv.status, 200);
+        let header = csv.body.lines().next().unwrap_or_default();
+        assert!(
+            explain_headers.contains(header),
+            "explanation CSV header `{header}` is not among the documented {explain_headers:?}"
+        );
+    }
+    for (team, m, code) in [
+        ("no-such-team", month, "unknown_team"),
+        ("payments", "1999-01", "not_allocated"),
+    ] {
+        let reply = server
+            .call(&doc, explain, &[("team", team)], &[("month", m)])
+            .await;
+        assert_eq!(reply.code().as_deref(), Some(code), "{}", reply.body);
+        check_schema(&doc, schema(&doc, "Error"), &reply.json(), "error");
+    }
+
+    // Previews: the shipped rules, read from disk, change nothing in the
+    // month the demo allocated with them.
+    let preview = op("/api/v1/rules/preview");
+    let preview_headers = documented_csv_headers(&doc, preview);
+    let request_schema = preview.request_schema().expect("a documented request body");
+    let shipped = serde_json::json!({ "files": shipped_rule_files() });
+    check_schema(&doc, request_schema, &shipped, "preview request");
+    let q = [("month", month)];
+    let json = server
+        .call_with(
+            &doc,
+            preview,
+            server.request(preview, &[], &q).json(&shipped),
+        )
+        .await;
+    assert_eq!(json.status, 200, "{}", json.body);
+    let v = json.json();
+    check_schema(&doc, schema(&doc, "Preview"), &v, "preview");
+    let rows = v["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{v}");
+    assert!(
+        rows.iter().all(|r| r["difference"] == "0.00"),
+        "the rules the month was allocated with change nothing: {v}"
+    );
+    let csv = server
+        .call_with(
+            &doc,
+            preview,
+            server
+                .request(preview, &[], &[q[0], ("format", "csv")])
+                .json(&shipped),
+        )
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let header = csv.body.lines().next().unwrap_or_default();
+    assert!(
+        preview_headers.contains(header),
+        "preview CSV header `{header}` is not among the documented {preview_headers:?}"
+    );
+    let accept = server
+        .call_with(
+            &doc,
+            preview,
+            server
+                .request(preview, &[], &q)
+                .header(reqwest::header::ACCEPT, "text/csv")
+                .json(&shipped),
+        )
+        .await;
+    assert_eq!(accept.body, csv.body, "Accept: text/csv selects CSV");
+
+    // The documented example body is a rule set the server accepts.
+    let example = server.call(&doc, preview, &[], &q).await;
+    assert_eq!(example.status, 200, "{}", example.body);
+    check_schema(&doc, schema(&doc, "Preview"), &example.json(), "preview");
+
+    // Invalid candidates (422), bad bodies (400) and an unallocated month
+    // (404) are documented errors.
+    let bad_rules =
+        serde_json::json!({"files": {"r.toml": "[[rule]]\nname = \"a\"\nteam = \"Bad Team\"\n"}});
+    check_schema(&doc, request_schema, &bad_rules, "preview request");
+    let cases: [(reqwest::RequestBuilder, u16, &str); 4] = [
+        (
+            server.request(preview, &[], &q).json(&bad_rules),
+            422,
+            "invalid_rules",
+        ),
+        (
+            server
+                .request(preview, &[], &q)
+                .json(&serde_json::json!({"files": {}})),
+            400,
+            "invalid_body",
+        ),
+        (
+            server
+                .request(preview, &[], &q)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body("not json"),
+            400,
+            "invalid_body",
+        ),
+        (
+            server
+                .request(preview, &[], &[("month", "1999-01")])
+                .json(&shipped),
+            404,
+            "not_allocated",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let reply = server.call_with(&doc, preview, request).await;
+        assert_eq!(
+            (reply.status, reply.code().as_deref()),
+            (status, Some(code)),
+            "{}: {}",
+            reply.what,
+            reply.body
+        );
+        check_schema(&doc, schema(&doc, "Error"), &reply.json(), "error");
+    }
+
+    // Pool shares: allocate the month again with the lines no rule matched
+    // sent to a pool, and explain a team that receives a share.
+    let mut sources: Vec<(std::path::PathBuf, String)> = shipped_rule_files()
+        .into_iter()
+        .map(|(name, text)| (name.into(), text.as_str().unwrap().to_string()))
+        .collect();
+    sources.push((
+        "99-pool.toml".into(),
+        r#"[[pool]]
+name = "leftovers"
+method = "proportional"
+targets = ["payments", "search"]
+
+[[rule]]
+name = "leftovers"
+pool = "leftovers"
+"#
+        .to_string(),
+    ));
+    let rules = allot::rules::check(&sources).unwrap_or_else(|e| panic!("the pool rules: {e}"));
+    allot::service::allocate_month(
+        &store,
+        &rules,
+        allot::domain::Month::parse(month).unwrap(),
+        allot::domain::CostBasis::Effective,
+    )
+    .await
+    .expect("allocate with a pool");
+    let json = server
+        .call(&doc, explain, &[("team", "payments")], &[("month", month)])
+        .await;
+    assert_eq!(json.status, 200, "{}", json.body);
+    let v = json.json();
+    check_schema(&doc, schema(&doc, "Explanation"), &v, "explanation");
+    let items = v["items"].as_array().unwrap();
+    assert!(
+        items.iter().any(|i| i["source"] == "pool")
+            && items.iter().any(|i| i["source"] == "direct"),
+        "payments has direct cost and a pool share: {v}"
+    );
+    let csv = server
+        .call(
+            &doc,
+            explain,
+            &[("team", "payments")],
+            &[("month", month), ("format", "csv")],
+        )
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let header = csv.body.lines().next().unwrap_or_default();
+    assert!(explain_headers.contains(header), "{header}");
 }
 
 #[test]
@@ -781,4 +1243,32 @@ fn documented_error_codes_are_the_servers() {
             "error code `{c}` is documented but not in src/http/"
         );
     }
+}
+
+/// Every route the server declares (`.route("PATH", METHOD(handler))` in
+/// `src/http/`) is documented with that method, and every documented
+/// operation is declared: a new endpoint cannot ship undocumented.
+#[test]
+fn documented_operations_are_exactly_the_declared_routes() {
+    let doc = outline(DOC);
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|op| (op.path.clone(), op.method.clone()))
+        .collect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut declared = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for chunk in source.split(".route(\"").skip(1) {
+            let (path, rest) = chunk.split_once('"').unwrap();
+            let rest = rest.trim_start_matches(',').trim_start();
+            let method = rest.split('(').next().unwrap().trim().to_string();
+            declared.insert((path.to_string(), method));
+        }
+    }
+    assert!(declared.len() >= 7, "routes found: {declared:?}");
+    assert_eq!(
+        documented, declared,
+        "documented operations vs `.route(...)` in src/http"
+    );
 }
