@@ -135,6 +135,7 @@ pub fn team_costs_json(t: &TeamCosts) -> Value {
         "from": t.from.to_string(),
         "to": t.to.to_string(),
         "granularity": match t.granularity { Granularity::Day => "day", Granularity::Month => "month" },
+        "cost_basis": t.cost_basis.map(|b| b.as_str()),
         "points": t.points.iter().map(|p| json!({
             "start": p.start.to_string(),
             "currency": p.currency.as_str(),

@@ -142,5 +142,13 @@ pub async fn team_costs(
                 .await?
         }
     };
-    Ok(engine::team_costs(owner, from, to, granularity, &rows))
+    let mut costs = engine::team_costs(owner, from, to, granularity, &rows);
+    // Daily views may show charges spread from the month before `from`.
+    let first = Month::of(from.checked_sub_days(chrono::Days::new(31)).unwrap_or(from));
+    let bases = store.cost_bases(first, Month::of(to)).await?;
+    costs.cost_basis = match bases.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    Ok(costs)
 }

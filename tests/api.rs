@@ -86,7 +86,7 @@ backend_tests! {
             assert!(rows.iter().any(|r| r["team"] == "unallocated" && r["currency"] == currency));
         }
         let payments = usd.iter().find(|r| r["team"] == "payments").unwrap();
-        assert_eq!(payments["total_cost"], "649.69");
+        assert_eq!((&payments["direct_cost"], &payments["shared_cost"], &payments["total_cost"]), (&Value::from("649.69"), &Value::from("423.11"), &Value::from("1072.80")));
         assert!(payments["total_cost"].is_string(), "money is a string in JSON");
     }
 
@@ -100,7 +100,7 @@ backend_tests! {
         assert_eq!(redshift["total_cost"], "623.44", "largest remainder gives the spare cents to larger fractions");
         let sum: rust_decimal::Decimal = rows.iter().filter(|r| r["currency"] == "USD").map(|r| r["total_cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
         assert_eq!(sum.to_string(), "3254.67", "team and service rows add up to the rounded bill");
-        assert!(rows.iter().any(|r| r["team"] == "unallocated" && r["service"].is_null()), "tax has no service");
+        assert!(rows.iter().any(|r| r["team"] == "payments" && r["service"].is_null() && r["shared_cost"] == "22.56"), "a share of tax, which has no service: {body}");
     }
 
     async fn showback_csv_is_an_attachment_matching_the_golden_file(db) {
@@ -160,11 +160,12 @@ backend_tests! {
         let app = spawn_app(db).await;
         let (status, daily) = app.json("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31").await;
         assert_eq!(status, 200, "{daily}");
+        assert_eq!(daily["cost_basis"], "effective");
         let points = daily["points"].as_array().unwrap();
         let usd: Vec<&Value> = points.iter().filter(|p| p["currency"] == "USD").collect();
         assert_eq!(usd.len(), 31);
         let sum: rust_decimal::Decimal = usd.iter().map(|p| p["cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
-        assert_eq!(sum.to_string(), "649.69");
+        assert_eq!(sum.to_string(), "1072.80");
         for p in &usd {
             let services: rust_decimal::Decimal = p["services"].as_array().unwrap().iter().map(|s| s["cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
             assert_eq!(services.to_string(), p["cost"].as_str().unwrap());
@@ -172,7 +173,7 @@ backend_tests! {
         let (_, monthly) = app.json("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31&granularity=month").await;
         let usd_month = monthly["points"].as_array().unwrap().iter().find(|p| p["currency"] == "USD").unwrap().clone();
         assert_eq!(usd_month["start"], "2026-10-01");
-        assert_eq!(usd_month["cost"], "649.69");
+        assert_eq!(usd_month["cost"], "1072.80");
         let (_, part) = app.json("/api/v1/teams/PAYMENTS/costs?from=2026-10-02&to=2026-10-02").await;
         assert_eq!(part["team"], "payments");
         assert_eq!(part["points"].as_array().unwrap().iter().filter(|p| p["currency"] == "USD").count(), 1);
@@ -205,10 +206,14 @@ backend_tests! {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["team"], "payments");
         let items = body["items"].as_array().unwrap();
-        assert!(items.iter().all(|i| i["source"] == "direct" && i["rule"] == "team-tag"), "{body}");
-        for (currency, total) in [("EUR", "172.22"), ("USD", "649.69")] {
+        let usd_pools: Vec<&str> = items.iter().filter(|i| i["source"] == "pool" && i["currency"] == "USD").map(|i| i["pool"].as_str().unwrap()).collect();
+        assert_eq!(usd_pools, vec!["shared-cluster", "support", "tax"], "{body}");
+        let support = items.iter().find(|i| i["pool"] == "support").unwrap();
+        assert_eq!((&support["method"], &support["weight"], &support["total_weight"], &support["amount"]), (&Value::from("even"), &Value::from("1"), &Value::from("5"), &Value::from("50.00")));
+        assert!(items.iter().any(|i| i["source"] == "direct" && i["rule"] == "team-tag" && i["currency"] == "USD"));
+        for (currency, total) in [("EUR", "224.41"), ("USD", "1072.80")] {
             let sum: rust_decimal::Decimal = items.iter().filter(|i| i["currency"] == currency).map(|i| i["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
-            assert_eq!(sum.to_string(), total);
+            assert_eq!(sum.to_string(), total, "items add up to the showback total");
         }
         let (status, body) = app.json("/api/v1/teams/unallocated/explain?month=2026-10").await;
         assert_eq!(status, 200);
@@ -219,8 +224,8 @@ backend_tests! {
         assert_eq!((status, error_code(&body)), (404, "unknown_team"));
         let (status, body) = app.json("/api/v1/teams/payments/explain?month=2026-09").await;
         assert_eq!((status, error_code(&body)), (404, "not_allocated"));
-        let r = app.get("/api/v1/teams/data/explain?month=2026-10&format=csv").await;
-        assert_eq!(r.text().await.unwrap(), "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,data,USD,direct,data-platform-account,,,,,31,623.45\r\n");
+        let r = app.get("/api/v1/teams/platform/explain?month=2026-10&format=csv").await;
+        assert_eq!(r.text().await.unwrap(), "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,platform,USD,pool,,support,even,1,5,,50.00\r\n");
     }
 
     async fn preview_shows_each_teams_change_without_storing_anything(db) {
@@ -228,20 +233,22 @@ backend_tests! {
         let mut files = serde_json::Map::new();
         for name in ["00-teams.toml", "10-ownership.toml"] {
             let text = std::fs::read_to_string(common::root().join("allocation-rules").join(name)).unwrap();
-            // The candidate: the shared cluster moves from platform to data.
-            let text = text.replace("name = \"shared-kubernetes\"\ndescription = \"The untagged shared cluster is run by platform (split to teams once pools land).\"\nteam = \"platform\"", "name = \"shared-kubernetes\"\nteam = \"data\"");
+            // The candidate: platform pays the support plan alone.
+            let text = text.replace("pool = \"support\"\nmatch.service", "team = \"platform\"\nmatch.service");
             files.insert(name.to_string(), Value::String(text));
         }
         let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).json(&serde_json::json!({"files": files})).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
         let row = |team: &str, currency: &str| body["rows"].as_array().unwrap().iter().find(|r| r["team"] == team && r["currency"] == currency).cloned().unwrap();
-        assert_eq!(row("platform", "USD")["difference"], "-74.40", "{body}");
-        assert_eq!(row("data", "USD")["difference"], "74.40");
-        assert_eq!(row("data", "EUR")["candidate"], "125.26");
-        assert_eq!(row("payments", "USD")["difference"], "0.00");
+        // Platform pays the 250.00 plan alone, and with that direct cost it
+        // now also takes a share of tax: 62.48 x 250 / 2049.19 = 7.62.
+        assert_eq!(row("platform", "USD")["difference"], "207.62", "{body}");
+        assert_eq!(row("data", "USD")["difference"], "-52.64");
+        assert_eq!(row("payments", "EUR")["difference"], "0.00");
+        assert_eq!(row("payments", "USD")["candidate"], "1020.05");
         let (_, showback) = app.json("/api/v1/showback?month=2026-10").await;
-        assert!(showback["rows"].as_array().unwrap().iter().any(|r| r["team"] == "platform" && r["total_cost"] == "324.40"), "nothing was stored");
+        assert!(showback["rows"].as_array().unwrap().iter().any(|r| r["team"] == "platform" && r["total_cost"] == "50.00"), "nothing was stored");
 
         let bad = serde_json::json!({"files": {"r.toml": "[[rule]]\nname = \"x\"\nteam = \"Bad Team\"\n"}});
         let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).json(&bad).send().await.unwrap();
@@ -291,7 +298,12 @@ backend_tests! {
         let r = app.get("/api/v1/teams/data/costs?from=2026-10-01&to=2026-10-31&granularity=month&format=csv").await;
         assert_eq!(r.status(), 200);
         let body = r.text().await.unwrap();
-        // 31 x 20.1111111 = 623.4444441, rounded on its own.
-        assert_eq!(body, "team,start,currency,service,cost\r\ndata,2026-10-01,USD,Amazon Redshift,623.44\r\n");
+        let mut lines = body.lines();
+        assert_eq!(lines.next(), Some("team,start,currency,service,cost"));
+        // Largest first: the direct Redshift cost, 31 x 20.1111111 = 623.4444441,
+        // which takes the cent the month's services need to add up to 1031.48.
+        assert_eq!(lines.next(), Some("data,2026-10-01,USD,Amazon Redshift,623.45"));
+        let sum: rust_decimal::Decimal = body.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+        assert_eq!(sum.to_string(), "1031.48", "the month adds up to data's showback total");
     }
 }

@@ -163,7 +163,9 @@ fn demo_prepares_a_fresh_database() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("TOTAL        USD                        3254.67"),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("TOTAL") && l.contains("USD") && l.ends_with("3254.67")),
         "{stdout}"
     );
 }
@@ -187,16 +189,16 @@ fn explain_and_preview_from_the_command_line() {
     let out = allot(
         &db,
         &[
-            "rules", "explain", "--month", "2026-10", "--team", "data", "--format", "csv",
+            "rules", "explain", "--month", "2026-10", "--team", "platform", "--format", "csv",
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,data,USD,direct,data-platform-account,,,,,31,623.45\r\n"
+        "month,team,currency,source,rule,pool,method,weight,total_weight,lines,amount\r\n2026-10,platform,USD,pool,,support,even,1,5,,50.00\r\n"
     );
 
-    // A candidate that splits the shared cluster evenly between data and search.
+    // A candidate in which platform pays the support plan alone.
     let candidate = dir.path().join("candidate");
     std::fs::create_dir(&candidate).unwrap();
     let root = common::root().join("allocation-rules");
@@ -204,10 +206,10 @@ fn explain_and_preview_from_the_command_line() {
     let ownership = std::fs::read_to_string(root.join("10-ownership.toml"))
         .unwrap()
         .replace(
-            "name = \"shared-kubernetes\"\ndescription = \"The untagged shared cluster is run by platform (split to teams once pools land).\"\nteam = \"platform\"",
-            "name = \"shared-kubernetes\"\npool = \"cluster\"",
+            "pool = \"support\"\nmatch.service",
+            "team = \"platform\"\nmatch.service",
         );
-    std::fs::write(candidate.join("10-ownership.toml"), format!("{ownership}\n[[pool]]\nname = \"cluster\"\nmethod = \"even\"\ntargets = [\"data\", \"search\"]\n")).unwrap();
+    std::fs::write(candidate.join("10-ownership.toml"), ownership).unwrap();
     let out = allot(
         &db,
         &[
@@ -222,16 +224,17 @@ fn explain_and_preview_from_the_command_line() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
+    // Platform now pays the plan alone and, with that direct cost, a share of tax.
     assert!(
-        csv.contains("2026-10,data,USD,623.45,660.65,37.20\r\n"),
+        csv.contains("2026-10,platform,USD,50.00,257.62,207.62\r\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("2026-10,search,USD,486.92,524.12,37.20\r\n"),
+        csv.contains("2026-10,data,USD,1031.48,978.84,-52.64\r\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("2026-10,platform,USD,324.40,250.00,-74.40\r\n"),
+        csv.contains("2026-10,search,EUR,314.18,314.18,0.00\r\n"),
         "{csv}"
     );
     // Nothing was stored: the showback is unchanged.

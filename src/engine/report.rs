@@ -174,6 +174,9 @@ pub struct TeamCosts {
     pub granularity: Granularity,
     pub points: Vec<CostPoint>,
     pub totals: BTreeMap<Currency, Decimal>,
+    /// The cost basis of the allocations the figures come from (set by the
+    /// caller, which knows them); `None` when they differ or there are none.
+    pub cost_basis: Option<CostBasis>,
 }
 
 /// Groups one owner's allocated amounts by period, rounding by largest
@@ -240,6 +243,7 @@ pub fn team_costs(
         granularity,
         points,
         totals,
+        cost_basis: None,
     }
 }
 

@@ -618,8 +618,9 @@ fn shipped_rules_check() {
     let set = check(&sources).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         set.rules[0].location,
-        "allocation-rules/10-ownership.toml:4"
+        "allocation-rules/10-ownership.toml:5"
     );
+    assert_eq!(set.pools.len(), 3);
 }
 
 // ---- evaluation ----

@@ -528,6 +528,20 @@ impl Store {
         })
     }
 
+    /// The cost bases of the allocations of months `from..=to`.
+    pub async fn cost_bases(&self, from: Month, to: Month) -> Result<Vec<CostBasis>> {
+        with_pool!(self, pool => {
+            let bases: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT cost_basis FROM allocation_runs WHERE month >= $1 AND month <= $2",
+            )
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(pool)
+            .await?;
+            bases.iter().map(|b| b.parse().map_err(StoreError::Corrupt)).collect()
+        })
+    }
+
     /// Whether an owner is known: declared in the rules of an allocated month
     /// or present in any allocation.
     pub async fn owner_exists(&self, owner: &Owner) -> Result<bool> {
