@@ -321,10 +321,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .pred_opt()
                     .unwrap_or(month.first_day())
             );
+            println!("  http://{addr}/api/v1/teams/payments/explain?month={month}");
             println!("  http://{addr}/healthz");
             println!(
-                "the database is `{}`: try `allot --database-url sqlite://{} showback --month {month}`",
-                database.display(),
+                "the database is `{0}`; from another terminal, try\n  cargo run --release -- --database-url sqlite://{0} rules explain --month {month} --team payments",
                 database.display()
             );
             app.run_until(shutdown_signal()).await?;
