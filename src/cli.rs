@@ -357,7 +357,10 @@ fn print_allocation(a: &Allocation) {
         a.lines,
         present::amounts_text(&a.totals)
     );
-    for note in present::allocation_notes(a) {
+    for note in &a.diagnostics {
         println!("note: {note}");
+    }
+    for warning in present::allocation_warnings(a) {
+        println!("warning: {warning}");
     }
 }

@@ -452,14 +452,22 @@ pub fn amounts_text(
 /// The notes an allocation leaves: fallbacks taken, values no rule could use.
 pub fn allocation_notes(a: &crate::engine::Allocation) -> Vec<String> {
     let mut notes = a.diagnostics.clone();
-    for u in &a.unallocatable {
-        notes.push(format!(
-            "rule `{}`: {} ({} rows, {} left unallocated)",
-            u.rule,
-            u.reason,
-            u.lines,
-            amounts_text(&u.amounts)
-        ));
-    }
+    notes.extend(allocation_warnings(a));
     notes
+}
+
+/// Lines a rule matched but could not give to a team or pool, with why.
+pub fn allocation_warnings(a: &crate::engine::Allocation) -> Vec<String> {
+    a.unallocatable
+        .iter()
+        .map(|u| {
+            format!(
+                "rule `{}`: {} ({} rows, {} left unallocated)",
+                u.rule,
+                u.reason,
+                u.lines,
+                amounts_text(&u.amounts)
+            )
+        })
+        .collect()
 }
