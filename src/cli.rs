@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand};
 use crate::app::{Application, shutdown_signal};
 use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, focus, usage};
+use crate::importers::{Progress, cur, focus, usage};
 use crate::present::{self, Format};
 use crate::rules::{self, DEFAULT_RULES_DIR};
-use crate::store::{DEFAULT_DATABASE_URL, Store, redact};
+use crate::store::{DEFAULT_DATABASE_URL, ImportSummary, Store, redact};
 use crate::{demo, service};
 
 #[derive(Debug, Parser)]
@@ -91,6 +91,13 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// AWS Cost and Usage Reports (legacy, snake_case or CUR 2.0; CSV or
+    /// .csv.gz). Files given together are one report, imported atomically;
+    /// each payer account's billing period replaces the earlier import of it.
+    Cur {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Usage metrics for usage-based splits: CSV `date,team,metric,quantity`
     /// (date `YYYY-MM-DD`, or `YYYY-MM` for a monthly figure). A figure
     /// imported again for the same date, team and metric replaces the old one.
@@ -139,25 +146,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&cli.database_url).await?;
             let started = std::time::Instant::now();
             let summary = focus::import(&store, &files, Progress::Auto).await?;
-            let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
-            println!(
-                "imported {} rows as {} lines in {:.1?} (import {}); months: {}",
-                summary.rows_read,
-                summary.lines_stored,
-                started.elapsed(),
-                summary.import_id,
-                if months.is_empty() {
-                    "none".to_string()
-                } else {
-                    months.join(", ")
-                }
-            );
-            if summary.changed_months.is_empty() {
-                println!("the same data was already imported: nothing changed");
-            }
-            for m in &summary.changed_months {
-                println!("next: allot allocate --month {m}");
-            }
+            print_import(&summary, started);
+            Ok(())
+        }
+        Command::Import {
+            source: ImportSource::Cur { files },
+        } => {
+            let store = open(&cli.database_url).await?;
+            let started = std::time::Instant::now();
+            let summary = cur::import(&store, &files, Progress::Auto).await?;
+            print_import(&summary, started);
             Ok(())
         }
         Command::Import {
@@ -347,6 +345,28 @@ async fn serve(store: Store, listen: SocketAddr) -> anyhow::Result<()> {
     println!("allot is serving on http://{}", app.local_addr()?);
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+fn print_import(summary: &ImportSummary, started: std::time::Instant) {
+    let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
+    println!(
+        "imported {} rows as {} lines in {:.1?} (import {}); months: {}",
+        summary.rows_read,
+        summary.lines_stored,
+        started.elapsed(),
+        summary.import_id,
+        if months.is_empty() {
+            "none".to_string()
+        } else {
+            months.join(", ")
+        }
+    );
+    if summary.changed_months.is_empty() {
+        println!("the same data was already imported: nothing changed");
+    }
+    for m in &summary.changed_months {
+        println!("next: allot allocate --month {m}");
+    }
 }
 
 fn print_allocation(a: &Allocation) {

@@ -357,7 +357,7 @@ impl RowParser {
     }
 }
 
-fn open(
+pub(super) fn open(
     path: &Path,
     progress: Progress,
 ) -> Result<(Box<dyn Read + Send>, indicatif::ProgressBar), ImportError> {

@@ -2,6 +2,7 @@
 //! atomic [`crate::store::ImportTx`]. Each importer streams its input with
 //! bounded memory; a malformed row fails the whole import with its position.
 
+pub mod cur;
 pub mod focus;
 mod progress;
 mod rollup;

@@ -1,0 +1,542 @@
+//! AWS Cost and Usage Report importer (CSV and gzip CSV): legacy CUR
+//! (`lineItem/UnblendedCost`, tags as `resourceTags/user:team`), its
+//! snake_case variant (`line_item_unblended_cost`, `resource_tags_user_team`)
+//! and CUR 2.0 / Data Exports (snake_case, tags in a `resource_tags` map).
+//!
+//! Each row becomes a cost line whose billed cost is the unblended cost and
+//! whose effective cost is the amortized cost AWS shows (see
+//! `docs/importers.md` for the mapping). The billing account is the payer
+//! account; an import replaces the payer's billing period like a FOCUS one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+
+use super::rollup::{Amounts, Rollup, daily_period};
+use super::values::{decimal, is_null, opt_text, timestamp};
+use super::{ImportError, Progress, csv_error};
+use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
+use crate::store::{ImportSummary, Store, StoredLine};
+
+const ROLLUP_MAX_KEYS: usize = 25_000;
+const EXPECTED: &str = "an AWS Cost and Usage Report (legacy, snake_case or CUR 2.0)";
+
+/// A column name with case, `/`, `_` and `:` removed: `lineItem/UnblendedCost`
+/// and `line_item_unblended_cost` are the same column.
+fn column_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// The tag key a tag column holds, if it is one: `resourceTags/user:team`
+/// and `resource_tags_user_team` both hold `team`.
+fn tag_column(name: &str) -> Option<String> {
+    let name = name.trim();
+    let key = name
+        .strip_prefix("resourceTags/")
+        .or_else(|| name.strip_prefix("resource_tags_"))?;
+    let key = key
+        .strip_prefix("user:")
+        .or_else(|| key.strip_prefix("user_"))
+        .unwrap_or(key);
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+#[derive(Debug)]
+struct Columns {
+    line_item_type: usize,
+    unblended_cost: usize,
+    currency: usize,
+    usage_start: usize,
+    usage_end: usize,
+    billing_start: usize,
+    billing_end: usize,
+    payer: usize,
+    payer_name: Option<usize>,
+    usage_account: Option<usize>,
+    usage_account_name: Option<usize>,
+    product_name: Option<usize>,
+    product_code: Option<usize>,
+    region: Option<usize>,
+    resource_id: Option<usize>,
+    usage_amount: Option<usize>,
+    unit: Option<usize>,
+    public_on_demand_cost: Option<usize>,
+    reservation_effective_cost: Option<usize>,
+    reservation_unused_upfront: Option<usize>,
+    reservation_unused_recurring: Option<usize>,
+    reservation_arn: Option<usize>,
+    sp_effective_cost: Option<usize>,
+    sp_total_commitment: Option<usize>,
+    sp_used_commitment: Option<usize>,
+    /// (column, tag key) of legacy and snake_case tag columns.
+    tag_columns: Vec<(usize, String)>,
+    /// CUR 2.0's `resource_tags` map (JSON).
+    tag_map: Option<usize>,
+    /// The cells a cost line is made of (besides amounts and period): rows
+    /// alike in these are one line for the roll-up. Line item ids and other
+    /// columns allot does not keep are left out, so hourly rows merge.
+    identity: Vec<usize>,
+}
+
+impl Columns {
+    fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
+        if headers
+            .iter()
+            .all(|h| h.trim_start_matches('\u{feff}').trim().is_empty())
+        {
+            return Err(ImportError::NoHeader(path.to_path_buf()));
+        }
+        let mut index = HashMap::new();
+        let mut tag_columns = Vec::new();
+        let mut tag_map = None;
+        for (i, h) in headers.iter().enumerate() {
+            if h.trim() == "resource_tags" {
+                tag_map = Some(i);
+            } else if let Some(key) = tag_column(h) {
+                tag_columns.push((i, key));
+            } else {
+                index.insert(column_key(h), i);
+            }
+        }
+        let opt = |name: &str| index.get(&column_key(name)).copied();
+        let req = |name: &str| {
+            opt(name).ok_or_else(|| ImportError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                expected: EXPECTED,
+            })
+        };
+        let mut cols = Columns {
+            line_item_type: req("lineItem/LineItemType")?,
+            unblended_cost: req("lineItem/UnblendedCost")?,
+            currency: req("lineItem/CurrencyCode")?,
+            usage_start: req("lineItem/UsageStartDate")?,
+            usage_end: req("lineItem/UsageEndDate")?,
+            billing_start: req("bill/BillingPeriodStartDate")?,
+            billing_end: req("bill/BillingPeriodEndDate")?,
+            payer: req("bill/PayerAccountId")?,
+            payer_name: opt("bill/PayerAccountName"),
+            usage_account: opt("lineItem/UsageAccountId"),
+            usage_account_name: opt("lineItem/UsageAccountName"),
+            product_name: opt("product/ProductName"),
+            product_code: opt("lineItem/ProductCode"),
+            region: opt("product/regionCode").or_else(|| opt("product/region")),
+            resource_id: opt("lineItem/ResourceId"),
+            usage_amount: opt("lineItem/UsageAmount"),
+            unit: opt("pricing/unit"),
+            public_on_demand_cost: opt("pricing/publicOnDemandCost"),
+            reservation_effective_cost: opt("reservation/EffectiveCost"),
+            reservation_unused_upfront: opt(
+                "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod",
+            ),
+            reservation_unused_recurring: opt("reservation/UnusedRecurringFee"),
+            reservation_arn: opt("reservation/ReservationARN"),
+            sp_effective_cost: opt("savingsPlan/SavingsPlanEffectiveCost"),
+            sp_total_commitment: opt("savingsPlan/TotalCommitmentToDate"),
+            sp_used_commitment: opt("savingsPlan/UsedCommitment"),
+            tag_columns,
+            tag_map,
+            identity: Vec::new(),
+        };
+        cols.identity = [
+            Some(cols.line_item_type),
+            Some(cols.currency),
+            Some(cols.billing_start),
+            Some(cols.billing_end),
+            Some(cols.payer),
+            cols.payer_name,
+            cols.usage_account,
+            cols.usage_account_name,
+            cols.product_name,
+            cols.product_code,
+            cols.region,
+            cols.resource_id,
+            cols.unit,
+            cols.tag_map,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(cols.tag_columns.iter().map(|(i, _)| *i))
+        .collect();
+        Ok(cols)
+    }
+}
+
+/// The AWS line item types and what allot makes of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineItemType {
+    Usage,
+    DiscountedUsage,
+    RiFee,
+    Fee,
+    SavingsPlanCoveredUsage,
+    SavingsPlanNegation,
+    SavingsPlanRecurringFee,
+    SavingsPlanUpfrontFee,
+    Tax,
+    Credit,
+    Refund,
+    Discount,
+}
+
+impl LineItemType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim() {
+            "Usage" => LineItemType::Usage,
+            "DiscountedUsage" => LineItemType::DiscountedUsage,
+            "RIFee" => LineItemType::RiFee,
+            "Fee" => LineItemType::Fee,
+            "SavingsPlanCoveredUsage" => LineItemType::SavingsPlanCoveredUsage,
+            "SavingsPlanNegation" => LineItemType::SavingsPlanNegation,
+            "SavingsPlanRecurringFee" => LineItemType::SavingsPlanRecurringFee,
+            "SavingsPlanUpfrontFee" => LineItemType::SavingsPlanUpfrontFee,
+            "Tax" => LineItemType::Tax,
+            "Credit" => LineItemType::Credit,
+            "Refund" => LineItemType::Refund,
+            "EdpDiscount"
+            | "BundledDiscount"
+            | "PrivateRateDiscount"
+            | "SppDiscount"
+            | "DistributorDiscount"
+            | "Discount" => LineItemType::Discount,
+            _ => return None,
+        })
+    }
+
+    fn charge_category(self) -> ChargeCategory {
+        match self {
+            LineItemType::Usage
+            | LineItemType::DiscountedUsage
+            | LineItemType::SavingsPlanCoveredUsage
+            | LineItemType::SavingsPlanNegation => ChargeCategory::Usage,
+            LineItemType::RiFee
+            | LineItemType::Fee
+            | LineItemType::SavingsPlanRecurringFee
+            | LineItemType::SavingsPlanUpfrontFee => ChargeCategory::Purchase,
+            LineItemType::Tax => ChargeCategory::Tax,
+            LineItemType::Credit | LineItemType::Refund | LineItemType::Discount => {
+                ChargeCategory::Credit
+            }
+        }
+    }
+}
+
+struct RowParser {
+    path: PathBuf,
+    headers: csv::StringRecord,
+    cols: Columns,
+}
+
+impl RowParser {
+    fn err(&self, line: u64, col: usize, expected: &str, found: &str) -> ImportError {
+        ImportError::Value {
+            path: self.path.clone(),
+            line,
+            column: self.headers.get(col).unwrap_or("?").trim().to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+
+    fn money(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        col: usize,
+    ) -> Result<Decimal, ImportError> {
+        let raw = record.get(col).unwrap_or("");
+        decimal(raw).ok_or_else(|| self.err(line, col, "a decimal number", raw))
+    }
+
+    /// An amount that may be empty (zero then), in an optional column.
+    fn opt_money(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        col: Option<usize>,
+    ) -> Result<Decimal, ImportError> {
+        match col {
+            Some(c) if !is_null(record.get(c).unwrap_or("")) => self.money(record, line, c),
+            _ => Ok(Decimal::ZERO),
+        }
+    }
+
+    fn time(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        col: usize,
+    ) -> Result<DateTime<Utc>, ImportError> {
+        let raw = record.get(col).unwrap_or("");
+        timestamp(raw)
+            .ok_or_else(|| self.err(line, col, "a timestamp such as `2024-09-01T00:00:00Z`", raw))
+    }
+
+    /// The row's type, period and amounts (billed = unblended; effective =
+    /// amortized, per `docs/importers.md`).
+    fn amounts(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<(LineItemType, Amounts), ImportError> {
+        let c = &self.cols;
+        let raw_type = record.get(c.line_item_type).unwrap_or("");
+        let kind = LineItemType::parse(raw_type).ok_or_else(|| {
+            self.err(line, c.line_item_type, "a CUR line item type such as Usage, DiscountedUsage, RIFee, SavingsPlanCoveredUsage, Tax or Credit", raw_type)
+        })?;
+        let unblended = self.money(record, line, c.unblended_cost)?;
+        let required = |col: Option<usize>, name: &str| -> Result<Decimal, ImportError> {
+            match col {
+                Some(col) => self.money(record, line, col),
+                None => Err(ImportError::MissingColumn {
+                    path: self.path.clone(),
+                    column: name.to_string(),
+                    expected: EXPECTED,
+                }),
+            }
+        };
+        let has_reservation = c
+            .reservation_arn
+            .and_then(|i| record.get(i))
+            .is_some_and(|v| !is_null(v));
+        let effective = match kind {
+            LineItemType::DiscountedUsage => {
+                required(c.reservation_effective_cost, "reservation/EffectiveCost")?
+            }
+            LineItemType::RiFee => {
+                self.opt_money(record, line, c.reservation_unused_upfront)?
+                    + self.opt_money(record, line, c.reservation_unused_recurring)?
+            }
+            LineItemType::Fee if has_reservation => Decimal::ZERO,
+            LineItemType::SavingsPlanCoveredUsage => {
+                required(c.sp_effective_cost, "savingsPlan/SavingsPlanEffectiveCost")?
+            }
+            LineItemType::SavingsPlanRecurringFee => {
+                required(c.sp_total_commitment, "savingsPlan/TotalCommitmentToDate")?
+                    - self.opt_money(record, line, c.sp_used_commitment)?
+            }
+            LineItemType::SavingsPlanNegation | LineItemType::SavingsPlanUpfrontFee => {
+                Decimal::ZERO
+            }
+            _ => unblended,
+        };
+        let list = match c.public_on_demand_cost {
+            Some(col) if !is_null(record.get(col).unwrap_or("")) => {
+                self.money(record, line, col)?
+            }
+            _ => unblended,
+        };
+        let quantity = match c.usage_amount {
+            Some(col) if !is_null(record.get(col).unwrap_or("")) => {
+                Some(self.money(record, line, col)?)
+            }
+            _ => None,
+        };
+        Ok((
+            kind,
+            Amounts {
+                billed: unblended,
+                effective,
+                list,
+                contracted: None,
+                quantity,
+            },
+        ))
+    }
+
+    fn tags(&self, record: &csv::StringRecord, line: u64) -> Result<Tags, ImportError> {
+        let mut tags = BTreeMap::new();
+        for (col, key) in &self.cols.tag_columns {
+            if let Some(v) = record.get(*col).filter(|v| !is_null(v)) {
+                tags.insert(key.clone(), v.to_string());
+            }
+        }
+        if let Some(col) = self.cols.tag_map {
+            let raw = record.get(col).unwrap_or("");
+            if !is_null(raw) {
+                let map = Tags::from_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
+                for (k, v) in map.0 {
+                    let key = k
+                        .strip_prefix("user_")
+                        .or_else(|| k.strip_prefix("user:"))
+                        .unwrap_or(&k)
+                        .to_string();
+                    tags.insert(key, v);
+                }
+            }
+        }
+        Ok(Tags(tags))
+    }
+
+    fn parse(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        kind: LineItemType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<CostLine, ImportError> {
+        let c = &self.cols;
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let opt = |i: Option<usize>| i.and_then(|i| opt_text(get(i)));
+        let currency_raw = get(c.currency);
+        let currency = Currency::parse(currency_raw).map_err(|_| {
+            self.err(
+                line,
+                c.currency,
+                "a three-letter ISO 4217 currency code",
+                currency_raw,
+            )
+        })?;
+        let payer = opt_text(get(c.payer))
+            .ok_or_else(|| self.err(line, c.payer, "a payer account id", get(c.payer)))?;
+        Ok(CostLine {
+            charge_period_start: start,
+            charge_period_end: end,
+            billing_period_start: self.time(record, line, c.billing_start)?.date_naive(),
+            billing_period_end: self.time(record, line, c.billing_end)?.date_naive(),
+            billing_account_id: payer,
+            billing_account_name: opt(c.payer_name),
+            sub_account_id: opt(c.usage_account),
+            sub_account_name: opt(c.usage_account_name),
+            provider: "AWS".to_string(),
+            service_name: opt(c.product_name).or_else(|| opt(c.product_code)),
+            service_category: None,
+            region: opt(c.region),
+            resource_id: opt(c.resource_id),
+            charge_category: kind.charge_category(),
+            charge_class: (kind == LineItemType::Refund).then(|| "Correction".to_string()),
+            currency,
+            billed_cost: Decimal::ZERO,
+            effective_cost: Decimal::ZERO,
+            list_cost: Decimal::ZERO,
+            contracted_cost: None,
+            consumed_quantity: None,
+            consumed_unit: opt(c.unit),
+            tags: self.tags(record, line)?,
+        })
+    }
+}
+
+/// Reads every file into the roll-up, sending drained batches; returns rows read.
+fn read_files(
+    paths: &[PathBuf],
+    progress: Progress,
+    out: &mpsc::Sender<Vec<StoredLine>>,
+) -> Result<u64, ImportError> {
+    let mut rollup = Rollup::new(ROLLUP_MAX_KEYS);
+    let mut rows = 0u64;
+    let mut key = Vec::new();
+    for path in paths {
+        let (reader, bar) = super::focus::open(path, progress)?;
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(reader);
+        let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
+        let cols = Columns::resolve(path, &headers)?;
+        let parser = RowParser {
+            path: path.clone(),
+            headers: headers.clone(),
+            cols,
+        };
+        let mut record = csv::StringRecord::new();
+        while csv
+            .read_record(&mut record)
+            .map_err(|e| csv_error(path, Some(&headers), e))?
+        {
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let start = parser.time(&record, line, parser.cols.usage_start)?;
+            let end = parser.time(&record, line, parser.cols.usage_end)?;
+            let (kind, amounts) = parser.amounts(&record, line)?;
+            let (day_start, day_end) = daily_period(start, end);
+            key.clear();
+            for &i in &parser.cols.identity {
+                key.extend_from_slice(record.get(i).unwrap_or("").as_bytes());
+                key.push(0x1f);
+            }
+            key.extend_from_slice(&day_start.timestamp().to_le_bytes());
+            key.extend_from_slice(&day_end.timestamp().to_le_bytes());
+            rollup.add(&key, amounts, || {
+                parser.parse(&record, line, kind, start, end)
+            })?;
+            rows += 1;
+            if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
+                return Err(ImportError::Interrupted);
+            }
+        }
+        bar.finish_and_clear();
+    }
+    if out.blocking_send(rollup.drain()).is_err() {
+        return Err(ImportError::Interrupted);
+    }
+    Ok(rows)
+}
+
+/// Imports CUR files as one atomic import (the files of one report and
+/// billing period, for example the parts a manifest lists).
+pub async fn import(
+    store: &Store,
+    paths: &[PathBuf],
+    progress: Progress,
+) -> Result<ImportSummary, ImportError> {
+    if paths.is_empty() {
+        return Err(ImportError::NoFiles);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !seen.insert(canonical) {
+            return Err(ImportError::DuplicateFile(path.clone()));
+        }
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tx = store.begin_import("cur", &names).await?;
+    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(1);
+    let owned = paths.to_vec();
+    let reader = tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender));
+    while let Some(batch) = receiver.recv().await {
+        tx.insert_lines(&batch).await?;
+    }
+    let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
+    Ok(tx.commit(rows).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_and_snake_case_names_meet() {
+        assert_eq!(
+            column_key("lineItem/UnblendedCost"),
+            column_key("line_item_unblended_cost")
+        );
+        assert_eq!(
+            column_key("savingsPlan/SavingsPlanEffectiveCost"),
+            column_key("savings_plan_savings_plan_effective_cost")
+        );
+        assert_eq!(
+            tag_column("resourceTags/user:team").as_deref(),
+            Some("team")
+        );
+        assert_eq!(
+            tag_column("resource_tags_user_team").as_deref(),
+            Some("team")
+        );
+        assert_eq!(
+            tag_column("resourceTags/aws:createdBy").as_deref(),
+            Some("aws:createdBy")
+        );
+        assert_eq!(tag_column("resource_tags"), None);
+    }
+}
