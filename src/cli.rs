@@ -91,8 +91,8 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// AWS Cost and Usage Reports (legacy, snake_case or CUR 2.0; CSV or
-    /// .csv.gz). Files given together are one report, imported atomically;
+    /// AWS Cost and Usage Reports (legacy, snake_case or CUR 2.0; CSV,
+    /// .csv.gz or Parquet). Files given together are one report, imported atomically;
     /// each payer account's billing period replaces the earlier import of it.
     Cur {
         #[arg(required = true)]

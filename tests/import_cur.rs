@@ -94,6 +94,14 @@ backend_tests! {
         check_totals(&db, "cur2-2026-09.csv").await;
     }
 
+    async fn snake_case_parquet(db) {
+        check_totals(&db, "snake-2026-09.parquet").await;
+    }
+
+    async fn cur_2_parquet_with_a_tag_map(db) {
+        check_totals(&db, "cur2-2026-09.parquet").await;
+    }
+
     async fn a_restated_report_replaces_the_period_and_the_same_one_changes_nothing(db) {
         cur::import(&db.store, &[fixture("legacy-2026-09.csv")], Progress::Hidden).await.unwrap();
         let again = cur::import(&db.store, &[fixture("snake-2026-09.csv")], Progress::Hidden).await.unwrap();

@@ -1,7 +1,8 @@
 //! AWS Cost and Usage Report importer (CSV and gzip CSV): legacy CUR
 //! (`lineItem/UnblendedCost`, tags as `resourceTags/user:team`), its
 //! snake_case variant (`line_item_unblended_cost`, `resource_tags_user_team`)
-//! and CUR 2.0 / Data Exports (snake_case, tags in a `resource_tags` map).
+//! and CUR 2.0 / Data Exports (snake_case, tags in a `resource_tags` map);
+//! CSV, gzip CSV or Parquet.
 //!
 //! Each row becomes a cost line whose billed cost is the unblended cost and
 //! whose effective cost is the amortized cost AWS shows (see
@@ -431,52 +432,169 @@ fn read_files(
     progress: Progress,
     out: &mpsc::Sender<Vec<StoredLine>>,
 ) -> Result<u64, ImportError> {
-    let mut rollup = Rollup::new(ROLLUP_MAX_KEYS);
-    let mut rows = 0u64;
-    let mut key = Vec::new();
+    let mut reading = Reading {
+        rollup: Rollup::new(ROLLUP_MAX_KEYS),
+        rows: 0,
+        key: Vec::new(),
+        out,
+    };
     for path in paths {
-        let (reader, bar) = super::focus::open(path, progress)?;
-        let mut csv = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_reader(reader);
-        let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
-        let cols = Columns::resolve(path, &headers)?;
-        let parser = RowParser {
-            path: path.clone(),
-            headers: headers.clone(),
-            cols,
-        };
-        let mut record = csv::StringRecord::new();
-        while csv
-            .read_record(&mut record)
-            .map_err(|e| csv_error(path, Some(&headers), e))?
-        {
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
-            let start = parser.time(&record, line, parser.cols.usage_start)?;
-            let end = parser.time(&record, line, parser.cols.usage_end)?;
-            let (kind, amounts) = parser.amounts(&record, line)?;
-            let (day_start, day_end) = daily_period(start, end);
-            key.clear();
-            for &i in &parser.cols.identity {
-                key.extend_from_slice(record.get(i).unwrap_or("").as_bytes());
-                key.push(0x1f);
+        if is_parquet(path)? {
+            read_parquet(path, &mut reading)?;
+        } else {
+            let (reader, bar) = super::focus::open(path, progress)?;
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(reader);
+            let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
+            let cols = Columns::resolve(path, &headers)?;
+            let parser = RowParser {
+                path: path.clone(),
+                headers: headers.clone(),
+                cols,
+            };
+            let mut record = csv::StringRecord::new();
+            while csv
+                .read_record(&mut record)
+                .map_err(|e| csv_error(path, Some(&headers), e))?
+            {
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                reading.add(&parser, &record, line)?;
             }
-            key.extend_from_slice(&day_start.timestamp().to_le_bytes());
-            key.extend_from_slice(&day_end.timestamp().to_le_bytes());
-            rollup.add(&key, amounts, || {
-                parser.parse(&record, line, kind, start, end)
-            })?;
-            rows += 1;
-            if rollup.is_full() && out.blocking_send(rollup.drain()).is_err() {
-                return Err(ImportError::Interrupted);
-            }
+            bar.finish_and_clear();
         }
-        bar.finish_and_clear();
     }
-    if out.blocking_send(rollup.drain()).is_err() {
+    if out.blocking_send(reading.rollup.drain()).is_err() {
         return Err(ImportError::Interrupted);
     }
-    Ok(rows)
+    Ok(reading.rows)
+}
+
+/// The roll-up of an import in progress.
+struct Reading<'o> {
+    rollup: Rollup,
+    rows: u64,
+    key: Vec<u8>,
+    out: &'o mpsc::Sender<Vec<StoredLine>>,
+}
+
+impl Reading<'_> {
+    /// Parses one row (a CSV record, or a Parquet row as text) into the roll-up.
+    fn add(
+        &mut self,
+        parser: &RowParser,
+        record: &csv::StringRecord,
+        line: u64,
+    ) -> Result<(), ImportError> {
+        let start = parser.time(record, line, parser.cols.usage_start)?;
+        let end = parser.time(record, line, parser.cols.usage_end)?;
+        let (kind, amounts) = parser.amounts(record, line)?;
+        let (day_start, day_end) = daily_period(start, end);
+        self.key.clear();
+        for &i in &parser.cols.identity {
+            self.key
+                .extend_from_slice(record.get(i).unwrap_or("").as_bytes());
+            self.key.push(0x1f);
+        }
+        self.key
+            .extend_from_slice(&day_start.timestamp().to_le_bytes());
+        self.key
+            .extend_from_slice(&day_end.timestamp().to_le_bytes());
+        self.rollup.add(&self.key, amounts, || {
+            parser.parse(record, line, kind, start, end)
+        })?;
+        self.rows += 1;
+        if self.rollup.is_full() && self.out.blocking_send(self.rollup.drain()).is_err() {
+            return Err(ImportError::Interrupted);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a file is Parquet (it starts with `PAR1`).
+fn is_parquet(path: &Path) -> Result<bool, ImportError> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let n = file.read(&mut magic).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(n == 4 && &magic == b"PAR1")
+}
+
+/// Reads a Parquet CUR row by row (one row group in memory at a time). Each
+/// row is turned into the text a CSV export would hold, so both go through
+/// the same parser; errors name the row number where CSV names the line.
+fn read_parquet(path: &Path, reading: &mut Reading<'_>) -> Result<(), ImportError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |e: parquet::errors::ParquetError| ImportError::Csv {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("unreadable Parquet: {e}"),
+    };
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = SerializedFileReader::new(file).map_err(bad)?;
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    let headers = csv::StringRecord::from(names);
+    let cols = Columns::resolve(path, &headers)?;
+    let parser = RowParser {
+        path: path.to_path_buf(),
+        headers,
+        cols,
+    };
+    let mut record = csv::StringRecord::new();
+    for (n, row) in reader.into_iter().enumerate() {
+        let row = row.map_err(bad)?;
+        record.clear();
+        for (_, field) in row.get_column_iter() {
+            record.push_field(&parquet_cell(field));
+        }
+        reading.add(&parser, &record, n as u64 + 1)?;
+    }
+    Ok(())
+}
+
+/// A Parquet value as CSV text: numbers by their shortest exact decimal
+/// text, timestamps in RFC 3339 (UTC), maps as JSON objects.
+fn parquet_cell(field: &parquet::record::Field) -> String {
+    use parquet::record::Field;
+    match field {
+        Field::Null => String::new(),
+        Field::Str(s) => s.clone(),
+        Field::Float(v) => v.to_string(),
+        Field::Double(v) => v.to_string(),
+        Field::TimestampMillis(ms) => DateTime::from_timestamp_millis(*ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        Field::TimestampMicros(us) => DateTime::from_timestamp_micros(*us)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        Field::MapInternal(map) => {
+            let object: serde_json::Map<String, serde_json::Value> = map
+                .entries()
+                .iter()
+                .filter(|(_, v)| !matches!(v, Field::Null))
+                .map(|(k, v)| (parquet_cell(k), serde_json::Value::String(parquet_cell(v))))
+                .collect();
+            serde_json::Value::Object(object).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Imports CUR files as one atomic import (the files of one report and
