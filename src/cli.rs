@@ -2,18 +2,19 @@
 //! This is an edge of the program, so it reports errors with `anyhow`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
+use crate::config::{DEFAULT_CONFIG_FILE, FileConfig};
 use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cur, focus, usage};
 use crate::present::{self, Format};
-use crate::rules::{self, DEFAULT_RULES_DIR};
-use crate::store::{DEFAULT_DATABASE_URL, ImportSummary, Store, redact};
+use crate::rules;
+use crate::store::{ImportSummary, Store, redact};
 use crate::{demo, service};
 
 #[derive(Debug, Parser)]
@@ -23,9 +24,13 @@ use crate::{demo, service};
     about = "FinOps cost allocation: every cost gets an owner, to the cent"
 )]
 pub struct Cli {
-    /// Database URL: `sqlite://FILE` (created on first use) or `postgres://USER@HOST/DB`.
-    #[arg(long, global = true, env = "ALLOT_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    /// Database URL: `sqlite://FILE` (created on first use) or
+    /// `postgres://USER@HOST/DB` [default: from the config file, else sqlite://allot.db].
+    #[arg(long, global = true, env = "ALLOT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Configuration file [default: allot.toml, when it exists].
+    #[arg(long, global = true, env = "ALLOT_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,12 +47,13 @@ pub enum Command {
         /// The month, as YYYY-MM.
         #[arg(long, value_parser = Month::parse)]
         month: Month,
-        /// Directory of rule files.
-        #[arg(long, env = "ALLOT_RULES_DIR", default_value = DEFAULT_RULES_DIR)]
-        rules: PathBuf,
-        /// Cost column to allocate.
-        #[arg(long, env = "ALLOT_COST_BASIS", default_value = "effective", value_parser = str::parse::<CostBasis>)]
-        cost_basis: CostBasis,
+        /// Directory of rule files [default: from the config file, else allocation-rules].
+        #[arg(long, env = "ALLOT_RULES_DIR")]
+        rules: Option<PathBuf>,
+        /// Cost column to allocate: effective, billed or list [default: from the
+        /// config file, else effective].
+        #[arg(long, env = "ALLOT_COST_BASIS", value_parser = str::parse::<CostBasis>)]
+        cost_basis: Option<CostBasis>,
     },
     /// Show an allocated month per team (or per team and service).
     Showback {
@@ -66,9 +72,9 @@ pub enum Command {
     },
     /// Serve the HTTP API.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "ALLOT_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address to listen on [default: from the config file, else 127.0.0.1:8080].
+        #[arg(long, env = "ALLOT_LISTEN")]
+        listen: Option<SocketAddr>,
     },
     /// Load the bundled sample bill into a fresh database, allocate it and serve it.
     Demo {
@@ -111,16 +117,16 @@ pub enum ImportSource {
 pub enum RulesCommand {
     /// Check rule files; print every error as file:line:col with a hint.
     Check {
-        #[arg(default_value = DEFAULT_RULES_DIR)]
-        dir: PathBuf,
+        /// [default: the configured rules directory, else allocation-rules]
+        dir: Option<PathBuf>,
     },
     /// Show how the rules in DIR would change each team's total for an
     /// allocated month, compared with its stored allocation. Stores nothing.
     Preview {
         #[arg(long, value_parser = Month::parse)]
         month: Month,
-        #[arg(default_value = DEFAULT_RULES_DIR)]
-        dir: PathBuf,
+        /// [default: the configured rules directory, else allocation-rules]
+        dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -139,11 +145,32 @@ pub enum RulesCommand {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path, true)?,
+        None => FileConfig::load(Path::new(DEFAULT_CONFIG_FILE), false)?,
+    };
+    // Flags and environment win over the file, which wins over defaults.
+    let (rules_flag, basis_flag, listen_flag) = match &cli.command {
+        Command::Allocate {
+            rules, cost_basis, ..
+        } => (rules.clone(), *cost_basis, None),
+        Command::Rules {
+            command: RulesCommand::Check { dir } | RulesCommand::Preview { dir, .. },
+        } => (dir.clone(), None, None),
+        Command::Serve { listen } => (None, None, *listen),
+        _ => (None, None, None),
+    };
+    let settings = file.settings(
+        cli.database_url.clone(),
+        listen_flag,
+        basis_flag,
+        rules_flag,
+    );
     match cli.command {
         Command::Import {
             source: ImportSource::Focus { files },
         } => {
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let started = std::time::Instant::now();
             let summary = focus::import(&store, &files, Progress::Auto).await?;
             print_import(&summary, started);
@@ -152,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             source: ImportSource::Cur { files },
         } => {
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let started = std::time::Instant::now();
             let summary = cur::import(&store, &files, Progress::Auto).await?;
             print_import(&summary, started);
@@ -161,7 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             source: ImportSource::Usage { files },
         } => {
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let summary = usage::import(&store, &files).await?;
             let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
             println!(
@@ -175,24 +202,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Allocate {
-            month,
-            rules: dir,
-            cost_basis,
-        } => {
+        Command::Allocate { month, .. } => {
+            let (dir, cost_basis) = (settings.rules_dir.clone(), settings.cost_basis);
             let rules = rules::load_dir(&dir).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}\nthe rules in `{}` are invalid; nothing was allocated",
                     dir.display()
                 )
             })?;
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
             print_allocation(&allocation);
             Ok(())
         }
         Command::Showback { month, by, format } => {
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let (run, report) = service::showback(&store, month, by).await?;
             let stale = service::is_stale(&store, &run).await?;
             if stale {
@@ -211,17 +235,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules {
-            command: RulesCommand::Check { dir },
-        } => match rules::load_dir(&dir) {
-            Ok(set) => {
-                println!("{}: {} rules, ok", dir.display(), set.rules.len());
-                Ok(())
+            command: RulesCommand::Check { .. },
+        } => {
+            let dir = &settings.rules_dir;
+            match rules::load_dir(dir) {
+                Ok(set) => {
+                    println!(
+                        "{}: {} rules, {} pools, ok",
+                        dir.display(),
+                        set.rules.len(),
+                        set.pools.len()
+                    );
+                    Ok(())
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
+                }
             }
-            Err(errors) => {
-                eprintln!("{errors}");
-                bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
-            }
-        },
+        }
         Command::Rules {
             command:
                 RulesCommand::Explain {
@@ -230,7 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => {
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let (run, explanation) = service::explain(&store, month, &team).await?;
             if service::is_stale(&store, &run).await? {
                 eprintln!(
@@ -248,15 +280,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules {
-            command: RulesCommand::Preview { month, dir, format },
+            command: RulesCommand::Preview { month, format, .. },
         } => {
+            let dir = settings.rules_dir.clone();
             let rules = rules::load_dir(&dir).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}\nthe rules in `{}` are invalid; nothing to preview",
                     dir.display()
                 )
             })?;
-            let store = open(&cli.database_url).await?;
+            let store = open(&settings.database_url).await?;
             let (run, candidate, rows) = service::preview(&store, &rules, month).await?;
             let notes = present::allocation_notes(&candidate);
             match format {
@@ -277,8 +310,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { listen } => {
-            let store = open(&cli.database_url).await?;
+        Command::Serve { .. } => {
+            let listen = settings.listen;
+            let store = open(&settings.database_url).await?;
             serve(store, listen).await
         }
         Command::Demo {

@@ -6,6 +6,8 @@
 pub mod app;
 /// The command line.
 pub mod cli;
+/// Configuration: `allot.toml`, environment, flags.
+pub mod config;
 /// The bundled demo.
 pub mod demo;
 /// Money, months, teams and cost lines: the types everything else speaks.

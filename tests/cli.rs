@@ -244,3 +244,70 @@ fn explain_and_preview_from_the_command_line() {
             .unwrap();
     assert_eq!(text(&out.stdout), golden);
 }
+
+#[test]
+fn settings_come_from_allot_toml_unless_a_flag_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-config.db");
+    let rules = common::root().join("allocation-rules");
+    std::fs::write(
+        dir.path().join("allot.toml"),
+        format!(
+            "database_url = \"sqlite://{}\"\n\n[allocation]\ncost_basis = \"billed\"\nrules = \"{}\"\n",
+            db.display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(args)
+            .env_remove("ALLOT_DATABASE_URL")
+            .env_remove("ALLOT_RULES_DIR")
+            .env_remove("ALLOT_COST_BASIS")
+            .env_remove("ALLOT_CONFIG")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let fixture = common::demo_fixture();
+    let out = run(&["import", "focus", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(db.exists(), "the database named in allot.toml is used");
+    let out = run(&["allocate", "--month", "2026-10"]);
+    assert!(
+        text(&out.stdout).contains("(billed cost basis)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "allocate",
+        "--month",
+        "2026-10",
+        "--cost-basis",
+        "effective",
+    ]);
+    assert!(
+        text(&out.stdout).contains("(effective cost basis)"),
+        "a flag wins: {}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[allocation]\ncost_basis = \"amortised\"\n",
+    )
+    .unwrap();
+    let out = run(&["--config", "bad.toml", "showback", "--month", "2026-10"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("bad.toml:2:1: expected a cost basis"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["--config", "missing.toml", "showback", "--month", "2026-10"]);
+    assert!(
+        text(&out.stderr).contains("cannot read `missing.toml`"),
+        "a named config must exist"
+    );
+}

@@ -1,0 +1,198 @@
+//! Configuration: `allot.toml` (optional), overridden by environment
+//! variables and command-line flags. Typed once here; the rest of the
+//! program never reads settings itself.
+//!
+//! ```toml
+//! database_url = "postgres://allot@db/allot"
+//! listen = "0.0.0.0:8080"
+//!
+//! [allocation]
+//! cost_basis = "effective"   # effective | billed | list
+//! rules = "allocation-rules"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::CostBasis;
+use crate::rules::DEFAULT_RULES_DIR;
+use crate::store::DEFAULT_DATABASE_URL;
+
+/// The configuration file read when `--config` is not given (if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "allot.toml";
+
+/// What can be wrong with a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}; see the configuration section of README.md")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// `allot.toml` as written; every setting is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub allocation: AllocationConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationConfig {
+    pub cost_basis: Option<String>,
+    pub rules: Option<PathBuf>,
+}
+
+/// The settings in force, after file, environment and flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub cost_basis: CostBasis,
+    pub rules_dir: PathBuf,
+}
+
+impl FileConfig {
+    /// Reads `path`; with `required` false a missing file is an empty config.
+    pub fn load(path: &Path, required: bool) -> Result<FileConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(FileConfig::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        FileConfig::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+        let invalid = |offset: usize, message: String| {
+            let before = &text[..offset.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let config: FileConfig = toml::from_str(text).map_err(|e| {
+            invalid(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().to_string(),
+            )
+        })?;
+        if let Some(basis) = &config.allocation.cost_basis {
+            basis.parse::<CostBasis>().map_err(|message| {
+                let at = text.find("cost_basis").unwrap_or(0);
+                invalid(at, message)
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Fills what flags and environment (`Some`) did not set from this file,
+    /// then from the defaults.
+    pub fn settings(
+        &self,
+        database_url: Option<String>,
+        listen: Option<SocketAddr>,
+        cost_basis: Option<CostBasis>,
+        rules_dir: Option<PathBuf>,
+    ) -> Settings {
+        Settings {
+            database_url: database_url
+                .or_else(|| self.database_url.clone())
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            listen: listen
+                .or(self.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            cost_basis: cost_basis
+                .or_else(|| {
+                    self.allocation
+                        .cost_basis
+                        .as_deref()
+                        .and_then(|b| b.parse().ok())
+                })
+                .unwrap_or_default(),
+            rules_dir: rules_dir
+                .or_else(|| self.allocation.rules.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES_DIR)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let file = FileConfig::parse(
+            Path::new("allot.toml"),
+            "database_url = \"postgres://db/allot\"\n[allocation]\ncost_basis = \"billed\"\n",
+        )
+        .unwrap();
+        let s = file.settings(None, None, None, None);
+        assert_eq!(s.database_url, "postgres://db/allot");
+        assert_eq!(s.cost_basis, CostBasis::Billed);
+        assert_eq!(s.rules_dir, PathBuf::from("allocation-rules"));
+        let s = file.settings(
+            Some("sqlite://x.db".into()),
+            None,
+            Some(CostBasis::List),
+            None,
+        );
+        assert_eq!(
+            (s.database_url.as_str(), s.cost_basis),
+            ("sqlite://x.db", CostBasis::List)
+        );
+        assert_eq!(
+            FileConfig::default()
+                .settings(None, None, None, None)
+                .cost_basis,
+            CostBasis::Effective
+        );
+    }
+
+    #[test]
+    fn mistakes_are_located() {
+        let e = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[allocation]\ncost_basis = \"amortised\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "allot.toml:2:1: expected a cost basis `effective`, `billed` or `list`, found `amortised`; see the configuration section of README.md"
+        );
+        let e = FileConfig::parse(Path::new("allot.toml"), "databse_url = \"x\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("allot.toml:1:1: unknown field `databse_url`"),
+            "{e}"
+        );
+        assert!(FileConfig::load(Path::new("/nonexistent/allot.toml"), false).is_ok());
+        assert!(FileConfig::load(Path::new("/nonexistent/allot.toml"), true).is_err());
+    }
+}
