@@ -19,8 +19,17 @@ impl Application {
         let listener = TcpListener::bind(listen).await?;
         Ok(Application {
             listener,
-            state: AppState { store },
+            state: AppState {
+                store,
+                settings: None,
+            },
         })
+    }
+
+    /// Serves the configured sources too (`/api/v1/imports`).
+    pub fn with_settings(mut self, settings: crate::config::Settings) -> Application {
+        self.state.settings = Some(std::sync::Arc::new(settings));
+        self
     }
 
     /// The address actually bound.

@@ -8,14 +8,14 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
-use crate::config::{DEFAULT_CONFIG_FILE, FileConfig};
+use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cur, focus, usage};
 use crate::present::{self, Format};
 use crate::rules;
 use crate::store::{ImportSummary, Store, redact};
-use crate::{demo, service};
+use crate::{demo, scheduler, service};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -313,7 +313,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => {
             let listen = settings.listen;
             let store = open(&settings.database_url).await?;
-            serve(store, listen).await
+            serve(store, listen, settings).await
         }
         Command::Demo {
             listen,
@@ -371,13 +371,30 @@ async fn open(url: &str) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot use database `{}`", redact(url)))
 }
 
-async fn serve(store: Store, listen: SocketAddr) -> anyhow::Result<()> {
-    let app = Application::build(store, listen).await.with_context(|| {
-        format!("cannot listen on `{listen}`; is another server running there?")
-    })?;
-    tracing::info!(addr = %app.local_addr()?, "serving");
+async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(store.clone(), listen)
+        .await
+        .with_context(|| format!("cannot listen on `{listen}`; is another server running there?"))?
+        .with_settings(settings.clone());
+    tracing::info!(addr = %app.local_addr()?, sources = settings.sources.len(), "serving");
     println!("allot is serving on http://{}", app.local_addr()?);
-    app.run_until(shutdown_signal()).await?;
+    for source in &settings.sources {
+        println!(
+            "scheduled: source `{}` ({})",
+            source.name,
+            source.path.display()
+        );
+    }
+    // One shutdown signal stops both the API and the schedules; an import
+    // in progress finishes (or rolls back) before the process exits.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let schedules = tokio::spawn(scheduler::run_schedules(store, settings, stopped));
+    app.run_until(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    })
+    .await?;
+    let _ = schedules.await;
     Ok(())
 }
 

@@ -9,6 +9,13 @@
 //! [allocation]
 //! cost_basis = "effective"   # effective | billed | list
 //! rules = "allocation-rules"
+//!
+//! [[source]]                 # imported on a schedule by `allot serve`
+//! name = "aws-cur"
+//! kind = "cur"               # cur | focus
+//! path = "/data/cur/current" # a file, or a directory of exports
+//! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
+//! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
 //! ```
 
 use std::net::SocketAddr;
@@ -48,6 +55,41 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     #[serde(default)]
     pub allocation: AllocationConfig,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One `[[source]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: String,
+    pub path: PathBuf,
+    pub schedule: String,
+    pub retries: Option<u32>,
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// What a source holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Focus,
+    Cur,
+}
+
+/// A checked import source.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    /// A file, or a directory whose `.csv`, `.csv.gz` and `.parquet` files
+    /// are one export.
+    pub path: PathBuf,
+    pub schedule: cron::Schedule,
+    /// Attempts after a failed run, with doubling waits from `retry_after`.
+    pub retries: u32,
+    pub retry_after: std::time::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,7 +106,19 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub cost_basis: CostBasis,
     pub rules_dir: PathBuf,
+    pub sources: Vec<Source>,
 }
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.path == other.path
+            && self.retries == other.retries
+    }
+}
+
+impl Eq for Source {}
 
 impl FileConfig {
     /// Reads `path`; with `required` false a missing file is an empty config.
@@ -108,7 +162,26 @@ impl FileConfig {
                 invalid(at, message)
             })?;
         }
+        let mut names = std::collections::BTreeSet::new();
+        for source in &config.sources {
+            let at = text.find(&format!("\"{}\"", source.name)).unwrap_or(0);
+            if !names.insert(source.name.as_str()) {
+                return Err(invalid(
+                    at,
+                    format!("source `{}` is declared twice", source.name),
+                ));
+            }
+            source.checked().map_err(|message| invalid(at, message))?;
+        }
         Ok(config)
+    }
+
+    /// The checked sources.
+    pub fn sources(&self) -> Vec<Source> {
+        self.sources
+            .iter()
+            .filter_map(|s| s.checked().ok())
+            .collect()
     }
 
     /// Fills what flags and environment (`Some`) did not set from this file,
@@ -138,7 +211,38 @@ impl FileConfig {
             rules_dir: rules_dir
                 .or_else(|| self.allocation.rules.clone())
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES_DIR)),
+            sources: self.sources(),
         }
+    }
+}
+
+impl SourceConfig {
+    fn checked(&self) -> Result<Source, String> {
+        use std::str::FromStr;
+        let kind = match self.kind.trim() {
+            "focus" => SourceKind::Focus,
+            "cur" => SourceKind::Cur,
+            other => {
+                return Err(format!(
+                    "source `{}`: expected kind `focus` or `cur`, found `{other}`",
+                    self.name
+                ));
+            }
+        };
+        let schedule = cron::Schedule::from_str(&self.schedule).map_err(|e| {
+            format!(
+                "source `{}`: expected a cron schedule with seconds such as `0 0 3 * * *`, found `{}` ({e})",
+                self.name, self.schedule
+            )
+        })?;
+        Ok(Source {
+            name: self.name.clone(),
+            kind,
+            path: self.path.clone(),
+            schedule,
+            retries: self.retries.unwrap_or(3),
+            retry_after: std::time::Duration::from_secs(self.retry_after_seconds.unwrap_or(60)),
+        })
     }
 }
 
@@ -190,6 +294,16 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("allot.toml:1:1: unknown field `databse_url`"),
+            "{e}"
+        );
+        let e = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[[source]]\nname = \"cur\"\nkind = \"cur\"\npath = \"/x\"\nschedule = \"0 3 * * *\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("allot.toml:2:8: source `cur`: expected a cron schedule with seconds"),
             "{e}"
         );
         assert!(FileConfig::load(Path::new("/nonexistent/allot.toml"), false).is_ok());

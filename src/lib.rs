@@ -22,6 +22,8 @@ pub mod importers;
 pub mod present;
 /// Ownership rules: parse, check and evaluate `allocation-rules/*.toml`.
 pub mod rules;
+/// Scheduled imports of configured sources.
+pub mod scheduler;
 /// Use cases shared by the CLI and the API.
 pub mod service;
 /// All SQL: one `Store` over SQLite and PostgreSQL.

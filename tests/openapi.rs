@@ -240,8 +240,8 @@ impl<'d> Op<'d> {
     }
 
     /// The body this test sends when it calls the operation: the documented
-    /// request body example, or for a `post` without one a minimal valid
-    /// rule set; nothing for other methods.
+    /// request body example; for a `post` that documents a body but no
+    /// example, a minimal valid rule set; nothing otherwise.
     fn request_body(&self) -> Option<Value> {
         let json = child(self.block, "requestBody")
             .and_then(|b| child(b, "content"))
@@ -254,7 +254,9 @@ impl<'d> Op<'d> {
         let example = inline.or_else(|| json.and_then(|j| child(j, "example")).map(yaml_value));
         match example {
             Some(body) => Some(body),
-            None if self.method == "post" => Some(minimal_rules()),
+            None if self.method == "post" && child(self.block, "requestBody").is_some() => {
+                Some(minimal_rules())
+            }
             None => None,
         }
     }
@@ -535,6 +537,7 @@ fn path_values(op: &Op<'_>) -> Vec<(&'static str, &'static str)> {
         .filter(|p| p.location == "path")
         .map(|p| match p.name.as_str() {
             "team" => ("team", "unallocated"),
+            "source" => ("source", "no-such-source"),
             other => panic!("{}: teach this test a value for `{{{other}}}`", op.path),
         })
         .collect()

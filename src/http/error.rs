@@ -20,6 +20,10 @@ pub enum ApiError {
     /// Candidate rules that `rules check` rejects; the message lists every error.
     #[error("{0}")]
     InvalidRules(String),
+    #[error("unknown source `{0}`: configure it as a `[[source]]` in allot.toml")]
+    UnknownSource(String),
+    #[error("source `{0}` is being imported now; try again when that run ends")]
+    Busy(String),
     #[error("unknown team `{0}`")]
     UnknownTeam(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
@@ -56,6 +60,8 @@ impl IntoResponse for ApiError {
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
             ApiError::UnknownTeam(_) => (StatusCode::NOT_FOUND, "unknown_team"),
+            ApiError::UnknownSource(_) => (StatusCode::NOT_FOUND, "unknown_source"),
+            ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),
             ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };

@@ -3,6 +3,7 @@
 //! no SQL and no allocation logic.
 
 mod error;
+mod imports;
 mod params;
 mod rules;
 mod showback;
@@ -26,6 +27,9 @@ pub const OPENAPI_YAML: &str = include_str!("../../api/openapi.yaml");
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// The configured sources and allocation settings (none in tests that
+    /// do not configure them).
+    pub settings: Option<std::sync::Arc<crate::config::Settings>>,
 }
 
 /// The whole API.
@@ -37,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(teams::router())
         .merge(rules::router())
         .merge(usage::router())
+        .merge(imports::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

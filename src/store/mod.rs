@@ -95,6 +95,65 @@ pub struct PoolShare {
     pub fallback: Option<String>,
 }
 
+/// One run of a configured import source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRun {
+    pub id: i64,
+    pub source: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub rows_read: u64,
+    /// Months whose data the run changed.
+    pub months: Vec<Month>,
+    pub error: Option<String>,
+}
+
+/// Held while a source runs: no other run of it starts, in this process or
+/// (on PostgreSQL) in any process sharing the database. Released on drop.
+pub struct SourceLock {
+    /// The in-process claim (SQLite).
+    local: Option<String>,
+    /// A transaction holding `pg_advisory_xact_lock`; rolled back on drop.
+    _pg: Option<Transaction<'static, Postgres>>,
+}
+
+impl SourceLock {
+    /// Releases the lock now (dropping it releases it too, but on
+    /// PostgreSQL only once the pool gets the connection back).
+    pub async fn release(mut self) -> Result<()> {
+        if let Some(tx) = self._pg.take() {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SourceLock {
+    fn drop(&mut self) {
+        if let (Some(name), Ok(mut running)) = (&self.local, RUNNING_SOURCES.lock()) {
+            running.remove(name);
+        }
+    }
+}
+
+static RUNNING_SOURCES: std::sync::LazyLock<std::sync::Mutex<BTreeSet<String>>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(BTreeSet::new()));
+
+/// A stable 64-bit key for a source's advisory lock.
+fn lock_key(name: &str) -> i64 {
+    // FNV-1a: the same key in every process and version.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in b"allot-source:".iter().chain(name.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as i64
+}
+
 /// Facts about one stored allocation of a month.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllocationRun {
@@ -627,6 +686,133 @@ impl Store {
                         team: TeamId::parse(&team).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         metric: Metric::parse(&metric).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         quantity: row.try_get::<DbDecimal, _>(3)?.0,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Takes the lock of a source, or `None` when a run of it is in progress:
+    /// on PostgreSQL a transaction-scoped advisory lock, which holds across
+    /// every process sharing the database; on SQLite (one process) a claim
+    /// in this process.
+    pub async fn try_lock_source(&self, name: &str) -> Result<Option<SourceLock>> {
+        match self {
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(lock_key(name))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Ok(locked.then(|| SourceLock {
+                    local: None,
+                    _pg: Some(tx),
+                }))
+            }
+            Store::Sqlite(_) => {
+                let mut running = RUNNING_SOURCES
+                    .lock()
+                    .map_err(|_| StoreError::Corrupt("source lock poisoned".into()))?;
+                Ok(running.insert(name.to_string()).then(|| SourceLock {
+                    local: Some(name.to_string()),
+                    _pg: None,
+                }))
+            }
+        }
+    }
+
+    /// Records the start of a run; returns its id.
+    pub async fn start_run(&self, source: &str, trigger: &str) -> Result<i64> {
+        with_pool!(self, pool => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO import_runs (source, trigger, started_at, status) VALUES ($1, $2, $3, 'running') RETURNING id",
+            )
+            .bind(source)
+            .bind(trigger)
+            .bind(Utc::now())
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    /// Records how a run ended.
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        succeeded: bool,
+        rows_read: u64,
+        months: &[Month],
+        error: Option<&str>,
+    ) -> Result<()> {
+        let months = months
+            .iter()
+            .map(Month::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE import_runs SET finished_at = $1, status = $2, rows_read = $3, months = $4, error = $5 WHERE id = $6",
+            )
+            .bind(Utc::now())
+            .bind(if succeeded { "succeeded" } else { "failed" })
+            .bind(rows_read as i64)
+            .bind(&months)
+            .bind(error.unwrap_or(""))
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// One run by id.
+    pub async fn import_run(&self, id: i64) -> Result<Option<ImportRun>> {
+        Ok(self.runs_where(Some(id), 1).await?.pop())
+    }
+
+    /// The latest runs, newest first.
+    pub async fn import_runs(&self, limit: u32) -> Result<Vec<ImportRun>> {
+        self.runs_where(None, limit).await
+    }
+
+    async fn runs_where(&self, id: Option<i64>, limit: u32) -> Result<Vec<ImportRun>> {
+        type Raw = (
+            i64,
+            String,
+            String,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            String,
+            i64,
+            String,
+            String,
+        );
+        with_pool!(self, pool => {
+            let rows: Vec<Raw> = sqlx::query_as(
+                "SELECT id, source, trigger, started_at, finished_at, status, rows_read, months, error \
+                 FROM import_runs WHERE ($1 IS NULL OR id = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|(id, source, trigger, started_at, finished_at, status, rows_read, months, error)| {
+                    Ok(ImportRun {
+                        id,
+                        source,
+                        trigger,
+                        started_at,
+                        finished_at,
+                        status,
+                        rows_read: rows_read as u64,
+                        months: months
+                            .split(',')
+                            .filter(|m| !m.is_empty())
+                            .map(|m| Month::parse(m).map_err(|e| StoreError::Corrupt(e.to_string())))
+                            .collect::<Result<_>>()?,
+                        error: (!error.is_empty()).then_some(error),
                     })
                 })
                 .collect()

@@ -1,0 +1,177 @@
+//! Scheduled imports: each configured `[[source]]` is imported on its cron
+//! schedule by `allot serve` (or on demand through the API). One run of a
+//! source at a time, across every replica sharing a PostgreSQL database;
+//! every run is recorded; a failed run is retried with doubling waits and
+//! leaves the previous data untouched (imports are atomic); the months a run
+//! changed are re-allocated with the configured rules.
+//!
+//! [`run_once`] is one step, testable on its own; [`run_schedules`] is the
+//! loop around it. This is an edge of the program: it reports with `anyhow`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::{Settings, Source, SourceKind};
+use crate::importers::{Progress, cur, focus};
+use crate::rules;
+use crate::service;
+use crate::store::{ImportRun, Store, StoreError};
+
+/// `schedule` or `manual`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The run finished (succeeded or failed); its record.
+    Ran(ImportRun),
+    /// Another run of the source is in progress (here or on another replica).
+    Busy,
+}
+
+/// The files a source names: the file itself, or a directory's `.csv`,
+/// `.csv.gz` and `.parquet` files in name order.
+pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot read source `{}`", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            p.is_file()
+                && (name.ends_with(".csv")
+                    || name.ends_with(".csv.gz")
+                    || name.ends_with(".parquet"))
+        })
+        .collect();
+    files.sort();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "source `{}` holds no .csv, .csv.gz or .parquet file",
+        path.display()
+    );
+    Ok(files)
+}
+
+/// Runs a source once: import, then re-allocate the months it changed.
+pub async fn run_once(
+    store: &Store,
+    settings: &Settings,
+    source: &Source,
+    trigger: Trigger,
+) -> Result<Outcome, StoreError> {
+    let Some(lock) = store.try_lock_source(&source.name).await? else {
+        tracing::info!(source = %source.name, "a run of this source is in progress; skipped");
+        return Ok(Outcome::Busy);
+    };
+    let id = store.start_run(&source.name, trigger.as_str()).await?;
+    let started = std::time::Instant::now();
+    let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
+        let files = source_files(&source.path)?;
+        let summary = match source.kind {
+            SourceKind::Focus => focus::import(store, &files, Progress::Hidden).await?,
+            SourceKind::Cur => cur::import(store, &files, Progress::Hidden).await?,
+        };
+        if !summary.changed_months.is_empty() {
+            let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "imported, but the rules are invalid so nothing was re-allocated:\n{e}"
+                )
+            })?;
+            for month in &summary.changed_months {
+                match service::allocate_month(store, &rules, *month, settings.cost_basis).await {
+                    Ok(_) | Err(service::ServiceError::NoData(_)) => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("imported, but re-allocating {month} failed"));
+                    }
+                }
+            }
+        }
+        Ok((summary.rows_read, summary.changed_months))
+    }
+    .await;
+    let (ok, rows, months, error) = match &result {
+        Ok((rows, months)) => (true, *rows, months.clone(), None),
+        Err(e) => (false, 0, vec![], Some(format!("{e:#}"))),
+    };
+    store
+        .finish_run(id, ok, rows, &months, error.as_deref())
+        .await?;
+    lock.release().await?;
+    let months_text = months
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if ok {
+        tracing::info!(source = %source.name, run = id, rows, months = %months_text, seconds = started.elapsed().as_secs_f64(), "import run succeeded");
+    } else {
+        tracing::warn!(source = %source.name, run = id, error = error.as_deref().unwrap_or(""), "import run failed");
+    }
+    let run = store
+        .import_run(id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("import run {id} vanished")))?;
+    Ok(Outcome::Ran(run))
+}
+
+/// Runs every source on its schedule until `shutdown` resolves. A run in
+/// progress when shutdown comes finishes (or rolls back) before this returns.
+pub async fn run_schedules(
+    store: Store,
+    settings: Settings,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tasks = Vec::new();
+    for source in settings.sources.clone() {
+        let (store, settings, mut stop) = (store.clone(), settings.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(next) = source.schedule.upcoming(Utc).next() else { return };
+                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return,
+                }
+                let mut delay = source.retry_after;
+                for attempt in 0..=source.retries {
+                    match run_once(&store, &settings, &source, Trigger::Schedule).await {
+                        Ok(Outcome::Ran(run)) if run.status == "failed" && attempt < source.retries => {
+                            tokio::select! {
+                                _ = tokio::time::sleep(delay) => {}
+                                _ = stop.changed() => return,
+                            }
+                            delay *= 2;
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(source = %source.name, error = %e, "cannot record an import run");
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}

@@ -1,0 +1,107 @@
+//! Scheduled import sources on both backends: a run imports and
+//! re-allocates, a second run of the same data changes nothing, a failed run
+//! leaves the previous data intact, and a source never runs twice at once
+//! (across two stores on one PostgreSQL: two replicas).
+
+mod common;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use allot::config::{Settings, Source, SourceKind};
+use allot::domain::{CostBasis, Month};
+use allot::engine::GroupBy;
+use allot::scheduler::{Outcome, Trigger, run_once};
+
+fn settings(dir: &Path, kind: SourceKind) -> Settings {
+    Settings {
+        database_url: String::new(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cost_basis: CostBasis::Effective,
+        rules_dir: common::root().join("allocation-rules"),
+        sources: vec![Source {
+            name: "bill".into(),
+            kind,
+            path: dir.to_path_buf(),
+            schedule: cron::Schedule::from_str("0 0 3 * * *").unwrap(),
+            retries: 0,
+            retry_after: std::time::Duration::from_secs(1),
+        }],
+    }
+}
+
+fn ran(outcome: Outcome) -> allot::store::ImportRun {
+    match outcome {
+        Outcome::Ran(run) => run,
+        Outcome::Busy => panic!("the source was busy"),
+    }
+}
+
+backend_tests! {
+    async fn a_run_imports_and_reallocates_and_a_second_changes_nothing(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        let first = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!((first.status.as_str(), first.rows_read), ("succeeded", 408));
+        assert_eq!(first.months, vec![Month::parse("2026-10").unwrap()]);
+        let (run, report) = allot::service::showback(&db.store, Month::parse("2026-10").unwrap(), GroupBy::Team).await.unwrap();
+        assert!(!allot::service::is_stale(&db.store, &run).await.unwrap(), "the changed month was re-allocated");
+        assert_eq!(report.totals.values().map(|t| t.to_string()).collect::<Vec<_>>(), vec!["538.59", "3254.67"]);
+        let second = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Manual).await.unwrap());
+        assert_eq!((second.status.as_str(), second.months.len(), second.trigger.as_str()), ("succeeded", 0, "manual"));
+        let runs = db.store.import_runs(10).await.unwrap();
+        assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
+    }
+
+    async fn a_failed_run_is_recorded_and_leaves_the_previous_data(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::root().join("fixtures/cur/legacy-2026-09.csv"), dir.path().join("cur.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Cur);
+        ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let broken = std::fs::read_to_string(dir.path().join("cur.csv")).unwrap().replacen(",RIFee,", ",Mystery,", 1);
+        std::fs::write(dir.path().join("cur.csv"), broken).unwrap();
+        let failed = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!(failed.status, "failed");
+        assert!(failed.error.as_deref().unwrap().contains("cur.csv:4: column lineItem/LineItemType"), "{failed:?}");
+        let lines = db.store.lines_for_month(Month::parse("2026-09").unwrap()).await.unwrap();
+        let total: rust_decimal::Decimal = lines.iter().map(|l| l.line.effective_cost).sum();
+        assert_eq!(total.to_string(), "27.2833333", "the previous import is intact");
+    }
+
+    async fn a_source_runs_once_at_a_time_across_replicas(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        // A second store on the same database: another replica.
+        let replica = allot::store::Store::connect(&db.url).await.unwrap();
+        let held = db.store.try_lock_source("bill").await.unwrap().expect("the first replica takes the source");
+        assert!(matches!(run_once(&replica, &s, &s.sources[0], Trigger::Schedule).await.unwrap(), Outcome::Busy));
+        assert!(replica.try_lock_source("other").await.unwrap().is_some(), "other sources are free");
+        held.release().await.unwrap();
+        let run = ran(run_once(&replica, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!(run.status, "succeeded", "the source is free again once its holder releases it");
+    }
+
+    async fn the_api_runs_a_source_and_lists_runs(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        let app = allot::app::Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap().with_settings(s);
+        let base = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::new();
+        let r = client.post(format!("{base}/api/v1/imports/bill/run")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let run: serde_json::Value = r.json().await.unwrap();
+        assert_eq!((run["status"].as_str(), run["trigger"].as_str(), run["months"][0].as_str()), (Some("succeeded"), Some("manual"), Some("2026-10")));
+        let list: serde_json::Value = client.get(format!("{base}/api/v1/imports?limit=5")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list["runs"][0]["id"], run["id"]);
+        let r = client.post(format!("{base}/api/v1/imports/nope/run")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let held = db.store.try_lock_source("bill").await.unwrap().unwrap();
+        let r = client.post(format!("{base}/api/v1/imports/bill/run")).send().await.unwrap();
+        assert_eq!(r.status(), 409, "a running source is not started twice");
+        held.release().await.unwrap();
+    }
+}
