@@ -11,7 +11,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, cur, focus, usage};
+use crate::importers::{Progress, cost_explorer, cur, focus, usage};
 use crate::present::{self, Format};
 use crate::rules;
 use crate::store::{ImportSummary, Store, redact};
@@ -104,6 +104,25 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// AWS Cost Explorer (GetCostAndUsage, daily, amortized and unblended),
+    /// with the default AWS credential chain. Each day replaces its earlier
+    /// import; days Cost Explorer calls estimated are fetched again later.
+    CostExplorer {
+        /// First day [default: the earliest day still estimated, or the first
+        /// day of this month].
+        #[arg(long, value_parser = parse_date)]
+        start: Option<chrono::NaiveDate>,
+        /// Day after the last one (exclusive, as Cost Explorer takes it)
+        /// [default: tomorrow, UTC].
+        #[arg(long, value_parser = parse_date)]
+        end: Option<chrono::NaiveDate>,
+        /// Up to two groupings: `tag:KEY`, `service`, `account`.
+        #[arg(long, value_delimiter = ',', default_value = "tag:team,service")]
+        group_by: Vec<cost_explorer::GroupKey>,
+        /// Another endpoint (a proxy or a stand-in) instead of AWS's.
+        #[arg(long, env = "ALLOT_COST_EXPLORER_ENDPOINT")]
+        endpoint_url: Option<String>,
+    },
     /// Usage metrics for usage-based splits: CSV `date,team,metric,quantity`
     /// (date `YYYY-MM-DD`, or `YYYY-MM` for a monthly figure). A figure
     /// imported again for the same date, team and metric replaces the old one.
@@ -174,6 +193,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let summary = focus::import(&store, &files, Progress::Auto).await?;
             print_import(&summary, started);
+            Ok(())
+        }
+        Command::Import {
+            source:
+                ImportSource::CostExplorer {
+                    start,
+                    end,
+                    group_by,
+                    endpoint_url,
+                },
+        } => {
+            let store = open(&settings.database_url).await?;
+            let today = chrono::Utc::now().date_naive();
+            let start = match start {
+                Some(start) => start,
+                None => cost_explorer::default_start(&store, today).await?,
+            };
+            let end = end.unwrap_or(today + chrono::Duration::days(1));
+            let client = cost_explorer::client(endpoint_url.as_deref()).await;
+            let started = std::time::Instant::now();
+            let fetched = cost_explorer::import(
+                &store,
+                &client,
+                &cost_explorer::Request {
+                    start,
+                    end,
+                    group_by,
+                },
+            )
+            .await?;
+            print_import(&fetched.summary, started);
+            println!(
+                "{} GetCostAndUsage request(s) for {start}..{end}; {} estimated day(s), to be fetched again",
+                fetched.requests,
+                fetched.estimated_days.len()
+            );
             Ok(())
         }
         Command::Import {
@@ -396,6 +451,11 @@ async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::
     .await?;
     let _ = schedules.await;
     Ok(())
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as `YYYY-MM-DD`, found `{s}`"))
 }
 
 fn print_import(summary: &ImportSummary, started: std::time::Instant) {

@@ -99,8 +99,9 @@ pub async fn run_once(
                 match service::allocate_month(store, &rules, *month, settings.cost_basis).await {
                     Ok(_) | Err(service::ServiceError::NoData(_)) => {}
                     Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("imported, but re-allocating {month} failed"));
+                        return Err(e).with_context(|| {
+                            format!("imported, but re-allocating {month} failed")
+                        });
                     }
                 }
             }

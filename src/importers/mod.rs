@@ -2,6 +2,7 @@
 //! atomic [`crate::store::ImportTx`]. Each importer streams its input with
 //! bounded memory; a malformed row fails the whole import with its position.
 
+pub mod cost_explorer;
 pub mod cur;
 pub mod focus;
 mod progress;
@@ -45,6 +46,8 @@ pub enum ImportError {
         line: u64,
         message: String,
     },
+    #[error("{service}: {message}")]
+    Remote { service: String, message: String },
     #[error("no files given: name at least one export to import")]
     NoFiles,
     #[error("`{0}` is given twice: each file of an export is imported once")]

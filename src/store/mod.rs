@@ -318,6 +318,8 @@ impl Store {
             partitions: BTreeMap::new(),
             months: BTreeSet::new(),
             lines_stored: 0,
+            every_period: false,
+            estimated: BTreeSet::new(),
         })
     }
 
@@ -819,6 +821,20 @@ impl Store {
         })
     }
 
+    /// The periods of a billing account still marked as estimated.
+    pub async fn estimated_periods(&self, account: &str) -> Result<Vec<NaiveDate>> {
+        with_pool!(self, pool => {
+            let days: Vec<NaiveDate> = sqlx::query_scalar(
+                "SELECT billing_period_start FROM billing_partitions WHERE billing_account_id = $1 AND estimated \
+                 ORDER BY billing_period_start",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?;
+            Ok(days)
+        })
+    }
+
     /// Months that have stored cost lines, oldest first.
     pub async fn months_with_data(&self) -> Result<Vec<Month>> {
         with_pool!(self, pool => {
@@ -894,6 +910,12 @@ pub struct ImportTx {
     partitions: BTreeMap<(String, NaiveDate), PartitionContent>,
     months: BTreeSet<Month>,
     lines_stored: u64,
+    /// Every (account, period) replaces its own partition (sources without
+    /// exports, such as Cost Explorer's days), instead of strays joining the
+    /// export's period.
+    every_period: bool,
+    /// Partitions the provider marked as estimated.
+    estimated: BTreeSet<(String, NaiveDate)>,
 }
 
 /// The rows, content digest and charge months of one (account, period).
@@ -917,6 +939,17 @@ fn line_digest(l: &StoredLine) -> u64 {
 }
 
 impl ImportTx {
+    /// Makes every (account, period) of this import replace its own
+    /// partition: for sources whose periods are days, not exports.
+    pub fn claim_every_period(&mut self) {
+        self.every_period = true;
+    }
+
+    /// Marks a partition as estimated by the provider.
+    pub fn mark_estimated(&mut self, account: &str, period: NaiveDate) {
+        self.estimated.insert((account.to_string(), period));
+    }
+
     /// Writes lines (visible to others only after commit).
     pub async fn insert_lines(&mut self, lines: &[StoredLine]) -> Result<()> {
         for l in lines {
@@ -983,8 +1016,17 @@ impl ImportTx {
             partitions,
             months,
             lines_stored,
+            every_period,
+            estimated,
         } = self;
-        let plan = claim_partitions(&partitions);
+        let plan = if every_period {
+            PartitionPlan {
+                claimed: partitions.keys().cloned().collect(),
+                strays: vec![],
+            }
+        } else {
+            claim_partitions(&partitions)
+        };
         let now = Utc::now();
         let mut changed: BTreeSet<Month> = BTreeSet::new();
         with_tx!(tx, owned => {
@@ -1052,11 +1094,12 @@ impl ImportTx {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "UPDATE billing_partitions SET import_id = $1, digest = $2 \
-                     WHERE billing_account_id = $3 AND billing_period_start = $4",
+                    "UPDATE billing_partitions SET import_id = $1, digest = $2, estimated = $3 \
+                     WHERE billing_account_id = $4 AND billing_period_start = $5",
                 )
                 .bind(import_id)
                 .bind(&digest)
+                .bind(estimated.contains(&(account.clone(), *period)))
                 .bind(account)
                 .bind(*period)
                 .execute(&mut *tx)
