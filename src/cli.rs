@@ -11,7 +11,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month};
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, cost_explorer, cur, focus, usage};
+use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
 use crate::present::{self, Format};
 use crate::rules;
 use crate::store::{ImportSummary, Store, redact};
@@ -101,8 +101,13 @@ pub enum ImportSource {
     /// .csv.gz or Parquet). Files given together are one report, imported atomically;
     /// each payer account's billing period replaces the earlier import of it.
     Cur {
+        /// Local files, or one `s3://bucket/prefix` (a CUR manifest there
+        /// lists the report's objects; otherwise every data object under it).
         #[arg(required = true)]
-        files: Vec<PathBuf>,
+        files: Vec<String>,
+        /// An S3-compatible endpoint instead of AWS's (path-style addressing).
+        #[arg(long, env = "ALLOT_S3_ENDPOINT")]
+        endpoint_url: Option<String>,
     },
     /// AWS Cost Explorer (GetCostAndUsage, daily, amortized and unblended),
     /// with the default AWS credential chain. Each day replaces its earlier
@@ -232,11 +237,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import {
-            source: ImportSource::Cur { files },
+            source:
+                ImportSource::Cur {
+                    files,
+                    endpoint_url,
+                },
         } => {
             let store = open(&settings.database_url).await?;
             let started = std::time::Instant::now();
-            let summary = cur::import(&store, &files, Progress::Auto).await?;
+            let summary = match files.iter().find_map(|f| s3::Location::parse(f)) {
+                Some(location) => {
+                    anyhow::ensure!(
+                        files.len() == 1,
+                        "give one `s3://bucket/prefix`, or local files, not both"
+                    );
+                    let client = s3::client(endpoint_url.as_deref()).await;
+                    let downloaded = s3::fetch(&client, &location).await?;
+                    cur::import(&store, &downloaded.files, Progress::Auto).await?
+                }
+                None => {
+                    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+                    cur::import(&store, &paths, Progress::Auto).await?
+                }
+            };
             print_import(&summary, started);
             Ok(())
         }

@@ -13,7 +13,7 @@
 //! [[source]]                 # imported on a schedule by `allot serve`
 //! name = "aws-cur"
 //! kind = "cur"               # cur | focus
-//! path = "/data/cur/current" # a file, or a directory of exports
+//! path = "/data/cur/current" # a file, a directory of exports, or s3://bucket/prefix
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
 //! ```
@@ -69,6 +69,8 @@ pub struct SourceConfig {
     pub schedule: String,
     pub retries: Option<u32>,
     pub retry_after_seconds: Option<u64>,
+    /// For `s3://` paths: an S3-compatible endpoint instead of AWS's.
+    pub endpoint_url: Option<String>,
 }
 
 /// What a source holds.
@@ -83,9 +85,10 @@ pub enum SourceKind {
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
-    /// A file, or a directory whose `.csv`, `.csv.gz` and `.parquet` files
-    /// are one export.
+    /// A file, a directory whose `.csv`, `.csv.gz` and `.parquet` files are
+    /// one export, or `s3://bucket/prefix`.
     pub path: PathBuf,
+    pub endpoint_url: Option<String>,
     pub schedule: cron::Schedule,
     /// Attempts after a failed run, with doubling waits from `retry_after`.
     pub retries: u32,
@@ -239,6 +242,7 @@ impl SourceConfig {
             name: self.name.clone(),
             kind,
             path: self.path.clone(),
+            endpoint_url: self.endpoint_url.clone(),
             schedule,
             retries: self.retries.unwrap_or(3),
             retry_after: std::time::Duration::from_secs(self.retry_after_seconds.unwrap_or(60)),

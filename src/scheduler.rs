@@ -84,7 +84,22 @@ pub async fn run_once(
     let id = store.start_run(&source.name, trigger.as_str()).await?;
     let started = std::time::Instant::now();
     let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
-        let files = source_files(&source.path)?;
+        // An S3 report is downloaded first (and removed after the import).
+        let location = source
+            .path
+            .to_str()
+            .and_then(crate::importers::s3::Location::parse);
+        let downloaded = match &location {
+            Some(location) => {
+                let client = crate::importers::s3::client(source.endpoint_url.as_deref()).await;
+                Some(crate::importers::s3::fetch(&client, location).await?)
+            }
+            None => None,
+        };
+        let files = match &downloaded {
+            Some(d) => d.files.clone(),
+            None => source_files(&source.path)?,
+        };
         let summary = match source.kind {
             SourceKind::Focus => focus::import(store, &files, Progress::Hidden).await?,
             SourceKind::Cur => cur::import(store, &files, Progress::Hidden).await?,

@@ -7,6 +7,7 @@ pub mod cur;
 pub mod focus;
 mod progress;
 mod rollup;
+pub mod s3;
 pub mod usage;
 mod values;
 
