@@ -81,6 +81,10 @@ pub async fn run_once(
         tracing::info!(source = %source.name, "a run of this source is in progress; skipped");
         return Ok(Outcome::Busy);
     };
+    let interrupted = store.fail_interrupted_runs(&source.name).await?;
+    if interrupted > 0 {
+        tracing::warn!(source = %source.name, runs = interrupted, "earlier runs were interrupted; marked failed");
+    }
     let id = store.start_run(&source.name, trigger.as_str()).await?;
     let started = std::time::Instant::now();
     let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {

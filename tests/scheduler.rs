@@ -105,4 +105,34 @@ backend_tests! {
         assert_eq!(r.status(), 409, "a running source is not started twice");
         held.release().await.unwrap();
     }
+
+    async fn a_run_killed_half_way_leaves_the_previous_data_and_the_next_completes(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let month = Month::parse("2026-10").unwrap();
+        let before = db.store.lines_for_month(month).await.unwrap().len();
+        // A restated export arrives; the run importing it is killed at its
+        // first pause (long before anything could commit).
+        let restated = std::fs::read_to_string(common::demo_fixture()).unwrap().replacen("8.1234567", "9.1234567", 1);
+        std::fs::write(dir.path().join("part-1.csv"), restated).unwrap();
+        let killed = tokio::time::timeout(std::time::Duration::ZERO, run_once(&db.store, &s, &s.sources[0], Trigger::Schedule)).await;
+        assert!(killed.is_err(), "the run was cut short");
+        assert_eq!(db.store.lines_for_month(month).await.unwrap().len(), before, "nothing of it was stored");
+        // The next run takes the source (once the killed one's lock is gone) and completes.
+        let mut next = None;
+        // (On PostgreSQL the killed run's lock goes when the pool rolls its transaction
+        // back in the background: poll for it without sleeping.)
+        for _ in 0..10_000 {
+            match run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap() {
+                Outcome::Ran(run) => { next = Some(run); break; }
+                Outcome::Busy => tokio::task::yield_now().await,
+            }
+        }
+        let next = next.expect("the source is free again");
+        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
+        let runs = db.store.import_runs(10).await.unwrap();
+        assert!(runs.iter().all(|r| r.status != "running"), "no run is left running: {runs:?}");
+    }
 }

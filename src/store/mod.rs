@@ -723,6 +723,23 @@ impl Store {
         }
     }
 
+    /// Marks runs of `source` still `running` as failed: called with the
+    /// source's lock held, so they were interrupted (a killed process).
+    pub async fn fail_interrupted_runs(&self, source: &str) -> Result<u64> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE import_runs SET status = 'failed', finished_at = $1, \
+                 error = 'interrupted before it finished; nothing of it was stored' \
+                 WHERE source = $2 AND status = 'running'",
+            )
+            .bind(Utc::now())
+            .bind(source)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// Records the start of a run; returns its id.
     pub async fn start_run(&self, source: &str, trigger: &str) -> Result<i64> {
         with_pool!(self, pool => {
