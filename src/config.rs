@@ -12,7 +12,7 @@
 //!
 //! [[source]]                 # imported on a schedule by `allot serve`
 //! name = "aws-cur"
-//! kind = "cur"               # cur | focus
+//! kind = "cur"               # cur | focus | cost-explorer (then no path; group_by = ["tag:team", "service"])
 //! path = "/data/cur/current" # a file, a directory of exports, or s3://bucket/prefix
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
@@ -65,7 +65,10 @@ pub struct FileConfig {
 pub struct SourceConfig {
     pub name: String,
     pub kind: String,
-    pub path: PathBuf,
+    /// Required for `focus` and `cur`.
+    pub path: Option<PathBuf>,
+    /// `cost-explorer` only: up to two of `tag:KEY`, `service`, `account`.
+    pub group_by: Option<Vec<String>>,
     pub schedule: String,
     pub retries: Option<u32>,
     pub retry_after_seconds: Option<u64>,
@@ -78,6 +81,8 @@ pub struct SourceConfig {
 pub enum SourceKind {
     Focus,
     Cur,
+    /// AWS Cost Explorer: each run fetches the days that can still change.
+    CostExplorer,
 }
 
 /// A checked import source.
@@ -89,6 +94,8 @@ pub struct Source {
     /// one export, or `s3://bucket/prefix`.
     pub path: PathBuf,
     pub endpoint_url: Option<String>,
+    /// `CostExplorer` only.
+    pub group_by: Vec<crate::importers::cost_explorer::GroupKey>,
     pub schedule: cron::Schedule,
     /// Attempts after a failed run, with doubling waits from `retry_after`.
     pub retries: u32,
@@ -225,12 +232,40 @@ impl SourceConfig {
         let kind = match self.kind.trim() {
             "focus" => SourceKind::Focus,
             "cur" => SourceKind::Cur,
+            "cost-explorer" => SourceKind::CostExplorer,
             other => {
                 return Err(format!(
-                    "source `{}`: expected kind `focus` or `cur`, found `{other}`",
+                    "source `{}`: expected kind `focus`, `cur` or `cost-explorer`, found `{other}`",
                     self.name
                 ));
             }
+        };
+        let path = match (&self.path, kind) {
+            (Some(path), _) => path.clone(),
+            (None, SourceKind::CostExplorer) => PathBuf::new(),
+            (None, _) => {
+                return Err(format!(
+                    "source `{}`: expected a `path` (a file, a directory or s3://bucket/prefix)",
+                    self.name
+                ));
+            }
+        };
+        let group_by = match (&self.group_by, kind) {
+            (Some(keys), SourceKind::CostExplorer) => keys
+                .iter()
+                .map(|k| k.parse())
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| format!("source `{}`: {e}", self.name))?,
+            (Some(_), _) => {
+                return Err(format!(
+                    "source `{}`: `group_by` is for `cost-explorer` sources",
+                    self.name
+                ));
+            }
+            (None, _) => vec![
+                crate::importers::cost_explorer::GroupKey::Tag("team".into()),
+                crate::importers::cost_explorer::GroupKey::Service,
+            ],
         };
         let schedule = cron::Schedule::from_str(&self.schedule).map_err(|e| {
             format!(
@@ -241,8 +276,9 @@ impl SourceConfig {
         Ok(Source {
             name: self.name.clone(),
             kind,
-            path: self.path.clone(),
+            path,
             endpoint_url: self.endpoint_url.clone(),
+            group_by,
             schedule,
             retries: self.retries.unwrap_or(3),
             retry_after: std::time::Duration::from_secs(self.retry_after_seconds.unwrap_or(60)),

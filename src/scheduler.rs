@@ -14,10 +14,10 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::config::{Settings, Source, SourceKind};
-use crate::importers::{Progress, cur, focus};
+use crate::importers::{Progress, cost_explorer, cur, focus, s3};
 use crate::rules;
 use crate::service;
-use crate::store::{ImportRun, Store, StoreError};
+use crate::store::{ImportRun, ImportSummary, Store, StoreError};
 
 /// `schedule` or `manual`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,41 @@ pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Imports a source: Cost Explorer's changeable days, or the files (local or
+/// on S3) of a report.
+async fn import_source(store: &Store, source: &Source) -> anyhow::Result<ImportSummary> {
+    if source.kind == SourceKind::CostExplorer {
+        let client = cost_explorer::client(source.endpoint_url.as_deref()).await;
+        let today = Utc::now().date_naive();
+        let start = cost_explorer::default_start(store, today).await?;
+        let request = cost_explorer::Request {
+            start,
+            end: today + chrono::Duration::days(1),
+            group_by: source.group_by.clone(),
+        };
+        let fetched = cost_explorer::import(store, &client, &request).await?;
+        tracing::info!(source = %source.name, requests = fetched.requests, "cost explorer requests");
+        return Ok(fetched.summary);
+    }
+    // An S3 report is downloaded first (and removed after the import).
+    let location = source.path.to_str().and_then(s3::Location::parse);
+    let downloaded = match &location {
+        Some(location) => {
+            Some(s3::fetch(&s3::client(source.endpoint_url.as_deref()).await, location).await?)
+        }
+        None => None,
+    };
+    let files = match &downloaded {
+        Some(d) => d.files.clone(),
+        None => source_files(&source.path)?,
+    };
+    Ok(if source.kind == SourceKind::Cur {
+        cur::import(store, &files, Progress::Hidden).await?
+    } else {
+        focus::import(store, &files, Progress::Hidden).await?
+    })
+}
+
 /// Runs a source once: import, then re-allocate the months it changed.
 pub async fn run_once(
     store: &Store,
@@ -88,26 +123,7 @@ pub async fn run_once(
     let id = store.start_run(&source.name, trigger.as_str()).await?;
     let started = std::time::Instant::now();
     let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
-        // An S3 report is downloaded first (and removed after the import).
-        let location = source
-            .path
-            .to_str()
-            .and_then(crate::importers::s3::Location::parse);
-        let downloaded = match &location {
-            Some(location) => {
-                let client = crate::importers::s3::client(source.endpoint_url.as_deref()).await;
-                Some(crate::importers::s3::fetch(&client, location).await?)
-            }
-            None => None,
-        };
-        let files = match &downloaded {
-            Some(d) => d.files.clone(),
-            None => source_files(&source.path)?,
-        };
-        let summary = match source.kind {
-            SourceKind::Focus => focus::import(store, &files, Progress::Hidden).await?,
-            SourceKind::Cur => cur::import(store, &files, Progress::Hidden).await?,
-        };
+        let summary = import_source(store, source).await?;
         if !summary.changed_months.is_empty() {
             let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
                 anyhow::anyhow!(

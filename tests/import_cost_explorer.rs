@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 #[derive(Default)]
 struct Fake {
     calls: AtomicU32,
+    /// Skip the throttling error the first call otherwise gets.
+    no_throttle: std::sync::atomic::AtomicBool,
     /// 0: first import (day 2 estimated); 1: later import (day 2 final).
     phase: AtomicU32,
 }
@@ -44,7 +46,7 @@ async fn handler(
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["Granularity"], "DAILY");
     let call = fake.calls.fetch_add(1, Ordering::SeqCst);
-    if call == 0 {
+    if call == 0 && !fake.no_throttle.load(Ordering::SeqCst) {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"__type": "ThrottlingException", "message": "Rate exceeded"})),
@@ -134,5 +136,41 @@ backend_tests! {
         let lines = db.store.lines_for_month(Month::parse("2026-10").unwrap()).await.unwrap();
         let total: Decimal = lines.iter().map(|l| l.line.effective_cost).sum();
         assert_eq!(total, d("18.0833333"), "day 2 replaced (5.00 -> 7.50), day 1 kept");
+    }
+
+    async fn a_scheduled_cost_explorer_source_imports_and_reallocates(db) {
+        // The scheduler's client comes from the default credential chain.
+        // SAFETY: set before any client is built in this test binary, and
+        // only ever to these same values.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDTEST");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
+            std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        }
+        let (url, fake) = stand_in().await;
+        fake.no_throttle.store(true, Ordering::SeqCst);
+        let source = allot::config::Source {
+            name: "ce".into(),
+            kind: allot::config::SourceKind::CostExplorer,
+            path: std::path::PathBuf::new(),
+            endpoint_url: Some(url),
+            group_by: vec![GroupKey::Tag("team".into()), GroupKey::Service],
+            schedule: "0 0 6 * * *".parse().unwrap(),
+            retries: 0,
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        let settings = allot::config::Settings {
+            database_url: String::new(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cost_basis: CostBasis::Effective,
+            rules_dir: common::root().join("allocation-rules"),
+            sources: vec![source.clone()],
+        };
+        let outcome = allot::scheduler::run_once(&db.store, &settings, &source, allot::scheduler::Trigger::Schedule).await.unwrap();
+        let allot::scheduler::Outcome::Ran(run) = outcome else { panic!("busy") };
+        assert_eq!(run.status, "succeeded", "{run:?}");
+        assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);
+        assert!(db.store.allocation(Month::parse("2026-10").unwrap()).await.unwrap().is_some(), "re-allocated");
     }
 }

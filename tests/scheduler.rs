@@ -24,6 +24,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
             kind,
             path: dir.to_path_buf(),
             endpoint_url: None,
+            group_by: vec![],
             schedule: cron::Schedule::from_str("0 0 3 * * *").unwrap(),
             retries: 0,
             retry_after: std::time::Duration::from_secs(1),
