@@ -169,6 +169,38 @@ pub async fn run_once(
     Ok(Outcome::Ran(run))
 }
 
+/// Runs a source, and after a failed run retries it up to `source.retries`
+/// times, waiting `retry_after`, then twice as long each time. `pause`
+/// waits (and answers false when shutdown means no more attempts). Returns
+/// the last run.
+pub async fn run_with_retries<F, Fut>(
+    store: &Store,
+    settings: &Settings,
+    source: &Source,
+    mut pause: F,
+) -> Result<Option<ImportRun>, StoreError>
+where
+    F: FnMut(std::time::Duration) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut delay = source.retry_after;
+    let mut last = None;
+    for attempt in 0..=source.retries {
+        match run_once(store, settings, source, Trigger::Schedule).await? {
+            Outcome::Ran(run) => {
+                let failed = run.status == "failed";
+                last = Some(run);
+                if !failed || attempt == source.retries || !pause(delay).await {
+                    break;
+                }
+                delay *= 2;
+            }
+            Outcome::Busy => break,
+        }
+    }
+    Ok(last)
+}
+
 /// Runs every source on its schedule until `shutdown` resolves. A run in
 /// progress when shutdown comes finishes (or rolls back) before this returns.
 pub async fn run_schedules(
@@ -187,22 +219,21 @@ pub async fn run_schedules(
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => return,
                 }
-                let mut delay = source.retry_after;
-                for attempt in 0..=source.retries {
-                    match run_once(&store, &settings, &source, Trigger::Schedule).await {
-                        Ok(Outcome::Ran(run)) if run.status == "failed" && attempt < source.retries => {
-                            tokio::select! {
-                                _ = tokio::time::sleep(delay) => {}
-                                _ = stop.changed() => return,
-                            }
-                            delay *= 2;
-                        }
-                        Ok(_) => break,
-                        Err(e) => {
-                            tracing::error!(source = %source.name, error = %e, "cannot record an import run");
-                            break;
+                let stop_retrying = stop.clone();
+                let pause = |delay: std::time::Duration| {
+                    let mut stop = stop_retrying.clone();
+                    async move {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => true,
+                            _ = stop.changed() => false,
                         }
                     }
+                };
+                if let Err(e) = run_with_retries(&store, &settings, &source, pause).await {
+                    tracing::error!(source = %source.name, error = %e, "cannot record an import run");
+                }
+                if stop_retrying.has_changed().unwrap_or(true) {
+                    return;
                 }
             }
         }));

@@ -136,4 +136,29 @@ backend_tests! {
         let runs = db.store.import_runs(10).await.unwrap();
         assert!(runs.iter().all(|r| r.status != "running"), "no run is left running: {runs:?}");
     }
+
+    async fn a_failed_run_is_retried_with_doubling_waits_until_it_succeeds(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("part-1.csv");
+        let good = std::fs::read_to_string(common::demo_fixture()).unwrap();
+        std::fs::write(&file, good.replacen("USD", "US$", 1)).unwrap();
+        let mut s = settings(dir.path(), SourceKind::Focus);
+        s.sources[0].retries = 3;
+        s.sources[0].retry_after = std::time::Duration::from_millis(10);
+        let waits = std::sync::Mutex::new(Vec::new());
+        let pause = |delay: std::time::Duration| {
+            let mut waits = waits.lock().unwrap();
+            waits.push(delay);
+            // The export is fixed while the scheduler waits, after two failures.
+            if waits.len() == 2 {
+                std::fs::write(&file, &good).unwrap();
+            }
+            async { true }
+        };
+        let last = allot::scheduler::run_with_retries(&db.store, &s, &s.sources[0], pause).await.unwrap().unwrap();
+        assert_eq!(last.status, "succeeded");
+        assert_eq!(*waits.lock().unwrap(), vec![std::time::Duration::from_millis(10), std::time::Duration::from_millis(20)]);
+        let statuses: Vec<String> = db.store.import_runs(10).await.unwrap().into_iter().rev().map(|r| r.status).collect();
+        assert_eq!(statuses, vec!["failed", "failed", "succeeded"]);
+    }
 }
