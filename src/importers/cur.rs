@@ -604,29 +604,10 @@ pub async fn import(
     paths: &[PathBuf],
     progress: Progress,
 ) -> Result<ImportSummary, ImportError> {
-    if paths.is_empty() {
-        return Err(ImportError::NoFiles);
-    }
-    let mut seen = std::collections::HashSet::new();
-    for path in paths {
-        let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if !seen.insert(canonical) {
-            return Err(ImportError::DuplicateFile(path.clone()));
-        }
-    }
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let mut tx = store.begin_import("cur", &names).await?;
-    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(1);
-    let owned = paths.to_vec();
-    let reader = tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender));
-    while let Some(batch) = receiver.recv().await {
-        tx.insert_lines(&batch).await?;
-    }
-    let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
-    Ok(tx.commit(rows).await?)
+    super::import_files(store, "cur", paths, move |owned, sender| {
+        tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender))
+    })
+    .await
 }
 
 #[cfg(test)]

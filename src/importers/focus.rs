@@ -505,31 +505,11 @@ pub async fn import(
     paths: &[PathBuf],
     progress: Progress,
 ) -> Result<ImportSummary, ImportError> {
-    if paths.is_empty() {
-        return Err(ImportError::NoFiles);
-    }
-    let mut seen = std::collections::HashSet::new();
-    for path in paths {
-        let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if !seen.insert(canonical) {
-            return Err(ImportError::DuplicateFile(path.clone()));
-        }
-    }
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let mut tx = store.begin_import("focus", &names).await?;
-    // One batch in flight while the next is built: memory stays bounded.
-    let (sender, mut receiver) = mpsc::channel::<Vec<StoredLine>>(1);
-    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
-    let owned = paths.to_vec();
-    tokio::task::spawn_blocking(move || read_records(&owned, progress, &chunk_tx, &recycle_rx));
-    let parser = tokio::task::spawn_blocking(move || parse_records(chunk_rx, recycle_tx, &sender));
-    while let Some(batch) = receiver.recv().await {
-        tx.insert_lines(&batch).await?;
-    }
-    let rows = parser.await.map_err(|_| ImportError::Interrupted)??;
-    Ok(tx.commit(rows).await?)
+    super::import_files(store, "focus", paths, move |owned, sender| {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
+        tokio::task::spawn_blocking(move || read_records(&owned, progress, &chunk_tx, &recycle_rx));
+        tokio::task::spawn_blocking(move || parse_records(chunk_rx, recycle_tx, &sender))
+    })
+    .await
 }

@@ -91,3 +91,44 @@ pub(crate) fn csv_error(
         },
     }
 }
+
+/// Runs a file import: checks that each file is named once, starts one
+/// import transaction, lets `read` start the blocking reader (it sends
+/// batches of rolled-up lines and returns the rows it read), writes the
+/// batches as they come, and commits. Any error stores nothing.
+pub(crate) async fn import_files<F>(
+    store: &crate::store::Store,
+    kind: &str,
+    paths: &[PathBuf],
+    read: F,
+) -> Result<crate::store::ImportSummary, ImportError>
+where
+    F: FnOnce(
+        Vec<PathBuf>,
+        tokio::sync::mpsc::Sender<Vec<crate::store::StoredLine>>,
+    ) -> tokio::task::JoinHandle<Result<u64, ImportError>>,
+{
+    if paths.is_empty() {
+        return Err(ImportError::NoFiles);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !seen.insert(canonical) {
+            return Err(ImportError::DuplicateFile(path.clone()));
+        }
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tx = store.begin_import(kind, &names).await?;
+    // One batch in flight while the next is built: memory stays bounded.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let reader = read(paths.to_vec(), sender);
+    while let Some(batch) = receiver.recv().await {
+        tx.insert_lines(&batch).await?;
+    }
+    let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
+    Ok(tx.commit(rows).await?)
+}
