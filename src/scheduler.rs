@@ -121,6 +121,7 @@ pub async fn run_once(
         tracing::warn!(source = %source.name, runs = interrupted, "earlier runs were interrupted; marked failed");
     }
     let id = store.start_run(&source.name, trigger.as_str()).await?;
+    tracing::info!(source = %source.name, run = id, trigger = trigger.as_str(), "import run started");
     let started = std::time::Instant::now();
     let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
         let summary = import_source(store, source).await?;

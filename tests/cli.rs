@@ -311,3 +311,89 @@ fn settings_come_from_allot_toml_unless_a_flag_says_otherwise() {
         "a named config must exist"
     );
 }
+
+/// `allot serve` with a scheduled source, stopped by SIGTERM once a run has
+/// started: it exits cleanly, the run is finished (never left half-done) and
+/// its data is whole.
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_a_scheduled_run_finish_and_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    std::fs::copy(common::demo_fixture(), exports.join("part-1.csv")).unwrap();
+    let db = dir.path().join("allot.db");
+    std::fs::write(
+        dir.path().join("allot.toml"),
+        format!(
+            "database_url = \"sqlite://{}\"\n[allocation]\nrules = \"{}\"\n[[source]]\nname = \"bill\"\nkind = \"focus\"\npath = \"{}\"\nschedule = \"* * * * * *\"\nretries = 0\n",
+            db.display(),
+            common::root().join("allocation-rules").display(),
+            exports.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("ALLOT_DATABASE_URL")
+        .env_remove("ALLOT_CONFIG")
+        .env("ALLOT_LOG", "allot=info")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The structured log says when runs start and end: wait for the first to
+    // succeed and the next to start, then stop the server in that run.
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut seen = String::new();
+    while log.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if seen.contains("import run succeeded") && line.contains("import run started") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        seen.contains("import run succeeded") && line.contains("import run started"),
+        "{seen}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    let rest: String = log
+        .lines()
+        .map_while(Result::ok)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(rest.contains("shutting down"), "{rest}");
+    // Every recorded run finished; the data is the whole export.
+    let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
+    let golden =
+        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
+            .unwrap();
+    assert_eq!(text(&out.stdout), golden);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runs = runtime.block_on(async {
+        let store = allot::store::Store::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        store.import_runs(100).await.unwrap()
+    });
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter().all(|r| r.status == "succeeded"),
+        "no run left running or half-done: {runs:?}"
+    );
+}
