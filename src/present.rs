@@ -20,6 +20,31 @@ fn money(d: rust_decimal::Decimal) -> String {
     format_fixed(d, PRESENTATION_DP)
 }
 
+/// An RFC 4180 writer (CRLF line ends) into memory.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+/// The text a [`csv_writer`] holds (writing to memory cannot fail).
+fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Per-currency totals as `[{"currency", FIELD}]`.
+fn totals_json(
+    totals: &std::collections::BTreeMap<crate::domain::Currency, rust_decimal::Decimal>,
+    field: &str,
+) -> Value {
+    Value::Array(
+        totals
+            .iter()
+            .map(|(c, t)| json!({"currency": c.as_str(), field: money(*t)}))
+            .collect(),
+    )
+}
+
 /// Showback as JSON.
 ///
 /// `stale` says billing data for the month was imported after it was
@@ -44,15 +69,13 @@ pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> Value {
             }
             row
         }).collect::<Vec<_>>(),
-        "totals": s.totals.iter().map(|(c, t)| json!({"currency": c.as_str(), "total_cost": money(*t)})).collect::<Vec<_>>(),
+        "totals": totals_json(&s.totals, "total_cost"),
     })
 }
 
 /// Showback as CSV: one header row, then one row per team (and service).
 pub fn showback_csv(s: &Showback) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut w = csv_writer();
     let by_service = s.group_by == GroupBy::TeamService;
     let mut header = vec!["month", "team"];
     if by_service {
@@ -81,7 +104,7 @@ pub fn showback_csv(s: &Showback) -> String {
         ]);
         let _ = w.write_record(&rec);
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    csv_text(w)
 }
 
 /// Showback as an aligned table with a total line per currency.
@@ -145,15 +168,13 @@ pub fn team_costs_json(t: &TeamCosts) -> Value {
                 "cost": money(*c),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "totals": t.totals.iter().map(|(c, v)| json!({"currency": c.as_str(), "cost": money(*v)})).collect::<Vec<_>>(),
+        "totals": totals_json(&t.totals, "cost"),
     })
 }
 
 /// A team's costs as CSV: one row per period, currency and service.
 pub fn team_costs_csv(t: &TeamCosts) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut w = csv_writer();
     let _ = w.write_record(["team", "start", "currency", "service", "cost"]);
     for p in &t.points {
         for (service, cost) in &p.services {
@@ -166,7 +187,7 @@ pub fn team_costs_csv(t: &TeamCosts) -> String {
             ]);
         }
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    csv_text(w)
 }
 
 /// Left-aligned text columns, right-aligned numbers from `numeric_from` on.
@@ -227,15 +248,13 @@ pub fn explanation_json(e: &Explanation) -> Value {
             item["exact_amount"] = json!(i.exact.normalize().to_string());
             item
         }).collect::<Vec<_>>(),
-        "totals": e.totals.iter().map(|(c, t)| json!({"currency": c.as_str(), "total_cost": money(*t)})).collect::<Vec<_>>(),
+        "totals": totals_json(&e.totals, "total_cost"),
     })
 }
 
 /// An explanation as CSV: one row per amount received.
 pub fn explanation_csv(e: &Explanation) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut w = csv_writer();
     let _ = w.write_record([
         "month",
         "team",
@@ -265,7 +284,7 @@ pub fn explanation_csv(e: &Explanation) -> String {
             money(i.amount),
         ]);
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    csv_text(w)
 }
 
 /// An explanation as a table with a total per currency.
@@ -376,9 +395,7 @@ pub fn preview_json(
 
 /// A preview as CSV.
 pub fn preview_csv(month: crate::domain::Month, rows: &[PreviewRow]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut w = csv_writer();
     let _ = w.write_record([
         "month",
         "team",
@@ -397,7 +414,7 @@ pub fn preview_csv(month: crate::domain::Month, rows: &[PreviewRow]) -> String {
             money(r.difference),
         ]);
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    csv_text(w)
 }
 
 /// A preview as a table; unchanged teams are listed too.

@@ -88,12 +88,7 @@ struct Columns {
 
 impl Columns {
     fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
-        if headers
-            .iter()
-            .all(|h| h.trim_start_matches('\u{feff}').trim().is_empty())
-        {
-            return Err(ImportError::NoHeader(path.to_path_buf()));
-        }
+        super::ensure_header(path, headers)?;
         let mut index = HashMap::new();
         let mut tag_columns = Vec::new();
         let mut tag_map = None;

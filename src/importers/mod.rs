@@ -61,6 +61,20 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+/// Refuses a file whose header row is missing or blank (an empty file).
+pub(crate) fn ensure_header(
+    path: &std::path::Path,
+    headers: &csv::StringRecord,
+) -> Result<(), ImportError> {
+    if headers
+        .iter()
+        .all(|h| h.trim_start_matches('\u{feff}').trim().is_empty())
+    {
+        return Err(ImportError::NoHeader(path.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// A CSV reader error as an import error with its position; with the
 /// header row known, text that is not UTF-8 is reported by column.
 pub(crate) fn csv_error(
