@@ -3,6 +3,7 @@
 //! no clock, no database: every function here is tested with plain values.
 
 pub mod allocate;
+pub mod anomaly;
 pub mod explain;
 pub mod preview;
 pub mod report;

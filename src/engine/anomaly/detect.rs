@@ -1,0 +1,410 @@
+//! The detector for one daily series: a robust expected value for each day
+//! (a level from the recent week plus a same-weekday seasonal offset), a
+//! robust spread (median absolute residual), and the verdict on the day.
+//! Exact decimal arithmetic throughout: there is no float anywhere.
+//!
+//! For day `t` with at least [`MIN_HISTORY`] known days before it:
+//!
+//! - **seasonal factor** `s(t)`: for each of the last [`SEASON_WEEKS`] weeks
+//!   `k`, the (cleaned) value on `t - 7k` divided by the median of the 7
+//!   days centred on it; `s(t)` is the median of those ratios (1 while no
+//!   week has enough days around it). Ratios, so a weekly pattern keeps its
+//!   shape when the level grows or shifts;
+//! - **level** `l(t)`: the median over the last 7 days of the cleaned value
+//!   divided by that day's own seasonal factor, so the weekly pattern does
+//!   not bias it and a trend moves it within days;
+//! - **expected** `e(t) = l(t) × s(t)`;
+//! - **spread**: 1.4826 × the median of `|actual - expected|` over the last
+//!   [`HISTORY_DAYS`] normal days, once at least 7 such residuals exist;
+//!   before that, 1.4826 × the median absolute deviation of the raw history
+//!   (which still contains the weekly pattern, so bounds are wider). Never
+//!   below [`SPREAD_FLOOR_PERCENT`] of `|e(t)|`, or
+//!   [`SHORT_SPREAD_FLOOR_PERCENT`] while history is short.
+//! - **threshold**: `sensitivity × spread`, times [`SHORT_HISTORY_WIDENING`]
+//!   while fewer than [`SETTLED_RESIDUALS`] residuals exist.
+//!
+//! A day is a spike when `actual - e(t)` exceeds the threshold **and** the
+//! impact passes both the absolute and the relative minimum; a drop is the
+//! mirror image, when drops are enabled.
+//!
+//! **Cleaning.** A flagged day enters later days' level and seasonal offsets
+//! as its expected value, so a spike does not raise the baseline it is
+//! judged against. A run of [`ADAPT_AFTER`] or more flagged days in one
+//! direction is taken as a new level: its raw values are used from then on,
+//! so the level follows within [`ADAPTATION_DAYS`] days and alerts stop.
+
+use rust_decimal::Decimal;
+
+use super::Thresholds;
+
+/// Days of history the detector looks back over.
+pub const HISTORY_DAYS: usize = 28;
+/// Known days needed before a day can be judged.
+pub const MIN_HISTORY: usize = 7;
+/// Weeks of same-weekday values behind the seasonal offset.
+pub const SEASON_WEEKS: usize = 4;
+/// Residuals needed before the spread is taken from the detector's own errors.
+pub const SETTLED_RESIDUALS: usize = 14;
+/// Bounds are this many times wider while history is short.
+pub const SHORT_HISTORY_WIDENING: Decimal = Decimal::from_parts(15, 0, 0, false, 1);
+/// The spread is never below this percentage of the expected value.
+pub const SPREAD_FLOOR_PERCENT: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+/// The floor while history is short.
+pub const SHORT_SPREAD_FLOOR_PERCENT: Decimal = Decimal::from_parts(5, 0, 0, false, 0);
+/// Consecutive flagged days after which a change counts as a new level.
+pub const ADAPT_AFTER: usize = 3;
+/// Days after a sustained level shift starts by which the detector has
+/// adapted and stops alerting on it.
+pub const ADAPTATION_DAYS: usize = 4;
+
+/// The consistency constant that makes a median absolute deviation estimate
+/// a standard deviation for normal noise.
+const MAD_SCALE: Decimal = Decimal::from_parts(14826, 0, 0, false, 4);
+/// Decimal places kept for expected values and spreads.
+const DP: u32 = 12;
+
+/// Which way a day left its expected value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    Spike,
+    Drop,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Spike => "spike",
+            Direction::Drop => "drop",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "spike" => Some(Direction::Spike),
+            "drop" => Some(Direction::Drop),
+            _ => None,
+        }
+    }
+}
+
+/// The detector's reading of one day that had enough history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub actual: Decimal,
+    pub expected: Decimal,
+    /// The robust spread the day was judged with.
+    pub spread: Decimal,
+    /// `(actual - expected) / spread`, rounded to 2 places.
+    pub score: Decimal,
+    /// Set when the day is anomalous.
+    pub flagged: Option<Direction>,
+}
+
+impl Verdict {
+    pub fn impact(&self) -> Decimal {
+        self.actual - self.expected
+    }
+}
+
+/// Judges every day of a series. `values[i]` is the cost on the series' `i`-th
+/// day, `None` where the day is unknown (no allocated data). The result has
+/// one entry per day: `None` where the day is unknown or lacks history.
+pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Option<Verdict>> {
+    let n = values.len();
+    let mut out: Vec<Option<Verdict>> = vec![None; n];
+    // What later days see of each day: the raw value, or the expected value
+    // while the day is part of a short anomalous run.
+    let mut clean: Vec<Option<Decimal>> = values.to_vec();
+    let mut seasonal: Vec<Decimal> = vec![Decimal::ONE; n];
+    let mut run: Vec<usize> = Vec::new();
+    let mut run_direction: Option<Direction> = None;
+    for t in 0..n {
+        let Some(actual) = values[t] else { continue };
+        let lo = t.saturating_sub(HISTORY_DAYS);
+        let known = (lo..t).filter(|&j| clean[j].is_some()).count();
+        seasonal[t] = seasonal_factor(&clean, t);
+        if known < MIN_HISTORY {
+            continue;
+        }
+        let level = level(&clean, &seasonal, t);
+        let expected = (level * seasonal[t]).round_dp(DP);
+        let residuals: Vec<Decimal> = (lo..t)
+            .filter_map(|j| match &out[j] {
+                Some(v) if v.flagged.is_none() => Some((v.actual - v.expected).abs()),
+                _ => None,
+            })
+            .collect();
+        let settled = residuals.len() >= SETTLED_RESIDUALS;
+        let raw_spread = if residuals.len() >= MIN_HISTORY {
+            median(residuals) * MAD_SCALE
+        } else {
+            let history: Vec<Decimal> = (lo..t).filter_map(|j| values[j]).collect();
+            let centre = median(history.clone());
+            median(history.into_iter().map(|v| (v - centre).abs()).collect()) * MAD_SCALE
+        };
+        let floor_percent = if settled {
+            SPREAD_FLOOR_PERCENT
+        } else {
+            SHORT_SPREAD_FLOOR_PERCENT
+        };
+        let floor = expected.abs() * floor_percent / Decimal::ONE_HUNDRED;
+        let spread = raw_spread.max(floor).max(Decimal::new(1, 2)).round_dp(DP);
+        let mut threshold = thresholds.sensitivity * spread;
+        if !settled {
+            threshold *= SHORT_HISTORY_WIDENING;
+        }
+        let impact = actual - expected;
+        let big_enough = impact.abs() >= thresholds.min_impact
+            && (expected.abs().is_zero()
+                || impact.abs() * Decimal::ONE_HUNDRED
+                    >= thresholds.min_impact_percent * expected.abs());
+        let flagged = if impact > threshold && big_enough {
+            Some(Direction::Spike)
+        } else if thresholds.drops && -impact > threshold && big_enough {
+            Some(Direction::Drop)
+        } else {
+            None
+        };
+        let score = (impact / spread).round_dp(2);
+        out[t] = Some(Verdict {
+            actual,
+            expected,
+            spread,
+            score,
+            flagged,
+        });
+        // Cleaning: a short run stands in for its expected values; a long one
+        // is a new level and keeps its raw values.
+        match flagged {
+            Some(d) if run_direction == Some(d) => run.push(t),
+            Some(d) => {
+                run = vec![t];
+                run_direction = Some(d);
+            }
+            None => {
+                run.clear();
+                run_direction = None;
+            }
+        }
+        if flagged.is_some() {
+            if run.len() >= ADAPT_AFTER {
+                for &j in &run {
+                    clean[j] = values[j];
+                }
+            } else {
+                clean[t] = Some(expected);
+            }
+        }
+    }
+    out
+}
+
+/// The median of same-weekday ratios to their week's median (1 while no
+/// week has enough days around it, or the week's median is not positive).
+fn seasonal_factor(clean: &[Option<Decimal>], t: usize) -> Decimal {
+    let mut factors = Vec::new();
+    for k in 1..=SEASON_WEEKS {
+        let Some(j) = t.checked_sub(7 * k) else { break };
+        let Some(value) = clean[j] else { continue };
+        let window: Vec<Decimal> = (j.saturating_sub(3)..=j + 3)
+            .filter(|&i| i < t)
+            .filter_map(|i| clean[i])
+            .collect();
+        if window.len() >= 5 {
+            let centre = median(window);
+            if centre > Decimal::ZERO {
+                factors.push((value / centre).round_dp(DP));
+            }
+        }
+    }
+    if factors.is_empty() {
+        Decimal::ONE
+    } else {
+        median(factors).max(Decimal::ZERO)
+    }
+}
+
+/// The median of the last week's deseasonalised values (the last 14 or 28
+/// days' when the last week has fewer than 4 usable days). Days whose
+/// weekday is seasonally zero tell nothing about the level and are skipped.
+fn level(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> Decimal {
+    for days in [7, 14, HISTORY_DAYS] {
+        let values: Vec<Decimal> = (t.saturating_sub(days)..t)
+            .filter(|&j| seasonal[j] > Decimal::ZERO)
+            .filter_map(|j| clean[j].map(|v| v / seasonal[j]))
+            .collect();
+        if values.len() >= 4 || days == HISTORY_DAYS {
+            return median(values);
+        }
+    }
+    unreachable!("the last window always returns")
+}
+
+/// The median (the mean of the two middle values for an even count; 0 for none).
+pub fn median(mut values: Vec<Decimal>) -> Decimal {
+    if values.is_empty() {
+        return Decimal::ZERO;
+    }
+    values.sort();
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / Decimal::TWO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(v: i64) -> Decimal {
+        Decimal::from(v)
+    }
+
+    fn defaults() -> Thresholds {
+        Thresholds::default()
+    }
+
+    /// A weekly pattern: 1000 on weekdays, 600 at weekends, with a little
+    /// deterministic noise.
+    fn weekly(days: usize) -> Vec<Option<Decimal>> {
+        (0..days)
+            .map(|i| {
+                let base = if i % 7 >= 5 { 600 } else { 1000 };
+                let wiggle = [0, 12, -9, 5, -14, 8, -3, 10, -6, 2, 15, -11, 4][i % 13];
+                Some(d(base + wiggle))
+            })
+            .collect()
+    }
+
+    fn flagged(verdicts: &[Option<Verdict>]) -> Vec<(usize, Direction)> {
+        verdicts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().and_then(|v| v.flagged).map(|f| (i, f)))
+            .collect()
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_not_flagged() {
+        let verdicts = evaluate(&weekly(90), &defaults());
+        assert_eq!(flagged(&verdicts), vec![]);
+        // Weekend days are expected low, weekdays high.
+        let v = verdicts[61].as_ref().unwrap(); // 61 % 7 == 5: a weekend day
+        assert!(v.expected < d(700), "{v:?}");
+        let v = verdicts[63].as_ref().unwrap();
+        assert!(v.expected > d(950), "{v:?}");
+    }
+
+    #[test]
+    fn a_single_spike_is_flagged_on_its_day_only() {
+        let mut series = weekly(60);
+        series[45] = Some(d(1500)); // a weekday at +50%
+        let verdicts = evaluate(&series, &defaults());
+        assert_eq!(flagged(&verdicts), vec![(45, Direction::Spike)]);
+        let v = verdicts[45].as_ref().unwrap();
+        assert!(v.impact() > d(450) && v.impact() < d(550), "{v:?}");
+        assert!(v.score > d(5), "{v:?}");
+    }
+
+    #[test]
+    fn a_spike_during_short_history_is_flagged_and_nothing_before_seven_days() {
+        let mut series = weekly(12);
+        series[8] = Some(d(2500)); // a weekday at 2.5x, with 8 days of history
+        let verdicts = evaluate(&series, &defaults());
+        assert!(verdicts[..MIN_HISTORY].iter().all(Option::is_none));
+        assert_eq!(flagged(&verdicts), vec![(8, Direction::Spike)]);
+        // Bounds are wider while history is short: a +20% day is not enough
+        // at first, but is once history has settled.
+        let mut series = weekly(12);
+        series[8] = Some(d(1200));
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+        let mut series = weekly(60);
+        series[50] = Some(d(1200));
+        assert_eq!(
+            flagged(&evaluate(&series, &defaults())),
+            vec![(50, Direction::Spike)]
+        );
+    }
+
+    #[test]
+    fn a_level_shift_is_adopted_within_the_adaptation_window() {
+        let mut series = weekly(70);
+        for v in series.iter_mut().skip(40) {
+            *v = v.map(|x| x * Decimal::new(16, 1)); // +60% from day 40 on
+        }
+        let verdicts = evaluate(&series, &defaults());
+        let days: Vec<usize> = flagged(&verdicts).into_iter().map(|f| f.0).collect();
+        assert!(
+            days.contains(&40),
+            "the shift's first day is flagged: {days:?}"
+        );
+        assert!(
+            days.iter()
+                .all(|&t| (40..40 + ADAPTATION_DAYS).contains(&t)),
+            "alerts stop within {ADAPTATION_DAYS} days: {days:?}"
+        );
+    }
+
+    #[test]
+    fn drops_are_flagged_only_when_enabled() {
+        let mut series = weekly(50);
+        series[44] = Some(d(300)); // a weekday at -70%
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+        let with_drops = Thresholds {
+            drops: true,
+            ..defaults()
+        };
+        assert_eq!(
+            flagged(&evaluate(&series, &with_drops)),
+            vec![(44, Direction::Drop)]
+        );
+    }
+
+    #[test]
+    fn small_impacts_are_not_flagged_however_unusual() {
+        // A perfectly flat series: any change is many spreads away.
+        let mut series = vec![Some(d(100)); 40];
+        series[30] = Some(d(105)); // +5%: below the relative minimum
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+        let mut series = vec![Some(d(20)); 40];
+        series[30] = Some(d(28)); // +40% but only 8 in money: below the absolute minimum
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+        series[30] = Some(d(35));
+        assert_eq!(
+            flagged(&evaluate(&series, &defaults())),
+            vec![(30, Direction::Spike)]
+        );
+    }
+
+    #[test]
+    fn a_past_spike_does_not_inflate_the_baseline() {
+        let mut series = weekly(60);
+        series[38] = Some(d(5000));
+        series[45] = Some(d(1400)); // a week later, same weekday, +40%
+        let flagged = flagged(&evaluate(&series, &defaults()));
+        assert_eq!(
+            flagged,
+            vec![(38, Direction::Spike), (45, Direction::Spike)]
+        );
+    }
+
+    #[test]
+    fn unknown_days_are_skipped_not_counted_as_zero() {
+        let mut series = weekly(50);
+        for v in series.iter_mut().take(30).skip(25) {
+            *v = None;
+        }
+        let verdicts = evaluate(&series, &defaults());
+        assert!(verdicts[25..30].iter().all(Option::is_none));
+        assert_eq!(flagged(&verdicts), vec![]);
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(vec![d(3), d(1), d(2)]), d(2));
+        assert_eq!(median(vec![d(4), d(1), d(2), d(3)]), Decimal::new(25, 1));
+        assert_eq!(median(vec![]), Decimal::ZERO);
+    }
+}

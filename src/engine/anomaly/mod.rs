@@ -1,0 +1,454 @@
+//! Anomaly detection over allocated daily costs: builds the daily series of
+//! every scope (team, team and service, billing account; one per currency),
+//! runs the per-series detector ([`detect`]), merges consecutive anomalous
+//! days into one anomaly, folds a team-and-service anomaly into the team's
+//! when both fire, and names the services, accounts or teams that moved.
+//! Pure code: amounts and days in, anomalies out.
+
+pub mod detect;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::domain::{Currency, Owner, TeamId};
+pub use detect::{
+    ADAPTATION_DAYS, Direction, HISTORY_DAYS, MIN_HISTORY, Verdict, evaluate, median,
+};
+
+/// Contributors listed per dimension.
+const TOP_CONTRIBUTORS: usize = 3;
+/// Anomalous days at most this many days apart belong to one anomaly.
+const MAX_GAP_DAYS: i64 = 2;
+
+/// When a day counts as anomalous. Defaults: 3 robust spreads, an impact of
+/// at least 10 (in the series' currency) and at least 10% of the expected
+/// value, spikes only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// How many robust spreads a day must be away from its expected value.
+    pub sensitivity: Decimal,
+    /// The least impact (actual - expected) per day, in the series' currency.
+    pub min_impact: Decimal,
+    /// The least impact per day, as a percentage of the expected value.
+    pub min_impact_percent: Decimal,
+    /// Whether drops are flagged as well as spikes.
+    pub drops: bool,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            sensitivity: Decimal::from(3),
+            min_impact: Decimal::from(10),
+            min_impact_percent: Decimal::from(10),
+            drops: false,
+        }
+    }
+}
+
+/// Thresholds for every scope: defaults, and overrides per team (which apply
+/// to the team's own series and to its per-service series).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnomalySettings {
+    pub defaults: Thresholds,
+    pub teams: BTreeMap<TeamId, Thresholds>,
+}
+
+impl AnomalySettings {
+    pub fn thresholds(&self, scope: &Scope) -> &Thresholds {
+        match scope.owner() {
+            Some(Owner::Team(team)) => self.teams.get(team).unwrap_or(&self.defaults),
+            _ => &self.defaults,
+        }
+    }
+}
+
+/// What a series adds up.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Everything a team (or `unallocated`) received: direct and shared.
+    Team(Owner),
+    /// One service's cost within a team.
+    TeamService(Owner, String),
+    /// Everything billed to one billing account, whoever owns it.
+    Account(String),
+}
+
+impl Scope {
+    /// `team`, `team_service` or `account`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Team(_) => "team",
+            Scope::TeamService(..) => "team_service",
+            Scope::Account(_) => "account",
+        }
+    }
+
+    pub fn owner(&self) -> Option<&Owner> {
+        match self {
+            Scope::Team(o) | Scope::TeamService(o, _) => Some(o),
+            Scope::Account(_) => None,
+        }
+    }
+
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Scope::TeamService(_, s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Scope::Account(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds a scope from its stored parts.
+    pub fn from_parts(kind: &str, team: &str, service: &str, account: &str) -> Option<Scope> {
+        let owner = || Owner::from_name(team).ok();
+        match kind {
+            "team" => Some(Scope::Team(owner()?)),
+            "team_service" => Some(Scope::TeamService(owner()?, service.to_string())),
+            "account" => Some(Scope::Account(account.to_string())),
+            _ => None,
+        }
+    }
+
+    /// A short human label: `payments`, `payments / AmazonEC2`, `account 1234`.
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Team(o) => o.name().to_string(),
+            Scope::TeamService(o, s) => format!("{} / {}", o.name(), service_label(s)),
+            Scope::Account(a) => format!("account {a}"),
+        }
+    }
+}
+
+fn service_label(s: &str) -> &str {
+    if s.is_empty() { "(no service)" } else { s }
+}
+
+/// One allocated amount on one day, at the finest grain the series need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyAmount {
+    pub day: NaiveDate,
+    pub owner: Owner,
+    pub service: String,
+    pub account: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+}
+
+/// One anomalous day of an anomaly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnomalyDay {
+    pub day: NaiveDate,
+    pub actual: Decimal,
+    pub expected: Decimal,
+    pub score: Decimal,
+}
+
+/// What moved a scope: a service, account or team below it, with its own
+/// actual and expected cost over the anomaly's days.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contributor {
+    /// `service`, `account` or `team`.
+    pub kind: String,
+    pub name: String,
+    pub actual: Decimal,
+    pub expected: Decimal,
+    pub impact: Decimal,
+}
+
+/// Consecutive anomalous days of one series in one direction: one anomaly,
+/// whose figures accumulate over its days.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    pub scope: Scope,
+    pub currency: Currency,
+    pub direction: Direction,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub days: Vec<AnomalyDay>,
+    /// Sums over the anomalous days.
+    pub actual: Decimal,
+    pub expected: Decimal,
+    pub impact: Decimal,
+    /// The largest score (in absolute value) among the days.
+    pub score: Decimal,
+    pub contributors: Vec<Contributor>,
+}
+
+impl Anomaly {
+    /// Identifies an anomaly across detection runs: the series, the direction
+    /// and the first day. Later days extend the same anomaly.
+    pub fn key(&self) -> String {
+        let scope = &self.scope;
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            scope.kind(),
+            scope.owner().map(Owner::name).unwrap_or(""),
+            scope.service().unwrap_or(""),
+            scope.account().unwrap_or(""),
+            self.currency,
+            self.direction.as_str(),
+            self.first_day
+        )
+    }
+}
+
+type Fine = (Owner, String, String, Currency);
+
+/// Finds the anomalies of every scope that have a day in `from..=to`.
+///
+/// `known_days` are the days with allocated data (a day of an allocated
+/// month up to the last day its data reaches); a series is zero on a known
+/// day without amounts and unknown elsewhere. History before `from` is used
+/// as far back as the amounts go.
+pub fn detect_anomalies(
+    amounts: &[DailyAmount],
+    known_days: &BTreeSet<NaiveDate>,
+    from: NaiveDate,
+    to: NaiveDate,
+    settings: &AnomalySettings,
+) -> Vec<Anomaly> {
+    let (Some(&first), Some(&last)) = (known_days.first(), known_days.last()) else {
+        return Vec::new();
+    };
+    let calendar: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let mut fine: HashMap<Fine, BTreeMap<NaiveDate, Decimal>> = HashMap::new();
+    for a in amounts.iter().filter(|a| known_days.contains(&a.day)) {
+        *fine
+            .entry((
+                a.owner.clone(),
+                a.service.clone(),
+                a.account.clone(),
+                a.currency,
+            ))
+            .or_default()
+            .entry(a.day)
+            .or_default() += a.amount;
+    }
+    let series = Series {
+        calendar,
+        known: known_days,
+        fine,
+    };
+    let mut scopes: BTreeSet<(Scope, Currency)> = BTreeSet::new();
+    for (owner, service, account, currency) in series.fine.keys() {
+        scopes.insert((Scope::Team(owner.clone()), *currency));
+        scopes.insert((
+            Scope::TeamService(owner.clone(), service.clone()),
+            *currency,
+        ));
+        scopes.insert((Scope::Account(account.clone()), *currency));
+    }
+    let mut found = Vec::new();
+    for (scope, currency) in scopes {
+        let thresholds = settings.thresholds(&scope);
+        let values = series.values(&currency, |k| scope_matches(&scope, k));
+        let verdicts = evaluate(&values, thresholds);
+        for days in runs(&series.calendar, &verdicts) {
+            if days.last().is_some_and(|d| d.0 >= from) && days.first().is_some_and(|d| d.0 <= to) {
+                found.push(anomaly(scope.clone(), currency, &days));
+            }
+        }
+    }
+    let mut kept = fold(found);
+    for a in &mut kept {
+        a.contributors = contributors(&series, a, settings);
+    }
+    kept
+}
+
+/// The fine series, summed into any scope on demand.
+struct Series<'a> {
+    calendar: Vec<NaiveDate>,
+    known: &'a BTreeSet<NaiveDate>,
+    fine: HashMap<Fine, BTreeMap<NaiveDate, Decimal>>,
+}
+
+impl Series<'_> {
+    fn values(&self, currency: &Currency, matches: impl Fn(&Fine) -> bool) -> Vec<Option<Decimal>> {
+        let mut sums: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+        let matching = self
+            .fine
+            .iter()
+            .filter(|(k, _)| k.3 == *currency && matches(k));
+        for (_, days) in matching {
+            for (day, amount) in days {
+                *sums.entry(*day).or_default() += amount;
+            }
+        }
+        self.calendar
+            .iter()
+            .map(|d| {
+                self.known
+                    .contains(d)
+                    .then(|| sums.get(d).copied().unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
+fn scope_matches(scope: &Scope, (owner, service, account, _): &Fine) -> bool {
+    match scope {
+        Scope::Team(o) => o == owner,
+        Scope::TeamService(o, s) => o == owner && s == service,
+        Scope::Account(a) => a == account,
+    }
+}
+
+/// Runs of flagged days in one direction, allowing short gaps.
+fn runs(calendar: &[NaiveDate], verdicts: &[Option<Verdict>]) -> Vec<Vec<(NaiveDate, Verdict)>> {
+    let mut out: Vec<Vec<(NaiveDate, Verdict)>> = Vec::new();
+    for (day, verdict) in calendar.iter().zip(verdicts) {
+        let Some(v) = verdict else { continue };
+        let Some(direction) = v.flagged else { continue };
+        let extends = out
+            .last()
+            .and_then(|run| run.last())
+            .is_some_and(|(d, last)| {
+                last.flagged == Some(direction) && (*day - *d).num_days() <= MAX_GAP_DAYS
+            });
+        if extends {
+            out.last_mut()
+                .expect("a run exists")
+                .push((*day, v.clone()));
+        } else {
+            out.push(vec![(*day, v.clone())]);
+        }
+    }
+    out
+}
+
+fn anomaly(scope: Scope, currency: Currency, days: &[(NaiveDate, Verdict)]) -> Anomaly {
+    let actual: Decimal = days.iter().map(|d| d.1.actual).sum();
+    let expected: Decimal = days.iter().map(|d| d.1.expected).sum();
+    Anomaly {
+        scope,
+        currency,
+        direction: days[0].1.flagged.expect("runs hold flagged days"),
+        first_day: days[0].0,
+        last_day: days[days.len() - 1].0,
+        days: days
+            .iter()
+            .map(|(day, v)| AnomalyDay {
+                day: *day,
+                actual: v.actual,
+                expected: v.expected,
+                score: v.score,
+            })
+            .collect(),
+        actual,
+        expected,
+        impact: actual - expected,
+        score: days
+            .iter()
+            .map(|d| d.1.score)
+            .max_by_key(|s| s.abs())
+            .unwrap_or_default(),
+        contributors: Vec::new(),
+    }
+}
+
+/// Drops a team-and-service anomaly when its team fired on overlapping days
+/// in the same direction: the service is then one of the team anomaly's
+/// contributors, and one alert says it all.
+fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
+    let teams: Vec<&Anomaly> = found
+        .iter()
+        .filter(|a| matches!(a.scope, Scope::Team(_)))
+        .collect();
+    let covered = |a: &Anomaly| {
+        teams.iter().any(|t| {
+            t.scope.owner() == a.scope.owner()
+                && t.currency == a.currency
+                && t.direction == a.direction
+                && t.first_day <= a.last_day
+                && a.first_day <= t.last_day
+        })
+    };
+    let keep: Vec<bool> = found
+        .iter()
+        .map(|a| !matches!(a.scope, Scope::TeamService(..)) || !covered(a))
+        .collect();
+    found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(a, k)| k.then_some(a))
+        .collect()
+}
+
+/// The children that moved most in the anomaly's direction, per dimension.
+fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) -> Vec<Contributor> {
+    type Dim = (&'static str, fn(&Fine) -> String);
+    let service: Dim = ("service", |k| k.1.clone());
+    let account: Dim = ("account", |k| k.2.clone());
+    let team: Dim = ("team", |k| k.0.name().to_string());
+    let dims: Vec<Dim> = match &a.scope {
+        Scope::Team(_) => vec![service, account],
+        Scope::TeamService(..) => vec![account],
+        Scope::Account(_) => vec![team, service],
+    };
+    let days: BTreeSet<NaiveDate> = a.days.iter().map(|d| d.day).collect();
+    let thresholds = settings.thresholds(&a.scope);
+    let mut out = Vec::new();
+    for (kind, name_of) in dims {
+        let names: BTreeSet<String> = series
+            .fine
+            .keys()
+            .filter(|k| k.3 == a.currency && scope_matches(&a.scope, k))
+            .map(name_of)
+            .collect();
+        let mut moved: Vec<Contributor> = names
+            .into_iter()
+            .map(|name| {
+                let values = series.values(&a.currency, |k| {
+                    scope_matches(&a.scope, k) && name_of(k) == name
+                });
+                let verdicts = evaluate(&values, thresholds);
+                let (mut actual, mut expected) = (Decimal::ZERO, Decimal::ZERO);
+                for ((day, value), verdict) in series.calendar.iter().zip(&values).zip(&verdicts) {
+                    if !days.contains(day) {
+                        continue;
+                    }
+                    let value = value.unwrap_or_default();
+                    actual += value;
+                    expected += verdict.as_ref().map_or(value, |v| v.expected);
+                }
+                let label = if kind == "service" {
+                    service_label(&name).to_string()
+                } else {
+                    name
+                };
+                Contributor {
+                    kind: kind.to_string(),
+                    name: label,
+                    actual,
+                    expected,
+                    impact: actual - expected,
+                }
+            })
+            .filter(|c| match a.direction {
+                Direction::Spike => c.impact > Decimal::ZERO,
+                Direction::Drop => c.impact < Decimal::ZERO,
+            })
+            .collect();
+        moved.sort_by(|x, y| {
+            y.impact
+                .abs()
+                .cmp(&x.impact.abs())
+                .then_with(|| x.name.cmp(&y.name))
+        });
+        out.extend(moved.into_iter().take(TOP_CONTRIBUTORS));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! Scope-level behaviour: series per team, service and account, one anomaly
+//! per run of days, folding, contributors.
+
+use super::*;
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
+}
+
+fn team(name: &str) -> Owner {
+    Owner::Team(TeamId::parse(name).unwrap())
+}
+
+fn start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() // a Monday
+}
+
+/// `days` days of steady costs: payments runs EC2 (1000/day, 600 at
+/// weekends) and S3 (400/day) in account `a1`; search runs EC2 (500/day) in
+/// account `a2`. Deterministic small noise.
+fn history(days: usize) -> Vec<DailyAmount> {
+    let mut out = Vec::new();
+    for i in 0..days {
+        let day = start() + chrono::Days::new(i as u64);
+        let wiggle = Decimal::from([0, 7, -5, 3, -8, 4, -2, 6, -4][i % 9]);
+        let weekend = i % 7 >= 5;
+        for (owner, service, account, base) in [
+            (
+                "payments",
+                "AmazonEC2",
+                "a1",
+                if weekend { 600 } else { 1000 },
+            ),
+            ("payments", "AmazonS3", "a1", 400),
+            ("search", "AmazonEC2", "a2", 500),
+        ] {
+            out.push(DailyAmount {
+                day,
+                owner: team(owner),
+                service: service.into(),
+                account: account.into(),
+                currency: usd(),
+                amount: Decimal::from(base) + wiggle,
+            });
+        }
+    }
+    out
+}
+
+fn known(days: usize) -> BTreeSet<NaiveDate> {
+    (0..days)
+        .map(|i| start() + chrono::Days::new(i as u64))
+        .collect()
+}
+
+fn add(amounts: &mut [DailyAmount], day: usize, owner: &str, service: &str, delta: i64) {
+    let day = start() + chrono::Days::new(day as u64);
+    let a = amounts
+        .iter_mut()
+        .find(|a| a.day == day && a.owner == team(owner) && a.service == service)
+        .unwrap();
+    a.amount += Decimal::from(delta);
+}
+
+fn run(amounts: &[DailyAmount], days: usize) -> Vec<Anomaly> {
+    let known = known(days);
+    detect_anomalies(
+        amounts,
+        &known,
+        *known.first().unwrap(),
+        *known.last().unwrap(),
+        &AnomalySettings::default(),
+    )
+}
+
+#[test]
+fn steady_costs_raise_nothing() {
+    assert_eq!(run(&history(60), 60), vec![]);
+}
+
+#[test]
+fn a_service_spike_is_one_team_anomaly_naming_the_service_and_account() {
+    let mut amounts = history(60);
+    add(&mut amounts, 44, "payments", "AmazonEC2", 900); // a Wednesday
+    let found = run(&amounts, 60);
+    let scopes: Vec<String> = found.iter().map(|a| a.scope.label()).collect();
+    // The service anomaly folds into the team's; the account fires on its own.
+    assert_eq!(scopes, vec!["payments", "account a1"]);
+    let a = &found[0];
+    assert_eq!(a.direction, Direction::Spike);
+    assert_eq!(
+        (a.first_day, a.last_day),
+        (
+            start() + chrono::Days::new(44),
+            start() + chrono::Days::new(44)
+        )
+    );
+    assert_eq!(a.impact, a.actual - a.expected);
+    assert!(
+        a.impact > Decimal::from(850) && a.impact < Decimal::from(950),
+        "{a:?}"
+    );
+    assert_eq!(a.contributors[0].kind, "service");
+    assert_eq!(a.contributors[0].name, "AmazonEC2");
+    assert!(
+        a.contributors
+            .iter()
+            .any(|c| c.kind == "account" && c.name == "a1")
+    );
+    assert!(
+        !a.contributors.iter().any(|c| c.name == "AmazonS3"),
+        "{:?}",
+        a.contributors
+    );
+    let account = &found[1];
+    assert_eq!(account.contributors[0].kind, "team");
+    assert_eq!(account.contributors[0].name, "payments");
+}
+
+#[test]
+fn a_spike_hidden_by_an_equal_drop_in_the_same_team_is_still_found() {
+    let mut amounts = history(60);
+    add(&mut amounts, 44, "payments", "AmazonEC2", 300);
+    add(&mut amounts, 44, "payments", "AmazonS3", -300);
+    let found = run(&amounts, 60);
+    let scopes: Vec<String> = found.iter().map(|a| a.scope.label()).collect();
+    assert_eq!(scopes, vec!["payments / AmazonEC2"]);
+}
+
+#[test]
+fn a_spike_lasting_several_days_is_one_anomaly_whose_impact_accumulates() {
+    let mut amounts = history(60);
+    for day in 43..46 {
+        add(&mut amounts, day, "search", "AmazonEC2", 400);
+    }
+    let found: Vec<Anomaly> = run(&amounts, 60)
+        .into_iter()
+        .filter(|a| a.scope == Scope::Team(team("search")))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let a = &found[0];
+    assert_eq!(a.days.len(), 3);
+    assert_eq!(
+        a.impact,
+        a.days
+            .iter()
+            .map(|d| d.actual - d.expected)
+            .sum::<Decimal>()
+    );
+    assert!(a.impact > Decimal::from(1100), "{a:?}");
+}
+
+#[test]
+fn only_anomalies_touching_the_window_are_returned_and_keys_are_stable() {
+    let mut amounts = history(60);
+    add(&mut amounts, 30, "search", "AmazonEC2", 800);
+    add(&mut amounts, 50, "search", "AmazonEC2", 800);
+    let known = known(60);
+    let window = |from: u64, to: u64| {
+        detect_anomalies(
+            &amounts,
+            &known,
+            start() + chrono::Days::new(from),
+            start() + chrono::Days::new(to),
+            &AnomalySettings::default(),
+        )
+        .into_iter()
+        .filter(|a| a.scope.kind() == "team")
+        .map(|a| a.key())
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(window(45, 59), vec!["team|search|||USD|spike|2026-04-21"]);
+    assert_eq!(window(0, 59).len(), 2);
+}
+
+#[test]
+fn per_team_thresholds_override_the_defaults() {
+    let mut amounts = history(60);
+    add(&mut amounts, 44, "search", "AmazonEC2", 200); // +40%, 200 in money
+    assert_eq!(
+        run(&amounts, 60)
+            .iter()
+            .filter(|a| a.scope.owner() == Some(&team("search")))
+            .count(),
+        1
+    );
+    let mut settings = AnomalySettings::default();
+    settings.teams.insert(
+        TeamId::parse("search").unwrap(),
+        Thresholds {
+            min_impact: Decimal::from(500),
+            ..Thresholds::default()
+        },
+    );
+    let known = known(60);
+    let found = detect_anomalies(
+        &amounts,
+        &known,
+        start(),
+        start() + chrono::Days::new(59),
+        &settings,
+    );
+    assert!(
+        found
+            .iter()
+            .all(|a| a.scope.owner() != Some(&team("search"))),
+        "{found:?}"
+    );
+    // The account series keeps the defaults.
+    assert!(found.iter().any(|a| a.scope == Scope::Account("a2".into())));
+}
