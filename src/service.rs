@@ -47,6 +47,7 @@ pub async fn allocate_month(
         cost_basis: basis,
         lines: allocation.lines,
         known_teams: rules.declared_teams().into_iter().collect(),
+        data_through: allocation.data_through,
     };
     store
         .replace_allocation(&run, &allocation.rows, &allocation.shares)

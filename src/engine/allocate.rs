@@ -41,11 +41,25 @@ pub struct Allocation {
     pub shares: Vec<PoolShare>,
     /// Notes a reader should see (fallbacks taken).
     pub diagnostics: Vec<String>,
+    /// The latest day a charge of the month starts on.
+    pub data_through: Option<NaiveDate>,
 }
 
-type RowKey = (NaiveDate, Owner, String, Currency, String, Option<String>);
-/// (day, service, currency, rule) of an amount waiting in a pool.
-type InputKey = (NaiveDate, String, Currency, String);
+/// (day, owner, service, account, currency, rule, pool, recurring) of an
+/// allocated amount.
+type RowKey = (
+    NaiveDate,
+    Owner,
+    String,
+    String,
+    Currency,
+    String,
+    Option<String>,
+    bool,
+);
+/// (day, service, account, currency, rule, recurring) of an amount waiting
+/// in a pool.
+type InputKey = (NaiveDate, String, String, Currency, String, bool);
 
 /// Allocates the lines of `month` (lines of other months are ignored).
 pub fn allocate(
@@ -77,6 +91,7 @@ pub struct Allocator<'r> {
     totals: BTreeMap<Currency, Decimal>,
     problems: BTreeMap<(String, Unassignable), (u64, BTreeMap<Currency, Decimal>)>,
     count: u64,
+    data_through: Option<NaiveDate>,
 }
 
 impl<'r> Allocator<'r> {
@@ -99,6 +114,7 @@ impl<'r> Allocator<'r> {
             totals: BTreeMap::new(),
             problems: BTreeMap::new(),
             count: 0,
+            data_through: None,
         }
     }
 
@@ -110,10 +126,14 @@ impl<'r> Allocator<'r> {
             return;
         }
         self.count += stored.source_rows;
+        let starts = line.charge_period_start.date_naive();
+        self.data_through = Some(self.data_through.map_or(starts, |d| d.max(starts)));
         let cost = line.cost(self.basis);
         *self.totals.entry(cost.currency).or_default() += cost.amount;
         let service = line.service_name.clone().unwrap_or_default();
+        let account = line.billing_account_id.clone();
         let days: Vec<NaiveDate> = line.days().into_iter().collect();
+        let recurring = days.len() > 1;
         let owner = match rules.assign(line) {
             Assignment::Team { team, rule } => {
                 for (index, pool) in rules.pools.iter().enumerate() {
@@ -135,7 +155,14 @@ impl<'r> Allocator<'r> {
                 let inputs = self.pool_inputs.entry(pool).or_default();
                 for (day, amount) in spread(cost.amount, &days) {
                     *inputs
-                        .entry((day, service.clone(), cost.currency, name.clone()))
+                        .entry((
+                            day,
+                            service.clone(),
+                            account.clone(),
+                            cost.currency,
+                            name.clone(),
+                            recurring,
+                        ))
                         .or_default() += amount;
                 }
                 return;
@@ -159,9 +186,11 @@ impl<'r> Allocator<'r> {
                     day,
                     owner.0.clone(),
                     service.clone(),
+                    account.clone(),
                     cost.currency,
                     owner.1.clone(),
                     None,
+                    recurring,
                 ))
                 .or_default();
             entry.0 += amount;
@@ -184,15 +213,20 @@ impl<'r> Allocator<'r> {
             .rows
             .into_iter()
             .map(
-                |((day, owner, service_name, currency, rule, pool), (amount, lines))| {
+                |(
+                    (day, owner, service_name, account, currency, rule, pool, recurring),
+                    (amount, lines),
+                )| {
                     AllocationRow {
                         month: self.month,
                         day,
                         owner,
                         service_name,
+                        account,
                         currency,
                         rule,
                         pool,
+                        recurring,
                         amount,
                         lines,
                     }
@@ -204,17 +238,21 @@ impl<'r> Allocator<'r> {
                 a.day,
                 &a.owner,
                 &a.service_name,
+                &a.account,
                 a.currency,
                 &a.rule,
                 &a.pool,
+                a.recurring,
             )
                 .cmp(&(
                     b.day,
                     &b.owner,
                     &b.service_name,
+                    &b.account,
                     b.currency,
                     &b.rule,
                     &b.pool,
+                    b.recurring,
                 ))
         });
         let unallocatable = self
@@ -236,6 +274,7 @@ impl<'r> Allocator<'r> {
             unallocatable,
             shares,
             diagnostics,
+            data_through: self.data_through,
         }
     }
 
@@ -290,7 +329,7 @@ impl<'r> Allocator<'r> {
     ) {
         let pool = &self.rules.pools[p];
         let pool_name = pool.name.clone();
-        let currencies: BTreeSet<Currency> = inputs.keys().map(|k| k.2).collect();
+        let currencies: BTreeSet<Currency> = inputs.keys().map(|k| k.3).collect();
         for currency in currencies {
             let mut targets: Vec<(Owner, Option<usize>)> = self
                 .targets(p)
@@ -334,7 +373,8 @@ impl<'r> Allocator<'r> {
             }
             let total_weight: Decimal = weights.iter().copied().sum();
             let mut received = vec![Decimal::ZERO; targets.len()];
-            for ((day, service, c, rule), amount) in inputs.iter().filter(|(k, _)| k.2 == currency)
+            for ((day, service, account, c, rule, recurring), amount) in
+                inputs.iter().filter(|(k, _)| k.3 == currency)
             {
                 for (i, part) in split(*amount, &weights).into_iter().enumerate() {
                     if part.is_zero() {
@@ -347,7 +387,14 @@ impl<'r> Allocator<'r> {
                                 .pool_inputs
                                 .entry(*q)
                                 .or_default()
-                                .entry((*day, service.clone(), *c, rule.clone()))
+                                .entry((
+                                    *day,
+                                    service.clone(),
+                                    account.clone(),
+                                    *c,
+                                    rule.clone(),
+                                    *recurring,
+                                ))
                                 .or_default() += part;
                         }
                         (owner, None) => {
@@ -355,9 +402,11 @@ impl<'r> Allocator<'r> {
                                 *day,
                                 owner.clone(),
                                 service.clone(),
+                                account.clone(),
                                 *c,
                                 rule.clone(),
                                 Some(pool_name.clone()),
+                                *recurring,
                             );
                             self.rows.entry(key).or_default().0 += part;
                         }

@@ -68,10 +68,15 @@ pub struct AllocationRow {
     pub day: NaiveDate,
     pub owner: Owner,
     pub service_name: String,
+    /// The billing account of the cost lines the amount came from.
+    pub account: String,
     pub currency: Currency,
     pub rule: String,
     /// The shared pool the amount came from; `None` for direct cost.
     pub pool: Option<String>,
+    /// Whether the amount is a day's share of a charge spanning several
+    /// days (a monthly fee, a commitment, tax).
+    pub recurring: bool,
     pub amount: Decimal,
     pub lines: u64,
 }
@@ -162,6 +167,9 @@ pub struct AllocationRun {
     pub cost_basis: CostBasis,
     pub lines: u64,
     pub known_teams: Vec<TeamId>,
+    /// The latest day a charge of the month starts on: daily figures after
+    /// it hold only spread multi-day charges, not yet the month's usage.
+    pub data_through: Option<NaiveDate>,
 }
 
 /// What an import stored.
@@ -425,28 +433,31 @@ impl Store {
             sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&month).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&month).execute(&mut *tx).await?;
             sqlx::query(
-                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams, data_through) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&month)
             .bind(run.allocated_at)
             .bind(run.cost_basis.as_str())
             .bind(run.lines as i64)
             .bind(&known)
+            .bind(run.data_through)
             .execute(&mut *tx)
             .await?;
             for chunk in rows.chunks(INSERT_BATCH) {
                 let mut qb = QueryBuilder::new(
-                    "INSERT INTO allocations (month, day, owner, service_name, currency, rule, pool, amount, lines) ",
+                    "INSERT INTO allocations (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines) ",
                 );
                 qb.push_values(chunk, |mut b, r| {
                     b.push_bind(month.clone())
                         .push_bind(r.day)
                         .push_bind(r.owner.name().to_string())
                         .push_bind(r.service_name.clone())
+                        .push_bind(r.account.clone())
                         .push_bind(r.currency.as_str().to_string())
                         .push_bind(r.rule.clone())
                         .push_bind(r.pool.clone().unwrap_or_default())
+                        .push_bind(r.recurring)
                         .push_bind(DbDecimal(r.amount))
                         .push_bind(r.lines as i64);
                 });
@@ -482,7 +493,7 @@ impl Store {
     ) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
         let key = month.to_string();
         with_pool!(self, pool => {
-            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams FROM allocation_runs WHERE month = $1")
+            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams, data_through FROM allocation_runs WHERE month = $1")
                 .bind(&key)
                 .fetch_optional(pool)
                 .await?;
@@ -496,9 +507,10 @@ impl Store {
                 cost_basis: basis.parse().map_err(StoreError::Corrupt)?,
                 lines: lines as u64,
                 known_teams: parse_known(&known)?,
+                data_through: run.try_get(4)?,
             };
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations WHERE month = $1",
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations WHERE month = $1",
             )
             .bind(&key)
             .fetch_all(pool)
@@ -517,7 +529,7 @@ impl Store {
     ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations \
                  WHERE owner = $1 AND day >= $2 AND day <= $3",
             )
             .bind(owner.name())
@@ -577,7 +589,7 @@ impl Store {
     ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, currency, rule, pool, amount, lines FROM allocations \
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations \
                  WHERE owner = $1 AND month >= $2 AND month <= $3",
             )
             .bind(owner.name())
@@ -881,20 +893,25 @@ type RawAllocationRow = (
     String,
     String,
     String,
+    String,
+    bool,
     DbDecimal,
     i64,
 );
 
 fn allocation_row(raw: RawAllocationRow) -> Result<AllocationRow> {
-    let (month, day, owner, service_name, currency, rule, pool, amount, lines) = raw;
+    let (month, day, owner, service_name, account, currency, rule, pool, recurring, amount, lines) =
+        raw;
     Ok(AllocationRow {
         month: Month::parse(&month).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         day,
         owner: Owner::from_name(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         service_name,
+        account,
         currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         rule,
         pool: (!pool.is_empty()).then_some(pool),
+        recurring,
         amount: amount.0,
         lines: lines as u64,
     })

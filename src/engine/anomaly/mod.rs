@@ -6,13 +6,15 @@
 //! Pure code: amounts and days in, anomalies out.
 
 pub mod detect;
+pub mod eval;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::domain::{Currency, Owner, TeamId};
+use crate::domain::{Currency, Month, Owner, TeamId};
+use crate::store::AllocationRow;
 pub use detect::{
     ADAPTATION_DAYS, Direction, HISTORY_DAYS, MIN_HISTORY, Verdict, evaluate, median,
 };
@@ -23,7 +25,7 @@ const TOP_CONTRIBUTORS: usize = 3;
 const MAX_GAP_DAYS: i64 = 2;
 
 /// When a day counts as anomalous. Defaults: 3 robust spreads, an impact of
-/// at least 10 (in the series' currency) and at least 10% of the expected
+/// at least 10 (in the series' currency) and at least 15% of the expected
 /// value, spikes only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thresholds {
@@ -42,7 +44,7 @@ impl Default for Thresholds {
         Thresholds {
             sensitivity: Decimal::from(3),
             min_impact: Decimal::from(10),
-            min_impact_percent: Decimal::from(10),
+            min_impact_percent: Decimal::from(15),
             drops: false,
         }
     }
@@ -141,6 +143,10 @@ pub struct DailyAmount {
     pub account: String,
     pub currency: Currency,
     pub amount: Decimal,
+    /// The part of `amount` that is a day's share of charges spanning
+    /// several days (monthly fees, commitments, tax). Known in advance, so
+    /// never anomalous: the detector judges the rest.
+    pub recurring: Decimal,
 }
 
 /// One anomalous day of an anomaly.
@@ -203,6 +209,55 @@ impl Anomaly {
 
 type Fine = (Owner, String, String, Currency);
 
+/// Allocated rows summed over rules and pools: direct and shared cost
+/// together, per day, owner, service, account and currency.
+pub fn daily_amounts(rows: &[AllocationRow]) -> Vec<DailyAmount> {
+    let mut sums: BTreeMap<(NaiveDate, Fine), (Decimal, Decimal)> = BTreeMap::new();
+    for r in rows {
+        let sum = sums
+            .entry((
+                r.day,
+                (
+                    r.owner.clone(),
+                    r.service_name.clone(),
+                    r.account.clone(),
+                    r.currency,
+                ),
+            ))
+            .or_default();
+        sum.0 += r.amount;
+        if r.recurring {
+            sum.1 += r.amount;
+        }
+    }
+    sums.into_iter()
+        .map(
+            |((day, (owner, service, account, currency)), (amount, recurring))| DailyAmount {
+                day,
+                owner,
+                service,
+                account,
+                currency,
+                amount,
+                recurring,
+            },
+        )
+        .collect()
+}
+
+/// The days with allocated data: each allocated month from its first day
+/// to the last day its charges start on. Later days of the month hold only
+/// the spread of month-long charges, so they are not read as zero usage.
+pub fn known_days(runs: &[(Month, Option<NaiveDate>)]) -> BTreeSet<NaiveDate> {
+    let mut days = BTreeSet::new();
+    for (month, through) in runs {
+        let Some(through) = through else { continue };
+        let last = (*through).min(month.end_exclusive() - chrono::Days::new(1));
+        days.extend(month.first_day().iter_days().take_while(|d| *d <= last));
+    }
+    days
+}
+
 /// Finds the anomalies of every scope that have a day in `from..=to`.
 ///
 /// `known_days` are the days with allocated data (a day of an allocated
@@ -220,9 +275,9 @@ pub fn detect_anomalies(
         return Vec::new();
     };
     let calendar: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    let mut fine: HashMap<Fine, BTreeMap<NaiveDate, Decimal>> = HashMap::new();
+    let mut fine: HashMap<Fine, BTreeMap<NaiveDate, (Decimal, Decimal)>> = HashMap::new();
     for a in amounts.iter().filter(|a| known_days.contains(&a.day)) {
-        *fine
+        let sum = fine
             .entry((
                 a.owner.clone(),
                 a.service.clone(),
@@ -231,7 +286,9 @@ pub fn detect_anomalies(
             ))
             .or_default()
             .entry(a.day)
-            .or_default() += a.amount;
+            .or_default();
+        sum.0 += a.amount;
+        sum.1 += a.recurring;
     }
     let series = Series {
         calendar,
@@ -250,48 +307,91 @@ pub fn detect_anomalies(
     let mut found = Vec::new();
     for (scope, currency) in scopes {
         let thresholds = settings.thresholds(&scope);
-        let values = series.values(&currency, |k| scope_matches(&scope, k));
-        let verdicts = evaluate(&values, thresholds);
+        let verdicts = series
+            .values(&currency, |k| scope_matches(&scope, k))
+            .evaluate(thresholds);
         for days in runs(&series.calendar, &verdicts) {
             if days.last().is_some_and(|d| d.0 >= from) && days.first().is_some_and(|d| d.0 <= to) {
                 found.push(anomaly(scope.clone(), currency, &days));
             }
         }
     }
-    let mut kept = fold(found);
-    for a in &mut kept {
-        a.contributors = contributors(&series, a, settings);
+    // A team anomaly its own services do not explain is an artefact of the
+    // team's mix changing shape (one service shifting level moves the
+    // team's weekly pattern): the services' series already judged that.
+    let mut explained = Vec::new();
+    for mut a in found {
+        let (list, services) = contributors(&series, &a, settings);
+        if matches!(a.scope, Scope::Team(_)) && services.abs() * Decimal::TWO < a.impact.abs() {
+            continue;
+        }
+        a.contributors = list;
+        explained.push(a);
     }
-    kept
+    fold(explained)
 }
 
 /// The fine series, summed into any scope on demand.
 struct Series<'a> {
     calendar: Vec<NaiveDate>,
     known: &'a BTreeSet<NaiveDate>,
-    fine: HashMap<Fine, BTreeMap<NaiveDate, Decimal>>,
+    /// (total, recurring part) per fine key and day.
+    fine: HashMap<Fine, BTreeMap<NaiveDate, (Decimal, Decimal)>>,
+}
+
+/// A scope's daily values: the total, and the recurring part of it.
+struct Values {
+    total: Vec<Option<Decimal>>,
+    recurring: Vec<Decimal>,
+}
+
+impl Values {
+    /// What the detector judges: the total less its recurring part.
+    fn judged(&self) -> Vec<Option<Decimal>> {
+        self.total
+            .iter()
+            .zip(&self.recurring)
+            .map(|(t, r)| t.map(|t| t - r))
+            .collect()
+    }
+
+    /// Verdicts on the judged values, restated on the totals: the recurring
+    /// part is added to both the actual and the expected value.
+    fn evaluate(&self, thresholds: &Thresholds) -> Vec<Option<Verdict>> {
+        let mut verdicts = evaluate(&self.judged(), thresholds);
+        for (v, r) in verdicts.iter_mut().zip(&self.recurring) {
+            if let Some(v) = v {
+                v.actual += r;
+                v.expected += r;
+            }
+        }
+        verdicts
+    }
 }
 
 impl Series<'_> {
-    fn values(&self, currency: &Currency, matches: impl Fn(&Fine) -> bool) -> Vec<Option<Decimal>> {
-        let mut sums: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+    fn values(&self, currency: &Currency, matches: impl Fn(&Fine) -> bool) -> Values {
+        let mut sums: BTreeMap<NaiveDate, (Decimal, Decimal)> = BTreeMap::new();
         let matching = self
             .fine
             .iter()
             .filter(|(k, _)| k.3 == *currency && matches(k));
         for (_, days) in matching {
-            for (day, amount) in days {
-                *sums.entry(*day).or_default() += amount;
+            for (day, (total, recurring)) in days {
+                let sum = sums.entry(*day).or_default();
+                sum.0 += total;
+                sum.1 += recurring;
             }
         }
-        self.calendar
-            .iter()
-            .map(|d| {
-                self.known
-                    .contains(d)
-                    .then(|| sums.get(d).copied().unwrap_or_default())
-            })
-            .collect()
+        let at = |d: &NaiveDate| sums.get(d).copied().unwrap_or_default();
+        Values {
+            total: self
+                .calendar
+                .iter()
+                .map(|d| self.known.contains(d).then(|| at(d).0))
+                .collect(),
+            recurring: self.calendar.iter().map(|d| at(d).1).collect(),
+        }
     }
 }
 
@@ -384,8 +484,14 @@ fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
         .collect()
 }
 
-/// The children that moved most in the anomaly's direction, per dimension.
-fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) -> Vec<Contributor> {
+/// The children that moved most in the anomaly's direction, per dimension,
+/// and how much of the impact the first dimension's children explain
+/// together (their impacts in the anomaly's direction, summed).
+fn contributors(
+    series: &Series<'_>,
+    a: &Anomaly,
+    settings: &AnomalySettings,
+) -> (Vec<Contributor>, Decimal) {
     type Dim = (&'static str, fn(&Fine) -> String);
     let service: Dim = ("service", |k| k.1.clone());
     let account: Dim = ("account", |k| k.2.clone());
@@ -398,6 +504,7 @@ fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) ->
     let days: BTreeSet<NaiveDate> = a.days.iter().map(|d| d.day).collect();
     let thresholds = settings.thresholds(&a.scope);
     let mut out = Vec::new();
+    let mut explained = None;
     for (kind, name_of) in dims {
         let names: BTreeSet<String> = series
             .fine
@@ -411,9 +518,11 @@ fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) ->
                 let values = series.values(&a.currency, |k| {
                     scope_matches(&a.scope, k) && name_of(k) == name
                 });
-                let verdicts = evaluate(&values, thresholds);
+                let verdicts = values.evaluate(thresholds);
                 let (mut actual, mut expected) = (Decimal::ZERO, Decimal::ZERO);
-                for ((day, value), verdict) in series.calendar.iter().zip(&values).zip(&verdicts) {
+                for ((day, value), verdict) in
+                    series.calendar.iter().zip(&values.total).zip(&verdicts)
+                {
                     if !days.contains(day) {
                         continue;
                     }
@@ -445,9 +554,10 @@ fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) ->
                 .cmp(&x.impact.abs())
                 .then_with(|| x.name.cmp(&y.name))
         });
+        explained.get_or_insert(moved.iter().map(|c| c.impact).sum::<Decimal>());
         out.extend(moved.into_iter().take(TOP_CONTRIBUTORS));
     }
-    out
+    (out, explained.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ fn history(days: usize) -> Vec<DailyAmount> {
                 account: account.into(),
                 currency: usd(),
                 amount: Decimal::from(base) + wiggle,
+                recurring: Decimal::ZERO,
             });
         }
     }
