@@ -14,7 +14,7 @@ use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
 use crate::present::{self, Format};
 use crate::rules;
-use crate::store::{ImportSummary, Store, redact};
+use crate::store::{AnomalyFilter, AnomalyStatus, ImportSummary, Store, redact};
 use crate::{demo, scheduler, service};
 
 #[derive(Debug, Parser)]
@@ -62,6 +62,24 @@ pub enum Command {
         /// `team` or `team,service`.
         #[arg(long, default_value = "team", value_parser = str::parse::<GroupBy>)]
         by: GroupBy,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List anomalies (spend spikes, and drops where configured), newest
+    /// first; `anomalies detect` runs detection on demand.
+    #[command(args_conflicts_with_subcommands = true)]
+    Anomalies {
+        #[command(subcommand)]
+        command: Option<AnomaliesCommand>,
+        /// Only anomalies with a day in this month.
+        #[arg(long, value_parser = Month::parse)]
+        month: Option<Month>,
+        /// Only this team's anomalies (its own and per service).
+        #[arg(long)]
+        team: Option<String>,
+        /// `open` or `acknowledged`.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<AnomalyStatus>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -135,6 +153,28 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomaliesCommand {
+    /// Detect anomalies on the days of an allocated month (with the weeks
+    /// before as history), store them and send the alerts due.
+    Detect {
+        #[arg(long, value_parser = Month::parse)]
+        month: Month,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Acknowledge an anomaly, with a note.
+    Ack {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+fn parse_status(s: &str) -> Result<AnomalyStatus, String> {
+    AnomalyStatus::parse(s).ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +331,93 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&settings.database_url).await?;
             let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
             print_allocation(&allocation);
+            let detection =
+                service::detect_months(&store, &settings.anomalies, &settings.webhooks, &[month])
+                    .await?;
+            if let Some(d) = detection {
+                print_detection(&d);
+            }
+            scheduler::deliver_alerts(&store, &settings).await;
+            Ok(())
+        }
+        Command::Anomalies {
+            command: Some(AnomaliesCommand::Detect { month, format }),
+            ..
+        } => {
+            let store = open(&settings.database_url).await?;
+            let d =
+                service::detect_months(&store, &settings.anomalies, &settings.webhooks, &[month])
+                    .await?
+                    .expect("one month was given");
+            anyhow::ensure!(
+                d.cost_basis.is_some(),
+                "month {month} has not been allocated: run `allot allocate --month {month}` first"
+            );
+            scheduler::deliver_alerts(&store, &settings).await;
+            let filter = AnomalyFilter {
+                from: Some(d.from),
+                to: Some(d.to),
+                ..AnomalyFilter::default()
+            };
+            let list = store.anomalies(&filter).await?;
+            match format {
+                Format::Table => {
+                    print_detection(&d);
+                    print!("{}", present::anomalies_table(&list));
+                }
+                Format::Csv => print!("{}", present::anomalies_csv(&list)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
+                    }))?
+                ),
+            }
+            Ok(())
+        }
+        Command::Anomalies {
+            command: Some(AnomaliesCommand::Ack { id, note }),
+            ..
+        } => {
+            let store = open(&settings.database_url).await?;
+            let acked = store
+                .acknowledge_anomaly(id, &note, chrono::Utc::now())
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no anomaly `{id}`: list them with `allot anomalies`")
+                })?;
+            println!(
+                "acknowledged #{}: {}",
+                acked.id,
+                present::anomaly_sentence(&acked)
+            );
+            Ok(())
+        }
+        Command::Anomalies {
+            command: None,
+            month,
+            team,
+            status,
+            format,
+        } => {
+            let store = open(&settings.database_url).await?;
+            let filter = AnomalyFilter {
+                from: month.map(|m| m.first_day()),
+                to: month.map(|m| m.end_exclusive() - chrono::Days::new(1)),
+                team: team.map(|t| t.trim().to_ascii_lowercase()),
+                status,
+            };
+            let list = store.anomalies(&filter).await?;
+            match format {
+                Format::Table => print!("{}", present::anomalies_table(&list)),
+                Format::Csv => print!("{}", present::anomalies_csv(&list)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
+                    }))?
+                ),
+            }
             Ok(())
         }
         Command::Showback { month, by, format } => {
@@ -501,6 +628,18 @@ fn print_import(summary: &ImportSummary, started: std::time::Instant) {
     for m in &summary.changed_months {
         println!("next: allot allocate --month {m}");
     }
+}
+
+fn print_detection(d: &service::Detection) {
+    println!(
+        "anomaly detection {}..{}: {} anomalies ({} new, {} updated, {} withdrawn)",
+        d.from,
+        d.to,
+        d.found,
+        d.saved.new.len(),
+        d.saved.updated,
+        d.saved.withdrawn
+    );
 }
 
 fn print_allocation(a: &Allocation) {

@@ -16,14 +16,34 @@
 //! path = "/data/cur/current" # a file, a directory of exports, or s3://bucket/prefix
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
+//!
+//! [anomalies]                # defaults shown; see docs/anomalies.md
+//! sensitivity = 3            # robust spreads a day must be away from its expected value
+//! min_impact = 10            # least impact per day, in the series' currency
+//! min_impact_percent = 15    # least impact per day, in % of the expected value
+//! drops = false              # flag drops as well as spikes
+//! [anomalies.teams.payments] # per-team overrides
+//! min_impact = 100
+//!
+//! [[webhook]]                # alerts for new anomalies
+//! name = "payments-slack"
+//! url = "https://hooks.slack.com/services/..."
+//! format = "slack"           # slack | generic
+//! teams = ["payments"]       # omit for every team
+//! accounts = false           # billing-account anomalies (default: true when `teams` is omitted)
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::domain::CostBasis;
+use crate::alerts::{Webhook, WebhookFormat};
+use crate::domain::{CostBasis, TeamId};
+use crate::engine::anomaly::{AnomalySettings, Thresholds};
 use crate::rules::DEFAULT_RULES_DIR;
 use crate::store::DEFAULT_DATABASE_URL;
 
@@ -57,6 +77,153 @@ pub struct FileConfig {
     pub allocation: AllocationConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub anomalies: AnomaliesConfig,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A decimal setting written as a number or a string (`3`, `2.5`, `"2.5"`).
+/// A float is read from its shortest text, so `2.5` is exactly 2.5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigDecimal(pub Decimal);
+
+impl<'de> Deserialize<'de> for ConfigDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Float(f64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+            Raw::Text(t) => t,
+        };
+        text.trim()
+            .parse::<Decimal>()
+            .ok()
+            .filter(|v| *v >= Decimal::ZERO)
+            .map(ConfigDecimal)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected a non-negative number such as `3` or `2.5`, found `{text}`"
+                ))
+            })
+    }
+}
+
+/// Thresholds as written: every one optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsConfig {
+    pub sensitivity: Option<ConfigDecimal>,
+    pub min_impact: Option<ConfigDecimal>,
+    pub min_impact_percent: Option<ConfigDecimal>,
+    pub drops: Option<bool>,
+}
+
+impl ThresholdsConfig {
+    fn over(&self, base: &Thresholds) -> Thresholds {
+        Thresholds {
+            sensitivity: self.sensitivity.map_or(base.sensitivity, |v| v.0),
+            min_impact: self.min_impact.map_or(base.min_impact, |v| v.0),
+            min_impact_percent: self
+                .min_impact_percent
+                .map_or(base.min_impact_percent, |v| v.0),
+            drops: self.drops.unwrap_or(base.drops),
+        }
+    }
+}
+
+/// `[anomalies]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomaliesConfig {
+    pub sensitivity: Option<ConfigDecimal>,
+    pub min_impact: Option<ConfigDecimal>,
+    pub min_impact_percent: Option<ConfigDecimal>,
+    pub drops: Option<bool>,
+    #[serde(default)]
+    pub teams: BTreeMap<String, ThresholdsConfig>,
+}
+
+impl AnomaliesConfig {
+    fn settings(&self) -> Result<AnomalySettings, String> {
+        let defaults = ThresholdsConfig {
+            sensitivity: self.sensitivity,
+            min_impact: self.min_impact,
+            min_impact_percent: self.min_impact_percent,
+            drops: self.drops,
+        }
+        .over(&Thresholds::default());
+        if defaults.sensitivity.is_zero() {
+            return Err("`anomalies.sensitivity` must be above 0".into());
+        }
+        let mut teams = BTreeMap::new();
+        for (name, t) in &self.teams {
+            let team = TeamId::parse(name).map_err(|e| format!("`anomalies.teams.{name}`: {e}"))?;
+            teams.insert(team, t.over(&defaults));
+        }
+        Ok(AnomalySettings { defaults, teams })
+    }
+}
+
+/// One `[[webhook]]` as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    pub format: Option<String>,
+    pub teams: Option<Vec<String>>,
+    pub accounts: Option<bool>,
+}
+
+impl WebhookConfig {
+    fn checked(&self) -> Result<Webhook, String> {
+        let format = match &self.format {
+            None => WebhookFormat::Generic,
+            Some(f) => WebhookFormat::parse(f.trim()).ok_or_else(|| {
+                format!(
+                    "webhook `{}`: expected format `slack` or `generic`, found `{f}`",
+                    self.name
+                )
+            })?,
+        };
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            return Err(format!(
+                "webhook `{}`: expected an http(s) url, found `{}`",
+                self.name, self.url
+            ));
+        }
+        let teams = match &self.teams {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|t| {
+                        let t = t.trim().to_ascii_lowercase();
+                        if t == crate::domain::UNALLOCATED {
+                            Ok(t)
+                        } else {
+                            TeamId::parse(&t)
+                                .map(|id| id.as_str().to_string())
+                                .map_err(|e| format!("webhook `{}`: {e}", self.name))
+                        }
+                    })
+                    .collect::<Result<BTreeSet<String>, String>>()?,
+            ),
+        };
+        Ok(Webhook {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            format,
+            accounts: self.accounts.unwrap_or(teams.is_none()),
+            teams,
+        })
+    }
 }
 
 /// One `[[source]]` as written.
@@ -117,6 +284,8 @@ pub struct Settings {
     pub cost_basis: CostBasis,
     pub rules_dir: PathBuf,
     pub sources: Vec<Source>,
+    pub anomalies: AnomalySettings,
+    pub webhooks: Vec<Webhook>,
 }
 
 impl PartialEq for Source {
@@ -183,6 +352,21 @@ impl FileConfig {
             }
             source.checked().map_err(|message| invalid(at, message))?;
         }
+        config
+            .anomalies
+            .settings()
+            .map_err(|message| invalid(text.find("[anomalies").unwrap_or(0), message))?;
+        let mut hooks = std::collections::BTreeSet::new();
+        for hook in &config.webhooks {
+            let at = text.find(&format!("\"{}\"", hook.name)).unwrap_or(0);
+            if !hooks.insert(hook.name.as_str()) {
+                return Err(invalid(
+                    at,
+                    format!("webhook `{}` is declared twice", hook.name),
+                ));
+            }
+            hook.checked().map_err(|message| invalid(at, message))?;
+        }
         Ok(config)
     }
 
@@ -222,6 +406,12 @@ impl FileConfig {
                 .or_else(|| self.allocation.rules.clone())
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES_DIR)),
             sources: self.sources(),
+            anomalies: self.anomalies.settings().unwrap_or_default(),
+            webhooks: self
+                .webhooks
+                .iter()
+                .filter_map(|w| w.checked().ok())
+                .collect(),
         }
     }
 }
@@ -320,6 +510,32 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_thresholds_and_webhooks() {
+        let file = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[anomalies]\nsensitivity = 2.5\nmin_impact = \"20\"\n\
+             [anomalies.teams.Payments]\nmin_impact = 100\ndrops = true\n\
+             [[webhook]]\nname = \"pay\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"\nteams = [\"payments\"]\n\
+             [[webhook]]\nname = \"all\"\nurl = \"https://example.org/h\"\n",
+        )
+        .unwrap();
+        let s = file.settings(None, None, None, None);
+        assert_eq!(s.anomalies.defaults.sensitivity, Decimal::new(25, 1));
+        assert_eq!(s.anomalies.defaults.min_impact, Decimal::from(20));
+        assert_eq!(s.anomalies.defaults.min_impact_percent, Decimal::from(15));
+        let payments = &s.anomalies.teams[&TeamId::parse("payments").unwrap()];
+        assert_eq!(
+            (payments.sensitivity, payments.min_impact, payments.drops),
+            (Decimal::new(25, 1), Decimal::from(100), true)
+        );
+        assert_eq!(s.webhooks.len(), 2);
+        assert_eq!(s.webhooks[0].format, WebhookFormat::Slack);
+        assert!(!s.webhooks[0].accounts);
+        assert_eq!(s.webhooks[1].format, WebhookFormat::Generic);
+        assert!(s.webhooks[1].accounts && s.webhooks[1].teams.is_none());
+    }
+
+    #[test]
     fn mistakes_are_located() {
         let e = FileConfig::parse(
             Path::new("allot.toml"),
@@ -344,6 +560,24 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("allot.toml:2:8: source `cur`: expected a cron schedule with seconds"),
+            "{e}"
+        );
+        let e = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[[webhook]]\nname = \"w\"\nurl = \"http://x\"\nformat = \"teams\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "allot.toml:2:8: webhook `w`: expected format `slack` or `generic`, found `teams`; see the configuration section of README.md"
+        );
+        let e = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[anomalies]\nmin_impact = \"ten\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("expected a non-negative number"),
             "{e}"
         );
         assert!(FileConfig::load(Path::new("/nonexistent/allot.toml"), false).is_ok());

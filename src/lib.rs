@@ -3,6 +3,8 @@
 //! exact showback. See `ARCHITECTURE.md` for the tour.
 
 /// The API server bound to a listener.
+/// Webhook alerts for new anomalies.
+pub mod alerts;
 pub mod app;
 /// The command line.
 pub mod cli;

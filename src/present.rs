@@ -488,3 +488,161 @@ pub fn allocation_warnings(a: &crate::engine::Allocation) -> Vec<String> {
         })
         .collect()
 }
+
+/// An anomaly as the API returns it (and the generic webhook sends it):
+/// amounts rounded to cents as strings, exact per-day figures kept.
+pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> Value {
+    let a = &s.anomaly;
+    json!({
+        "id": s.id,
+        "scope": a.scope.kind(),
+        "team": a.scope.owner().map(|o| o.name()),
+        "service": a.scope.service(),
+        "account": a.scope.account(),
+        "currency": a.currency.as_str(),
+        "direction": a.direction.as_str(),
+        "first_day": a.first_day.to_string(),
+        "last_day": a.last_day.to_string(),
+        "actual": money(a.actual),
+        "expected": money(a.expected),
+        "impact": money(a.impact),
+        "score": a.score.to_string(),
+        "cost_basis": s.cost_basis.as_str(),
+        "days": a.days.iter().map(|d| json!({
+            "day": d.day.to_string(),
+            "actual": money(d.actual),
+            "expected": money(d.expected),
+            "impact": money(d.actual - d.expected),
+            "score": d.score.to_string(),
+        })).collect::<Vec<_>>(),
+        "contributors": a.contributors.iter().map(|c| json!({
+            "kind": c.kind,
+            "name": c.name,
+            "actual": money(c.actual),
+            "expected": money(c.expected),
+            "impact": money(c.impact),
+        })).collect::<Vec<_>>(),
+        "explanation": anomaly_sentence(s),
+        "status": s.status.as_str(),
+        "detected_at": s.detected_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "updated_at": s.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "acknowledged_at": s.acknowledged_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "note": s.ack_note,
+    })
+}
+
+/// One sentence saying what happened and what moved.
+pub fn anomaly_sentence(s: &crate::store::StoredAnomaly) -> String {
+    let a = &s.anomaly;
+    let days = if a.first_day == a.last_day {
+        format!("on {}", a.first_day)
+    } else {
+        format!(
+            "from {} to {} ({} days)",
+            a.first_day,
+            a.last_day,
+            a.days.len()
+        )
+    };
+    let (word, sign) = match a.direction {
+        crate::engine::anomaly::Direction::Spike => ("above", "+"),
+        crate::engine::anomaly::Direction::Drop => ("below", ""),
+    };
+    let mut out = format!(
+        "{} cost {} {} {days}: {} {sign}{} {word} the expected {} (score {}, {} basis)",
+        a.scope.label(),
+        money(a.actual),
+        a.currency,
+        a.currency,
+        money(a.impact),
+        money(a.expected),
+        a.score,
+        s.cost_basis.as_str(),
+    );
+    if !a.contributors.is_empty() {
+        let parts: Vec<String> = a
+            .contributors
+            .iter()
+            .map(|c| format!("{} `{}` {sign}{}", c.kind, c.name, money(c.impact)))
+            .collect();
+        out.push_str("; moved by ");
+        out.push_str(&parts.join(", "));
+    }
+    out
+}
+
+const ANOMALY_HEADER: [&str; 13] = [
+    "id",
+    "status",
+    "scope",
+    "team",
+    "service",
+    "account",
+    "currency",
+    "direction",
+    "first_day",
+    "last_day",
+    "actual",
+    "expected",
+    "impact",
+];
+
+fn anomaly_cells(s: &crate::store::StoredAnomaly) -> Vec<String> {
+    let a = &s.anomaly;
+    vec![
+        s.id.to_string(),
+        s.status.as_str().to_string(),
+        a.scope.kind().to_string(),
+        a.scope
+            .owner()
+            .map(|o| o.name().to_string())
+            .unwrap_or_default(),
+        a.scope.service().unwrap_or_default().to_string(),
+        a.scope.account().unwrap_or_default().to_string(),
+        a.currency.to_string(),
+        a.direction.as_str().to_string(),
+        a.first_day.to_string(),
+        a.last_day.to_string(),
+        money(a.actual),
+        money(a.expected),
+        money(a.impact),
+    ]
+}
+
+/// Anomalies as CSV: one row each, with its score and top contributors.
+pub fn anomalies_csv(list: &[crate::store::StoredAnomaly]) -> String {
+    let mut w = csv_writer();
+    let mut header: Vec<&str> = ANOMALY_HEADER.to_vec();
+    header.extend(["score", "contributors", "note"]);
+    w.write_record(&header).expect("writing to memory");
+    for s in list {
+        let mut cells = anomaly_cells(s);
+        cells.push(s.anomaly.score.to_string());
+        cells.push(
+            s.anomaly
+                .contributors
+                .iter()
+                .map(|c| format!("{}:{}:{}", c.kind, c.name, money(c.impact)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        cells.push(s.ack_note.clone());
+        w.write_record(&cells).expect("writing to memory");
+    }
+    csv_text(w)
+}
+
+/// Anomalies for people: a table, then each one's explanation.
+pub fn anomalies_table(list: &[crate::store::StoredAnomaly]) -> String {
+    if list.is_empty() {
+        return "no anomalies\n".to_string();
+    }
+    let mut rows = vec![ANOMALY_HEADER.iter().map(|h| h.to_string()).collect()];
+    rows.extend(list.iter().map(anomaly_cells));
+    let mut out = table(&rows, 10);
+    out.push('\n');
+    for s in list {
+        out.push_str(&format!("#{}: {}\n", s.id, anomaly_sentence(s)));
+    }
+    out
+}

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::Utc;
 
+use crate::alerts;
 use crate::config::{Settings, Source, SourceKind};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3};
 use crate::rules;
@@ -105,6 +106,9 @@ async fn import_source(store: &Store, source: &Source) -> anyhow::Result<ImportS
     })
 }
 
+/// How often `allot serve` looks for alerts due again.
+const ALERT_RETRY_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs a source once: import, then re-allocate the months it changed.
 pub async fn run_once(
     store: &Store,
@@ -142,6 +146,22 @@ pub async fn run_once(
                 }
             }
         }
+        // Detection follows every re-allocation; its failure does not undo
+        // the import.
+        match service::detect_months(
+            store,
+            &settings.anomalies,
+            &settings.webhooks,
+            &summary.changed_months,
+        )
+        .await
+        {
+            Ok(Some(d)) => {
+                tracing::info!(source = %source.name, from = %d.from, to = %d.to, found = d.found, new = d.saved.new.len(), "anomaly detection ran")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(source = %source.name, error = %e, "anomaly detection failed"),
+        }
         Ok((summary.rows_read, summary.changed_months))
     }
     .await;
@@ -163,11 +183,30 @@ pub async fn run_once(
     } else {
         tracing::warn!(source = %source.name, run = id, error = error.as_deref().unwrap_or(""), "import run failed");
     }
+    deliver_alerts(store, settings).await;
     let run = store
         .import_run(id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("import run {id} vanished")))?;
     Ok(Outcome::Ran(run))
+}
+
+/// Sends the webhook alerts that are due; failures are logged and retried
+/// on a later pass.
+pub async fn deliver_alerts(store: &Store, settings: &Settings) {
+    if settings.webhooks.is_empty() {
+        return;
+    }
+    match alerts::deliver_due(store, &settings.webhooks, &alerts::client(), Utc::now()).await {
+        Ok(d) if d == alerts::Delivered::default() => {}
+        Ok(d) => tracing::info!(
+            sent = d.sent,
+            retrying = d.retrying,
+            given_up = d.given_up,
+            "alerts delivered"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot deliver alerts"),
+    }
 }
 
 /// Runs a source, and after a failed run retries it up to `source.retries`
@@ -210,6 +249,19 @@ pub async fn run_schedules(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tasks = Vec::new();
+    if !settings.webhooks.is_empty() {
+        // Retries of alerts that could not be delivered at once.
+        let (store, settings, mut stop) = (store.clone(), settings.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(ALERT_RETRY_TICK) => {}
+                    _ = stop.changed() => return,
+                }
+                deliver_alerts(&store, &settings).await;
+            }
+        }));
+    }
     for source in settings.sources.clone() {
         let (store, settings, mut stop) = (store.clone(), settings.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {

@@ -3,12 +3,14 @@
 
 use chrono::{NaiveDate, Utc};
 
+use crate::alerts::{self, Webhook};
 use crate::domain::{CostBasis, Month, Owner};
+use crate::engine::anomaly::{self, AnomalySettings, HISTORY_DAYS};
 use crate::engine::{
     self, Allocation, Explanation, Granularity, GroupBy, PreviewRow, Showback, TeamCosts,
 };
 use crate::rules::RuleSet;
-use crate::store::{AllocationRun, Store, StoreError};
+use crate::store::{AllocationRun, SavedAnomalies, Store, StoreError};
 
 /// What can go wrong in a use case.
 #[derive(Debug, thiserror::Error)]
@@ -152,4 +154,86 @@ pub async fn team_costs(
         _ => None,
     };
     Ok(costs)
+}
+
+/// Days of data before a window that detection reads: the history window,
+/// plus the weeks the seasonal factors look back over.
+const DETECTION_LOOKBACK_DAYS: u64 = (HISTORY_DAYS + 7 * anomaly::detect::SEASON_WEEKS + 7) as u64;
+
+/// What a detection run found and stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detection {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Anomalies with a day in the window.
+    pub found: usize,
+    pub saved: SavedAnomalies,
+    /// The cost basis of the allocations read (`None`: nothing allocated).
+    pub cost_basis: Option<CostBasis>,
+}
+
+/// Detects anomalies with a day in `from..=to` from the stored allocations
+/// (reading the weeks before as history) and stores them; new ones get a
+/// pending delivery to each webhook that wants them.
+pub async fn detect_anomalies(
+    store: &Store,
+    settings: &AnomalySettings,
+    webhooks: &[Webhook],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Detection, ServiceError> {
+    let history = from - chrono::Days::new(DETECTION_LOOKBACK_DAYS);
+    let (rows, runs) = store.daily_rows(history, to).await?;
+    let Some(basis) = runs.last().map(|r| r.1) else {
+        return Ok(Detection {
+            from,
+            to,
+            found: 0,
+            saved: SavedAnomalies::default(),
+            cost_basis: None,
+        });
+    };
+    // Series never mix cost bases: months allocated on another basis are
+    // left out (re-allocate them to include them).
+    let months: Vec<(Month, Option<NaiveDate>)> = runs
+        .iter()
+        .filter(|r| r.1 == basis)
+        .map(|r| (r.0, r.2))
+        .collect();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| months.iter().any(|m| m.0 == r.month))
+        .collect();
+    let amounts = anomaly::daily_amounts(&rows);
+    let known = anomaly::known_days(&months);
+    let found = anomaly::detect_anomalies(&amounts, &known, from, to, settings);
+    let saved = store
+        .save_anomalies(&found, from, to, basis, Utc::now(), |a| {
+            alerts::route(webhooks, a)
+        })
+        .await?;
+    Ok(Detection {
+        from,
+        to,
+        found: found.len(),
+        saved,
+        cost_basis: Some(basis),
+    })
+}
+
+/// Detects anomalies on the days of `months` (an import or allocation
+/// changed them).
+pub async fn detect_months(
+    store: &Store,
+    settings: &AnomalySettings,
+    webhooks: &[Webhook],
+    months: &[Month],
+) -> Result<Option<Detection>, ServiceError> {
+    let (Some(first), Some(last)) = (months.iter().min(), months.iter().max()) else {
+        return Ok(None);
+    };
+    let to = last.end_exclusive() - chrono::Days::new(1);
+    detect_anomalies(store, settings, webhooks, first.first_day(), to)
+        .await
+        .map(Some)
 }

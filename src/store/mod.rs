@@ -213,6 +213,9 @@ macro_rules! with_tx {
     };
 }
 
+mod anomalies;
+pub use anomalies::{AnomalyFilter, AnomalyStatus, DueNotification, SavedAnomalies, StoredAnomaly};
+
 enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),

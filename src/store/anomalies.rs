@@ -1,0 +1,488 @@
+//! Stored anomalies and the webhook deliveries owed for them. An anomaly is
+//! identified across detection runs by its key (series, direction, first
+//! day): a later run extends it in place, so one spike stays one anomaly and
+//! one notification. Deliveries are written in the same transaction as a new
+//! anomaly, so a restart neither loses nor repeats them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::{DbDecimal, Result, Store, StoreError};
+use crate::domain::{CostBasis, Currency};
+use crate::engine::anomaly::{Anomaly, AnomalyDay, Contributor, Direction, Scope};
+
+/// Where an anomaly stands with people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnomalyStatus {
+    Open,
+    Acknowledged,
+}
+
+impl AnomalyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyStatus::Open => "open",
+            AnomalyStatus::Acknowledged => "acknowledged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AnomalyStatus> {
+        match s {
+            "open" => Some(AnomalyStatus::Open),
+            "acknowledged" => Some(AnomalyStatus::Acknowledged),
+            _ => None,
+        }
+    }
+}
+
+/// An anomaly as stored, with its lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAnomaly {
+    pub id: i64,
+    pub anomaly: Anomaly,
+    pub cost_basis: CostBasis,
+    pub status: AnomalyStatus,
+    pub detected_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub ack_note: String,
+}
+
+/// Which anomalies to list: those with a day in `from..=to`, of a team (its
+/// team and team-and-service anomalies), in a status.
+#[derive(Clone, Debug, Default)]
+pub struct AnomalyFilter {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub team: Option<String>,
+    pub status: Option<AnomalyStatus>,
+}
+
+/// What saving a detection run changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedAnomalies {
+    /// Ids of anomalies seen for the first time.
+    pub new: Vec<i64>,
+    /// Anomalies that already existed (their figures were brought up to date).
+    pub updated: u64,
+    /// Open anomalies in the window that the data no longer shows (it was
+    /// restated): removed.
+    pub withdrawn: u64,
+}
+
+/// A webhook delivery that is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueNotification {
+    pub anomaly: StoredAnomaly,
+    pub webhook: String,
+    pub attempts: u32,
+}
+
+const COLUMNS: &str = "id, scope, team, service_name, account, currency, direction, first_day, last_day, \
+    actual, expected, impact, score, days, contributors, cost_basis, status, detected_at, updated_at, \
+    acknowledged_at, ack_note";
+
+fn days_json(days: &[AnomalyDay]) -> String {
+    Value::Array(
+        days.iter()
+            .map(|d| {
+                json!({
+                    "day": d.day.to_string(),
+                    "actual": d.actual.to_string(),
+                    "expected": d.expected.to_string(),
+                    "score": d.score.to_string(),
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn contributors_json(list: &[Contributor]) -> String {
+    Value::Array(
+        list.iter()
+            .map(|c| {
+                json!({
+                    "kind": c.kind,
+                    "name": c.name,
+                    "actual": c.actual.to_string(),
+                    "expected": c.expected.to_string(),
+                    "impact": c.impact.to_string(),
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("anomaly {what}"))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| corrupt(key))
+}
+
+fn decimal(v: &Value, key: &str) -> Result<Decimal> {
+    text(v, key)?.parse().map_err(|_| corrupt(key))
+}
+
+fn parse_days(s: &str) -> Result<Vec<AnomalyDay>> {
+    let v: Value = serde_json::from_str(s).map_err(|_| corrupt("days"))?;
+    v.as_array()
+        .ok_or_else(|| corrupt("days"))?
+        .iter()
+        .map(|d| {
+            Ok(AnomalyDay {
+                day: text(d, "day")?.parse().map_err(|_| corrupt("day"))?,
+                actual: decimal(d, "actual")?,
+                expected: decimal(d, "expected")?,
+                score: decimal(d, "score")?,
+            })
+        })
+        .collect()
+}
+
+fn parse_contributors(s: &str) -> Result<Vec<Contributor>> {
+    let v: Value = serde_json::from_str(s).map_err(|_| corrupt("contributors"))?;
+    v.as_array()
+        .ok_or_else(|| corrupt("contributors"))?
+        .iter()
+        .map(|c| {
+            Ok(Contributor {
+                kind: text(c, "kind")?.to_string(),
+                name: text(c, "name")?.to_string(),
+                actual: decimal(c, "actual")?,
+                expected: decimal(c, "expected")?,
+                impact: decimal(c, "impact")?,
+            })
+        })
+        .collect()
+}
+
+fn stored<R: Row>(row: &R) -> Result<StoredAnomaly>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DbDecimal: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = row.try_get(1)?;
+    let team: String = row.try_get(2)?;
+    let service: String = row.try_get(3)?;
+    let account: String = row.try_get(4)?;
+    let currency: String = row.try_get(5)?;
+    let direction: String = row.try_get(6)?;
+    let days: String = row.try_get(13)?;
+    let contributors: String = row.try_get(14)?;
+    let basis: String = row.try_get(15)?;
+    let status: String = row.try_get(16)?;
+    Ok(StoredAnomaly {
+        id: row.try_get(0)?,
+        anomaly: Anomaly {
+            scope: Scope::from_parts(&kind, &team, &service, &account)
+                .ok_or_else(|| corrupt("scope"))?,
+            currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+            direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction"))?,
+            first_day: row.try_get(7)?,
+            last_day: row.try_get(8)?,
+            actual: row.try_get::<DbDecimal, _>(9)?.0,
+            expected: row.try_get::<DbDecimal, _>(10)?.0,
+            impact: row.try_get::<DbDecimal, _>(11)?.0,
+            score: row.try_get::<DbDecimal, _>(12)?.0,
+            days: parse_days(&days)?,
+            contributors: parse_contributors(&contributors)?,
+        },
+        cost_basis: basis.parse().map_err(StoreError::Corrupt)?,
+        status: AnomalyStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        detected_at: row.try_get(17)?,
+        updated_at: row.try_get(18)?,
+        acknowledged_at: row.try_get(19)?,
+        ack_note: row.try_get(20)?,
+    })
+}
+
+impl Store {
+    /// Stores the anomalies one detection run found for days `from..=to`, in
+    /// one transaction: new ones are inserted with a pending delivery to
+    /// each webhook `route` names for them, known ones are brought up to
+    /// date (keeping their id, status and note), and open ones in the window
+    /// that were not found again are withdrawn.
+    pub async fn save_anomalies(
+        &self,
+        found: &[Anomaly],
+        from: NaiveDate,
+        to: NaiveDate,
+        basis: CostBasis,
+        now: DateTime<Utc>,
+        route: impl Fn(&Anomaly) -> Vec<String>,
+    ) -> Result<SavedAnomalies> {
+        let mut saved = SavedAnomalies::default();
+        let keys: Vec<String> = found.iter().map(Anomaly::key).collect();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (a, key) in found.iter().zip(&keys) {
+                let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM anomalies WHERE anomaly_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let days = days_json(&a.days);
+                let contributors = contributors_json(&a.contributors);
+                match existing {
+                    Some(id) => {
+                        sqlx::query(
+                            "UPDATE anomalies SET last_day = $1, actual = $2, expected = $3, impact = $4, score = $5, \
+                             days = $6, contributors = $7, cost_basis = $8, updated_at = $9 WHERE id = $10",
+                        )
+                        .bind(a.last_day)
+                        .bind(DbDecimal(a.actual))
+                        .bind(DbDecimal(a.expected))
+                        .bind(DbDecimal(a.impact))
+                        .bind(DbDecimal(a.score))
+                        .bind(&days)
+                        .bind(&contributors)
+                        .bind(basis.as_str())
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        saved.updated += 1;
+                    }
+                    None => {
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO anomalies (anomaly_key, scope, team, service_name, account, currency, direction, \
+                             first_day, last_day, actual, expected, impact, score, days, contributors, cost_basis, status, \
+                             detected_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'open', $17, $17) \
+                             RETURNING id",
+                        )
+                        .bind(key)
+                        .bind(a.scope.kind())
+                        .bind(a.scope.owner().map(|o| o.name()).unwrap_or(""))
+                        .bind(a.scope.service().unwrap_or(""))
+                        .bind(a.scope.account().unwrap_or(""))
+                        .bind(a.currency.as_str())
+                        .bind(a.direction.as_str())
+                        .bind(a.first_day)
+                        .bind(a.last_day)
+                        .bind(DbDecimal(a.actual))
+                        .bind(DbDecimal(a.expected))
+                        .bind(DbDecimal(a.impact))
+                        .bind(DbDecimal(a.score))
+                        .bind(&days)
+                        .bind(&contributors)
+                        .bind(basis.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        for webhook in route(a) {
+                            sqlx::query(
+                                "INSERT INTO anomaly_notifications (anomaly_id, webhook, status, next_attempt_at) \
+                                 VALUES ($1, $2, 'pending', $3)",
+                            )
+                            .bind(id)
+                            .bind(&webhook)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        saved.new.push(id);
+                    }
+                }
+            }
+            let stale: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, anomaly_key FROM anomalies WHERE status = 'open' AND first_day <= $1 AND last_day >= $2",
+            )
+            .bind(to)
+            .bind(from)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, key) in stale {
+                if !keys.contains(&key) {
+                    sqlx::query("DELETE FROM anomaly_notifications WHERE anomaly_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM anomalies WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    saved.withdrawn += 1;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(saved)
+    }
+
+    /// Anomalies matching `filter`, the most recent first.
+    pub async fn anomalies(&self, filter: &AnomalyFilter) -> Result<Vec<StoredAnomaly>> {
+        let far_past = NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date");
+        let far_future = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM anomalies WHERE last_day >= $1 AND first_day <= $2 \
+             AND ($3 = '' OR (team = $3 AND scope <> 'account')) AND ($4 = '' OR status = $4) \
+             ORDER BY first_day DESC, id DESC"
+        );
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(filter.from.unwrap_or(far_past))
+                .bind(filter.to.unwrap_or(far_future))
+                .bind(filter.team.clone().unwrap_or_default())
+                .bind(filter.status.map(AnomalyStatus::as_str).unwrap_or(""))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(stored).collect()
+        })
+    }
+
+    /// One anomaly by id.
+    pub async fn anomaly(&self, id: i64) -> Result<Option<StoredAnomaly>> {
+        let sql = format!("SELECT {COLUMNS} FROM anomalies WHERE id = $1");
+        with_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(stored).transpose()
+        })
+    }
+
+    /// Acknowledges an anomaly with a note; `None` when there is no such
+    /// anomaly. Acknowledging again replaces the note.
+    pub async fn acknowledge_anomaly(
+        &self,
+        id: i64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredAnomaly>> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE anomalies SET status = 'acknowledged', acknowledged_at = $1, ack_note = $2, updated_at = $1 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(note)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        self.anomaly(id).await
+    }
+
+    /// Deliveries whose time has come, oldest first.
+    pub async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>> {
+        // Compared in Rust: SQLite keeps timestamps as text of varying length.
+        let mut pending: Vec<(i64, String, i64, DateTime<Utc>)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT anomaly_id, webhook, attempts, next_attempt_at FROM anomaly_notifications WHERE status = 'pending'",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        pending.retain(|p| p.3 <= now);
+        pending.sort_by_key(|p| (p.3, p.0));
+        pending.truncate(limit as usize);
+        let mut out = Vec::new();
+        for (id, webhook, attempts, _) in pending {
+            if let Some(anomaly) = self.anomaly(id).await? {
+                out.push(DueNotification {
+                    anomaly,
+                    webhook,
+                    attempts: attempts as u32,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a delivery attempt: sent, retried at `retry_at`, or (with
+    /// `retry_at` `None`) given up.
+    pub async fn record_delivery(
+        &self,
+        anomaly_id: i64,
+        webhook: &str,
+        now: DateTime<Utc>,
+        outcome: std::result::Result<(), (&str, Option<DateTime<Utc>>)>,
+    ) -> Result<()> {
+        let (status, error, next) = match outcome {
+            Ok(()) => ("sent", "", now),
+            Err((error, Some(at))) => ("pending", error, at),
+            Err((error, None)) => ("failed", error, now),
+        };
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE anomaly_notifications SET status = $1, attempts = attempts + 1, last_error = $2, \
+                 next_attempt_at = $3, sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END \
+                 WHERE anomaly_id = $5 AND webhook = $6",
+            )
+            .bind(status)
+            .bind(error)
+            .bind(next)
+            .bind(now)
+            .bind(anomaly_id)
+            .bind(webhook)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// (webhook, status, attempts) of every delivery of an anomaly.
+    pub async fn notifications_of(&self, anomaly_id: i64) -> Result<Vec<(String, String, u32)>> {
+        with_pool!(self, pool => {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT webhook, status, attempts FROM anomaly_notifications WHERE anomaly_id = $1 ORDER BY webhook",
+            )
+            .bind(anomaly_id)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(w, s, a)| (w, s, a as u32)).collect())
+        })
+    }
+
+    /// The stored allocation rows with a day in `from..=to`, across months,
+    /// and each allocated month's cost basis and last data day.
+    pub async fn daily_rows(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(
+        Vec<super::AllocationRow>,
+        Vec<(crate::domain::Month, CostBasis, Option<NaiveDate>)>,
+    )> {
+        with_pool!(self, pool => {
+            let rows: Vec<super::RawAllocationRow> = sqlx::query_as(
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines \
+                 FROM allocations WHERE day >= $1 AND day <= $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+            let rows = rows.into_iter().map(super::allocation_row).collect::<Result<Vec<_>>>()?;
+            let runs: Vec<(String, String, Option<NaiveDate>)> = sqlx::query_as(
+                "SELECT month, cost_basis, data_through FROM allocation_runs WHERE month >= $1 AND month <= $2 ORDER BY month",
+            )
+            .bind(crate::domain::Month::of(from).to_string())
+            .bind(crate::domain::Month::of(to).to_string())
+            .fetch_all(pool)
+            .await?;
+            let runs = runs
+                .into_iter()
+                .map(|(m, b, d)| {
+                    Ok((
+                        crate::domain::Month::parse(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        b.parse().map_err(StoreError::Corrupt)?,
+                        d,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((rows, runs))
+        })
+    }
+}
