@@ -166,6 +166,8 @@ backend_tests! {
             cost_basis: CostBasis::Effective,
             rules_dir: common::root().join("allocation-rules"),
             sources: vec![source.clone()],
+            anomalies: Default::default(),
+            webhooks: vec![],
         };
         let outcome = allot::scheduler::run_once(&db.store, &settings, &source, allot::scheduler::Trigger::Schedule).await.unwrap();
         let allot::scheduler::Outcome::Ran(run) = outcome else { panic!("busy") };

@@ -29,6 +29,8 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
             retries: 0,
             retry_after: std::time::Duration::from_secs(1),
         }],
+        anomalies: Default::default(),
+        webhooks: vec![],
     }
 }
 
