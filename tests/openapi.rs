@@ -538,6 +538,7 @@ fn path_values(op: &Op<'_>) -> Vec<(&'static str, &'static str)> {
         .map(|p| match p.name.as_str() {
             "team" => ("team", "unallocated"),
             "source" => ("source", "no-such-source"),
+            "id" => ("id", "999999"),
             other => panic!("{}: teach this test a value for `{{{other}}}`", op.path),
         })
         .collect()

@@ -28,6 +28,8 @@ pub enum ApiError {
     UnknownTeam(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
     NotAllocated(String),
+    #[error("no anomaly `{0}`: list them with GET /api/v1/anomalies")]
+    UnknownAnomaly(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -61,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
             ApiError::UnknownTeam(_) => (StatusCode::NOT_FOUND, "unknown_team"),
             ApiError::UnknownSource(_) => (StatusCode::NOT_FOUND, "unknown_source"),
+            ApiError::UnknownAnomaly(_) => (StatusCode::NOT_FOUND, "unknown_anomaly"),
             ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),
             ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

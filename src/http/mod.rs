@@ -2,6 +2,7 @@
 //! Handlers parse parameters into domain types and call `service`; they hold
 //! no SQL and no allocation logic.
 
+mod anomalies;
 mod error;
 mod imports;
 mod params;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::router())
         .merge(usage::router())
         .merge(imports::router())
+        .merge(anomalies::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

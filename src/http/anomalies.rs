@@ -1,0 +1,94 @@
+//! `GET /api/v1/anomalies`: stored anomalies, filtered by days, team and
+//! status (JSON or CSV); `POST /api/v1/anomalies/{id}/ack`: acknowledge one
+//! with a note.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::params::{Params, date};
+use super::{ApiError, AppState, csv_attachment, wants_csv};
+use crate::present;
+use crate::store::{AnomalyFilter, AnomalyStatus};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/anomalies", get(list))
+        .route("/api/v1/anomalies/{id}/ack", post(acknowledge))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["from", "to", "team", "status", "format"])?;
+    let from = p.optional("from", date)?;
+    let to = p.optional("to", date)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::bad(
+            "from",
+            format!("`{from}` is after `to` (`{to}`)"),
+        ));
+    }
+    let status = p.optional("status", |s| {
+        AnomalyStatus::parse(s).ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
+    })?;
+    let team = p.get("team").map(|t| t.trim().to_ascii_lowercase());
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let filter = AnomalyFilter {
+        from,
+        to,
+        team,
+        status,
+    };
+    let list = state
+        .store
+        .anomalies(&filter)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if csv {
+        Ok(csv_attachment("anomalies.csv", present::anomalies_csv(&list)))
+    } else {
+        Ok(Json(json!({
+            "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
+        }))
+        .into_response())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    #[serde(default)]
+    note: String,
+}
+
+async fn acknowledge(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    Query(query): Query<Vec<(String, String)>>,
+    body: Result<Json<AckBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    Params::new(query, &[])?;
+    let Path(id) = id.map_err(|e| ApiError::bad("id", e.body_text()))?;
+    let number: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad("id", format!("expected an anomaly id (a number), found `{id}`")))?;
+    let Json(body) = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let acked = state
+        .store
+        .acknowledge_anomaly(number, body.note.trim(), Utc::now())
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or(ApiError::UnknownAnomaly(id))?;
+    Ok(Json(present::anomaly_json(&acked)).into_response())
+}
