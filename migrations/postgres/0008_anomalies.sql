@@ -43,7 +43,7 @@ CREATE TABLE anomaly_notifications (
     anomaly_id    BIGINT NOT NULL REFERENCES anomalies (id) ON DELETE CASCADE,
     webhook       TEXT    NOT NULL,
     status        TEXT    NOT NULL,
-    attempts      INTEGER NOT NULL DEFAULT 0,
+    attempts      BIGINT  NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ  NOT NULL,
     last_error    TEXT    NOT NULL DEFAULT '',
     sent_at       TIMESTAMPTZ,

@@ -40,7 +40,8 @@ async fn list(
         ));
     }
     let status = p.optional("status", |s| {
-        AnomalyStatus::parse(s).ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
+        AnomalyStatus::parse(s)
+            .ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
     })?;
     let team = p.get("team").map(|t| t.trim().to_ascii_lowercase());
     let csv = wants_csv(p.get("format"), &headers)?;
@@ -56,7 +57,10 @@ async fn list(
         .await
         .map_err(anyhow::Error::from)?;
     if csv {
-        Ok(csv_attachment("anomalies.csv", present::anomalies_csv(&list)))
+        Ok(csv_attachment(
+            "anomalies.csv",
+            present::anomalies_csv(&list),
+        ))
     } else {
         Ok(Json(json!({
             "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
@@ -80,9 +84,12 @@ async fn acknowledge(
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
     let Path(id) = id.map_err(|e| ApiError::bad("id", e.body_text()))?;
-    let number: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad("id", format!("expected an anomaly id (a number), found `{id}`")))?;
+    let number: i64 = id.parse().map_err(|_| {
+        ApiError::bad(
+            "id",
+            format!("expected an anomaly id (a number), found `{id}`"),
+        )
+    })?;
     let Json(body) = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
     let acked = state
         .store

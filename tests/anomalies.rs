@@ -1,0 +1,262 @@
+//! Anomaly detection end to end: FOCUS exports imported by a scheduled
+//! source, allocated, detected, stored, alerted to a webhook receiver on
+//! loopback (which fails once, so the alert is retried), never alerted twice
+//! across restarts, then listed and acknowledged through the API.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use allot::alerts::{self, Webhook, WebhookFormat};
+use allot::app::Application;
+use allot::config::{Settings, Source, SourceKind};
+use allot::domain::{CostBasis, Month};
+use allot::engine::anomaly::AnomalySettings;
+use allot::scheduler::{Outcome, Trigger, run_once};
+use allot::service;
+use axum::http::StatusCode;
+use chrono::{Days, NaiveDate};
+use std::str::FromStr;
+
+const HEADER: &str = "BilledCost,BillingAccountId,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,ChargeCategory,\
+ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ListCost,ProviderName,ServiceName,Tags";
+
+/// One FOCUS export of a month: daily EC2 for payments (1000, 600 at
+/// weekends) and search (500), a month-long support fee each, and on
+/// `spike` a payments EC2 day of 2600.
+fn export(month: Month, days: u32, spike: Option<NaiveDate>) -> String {
+    let mut out = format!("{HEADER}\n");
+    let (start, end) = (month.first_day(), month.end_exclusive());
+    let mut row = |from: NaiveDate,
+                   until: NaiveDate,
+                   category: &str,
+                   service: &str,
+                   team: &str,
+                   cost: String| {
+        out.push_str(&format!(
+            "{cost},111111111111,USD,{end} 00:00:00,{start} 00:00:00,{category},{until} 00:00:00,{from} 00:00:00,{cost},{cost},AWS,{service},\"{{\"\"team\"\": \"\"{team}\"\"}}\"\n"
+        ));
+    };
+    for i in 0..days {
+        let day = start + Days::new(i.into());
+        let weekend = matches!(chrono::Datelike::weekday(&day).number_from_monday(), 6 | 7);
+        let wiggle = [0, 7, -5, 3, -8, 4, -2, 6, -4][(i % 9) as usize];
+        let pay = if Some(day) == spike {
+            2600
+        } else if weekend {
+            600 + wiggle
+        } else {
+            1000 + wiggle
+        };
+        row(
+            day,
+            day + Days::new(1),
+            "Usage",
+            "AmazonEC2",
+            "payments",
+            format!("{pay}.00"),
+        );
+        row(
+            day,
+            day + Days::new(1),
+            "Usage",
+            "AmazonEC2",
+            "search",
+            format!("{}.50", 500 - wiggle),
+        );
+    }
+    row(
+        start,
+        end,
+        "Purchase",
+        "AWSSupport",
+        "payments",
+        "3000.00".into(),
+    );
+    row(
+        start,
+        end,
+        "Purchase",
+        "AWSSupport",
+        "search",
+        "1500.00".into(),
+    );
+    out
+}
+
+/// A webhook receiver on loopback: answers 500 to the first `fail` requests,
+/// then 200, and keeps every body.
+async fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<(StatusCode, serde_json::Value)>>>) {
+    let seen: Arc<Mutex<Vec<(StatusCode, serde_json::Value)>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                let status = if log.len() < fail {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                };
+                log.push((status, body));
+                status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (Settings, Source) {
+    let source = Source {
+        name: "focus".into(),
+        kind: SourceKind::Focus,
+        path: export.to_path_buf(),
+        endpoint_url: None,
+        group_by: vec![],
+        schedule: cron::Schedule::from_str("0 0 3 * * *").unwrap(),
+        retries: 0,
+        retry_after: std::time::Duration::from_secs(1),
+    };
+    let settings = Settings {
+        database_url: String::new(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cost_basis: CostBasis::Effective,
+        rules_dir: rules.to_path_buf(),
+        sources: vec![source.clone()],
+        anomalies: AnomalySettings::default(),
+        webhooks: vec![
+            Webhook {
+                name: "payments-slack".into(),
+                url: hook.to_string(),
+                format: WebhookFormat::Slack,
+                teams: Some(["payments".to_string()].into()),
+                accounts: false,
+            },
+            Webhook {
+                name: "finops".into(),
+                url: hook.to_string(),
+                format: WebhookFormat::Generic,
+                teams: None,
+                accounts: true,
+            },
+        ],
+    };
+    (settings, source)
+}
+
+backend_tests! {
+    async fn import_allocate_detect_alert_once_and_acknowledge(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        std::fs::write(
+            dir.path().join("rules/rules.toml"),
+            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
+        )
+        .unwrap();
+        let (hook, seen) = receiver(1).await;
+        let august = Month::parse("2026-08").unwrap();
+        let september = Month::parse("2026-09").unwrap();
+        let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap(); // a Wednesday
+        let file = dir.path().join("export.csv");
+        let (settings, source) = settings(&dir.path().join("rules"), &file, &hook);
+        let run = |month: Month, days: u32| {
+            std::fs::write(&file, export(month, days, Some(spike))).unwrap();
+            run_once(&db.store, &settings, &source, Trigger::Schedule)
+        };
+
+        // August, then September up to the spike day: each run imports,
+        // allocates, detects and alerts.
+        let Outcome::Ran(r) = run(august, 31).await.unwrap() else { panic!("busy") };
+        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert!(db.store.anomalies(&Default::default()).await.unwrap().is_empty(), "steady costs and month-long fees raise nothing");
+        let Outcome::Ran(r) = run(september, 16).await.unwrap() else { panic!("busy") };
+        assert_eq!(r.status, "succeeded", "{r:?}");
+
+        let list = db.store.anomalies(&Default::default()).await.unwrap();
+        let labels: Vec<String> = list.iter().map(|a| a.anomaly.scope.label()).collect();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(labels.contains(&"payments".to_string()) && labels.contains(&"account 111111111111".to_string()), "{labels:?}");
+        let team = list.iter().find(|a| a.anomaly.scope.label() == "payments").unwrap();
+        assert_eq!((team.anomaly.first_day, team.anomaly.last_day), (spike, spike));
+        assert_eq!(team.anomaly.actual, rust_decimal::Decimal::from(2600) + rust_decimal::Decimal::new(10000, 2));
+        assert!(team.anomaly.impact > rust_decimal::Decimal::from(1400), "{team:?}");
+        assert_eq!(team.anomaly.contributors[0].name, "AmazonEC2");
+
+        // The run tried to deliver three alerts (payments to both webhooks,
+        // the account to `finops`); the receiver failed the first.
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        let later = chrono::Utc::now() + chrono::Duration::hours(1);
+        let client = alerts::client();
+        let done = alerts::deliver_due(&db.store, &settings.webhooks, &client, later).await.unwrap();
+        assert_eq!((done.sent, done.retrying), (1, 0));
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 4);
+            assert_eq!(seen.iter().filter(|s| s.0 == StatusCode::OK).count(), 3);
+            let slack = seen.iter().find(|s| s.1.get("text").is_some()).unwrap();
+            let text = slack.1["text"].as_str().unwrap();
+            assert!(text.contains("payments cost 2700.00 USD on 2026-09-16") && text.contains("service `AmazonEC2`"), "{text}");
+            let generic = seen.iter().find(|s| s.1.get("event").is_some() && s.1["anomaly"]["scope"] == "team").unwrap();
+            assert_eq!(generic.1["anomaly"]["first_day"], "2026-09-16");
+            assert_eq!(generic.1["anomaly"]["actual"], "2700.00");
+        }
+        for a in &list {
+            let deliveries = db.store.notifications_of(a.id).await.unwrap();
+            assert!(deliveries.iter().all(|d| d.1 == "sent"), "{deliveries:?}");
+        }
+
+        // A restart (a new connection) and the same data again: the
+        // anomaly is the same one, and nothing is sent twice.
+        let reopened = allot::store::Store::connect(&db.url).await.unwrap();
+        let d = service::detect_months(&reopened, &settings.anomalies, &settings.webhooks, &[september]).await.unwrap().unwrap();
+        assert_eq!((d.saved.new.len(), d.saved.updated), (0, 2), "{d:?}");
+        let done = alerts::deliver_due(&reopened, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap();
+        assert_eq!(done, alerts::Delivered::default());
+        assert_eq!(seen.lock().unwrap().len(), 4);
+
+        // The spike goes on a second day: still one anomaly, its impact grown,
+        // and no new alert.
+        let Outcome::Ran(r) = run(september, 17).await.unwrap() else { panic!("busy") };
+        assert_eq!(r.status, "succeeded", "{r:?}");
+        let _ = r;
+        let again = db.store.anomalies(&Default::default()).await.unwrap();
+        let team_again = again.iter().find(|a| a.anomaly.scope.label() == "payments").unwrap();
+        assert_eq!(team_again.id, team.id);
+        assert_eq!(seen.lock().unwrap().len(), 4);
+
+        // The API lists the team's anomalies and acknowledges one.
+        let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let http = reqwest::Client::new();
+        let body: serde_json::Value = http.get(format!("{base}/api/v1/anomalies"))
+            .query(&[("team", "payments"), ("from", "2026-09-01"), ("to", "2026-09-30")])
+            .send().await.unwrap().json().await.unwrap();
+        let listed = body["anomalies"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{body}");
+        assert_eq!(listed[0]["status"], "open");
+        let reply = http.post(format!("{base}/api/v1/anomalies/{}/ack", team.id))
+            .json(&serde_json::json!({"note": "planned load test"}))
+            .send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let acked: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!((acked["status"].as_str(), acked["note"].as_str()), (Some("acknowledged"), Some("planned load test")));
+        let open: serde_json::Value = http.get(format!("{base}/api/v1/anomalies"))
+            .query(&[("team", "payments"), ("status", "open")])
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(open["anomalies"].as_array().unwrap().len(), 0, "{open}");
+        let csv = http.get(format!("{base}/api/v1/anomalies")).query(&[("format", "csv")]).send().await.unwrap().text().await.unwrap();
+        assert!(csv.starts_with("id,status,scope,team,service,account,currency,direction,first_day,last_day,actual,expected,impact,score,contributors,note\r\n"), "{csv}");
+        let missing = http.post(format!("{base}/api/v1/anomalies/999999/ack")).json(&serde_json::json!({})).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+        // Detection again keeps the acknowledgement.
+        service::detect_months(&db.store, &settings.anomalies, &settings.webhooks, &[september]).await.unwrap();
+        let kept = db.store.anomaly(team.id).await.unwrap().unwrap();
+        assert_eq!(kept.ack_note, "planned load test");
+    }
+}
