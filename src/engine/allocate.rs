@@ -133,7 +133,11 @@ impl<'r> Allocator<'r> {
         let service = line.service_name.clone().unwrap_or_default();
         let account = line.billing_account_id.clone();
         let days: Vec<NaiveDate> = line.days().into_iter().collect();
-        let recurring = days.len() > 1;
+        // Recurring: charged for longer than a day (a monthly fee, a
+        // commitment, tax). A daily line whose day does not start at UTC
+        // midnight touches two days but is not recurring.
+        let recurring =
+            line.charge_period_end - line.charge_period_start > chrono::Duration::days(1);
         let owner = match rules.assign(line) {
             Assignment::Team { team, rule } => {
                 for (index, pool) in rules.pools.iter().enumerate() {

@@ -27,11 +27,16 @@
 //! impact passes both the absolute and the relative minimum; a drop is the
 //! mirror image, when drops are enabled.
 //!
-//! **Cleaning.** A flagged day enters later days' level and seasonal offsets
+//! **Cleaning.** A flagged day enters later days' level and seasonal factors
 //! as its expected value, so a spike does not raise the baseline it is
 //! judged against. A run of [`ADAPT_AFTER`] or more flagged days in one
-//! direction is taken as a new level: its raw values are used from then on,
-//! so the level follows within [`ADAPTATION_DAYS`] days and alerts stop.
+//! direction (one normal day does not break a run, nor do quiet days, with
+//! nothing to judge) is
+//! taken as a new level: its raw values are used from then on, so the level
+//! follows within [`ADAPTATION_DAYS`] days and alerts stop. If, within a
+//! week of the run, a day moves back the other way and fits the baseline
+//! from before the run, the run was temporary (a spike that ended): its days
+//! go back to their expected values, and that day is not an anomaly.
 
 use rust_decimal::Decimal;
 
@@ -98,6 +103,12 @@ pub struct Verdict {
     pub score: Decimal,
     /// Set when the day is anomalous.
     pub flagged: Option<Direction>,
+    /// Past the bounds either way, flagged or not (a drop when drops are not
+    /// flagged): left out of later spreads.
+    pub outlier: bool,
+    /// Both the actual and the expected value are below the absolute minimum:
+    /// nothing to judge (a weekday-only service's weekend).
+    pub quiet: bool,
 }
 
 impl Verdict {
@@ -118,85 +129,191 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
     let mut seasonal: Vec<Decimal> = vec![Decimal::ONE; n];
     let mut run: Vec<usize> = Vec::new();
     let mut run_direction: Option<Direction> = None;
+    // Normal days since the run's last flagged day: one does not end a run.
+    let mut misses = 0;
+    // The last run adopted as a new level, while it may still turn out to
+    // have been temporary.
+    let mut adopted: Option<(Vec<usize>, Direction)> = None;
     for t in 0..n {
         let Some(actual) = values[t] else { continue };
         let lo = t.saturating_sub(HISTORY_DAYS);
         let known = (lo..t).filter(|&j| clean[j].is_some()).count();
-        seasonal[t] = seasonal_factor(&clean, t);
+        let (factor, mut expected) = expected_at(&clean, &seasonal, t);
+        seasonal[t] = factor;
         if known < MIN_HISTORY {
             continue;
         }
-        let level = level(&clean, &seasonal, t);
-        let expected = (level * seasonal[t]).round_dp(DP);
-        let residuals: Vec<Decimal> = (lo..t)
-            .filter_map(|j| match &out[j] {
-                Some(v) if v.flagged.is_none() => Some((v.actual - v.expected).abs()),
-                _ => None,
-            })
-            .collect();
-        let settled = residuals.len() >= SETTLED_RESIDUALS;
-        let raw_spread = if residuals.len() >= MIN_HISTORY {
-            median(residuals) * MAD_SCALE
-        } else {
-            let history: Vec<Decimal> = (lo..t).filter_map(|j| values[j]).collect();
-            let centre = median(history.clone());
-            median(history.into_iter().map(|v| (v - centre).abs()).collect()) * MAD_SCALE
-        };
-        let floor_percent = if settled {
-            SPREAD_FLOOR_PERCENT
-        } else {
-            SHORT_SPREAD_FLOOR_PERCENT
-        };
-        let floor = expected.abs() * floor_percent / Decimal::ONE_HUNDRED;
-        let spread = raw_spread.max(floor).max(Decimal::new(1, 2)).round_dp(DP);
-        let mut threshold = thresholds.sensitivity * spread;
-        if !settled {
-            threshold *= SHORT_HISTORY_WIDENING;
+        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
+        let mut moved = judge(actual, expected, threshold, thresholds);
+        // A move back the other way soon after a run was adopted as a new
+        // level, that fits the baseline from before the run: the run was a
+        // temporary change (a spike that ended), not a new level. Put its
+        // days back to their expected values.
+        if let Some((days, direction)) = &adopted {
+            if days.last().is_some_and(|&last| t > last + 7) {
+                adopted = None;
+            } else if moved.is_some_and(|m| m != *direction) {
+                let mut before = clean.clone();
+                for &j in days {
+                    before[j] = out[j].as_ref().map(|v| v.expected);
+                }
+                let (f, e) = expected_at(&before, &seasonal, t);
+                if judge(actual, e, threshold, thresholds).is_none() {
+                    clean = before;
+                    seasonal[t] = f;
+                    expected = e;
+                    moved = None;
+                    adopted = None;
+                }
+            }
         }
+        let flagged = moved.filter(|m| *m == Direction::Spike || thresholds.drops);
         let impact = actual - expected;
-        let big_enough = impact.abs() >= thresholds.min_impact
-            && (expected.abs().is_zero()
-                || impact.abs() * Decimal::ONE_HUNDRED
-                    >= thresholds.min_impact_percent * expected.abs());
-        let flagged = if impact > threshold && big_enough {
-            Some(Direction::Spike)
-        } else if thresholds.drops && -impact > threshold && big_enough {
-            Some(Direction::Drop)
-        } else {
-            None
-        };
-        let score = (impact / spread).round_dp(2);
         out[t] = Some(Verdict {
             actual,
             expected,
             spread,
-            score,
+            score: (impact / spread).round_dp(2),
             flagged,
+            outlier: moved.is_some(),
+            quiet: actual.abs() < thresholds.min_impact && expected.abs() < thresholds.min_impact,
         });
         // Cleaning: a short run stands in for its expected values; a long one
-        // is a new level and keeps its raw values.
+        // is a new level and keeps its raw values. Days with nothing to judge
+        // (a weekday-only service's weekend) do not end a run.
         match flagged {
-            Some(d) if run_direction == Some(d) => run.push(t),
+            Some(d) if run_direction == Some(d) => {
+                run.push(t);
+                misses = 0;
+            }
             Some(d) => {
                 run = vec![t];
                 run_direction = Some(d);
+                misses = 0;
             }
+            None if out[t].as_ref().is_some_and(|v| v.quiet) => {}
+            None if misses == 0 && !run.is_empty() => misses = 1,
             None => {
                 run.clear();
                 run_direction = None;
+                misses = 0;
             }
         }
-        if flagged.is_some() {
+        if let Some(d) = flagged {
             if run.len() >= ADAPT_AFTER {
                 for &j in &run {
                     clean[j] = values[j];
                 }
+                adopted = Some((run.clone(), d));
             } else {
                 clean[t] = Some(expected);
             }
         }
     }
     out
+}
+
+/// Judges a series against expected values computed elsewhere (a team's:
+/// the sum of its services' expected values). Bounds and minimums as in
+/// [`evaluate`]; no cleaning, which the parts did.
+pub fn judge_against(
+    values: &[Option<Decimal>],
+    expected: &[Option<Decimal>],
+    thresholds: &Thresholds,
+) -> Vec<Option<Verdict>> {
+    let mut out: Vec<Option<Verdict>> = vec![None; values.len()];
+    for t in 0..values.len() {
+        let (Some(actual), Some(expected)) = (values[t], expected[t]) else {
+            continue;
+        };
+        let lo = t.saturating_sub(HISTORY_DAYS);
+        if values[lo..t].iter().flatten().count() < MIN_HISTORY {
+            continue;
+        }
+        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
+        let moved = judge(actual, expected, threshold, thresholds);
+        out[t] = Some(Verdict {
+            actual,
+            expected,
+            spread,
+            score: ((actual - expected) / spread).round_dp(2),
+            flagged: moved.filter(|m| *m == Direction::Spike || thresholds.drops),
+            outlier: moved.is_some(),
+            quiet: actual.abs() < thresholds.min_impact && expected.abs() < thresholds.min_impact,
+        });
+    }
+    out
+}
+
+/// The seasonal factor of day `t` and its expected value, from what earlier
+/// days show (`clean`) and their own factors.
+fn expected_at(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> (Decimal, Decimal) {
+    let factor = seasonal_factor(clean, t);
+    (factor, (level(clean, seasonal, t) * factor).round_dp(DP))
+}
+
+/// The robust spread and the threshold for day `t`.
+fn bounds(
+    values: &[Option<Decimal>],
+    out: &[Option<Verdict>],
+    lo: usize,
+    t: usize,
+    expected: Decimal,
+    thresholds: &Thresholds,
+) -> (Decimal, Decimal) {
+    // Errors of normal days only: a day past the threshold either way
+    // (flagged or not) would widen the bounds for weeks.
+    let residuals: Vec<Decimal> = out[lo..t]
+        .iter()
+        .filter_map(|v| match v {
+            Some(v) if !v.outlier => Some((v.actual - v.expected).abs()),
+            _ => None,
+        })
+        .collect();
+    let settled = residuals.len() >= SETTLED_RESIDUALS;
+    let raw_spread = if residuals.len() >= MIN_HISTORY {
+        median(residuals) * MAD_SCALE
+    } else {
+        let history: Vec<Decimal> = values[lo..t].iter().flatten().copied().collect();
+        let centre = median(history.clone());
+        median(history.into_iter().map(|v| (v - centre).abs()).collect()) * MAD_SCALE
+    };
+    let floor_percent = if settled {
+        SPREAD_FLOOR_PERCENT
+    } else {
+        SHORT_SPREAD_FLOOR_PERCENT
+    };
+    let floor = expected.abs() * floor_percent / Decimal::ONE_HUNDRED;
+    let spread = raw_spread.max(floor).max(Decimal::new(1, 2)).round_dp(DP);
+    let mut threshold = thresholds.sensitivity * spread;
+    if !settled {
+        threshold *= SHORT_HISTORY_WIDENING;
+    }
+    (spread, threshold)
+}
+
+/// Which way a day moved past its bounds, if it did by enough: past the
+/// threshold and past both minimums.
+fn judge(
+    actual: Decimal,
+    expected: Decimal,
+    threshold: Decimal,
+    thresholds: &Thresholds,
+) -> Option<Direction> {
+    let impact = actual - expected;
+    let big_enough = impact.abs() >= thresholds.min_impact
+        && (expected.abs().is_zero()
+            || impact.abs() * Decimal::ONE_HUNDRED
+                >= thresholds.min_impact_percent * expected.abs());
+    if !big_enough {
+        None
+    } else if impact > threshold {
+        Some(Direction::Spike)
+    } else if -impact > threshold {
+        Some(Direction::Drop)
+    } else {
+        None
+    }
 }
 
 /// The median of same-weekday ratios to their week's median (1 while no
@@ -345,6 +462,44 @@ mod tests {
                 .all(|&t| (40..40 + ADAPTATION_DAYS).contains(&t)),
             "alerts stop within {ADAPTATION_DAYS} days: {days:?}"
         );
+    }
+
+    #[test]
+    fn a_weekday_only_series_adopts_a_level_shift_across_its_quiet_weekends() {
+        // Costs on weekdays only; +60% from a Thursday on.
+        let mut series: Vec<Option<Decimal>> = weekly(70)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i % 7 >= 5 { Some(Decimal::ZERO) } else { v })
+            .collect();
+        for v in series.iter_mut().skip(38) {
+            *v = v.map(|x| x * Decimal::new(16, 1));
+        }
+        let verdicts = evaluate(&series, &defaults());
+        let days: Vec<usize> = flagged(&verdicts).into_iter().map(|f| f.0).collect();
+        assert_eq!(days.first(), Some(&38), "{days:?}");
+        // Four judged days: Thursday, Friday, Monday, Tuesday.
+        assert!(days.iter().all(|&t| t < 38 + 6), "{days:?}");
+        assert!(verdicts[40].as_ref().unwrap().quiet);
+    }
+
+    #[test]
+    fn the_end_of_a_long_spike_is_not_a_drop() {
+        let mut series = weekly(70);
+        for v in series.iter_mut().take(45).skip(38) {
+            *v = v.map(|x| x * Decimal::TWO); // a week at twice the level
+        }
+        let with_drops = Thresholds {
+            drops: true,
+            ..defaults()
+        };
+        let verdicts = evaluate(&series, &with_drops);
+        let found = flagged(&verdicts);
+        assert!(found.iter().all(|f| f.1 == Direction::Spike), "{found:?}");
+        assert!(found.iter().all(|f| (38..45).contains(&f.0)), "{found:?}");
+        // And the level is back where it was.
+        let v = verdicts[50].as_ref().unwrap();
+        assert!(v.expected < d(1100), "{v:?}");
     }
 
     #[test]

@@ -496,7 +496,7 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
             let after_shift = scenario.shifts.iter().any(|s| {
                 covers(&a.scope, &s.team, &s.service, &s.account)
                     && moved == Some(s.service.as_str())
-                    && a.first_day >= s.day
+                    && a.last_day >= s.day
                     && a.first_day < s.day + Days::new(28)
             });
             if after_shift {
@@ -507,13 +507,15 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
     score
 }
 
-/// Whether an anomaly starts within the adaptation window of a level shift
-/// of a series it covers.
+/// Whether an anomaly lies within the adaptation window of a level shift of
+/// a series it covers: all its days within [`ADAPTATION_DAYS`] of the shift.
 fn in_adaptation(scenario: &Scenario, a: &Anomaly) -> bool {
     scenario.shifts.iter().any(|s| {
+        let window_end = s.day + Days::new(ADAPTATION_DAYS as u64);
         covers(&a.scope, &s.team, &s.service, &s.account)
             && a.first_day >= s.day
             && a.first_day < s.day + Days::new(ADAPTATION_DAYS as u64)
+            && a.last_day < window_end
     })
 }
 

@@ -1,8 +1,10 @@
 //! Anomaly detection over allocated daily costs: builds the daily series of
 //! every scope (team, team and service, billing account; one per currency),
-//! runs the per-series detector ([`detect`]), merges consecutive anomalous
-//! days into one anomaly, folds a team-and-service anomaly into the team's
-//! when both fire, and names the services, accounts or teams that moved.
+//! runs the per-series detector ([`detect`]) on services and accounts, sums
+//! a team's services' expected values into the team's (so its weekly shape
+//! follows its mix), merges consecutive anomalous days into one anomaly,
+//! folds what another anomaly already says, and names the services,
+//! accounts or teams that moved.
 //! Pure code: amounts and days in, anomalies out.
 
 pub mod detect;
@@ -16,13 +18,14 @@ use rust_decimal::Decimal;
 use crate::domain::{Currency, Month, Owner, TeamId};
 use crate::store::AllocationRow;
 pub use detect::{
-    ADAPTATION_DAYS, Direction, HISTORY_DAYS, MIN_HISTORY, Verdict, evaluate, median,
+    ADAPTATION_DAYS, Direction, HISTORY_DAYS, MIN_HISTORY, Verdict, evaluate, judge_against, median,
 };
 
 /// Contributors listed per dimension.
 const TOP_CONTRIBUTORS: usize = 3;
-/// Anomalous days at most this many days apart belong to one anomaly.
-const MAX_GAP_DAYS: i64 = 2;
+/// Anomalous days with at most this many normal days between them belong to
+/// one anomaly (quiet days, with nothing to judge, do not count).
+const MAX_NORMAL_DAYS_BETWEEN: usize = 1;
 
 /// When a day counts as anomalous. Defaults: 3 robust spreads, an impact of
 /// at least 10 (in the series' currency) and at least 15% of the expected
@@ -305,30 +308,50 @@ pub fn detect_anomalies(
         scopes.insert((Scope::Account(account.clone()), *currency));
     }
     let mut found = Vec::new();
-    for (scope, currency) in scopes {
-        let thresholds = settings.thresholds(&scope);
-        let verdicts = series
-            .values(&currency, |k| scope_matches(&scope, k))
-            .evaluate(thresholds);
-        for days in runs(&series.calendar, &verdicts) {
+    let mut keep = |scope: &Scope, currency: Currency, verdicts: &[Option<Verdict>]| {
+        for days in runs(&series.calendar, verdicts) {
             if days.last().is_some_and(|d| d.0 >= from) && days.first().is_some_and(|d| d.0 <= to) {
                 found.push(anomaly(scope.clone(), currency, &days));
             }
         }
-    }
-    // A team anomaly its own services do not explain is an artefact of the
-    // team's mix changing shape (one service shifting level moves the
-    // team's weekly pattern): the services' series already judged that.
-    let mut explained = Vec::new();
-    for mut a in found {
-        let (list, services) = contributors(&series, &a, settings);
-        if matches!(a.scope, Scope::Team(_)) && services.abs() * Decimal::TWO < a.impact.abs() {
-            continue;
+    };
+    // Services and accounts first: a team's expected value is the sum of
+    // its services' (bottom-up), so the team's weekly shape follows its mix
+    // when one service shifts level.
+    let mut by_team: HashMap<(Owner, Currency), Vec<Vec<Option<Verdict>>>> = HashMap::new();
+    for (scope, currency) in scopes.iter().filter(|s| !matches!(s.0, Scope::Team(_))) {
+        let verdicts = series
+            .values(currency, |k| scope_matches(scope, k))
+            .evaluate(settings.thresholds(scope));
+        keep(scope, *currency, &verdicts);
+        if let Scope::TeamService(owner, _) = scope {
+            by_team
+                .entry((owner.clone(), *currency))
+                .or_default()
+                .push(verdicts);
         }
-        a.contributors = list;
-        explained.push(a);
     }
-    fold(explained)
+    for (scope, currency) in scopes.iter().filter(|s| matches!(s.0, Scope::Team(_))) {
+        let Scope::Team(owner) = scope else { continue };
+        let children = by_team
+            .remove(&(owner.clone(), *currency))
+            .unwrap_or_default();
+        let expected: Vec<Option<Decimal>> = (0..series.calendar.len())
+            .map(|t| {
+                children
+                    .iter()
+                    .map(|c| c[t].as_ref().map(|v| v.expected))
+                    .sum::<Option<Decimal>>()
+            })
+            .collect();
+        let values = series.values(currency, |k| scope_matches(scope, k));
+        let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
+        keep(scope, *currency, &verdicts);
+    }
+    for a in &mut found {
+        a.contributors = contributors(&series, a, settings);
+    }
+    fold(found)
 }
 
 /// The fine series, summed into any scope on demand.
@@ -406,15 +429,20 @@ fn scope_matches(scope: &Scope, (owner, service, account, _): &Fine) -> bool {
 /// Runs of flagged days in one direction, allowing short gaps.
 fn runs(calendar: &[NaiveDate], verdicts: &[Option<Verdict>]) -> Vec<Vec<(NaiveDate, Verdict)>> {
     let mut out: Vec<Vec<(NaiveDate, Verdict)>> = Vec::new();
+    let mut normal_days = 0;
     for (day, verdict) in calendar.iter().zip(verdicts) {
         let Some(v) = verdict else { continue };
-        let Some(direction) = v.flagged else { continue };
-        let extends = out
-            .last()
-            .and_then(|run| run.last())
-            .is_some_and(|(d, last)| {
-                last.flagged == Some(direction) && (*day - *d).num_days() <= MAX_GAP_DAYS
-            });
+        let Some(direction) = v.flagged else {
+            if !v.quiet {
+                normal_days += 1;
+            }
+            continue;
+        };
+        let extends = normal_days <= MAX_NORMAL_DAYS_BETWEEN
+            && out
+                .last()
+                .and_then(|run| run.last())
+                .is_some_and(|(_, last)| last.flagged == Some(direction));
         if extends {
             out.last_mut()
                 .expect("a run exists")
@@ -422,6 +450,7 @@ fn runs(calendar: &[NaiveDate], verdicts: &[Option<Verdict>]) -> Vec<Vec<(NaiveD
         } else {
             out.push(vec![(*day, v.clone())]);
         }
+        normal_days = 0;
     }
     out
 }
@@ -456,26 +485,39 @@ fn anomaly(scope: Scope, currency: Currency, days: &[(NaiveDate, Verdict)]) -> A
     }
 }
 
-/// Drops a team-and-service anomaly when its team fired on overlapping days
-/// in the same direction: the service is then one of the team anomaly's
-/// contributors, and one alert says it all.
+/// Folds anomalies that another one already says: a team-and-service
+/// anomaly when its team fired on overlapping days in the same direction
+/// (the service is then one of the team anomaly's contributors), and a
+/// billing-account anomaly that is mostly one team's anomaly (that team is
+/// its top contributor and the team's impact is at least half the
+/// account's). One alert then says it all.
 fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
     let teams: Vec<&Anomaly> = found
         .iter()
         .filter(|a| matches!(a.scope, Scope::Team(_)))
         .collect();
-    let covered = |a: &Anomaly| {
-        teams.iter().any(|t| {
-            t.scope.owner() == a.scope.owner()
-                && t.currency == a.currency
-                && t.direction == a.direction
-                && t.first_day <= a.last_day
-                && a.first_day <= t.last_day
-        })
+    let overlapping = |t: &Anomaly, a: &Anomaly| {
+        t.currency == a.currency
+            && t.direction == a.direction
+            && t.first_day <= a.last_day
+            && a.first_day <= t.last_day
     };
     let keep: Vec<bool> = found
         .iter()
-        .map(|a| !matches!(a.scope, Scope::TeamService(..)) || !covered(a))
+        .map(|a| match &a.scope {
+            Scope::Team(_) => true,
+            Scope::TeamService(owner, _) => !teams
+                .iter()
+                .any(|t| t.scope.owner() == Some(owner) && overlapping(t, a)),
+            Scope::Account(_) => {
+                let top = a.contributors.iter().find(|c| c.kind == "team");
+                !teams.iter().any(|t| {
+                    overlapping(t, a)
+                        && top.is_some_and(|c| t.scope.owner().is_some_and(|o| o.name() == c.name))
+                        && t.impact.abs() * Decimal::TWO >= a.impact.abs()
+                })
+            }
+        })
         .collect();
     found
         .into_iter()
@@ -484,14 +526,8 @@ fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
         .collect()
 }
 
-/// The children that moved most in the anomaly's direction, per dimension,
-/// and how much of the impact the first dimension's children explain
-/// together (their impacts in the anomaly's direction, summed).
-fn contributors(
-    series: &Series<'_>,
-    a: &Anomaly,
-    settings: &AnomalySettings,
-) -> (Vec<Contributor>, Decimal) {
+/// The children that moved most in the anomaly's direction, per dimension.
+fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) -> Vec<Contributor> {
     type Dim = (&'static str, fn(&Fine) -> String);
     let service: Dim = ("service", |k| k.1.clone());
     let account: Dim = ("account", |k| k.2.clone());
@@ -504,7 +540,6 @@ fn contributors(
     let days: BTreeSet<NaiveDate> = a.days.iter().map(|d| d.day).collect();
     let thresholds = settings.thresholds(&a.scope);
     let mut out = Vec::new();
-    let mut explained = None;
     for (kind, name_of) in dims {
         let names: BTreeSet<String> = series
             .fine
@@ -554,10 +589,9 @@ fn contributors(
                 .cmp(&x.impact.abs())
                 .then_with(|| x.name.cmp(&y.name))
         });
-        explained.get_or_insert(moved.iter().map(|c| c.impact).sum::<Decimal>());
         out.extend(moved.into_iter().take(TOP_CONTRIBUTORS));
     }
-    (out, explained.unwrap_or_default())
+    out
 }
 
 #[cfg(test)]

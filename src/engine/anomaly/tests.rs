@@ -85,8 +85,8 @@ fn a_service_spike_is_one_team_anomaly_naming_the_service_and_account() {
     add(&mut amounts, 44, "payments", "AmazonEC2", 900); // a Wednesday
     let found = run(&amounts, 60);
     let scopes: Vec<String> = found.iter().map(|a| a.scope.label()).collect();
-    // The service anomaly folds into the team's; the account fires on its own.
-    assert_eq!(scopes, vec!["payments", "account a1"]);
+    // The service's and the account's anomalies fold into the team's.
+    assert_eq!(scopes, vec!["payments"]);
     let a = &found[0];
     assert_eq!(a.direction, Direction::Spike);
     assert_eq!(
@@ -113,7 +113,39 @@ fn a_service_spike_is_one_team_anomaly_naming_the_service_and_account() {
         "{:?}",
         a.contributors
     );
-    let account = &found[1];
+}
+
+#[test]
+fn an_account_anomaly_spread_over_teams_stands_on_its_own() {
+    let mut amounts = history(60);
+    // Two teams in one account, neither alerting on its own (their
+    // thresholds are high), the account up by 26%.
+    for a in amounts.iter_mut() {
+        a.account = "shared".into();
+    }
+    add(&mut amounts, 44, "payments", "AmazonS3", 300);
+    add(&mut amounts, 44, "search", "AmazonEC2", 200);
+    let mut settings = AnomalySettings::default();
+    for team in ["payments", "search"] {
+        settings.teams.insert(
+            TeamId::parse(team).unwrap(),
+            Thresholds {
+                min_impact: Decimal::from(10_000),
+                ..Thresholds::default()
+            },
+        );
+    }
+    let known = known(60);
+    let found = detect_anomalies(
+        &amounts,
+        &known,
+        start(),
+        start() + chrono::Days::new(59),
+        &settings,
+    );
+    let scopes: Vec<String> = found.iter().map(|a| a.scope.label()).collect();
+    assert!(scopes.contains(&"account shared".to_string()), "{scopes:?}");
+    let account = found.iter().find(|a| a.scope.kind() == "account").unwrap();
     assert_eq!(account.contributors[0].kind, "team");
     assert_eq!(account.contributors[0].name, "payments");
 }
