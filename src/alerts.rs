@@ -142,7 +142,7 @@ pub async fn deliver_due(
         };
         match outcome {
             Ok(()) => {
-                store.record_delivery(id, &due.webhook, now, Ok(())).await?;
+                store.record_delivery(&due, now, Ok(())).await?;
                 done.sent += 1;
                 tracing::info!(anomaly = id, webhook = %due.webhook, "alert sent");
             }
@@ -153,7 +153,7 @@ pub async fn deliver_due(
                 .then(|| now + FIRST_RETRY * 2u32.pow(attempts - 1));
                 tracing::warn!(anomaly = id, webhook = %due.webhook, attempts, %error, "alert not delivered");
                 store
-                    .record_delivery(id, &due.webhook, now, Err((&error, retry_at)))
+                    .record_delivery(&due, now, Err((&error, retry_at)))
                     .await?;
                 if retry_at.is_some() {
                     done.retrying += 1;
@@ -166,6 +166,8 @@ pub async fn deliver_due(
     Ok(done)
 }
 
+/// Sends one alert. Errors name the webhook, never its URL: a Slack
+/// webhook URL is a secret, and errors go to logs and the database.
 async fn send(client: &reqwest::Client, w: &Webhook, a: &StoredAnomaly) -> Result<(), String> {
     let response = client
         .post(&w.url)
@@ -173,11 +175,11 @@ async fn send(client: &reqwest::Client, w: &Webhook, a: &StoredAnomaly) -> Resul
         .json(&payload(w.format, a))
         .send()
         .await
-        .map_err(|e| format!("cannot reach `{}`: {e}", w.url))?;
+        .map_err(|e| format!("cannot reach webhook `{}`: {}", w.name, e.without_url()))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("`{}` answered {status}", w.url))
+        Err(format!("webhook `{}` answered {status}", w.name))
     }
 }

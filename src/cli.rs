@@ -77,7 +77,7 @@ pub enum Command {
         /// Only this team's anomalies (its own and per service).
         #[arg(long)]
         team: Option<String>,
-        /// `open` or `acknowledged`.
+        /// `open`, `acknowledged` or `withdrawn` [default: open and acknowledged].
         #[arg(long, value_parser = parse_status)]
         status: Option<AnomalyStatus>,
         #[arg(long, value_enum, default_value = "table")]
@@ -174,7 +174,8 @@ pub enum AnomaliesCommand {
 }
 
 fn parse_status(s: &str) -> Result<AnomalyStatus, String> {
-    AnomalyStatus::parse(s).ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
+    AnomalyStatus::parse(s)
+        .ok_or_else(|| format!("expected `open`, `acknowledged` or `withdrawn`, found `{s}`"))
 }
 
 #[derive(Debug, Subcommand)]

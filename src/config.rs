@@ -84,7 +84,9 @@ pub struct FileConfig {
 }
 
 /// A decimal setting written as a number or a string (`3`, `2.5`, `"2.5"`).
-/// A float is read from its shortest text, so `2.5` is exactly 2.5.
+/// A TOML float is read from its shortest round-trip text, which is the
+/// literal as written for up to 15 significant digits, so `2.5` is exactly
+/// 2.5; the value is never used as a float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigDecimal(pub Decimal);
 
@@ -165,7 +167,13 @@ impl AnomaliesConfig {
         let mut teams = BTreeMap::new();
         for (name, t) in &self.teams {
             let team = TeamId::parse(name).map_err(|e| format!("`anomalies.teams.{name}`: {e}"))?;
-            teams.insert(team, t.over(&defaults));
+            let thresholds = t.over(&defaults);
+            if thresholds.sensitivity.is_zero() {
+                return Err(format!(
+                    "`anomalies.teams.{name}.sensitivity` must be above 0"
+                ));
+            }
+            teams.insert(team, thresholds);
         }
         Ok(AnomalySettings { defaults, teams })
     }

@@ -490,7 +490,7 @@ pub fn allocation_warnings(a: &crate::engine::Allocation) -> Vec<String> {
 }
 
 /// An anomaly as the API returns it (and the generic webhook sends it):
-/// amounts rounded to cents as strings, exact per-day figures kept.
+/// amounts rounded to cents as strings.
 pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> Value {
     let a = &s.anomaly;
     json!({

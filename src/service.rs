@@ -173,8 +173,10 @@ pub struct Detection {
 }
 
 /// Detects anomalies with a day in `from..=to` from the stored allocations
-/// (reading the weeks before as history) and stores them; new ones get a
-/// pending delivery to each webhook that wants them.
+/// and stores them; new ones get a pending delivery to each webhook that
+/// wants them. The weeks before `from` are read as history, and the days
+/// after `to` too, so an anomaly crossing the window's end is stored whole.
+/// Only complete days are judged: days before `today` (UTC).
 pub async fn detect_anomalies(
     store: &Store,
     settings: &AnomalySettings,
@@ -182,8 +184,9 @@ pub async fn detect_anomalies(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Detection, ServiceError> {
+    let today = Utc::now().date_naive();
     let history = from - chrono::Days::new(DETECTION_LOOKBACK_DAYS);
-    let (rows, runs) = store.daily_rows(history, to).await?;
+    let (rows, runs) = store.daily_rows(history).await?;
     let Some(basis) = runs.last().map(|r| r.1) else {
         return Ok(Detection {
             from,
@@ -195,17 +198,23 @@ pub async fn detect_anomalies(
     };
     // Series never mix cost bases: months allocated on another basis are
     // left out (re-allocate them to include them).
+    // Today is still being billed: its figures are partial.
+    let yesterday = today - chrono::Days::new(1);
     let months: Vec<(Month, Option<NaiveDate>)> = runs
         .iter()
         .filter(|r| r.1 == basis)
-        .map(|r| (r.0, r.2))
+        .map(|r| (r.0, r.2.map(|d| d.min(yesterday))))
         .collect();
     let rows: Vec<_> = rows
         .into_iter()
         .filter(|r| months.iter().any(|m| m.0 == r.month))
         .collect();
     let amounts = anomaly::daily_amounts(&rows);
-    let known = anomaly::known_days(&months);
+    // Days before the history read are unknown, not zero.
+    let known: std::collections::BTreeSet<NaiveDate> = anomaly::known_days(&months)
+        .into_iter()
+        .filter(|d| *d >= history)
+        .collect();
     let found = anomaly::detect_anomalies(&amounts, &known, from, to, settings);
     let saved = store
         .save_anomalies(&found, from, to, basis, Utc::now(), |a| {

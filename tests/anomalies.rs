@@ -14,6 +14,7 @@ use allot::domain::{CostBasis, Month};
 use allot::engine::anomaly::AnomalySettings;
 use allot::scheduler::{Outcome, Trigger, run_once};
 use allot::service;
+use allot::store::{AnomalyFilter, AnomalyStatus};
 use axum::http::StatusCode;
 use chrono::{Days, NaiveDate};
 use std::str::FromStr;
@@ -22,9 +23,9 @@ const HEADER: &str = "BilledCost,BillingAccountId,BillingCurrency,BillingPeriodE
 ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ListCost,ProviderName,ServiceName,Tags";
 
 /// One FOCUS export of a month: daily EC2 for payments (1000, 600 at
-/// weekends) and search (500), a month-long support fee each, and on
-/// `spike` a payments EC2 day of 2600.
-fn export(month: Month, days: u32, spike: Option<NaiveDate>) -> String {
+/// weekends) and search (500), a month-long support fee each, and on the
+/// `spikes` days payments EC2 at 2600.
+fn export(month: Month, days: u32, spikes: &[NaiveDate]) -> String {
     let mut out = format!("{HEADER}\n");
     let (start, end) = (month.first_day(), month.end_exclusive());
     let mut row = |from: NaiveDate,
@@ -41,7 +42,7 @@ fn export(month: Month, days: u32, spike: Option<NaiveDate>) -> String {
         let day = start + Days::new(i.into());
         let weekend = matches!(chrono::Datelike::weekday(&day).number_from_monday(), 6 | 7);
         let wiggle = [0, 7, -5, 3, -8, 4, -2, 6, -4][(i % 9) as usize];
-        let pay = if Some(day) == spike {
+        let pay = if spikes.contains(&day) {
             2600
         } else if weekend {
             600 + wiggle
@@ -164,40 +165,41 @@ backend_tests! {
         let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap(); // a Wednesday
         let file = dir.path().join("export.csv");
         let (settings, source) = settings(&dir.path().join("rules"), &file, &hook);
-        let run = |month: Month, days: u32| {
-            std::fs::write(&file, export(month, days, Some(spike))).unwrap();
+        let second = spike + Days::new(1);
+        let run = |month: Month, days: u32, spikes: &[NaiveDate]| {
+            std::fs::write(&file, export(month, days, spikes)).unwrap();
             run_once(&db.store, &settings, &source, Trigger::Schedule)
         };
 
         // August, then September up to the spike day: each run imports,
         // allocates, detects and alerts.
-        let Outcome::Ran(r) = run(august, 31).await.unwrap() else { panic!("busy") };
+        let Outcome::Ran(r) = run(august, 31, &[]).await.unwrap() else { panic!("busy") };
         assert_eq!(r.status, "succeeded", "{r:?}");
         assert!(db.store.anomalies(&Default::default()).await.unwrap().is_empty(), "steady costs and month-long fees raise nothing");
-        let Outcome::Ran(r) = run(september, 16).await.unwrap() else { panic!("busy") };
+        let Outcome::Ran(r) = run(september, 16, &[spike]).await.unwrap() else { panic!("busy") };
         assert_eq!(r.status, "succeeded", "{r:?}");
 
+        // One anomaly: the service's and the account's fold into the team's.
         let list = db.store.anomalies(&Default::default()).await.unwrap();
         let labels: Vec<String> = list.iter().map(|a| a.anomaly.scope.label()).collect();
-        assert_eq!(labels.len(), 2, "{labels:?}");
-        assert!(labels.contains(&"payments".to_string()) && labels.contains(&"account 111111111111".to_string()), "{labels:?}");
+        assert_eq!(labels, vec!["payments"]);
         let team = list.iter().find(|a| a.anomaly.scope.label() == "payments").unwrap();
         assert_eq!((team.anomaly.first_day, team.anomaly.last_day), (spike, spike));
         assert_eq!(team.anomaly.actual, rust_decimal::Decimal::from(2600) + rust_decimal::Decimal::new(10000, 2));
         assert!(team.anomaly.impact > rust_decimal::Decimal::from(1400), "{team:?}");
         assert_eq!(team.anomaly.contributors[0].name, "AmazonEC2");
 
-        // The run tried to deliver three alerts (payments to both webhooks,
-        // the account to `finops`); the receiver failed the first.
-        assert_eq!(seen.lock().unwrap().len(), 3);
+        // The run tried to deliver two alerts (payments to both webhooks);
+        // the receiver failed the first.
+        assert_eq!(seen.lock().unwrap().len(), 2);
         let later = chrono::Utc::now() + chrono::Duration::hours(1);
         let client = alerts::client();
         let done = alerts::deliver_due(&db.store, &settings.webhooks, &client, later).await.unwrap();
         assert_eq!((done.sent, done.retrying), (1, 0));
         {
             let seen = seen.lock().unwrap();
-            assert_eq!(seen.len(), 4);
-            assert_eq!(seen.iter().filter(|s| s.0 == StatusCode::OK).count(), 3);
+            assert_eq!(seen.len(), 3);
+            assert_eq!(seen.iter().filter(|s| s.0 == StatusCode::OK).count(), 2);
             let slack = seen.iter().find(|s| s.1.get("text").is_some()).unwrap();
             let text = slack.1["text"].as_str().unwrap();
             assert!(text.contains("payments cost 2700.00 USD on 2026-09-16") && text.contains("service `AmazonEC2`"), "{text}");
@@ -214,20 +216,35 @@ backend_tests! {
         // anomaly is the same one, and nothing is sent twice.
         let reopened = allot::store::Store::connect(&db.url).await.unwrap();
         let d = service::detect_months(&reopened, &settings.anomalies, &settings.webhooks, &[september]).await.unwrap().unwrap();
-        assert_eq!((d.saved.new.len(), d.saved.updated), (0, 2), "{d:?}");
+        assert_eq!((d.saved.new.len(), d.saved.updated), (0, 1), "{d:?}");
         let done = alerts::deliver_due(&reopened, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap();
         assert_eq!(done, alerts::Delivered::default());
-        assert_eq!(seen.lock().unwrap().len(), 4);
+        assert_eq!(seen.lock().unwrap().len(), 3);
 
         // The spike goes on a second day: still one anomaly, its impact grown,
         // and no new alert.
-        let Outcome::Ran(r) = run(september, 17).await.unwrap() else { panic!("busy") };
+        let Outcome::Ran(r) = run(september, 17, &[spike, second]).await.unwrap() else { panic!("busy") };
         assert_eq!(r.status, "succeeded", "{r:?}");
-        let _ = r;
         let again = db.store.anomalies(&Default::default()).await.unwrap();
-        let team_again = again.iter().find(|a| a.anomaly.scope.label() == "payments").unwrap();
-        assert_eq!(team_again.id, team.id);
-        assert_eq!(seen.lock().unwrap().len(), 4);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].id, team.id);
+        assert_eq!((again[0].anomaly.first_day, again[0].anomaly.last_day), (spike, second));
+        assert!(again[0].anomaly.impact > team.anomaly.impact + rust_decimal::Decimal::from(1400), "{again:?}");
+        assert_eq!(seen.lock().unwrap().len(), 3);
+
+        // The bill is restated without the spike: the anomaly is withdrawn
+        // (kept, not listed by default); restated back, it reopens, with no
+        // new alert either way.
+        let Outcome::Ran(r) = run(september, 17, &[]).await.unwrap() else { panic!("busy") };
+        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert!(db.store.anomalies(&Default::default()).await.unwrap().is_empty());
+        let withdrawn = db.store.anomalies(&AnomalyFilter { status: Some(AnomalyStatus::Withdrawn), ..Default::default() }).await.unwrap();
+        assert_eq!(withdrawn.iter().map(|a| a.id).collect::<Vec<_>>(), vec![team.id]);
+        let Outcome::Ran(r) = run(september, 17, &[spike, second]).await.unwrap() else { panic!("busy") };
+        assert_eq!(r.status, "succeeded", "{r:?}");
+        let reopened = db.store.anomalies(&Default::default()).await.unwrap();
+        assert_eq!((reopened.len(), reopened[0].id, reopened[0].status), (1, team.id, AnomalyStatus::Open));
+        assert_eq!(seen.lock().unwrap().len(), 3);
 
         // The API lists the team's anomalies and acknowledges one.
         let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -258,5 +275,48 @@ backend_tests! {
         service::detect_months(&db.store, &settings.anomalies, &settings.webhooks, &[september]).await.unwrap();
         let kept = db.store.anomaly(team.id).await.unwrap().unwrap();
         assert_eq!(kept.ack_note, "planned load test");
+    }
+}
+
+backend_tests! {
+    async fn two_delivery_passes_at_once_send_each_alert_once(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        std::fs::write(
+            dir.path().join("rules/rules.toml"),
+            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
+        )
+        .unwrap();
+        let (hook, seen) = receiver(0).await;
+        let file = dir.path().join("export.csv");
+        let (settings, _) = settings(&dir.path().join("rules"), &file, &hook);
+        let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap();
+        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
+            let month = Month::parse(month).unwrap();
+            std::fs::write(&file, export(month, days, &[spike])).unwrap();
+            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
+            let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
+            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
+        }
+        let d = service::detect_months(&db.store, &settings.anomalies, &settings.webhooks, &[Month::parse("2026-09").unwrap()]).await.unwrap().unwrap();
+        assert_eq!(d.saved.new.len(), 1, "{d:?}");
+        let client = alerts::client();
+        let now = chrono::Utc::now();
+        // A pass claims both deliveries and dies before sending: while its
+        // claim holds, nobody sends them.
+        assert_eq!(db.store.due_notifications(now, 10).await.unwrap().len(), 2);
+        assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, now).await.unwrap(), alerts::Delivered::default());
+        assert!(seen.lock().unwrap().is_empty());
+        // Once it expires, two passes at once send each alert once.
+        let later = now + chrono::Duration::hours(1);
+        let (a, b) = tokio::join!(
+            alerts::deliver_due(&db.store, &settings.webhooks, &client, later),
+            alerts::deliver_due(&db.store, &settings.webhooks, &client, later),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.sent + b.sent, 2, "{a:?} {b:?}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap(), alerts::Delivered::default());
+        assert_eq!(seen.lock().unwrap().len(), 2);
     }
 }

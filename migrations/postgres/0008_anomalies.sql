@@ -8,11 +8,13 @@ ALTER TABLE allocation_runs ADD COLUMN data_through DATE;
 CREATE INDEX allocations_day ON allocations (day);
 
 -- Anomalies found by detection: one per run of anomalous days of a series.
--- `anomaly_key` identifies it across detection runs (series, direction,
--- first day); money is NUMERIC.
+-- A later detection updates the stored anomaly of the same series and
+-- direction whose days overlap (or touch) its own; `anomaly_key` (series,
+-- direction, first day) is kept for reference. Status: open, acknowledged,
+-- or withdrawn (restated data no longer shows it; kept, never deleted); money is NUMERIC.
 CREATE TABLE anomalies (
     id            BIGSERIAL PRIMARY KEY,
-    anomaly_key   TEXT    NOT NULL UNIQUE,
+    anomaly_key   TEXT    NOT NULL,
     scope         TEXT    NOT NULL,
     team          TEXT    NOT NULL,
     service_name  TEXT    NOT NULL,
@@ -35,6 +37,7 @@ CREATE TABLE anomalies (
     ack_note      TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX anomalies_days ON anomalies (last_day, first_day);
+CREATE INDEX anomalies_key ON anomalies (anomaly_key);
 
 -- The webhook deliveries owed for new anomalies: written in the same
 -- transaction as the anomaly, so a notification is never lost or sent twice
@@ -46,6 +49,16 @@ CREATE TABLE anomaly_notifications (
     attempts      BIGINT  NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ  NOT NULL,
     last_error    TEXT    NOT NULL DEFAULT '',
+    -- The claim of the delivery pass sending it (status `sending`), so two
+    -- passes never send one alert twice; an expired claim is taken over.
+    lease         TEXT    NOT NULL DEFAULT '',
     sent_at       TIMESTAMPTZ,
     PRIMARY KEY (anomaly_id, webhook)
+);
+
+-- Taken (written) first by every detection that stores anomalies, so two
+-- detections never interleave.
+CREATE TABLE anomaly_lock (
+    id        INTEGER PRIMARY KEY,
+    taken_at  TIMESTAMPTZ NOT NULL
 );

@@ -41,7 +41,7 @@ async fn list(
     }
     let status = p.optional("status", |s| {
         AnomalyStatus::parse(s)
-            .ok_or_else(|| format!("expected `open` or `acknowledged`, found `{s}`"))
+            .ok_or_else(|| format!("expected `open`, `acknowledged` or `withdrawn`, found `{s}`"))
     })?;
     let team = p.get("team").map(|t| t.trim().to_ascii_lowercase());
     let csv = wants_csv(p.get("format"), &headers)?;

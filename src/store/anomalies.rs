@@ -18,6 +18,9 @@ use crate::engine::anomaly::{Anomaly, AnomalyDay, Contributor, Direction, Scope}
 pub enum AnomalyStatus {
     Open,
     Acknowledged,
+    /// Restated data no longer shows it. Kept (it may have been alerted),
+    /// listed only when asked for; reopened if the data shows it again.
+    Withdrawn,
 }
 
 impl AnomalyStatus {
@@ -25,6 +28,7 @@ impl AnomalyStatus {
         match self {
             AnomalyStatus::Open => "open",
             AnomalyStatus::Acknowledged => "acknowledged",
+            AnomalyStatus::Withdrawn => "withdrawn",
         }
     }
 
@@ -32,6 +36,7 @@ impl AnomalyStatus {
         match s {
             "open" => Some(AnomalyStatus::Open),
             "acknowledged" => Some(AnomalyStatus::Acknowledged),
+            "withdrawn" => Some(AnomalyStatus::Withdrawn),
             _ => None,
         }
     }
@@ -51,7 +56,8 @@ pub struct StoredAnomaly {
 }
 
 /// Which anomalies to list: those with a day in `from..=to`, of a team (its
-/// team and team-and-service anomalies), in a status.
+/// team and team-and-service anomalies), in a status (without one, every
+/// status but `withdrawn`).
 #[derive(Clone, Debug, Default)]
 pub struct AnomalyFilter {
     pub from: Option<NaiveDate>,
@@ -68,16 +74,77 @@ pub struct SavedAnomalies {
     /// Anomalies that already existed (their figures were brought up to date).
     pub updated: u64,
     /// Open anomalies in the window that the data no longer shows (it was
-    /// restated): removed.
+    /// restated): marked withdrawn.
     pub withdrawn: u64,
 }
 
-/// A webhook delivery that is due.
+/// How far apart (in days) a found anomaly and a stored one of the same
+/// series may be and still be the same anomaly.
+const SAME_ANOMALY_GAP_DAYS: u64 = 2;
+/// How long a delivery pass holds its claim on a delivery.
+const DELIVERY_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// A stored anomaly as matching sees it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+struct Candidate {
+    id: i64,
+    scope: String,
+    team: String,
+    #[sqlx(rename = "service_name")]
+    service: String,
+    account: String,
+    currency: String,
+    direction: String,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+    status: String,
+}
+
+impl Candidate {
+    fn near(&self, a: &Anomaly) -> bool {
+        let gap = chrono::Days::new(SAME_ANOMALY_GAP_DAYS);
+        self.currency == a.currency.as_str()
+            && self.direction == a.direction.as_str()
+            && self.first_day <= a.last_day + gap
+            && a.first_day <= self.last_day + gap
+    }
+
+    /// The same series.
+    fn same_series(&self, a: &Anomaly) -> bool {
+        self.scope == a.scope.kind()
+            && self.team == a.scope.owner().map(|o| o.name()).unwrap_or("")
+            && self.service == a.scope.service().unwrap_or("")
+            && self.account == a.scope.account().unwrap_or("")
+    }
+
+    /// A service anomaly of the team that a team anomaly now says.
+    fn absorbed_by(&self, a: &Anomaly) -> bool {
+        matches!(a.scope, Scope::Team(_))
+            && self.scope == "team_service"
+            && Some(self.team.as_str()) == a.scope.owner().map(|o| o.name())
+    }
+}
+
+/// A webhook delivery that is due, claimed by this delivery pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueNotification {
     pub anomaly: StoredAnomaly,
     pub webhook: String,
     pub attempts: u32,
+    /// This pass's claim: recording the outcome needs it.
+    pub lease: String,
+}
+
+/// A claim token unique to this process and call.
+fn new_lease() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 const COLUMNS: &str = "id, scope, team, service_name, account, currency, direction, first_day, last_day, \
@@ -211,10 +278,14 @@ where
 
 impl Store {
     /// Stores the anomalies one detection run found for days `from..=to`, in
-    /// one transaction: new ones are inserted with a pending delivery to
-    /// each webhook `route` names for them, known ones are brought up to
-    /// date (keeping their id, status and note), and open ones in the window
-    /// that were not found again are withdrawn.
+    /// one transaction (detections never interleave). A found anomaly
+    /// updates the stored one of the same series and direction whose days
+    /// overlap or touch its own (keeping its id, status and note; a
+    /// withdrawn one reopens), or the team-and-service anomaly a team
+    /// anomaly now says; otherwise it is inserted with a pending delivery to
+    /// each webhook `route` names for it. Open anomalies in the window that
+    /// were not found again are marked withdrawn. So a spike is alerted
+    /// once, however its days and scope evolve.
     pub async fn save_anomalies(
         &self,
         found: &[Anomaly],
@@ -225,22 +296,65 @@ impl Store {
         route: impl Fn(&Anomaly) -> Vec<String>,
     ) -> Result<SavedAnomalies> {
         let mut saved = SavedAnomalies::default();
-        let keys: Vec<String> = found.iter().map(Anomaly::key).collect();
+        let gap = chrono::Days::new(SAME_ANOMALY_GAP_DAYS);
+        let lo = found
+            .iter()
+            .map(|a| a.first_day)
+            .chain([from])
+            .min()
+            .unwrap_or(from)
+            - gap;
+        let hi = found
+            .iter()
+            .map(|a| a.last_day)
+            .chain([to])
+            .max()
+            .unwrap_or(to)
+            + gap;
+        let mut order: Vec<&Anomaly> = found.iter().collect();
+        // Teams first, so a team anomaly can take over its service's.
+        order.sort_by_key(|a| (!matches!(a.scope, Scope::Team(_)), a.first_day));
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (a, key) in found.iter().zip(&keys) {
-                let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM anomalies WHERE anomaly_key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            sqlx::query(
+                "INSERT INTO anomaly_lock (id, taken_at) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET taken_at = excluded.taken_at",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let rows: Vec<Candidate> =
+                sqlx::query_as(
+                    "SELECT id, scope, team, service_name, account, currency, direction, first_day, last_day, status \
+                     FROM anomalies WHERE last_day >= $1 AND first_day <= $2 ORDER BY first_day, id",
+                )
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut candidates: Vec<Option<Candidate>> = rows.into_iter().map(Some).collect();
+            for a in order {
                 let days = days_json(&a.days);
                 let contributors = contributors_json(&a.contributors);
-                match existing {
-                    Some(id) => {
+                let pick = |test: &dyn Fn(&Candidate) -> bool, candidates: &[Option<Candidate>]| {
+                    candidates.iter().position(|c| c.as_ref().is_some_and(|c| c.near(a) && test(c)))
+                };
+                let matched = pick(&|c: &Candidate| c.same_series(a), &candidates)
+                    .or_else(|| pick(&|c: &Candidate| c.absorbed_by(a), &candidates))
+                    .and_then(|i| candidates[i].take());
+                match matched {
+                    Some(c) => {
                         sqlx::query(
-                            "UPDATE anomalies SET last_day = $1, actual = $2, expected = $3, impact = $4, score = $5, \
-                             days = $6, contributors = $7, cost_basis = $8, updated_at = $9 WHERE id = $10",
+                            "UPDATE anomalies SET anomaly_key = $1, scope = $2, team = $3, service_name = $4, account = $5, \
+                             first_day = $6, last_day = $7, actual = $8, expected = $9, impact = $10, score = $11, \
+                             days = $12, contributors = $13, cost_basis = $14, updated_at = $15, status = $16 WHERE id = $17",
                         )
+                        .bind(a.key())
+                        .bind(a.scope.kind())
+                        .bind(a.scope.owner().map(|o| o.name()).unwrap_or(""))
+                        .bind(a.scope.service().unwrap_or(""))
+                        .bind(a.scope.account().unwrap_or(""))
+                        .bind(a.first_day)
                         .bind(a.last_day)
                         .bind(DbDecimal(a.actual))
                         .bind(DbDecimal(a.expected))
@@ -250,7 +364,8 @@ impl Store {
                         .bind(&contributors)
                         .bind(basis.as_str())
                         .bind(now)
-                        .bind(id)
+                        .bind(if c.status == "withdrawn" { "open" } else { c.status.as_str() })
+                        .bind(c.id)
                         .execute(&mut *tx)
                         .await?;
                         saved.updated += 1;
@@ -263,7 +378,7 @@ impl Store {
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'open', $17, $17) \
                              RETURNING id",
                         )
-                        .bind(key)
+                        .bind(a.key())
                         .bind(a.scope.kind())
                         .bind(a.scope.owner().map(|o| o.name()).unwrap_or(""))
                         .bind(a.scope.service().unwrap_or(""))
@@ -297,20 +412,13 @@ impl Store {
                     }
                 }
             }
-            let stale: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT id, anomaly_key FROM anomalies WHERE status = 'open' AND first_day <= $1 AND last_day >= $2",
-            )
-            .bind(to)
-            .bind(from)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id, key) in stale {
-                if !keys.contains(&key) {
-                    sqlx::query("DELETE FROM anomaly_notifications WHERE anomaly_id = $1")
-                        .bind(id)
+            for c in candidates.into_iter().flatten() {
+                if c.status == "open" && c.first_day <= to && c.last_day >= from {
+                    sqlx::query("UPDATE anomalies SET status = 'withdrawn', updated_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(c.id)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("DELETE FROM anomalies WHERE id = $1").bind(id).execute(&mut *tx).await?;
                     saved.withdrawn += 1;
                 }
             }
@@ -325,7 +433,8 @@ impl Store {
         let far_future = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
         let sql = format!(
             "SELECT {COLUMNS} FROM anomalies WHERE last_day >= $1 AND first_day <= $2 \
-             AND ($3 = '' OR (team = $3 AND scope <> 'account')) AND ($4 = '' OR status = $4) \
+             AND ($3 = '' OR (team = $3 AND scope <> 'account')) \
+             AND (($4 = '' AND status <> 'withdrawn') OR status = $4) \
              ORDER BY first_day DESC, id DESC"
         );
         with_pool!(self, pool => {
@@ -370,42 +479,71 @@ impl Store {
         self.anomaly(id).await
     }
 
-    /// Deliveries whose time has come, oldest first.
+    /// Claims and returns the deliveries whose time has come, oldest first:
+    /// pending ones, and ones whose claim by another pass has expired (that
+    /// pass died). A delivery claimed here is not returned to another pass
+    /// until its claim expires, so no alert is sent twice by two passes.
+    /// Deliveries of withdrawn anomalies wait (they go out if it reopens).
     pub async fn due_notifications(
         &self,
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DueNotification>> {
         // Compared in Rust: SQLite keeps timestamps as text of varying length.
-        let mut pending: Vec<(i64, String, i64, DateTime<Utc>)> = with_pool!(self, pool => {
+        let mut due: Vec<(i64, String, i64, DateTime<Utc>, String, String)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT anomaly_id, webhook, attempts, next_attempt_at FROM anomaly_notifications WHERE status = 'pending'",
+                "SELECT anomaly_id, webhook, attempts, next_attempt_at, status, lease FROM anomaly_notifications \
+                 WHERE status IN ('pending', 'sending')",
             )
             .fetch_all(pool)
             .await?
         });
-        pending.retain(|p| p.3 <= now);
-        pending.sort_by_key(|p| (p.3, p.0));
-        pending.truncate(limit as usize);
+        due.retain(|d| d.3 <= now);
+        due.sort_by_key(|d| (d.3, d.0));
         let mut out = Vec::new();
-        for (id, webhook, attempts, _) in pending {
-            if let Some(anomaly) = self.anomaly(id).await? {
+        for (id, webhook, attempts, _, status, lease) in due {
+            if out.len() >= limit as usize {
+                break;
+            }
+            let Some(anomaly) = self.anomaly(id).await? else {
+                continue;
+            };
+            if anomaly.status == AnomalyStatus::Withdrawn {
+                continue;
+            }
+            let claim = new_lease();
+            let claimed = with_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE anomaly_notifications SET status = 'sending', lease = $1, next_attempt_at = $2 \
+                     WHERE anomaly_id = $3 AND webhook = $4 AND status = $5 AND lease = $6",
+                )
+                .bind(&claim)
+                .bind(now + DELIVERY_LEASE)
+                .bind(id)
+                .bind(&webhook)
+                .bind(&status)
+                .bind(&lease)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            if claimed == 1 {
                 out.push(DueNotification {
                     anomaly,
                     webhook,
                     attempts: attempts as u32,
+                    lease: claim,
                 });
             }
         }
         Ok(out)
     }
 
-    /// Records a delivery attempt: sent, retried at `retry_at`, or (with
-    /// `retry_at` `None`) given up.
+    /// Records a claimed delivery's attempt: sent, retried at `retry_at`,
+    /// or (with `retry_at` `None`) given up.
     pub async fn record_delivery(
         &self,
-        anomaly_id: i64,
-        webhook: &str,
+        due: &DueNotification,
         now: DateTime<Utc>,
         outcome: std::result::Result<(), (&str, Option<DateTime<Utc>>)>,
     ) -> Result<()> {
@@ -417,15 +555,16 @@ impl Store {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE anomaly_notifications SET status = $1, attempts = attempts + 1, last_error = $2, \
-                 next_attempt_at = $3, sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END \
-                 WHERE anomaly_id = $5 AND webhook = $6",
+                 next_attempt_at = $3, sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, lease = '' \
+                 WHERE anomaly_id = $5 AND webhook = $6 AND lease = $7",
             )
             .bind(status)
             .bind(error)
             .bind(next)
             .bind(now)
-            .bind(anomaly_id)
-            .bind(webhook)
+            .bind(due.anomaly.id)
+            .bind(&due.webhook)
+            .bind(&due.lease)
             .execute(pool)
             .await?;
         });
@@ -445,12 +584,11 @@ impl Store {
         })
     }
 
-    /// The stored allocation rows with a day in `from..=to`, across months,
-    /// and each allocated month's cost basis and last data day.
+    /// The stored allocation rows with a day on or after `from`, across
+    /// months, and each allocated month's cost basis and last data day.
     pub async fn daily_rows(
         &self,
         from: NaiveDate,
-        to: NaiveDate,
     ) -> Result<(
         Vec<super::AllocationRow>,
         Vec<(crate::domain::Month, CostBasis, Option<NaiveDate>)>,
@@ -458,18 +596,16 @@ impl Store {
         with_pool!(self, pool => {
             let rows: Vec<super::RawAllocationRow> = sqlx::query_as(
                 "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines \
-                 FROM allocations WHERE day >= $1 AND day <= $2",
+                 FROM allocations WHERE day >= $1",
             )
             .bind(from)
-            .bind(to)
             .fetch_all(pool)
             .await?;
             let rows = rows.into_iter().map(super::allocation_row).collect::<Result<Vec<_>>>()?;
             let runs: Vec<(String, String, Option<NaiveDate>)> = sqlx::query_as(
-                "SELECT month, cost_basis, data_through FROM allocation_runs WHERE month >= $1 AND month <= $2 ORDER BY month",
+                "SELECT month, cost_basis, data_through FROM allocation_runs WHERE month >= $1 ORDER BY month",
             )
             .bind(crate::domain::Month::of(from).to_string())
-            .bind(crate::domain::Month::of(to).to_string())
             .fetch_all(pool)
             .await?;
             let runs = runs
