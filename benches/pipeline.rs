@@ -1,6 +1,6 @@
 //! End-to-end benchmark: generate an N-row FOCUS export (hourly charge
-//! periods, 50+ columns, JSON tags), import it, allocate its month, and
-//! print rows per second and peak memory.
+//! periods, 50+ columns, JSON tags), import it, allocate its month, detect
+//! anomalies on it, and print rows per second, times and peak memory.
 //!
 //! ```text
 //! cargo bench --bench pipeline                       # 1,000,000 rows (~1 GB)
@@ -268,6 +268,15 @@ async fn main() -> anyhow::Result<()> {
     let allocation =
         allot::service::allocate_month(&store, &rules, month, CostBasis::Effective).await?;
     let allocate_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let detection = allot::service::detect_months(
+        &store,
+        &allot::engine::anomaly::AnomalySettings::default(),
+        &[],
+        &[month],
+    )
+    .await?;
+    let detect_secs = t.elapsed().as_secs_f64();
 
     println!(
         "file:       {} ({:.0} MiB, {} columns)",
@@ -290,6 +299,12 @@ async fn main() -> anyhow::Result<()> {
         allocate_secs,
         allocation.rows.len()
     );
+    if let Some(d) = detection {
+        println!(
+            "detect:     {}..{}: {} anomalies in {:.2} s",
+            d.from, d.to, d.found, detect_secs
+        );
+    }
     println!(
         "peak RSS:   {:.0} MiB (before import {:.0} MiB, after import {:.0} MiB)",
         peak_rss_mib().unwrap_or(f64::NAN),
