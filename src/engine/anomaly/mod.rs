@@ -293,10 +293,24 @@ pub fn detect_anomalies(
         sum.0 += a.amount;
         sum.1 += a.recurring;
     }
+    let mut by_owner: HashMap<(Owner, Currency), Vec<Fine>> = HashMap::new();
+    let mut by_account: HashMap<(String, Currency), Vec<Fine>> = HashMap::new();
+    for key in fine.keys() {
+        by_owner
+            .entry((key.0.clone(), key.3))
+            .or_default()
+            .push(key.clone());
+        by_account
+            .entry((key.2.clone(), key.3))
+            .or_default()
+            .push(key.clone());
+    }
     let series = Series {
         calendar,
         known: known_days,
         fine,
+        by_owner,
+        by_account,
     };
     let mut scopes: BTreeSet<(Scope, Currency)> = BTreeSet::new();
     for (owner, service, account, currency) in series.fine.keys() {
@@ -321,7 +335,7 @@ pub fn detect_anomalies(
     let mut by_team: HashMap<(Owner, Currency), Vec<Vec<Option<Verdict>>>> = HashMap::new();
     for (scope, currency) in scopes.iter().filter(|s| !matches!(s.0, Scope::Team(_))) {
         let verdicts = series
-            .values(currency, |k| scope_matches(scope, k))
+            .values(scope, *currency, |_| true)
             .evaluate(settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
         if let Scope::TeamService(owner, _) = scope {
@@ -344,7 +358,7 @@ pub fn detect_anomalies(
                     .sum::<Option<Decimal>>()
             })
             .collect();
-        let values = series.values(currency, |k| scope_matches(scope, k));
+        let values = series.values(scope, *currency, |_| true);
         let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
     }
@@ -360,6 +374,9 @@ struct Series<'a> {
     known: &'a BTreeSet<NaiveDate>,
     /// (total, recurring part) per fine key and day.
     fine: HashMap<Fine, BTreeMap<NaiveDate, (Decimal, Decimal)>>,
+    /// The fine keys of each owner and of each account, per currency.
+    by_owner: HashMap<(Owner, Currency), Vec<Fine>>,
+    by_account: HashMap<(String, Currency), Vec<Fine>>,
 }
 
 /// A scope's daily values: the total, and the recurring part of it.
@@ -393,13 +410,25 @@ impl Values {
 }
 
 impl Series<'_> {
-    fn values(&self, currency: &Currency, matches: impl Fn(&Fine) -> bool) -> Values {
+    /// The fine keys a scope adds up.
+    fn keys<'s>(&'s self, scope: &'s Scope, currency: Currency) -> impl Iterator<Item = &'s Fine> {
+        let keys = match scope {
+            Scope::Team(o) | Scope::TeamService(o, _) => self.by_owner.get(&(o.clone(), currency)),
+            Scope::Account(a) => self.by_account.get(&(a.clone(), currency)),
+        };
+        keys.into_iter()
+            .flatten()
+            .filter(move |k| scope_matches(scope, k))
+    }
+
+    /// The daily values of a scope, or of the part of it `part` keeps.
+    fn values(&self, scope: &Scope, currency: Currency, part: impl Fn(&Fine) -> bool) -> Values {
         let mut sums: BTreeMap<NaiveDate, (Decimal, Decimal)> = BTreeMap::new();
         let matching = self
-            .fine
-            .iter()
-            .filter(|(k, _)| k.3 == *currency && matches(k));
-        for (_, days) in matching {
+            .keys(scope, currency)
+            .filter(|k| part(k))
+            .filter_map(|k| self.fine.get(k));
+        for days in matching {
             for (day, (total, recurring)) in days {
                 let sum = sums.entry(*day).or_default();
                 sum.0 += total;
@@ -541,18 +570,11 @@ fn contributors(series: &Series<'_>, a: &Anomaly, settings: &AnomalySettings) ->
     let thresholds = settings.thresholds(&a.scope);
     let mut out = Vec::new();
     for (kind, name_of) in dims {
-        let names: BTreeSet<String> = series
-            .fine
-            .keys()
-            .filter(|k| k.3 == a.currency && scope_matches(&a.scope, k))
-            .map(name_of)
-            .collect();
+        let names: BTreeSet<String> = series.keys(&a.scope, a.currency).map(name_of).collect();
         let mut moved: Vec<Contributor> = names
             .into_iter()
             .map(|name| {
-                let values = series.values(&a.currency, |k| {
-                    scope_matches(&a.scope, k) && name_of(k) == name
-                });
+                let values = series.values(&a.scope, a.currency, |k| name_of(k) == name);
                 let verdicts = values.evaluate(thresholds);
                 let (mut actual, mut expected) = (Decimal::ZERO, Decimal::ZERO);
                 for ((day, value), verdict) in
