@@ -3,7 +3,7 @@
 //! recall, F1 and detection delay against the targets. Exits non-zero when a
 //! target is missed.
 //!
-//! `cargo run --release --example anomaly-eval [-- --seeds N --days D --teams T]`
+//! `cargo run --release --example anomaly-eval [-- --seeds N --days D --teams T --drops --verbose]`
 
 use std::process::ExitCode;
 
@@ -29,7 +29,9 @@ fn main() -> ExitCode {
         arg(&args, "--teams", 8),
     );
     let rules = rules();
-    let settings = AnomalySettings::default();
+    let drops = args.iter().any(|a| a == "--drops");
+    let mut settings = AnomalySettings::default();
+    settings.defaults.drops = drops;
     let mut total = Score::default();
     println!("seed  spikes  detected  first-day  false  adapt  precision  recall");
     for seed in 1..=seeds as u64 {
@@ -48,7 +50,10 @@ fn main() -> ExitCode {
         total.add(&sc);
     }
     println!();
-    println!("{seeds} scenarios of {days} days, {teams} teams, default thresholds");
+    println!(
+        "{seeds} scenarios of {days} days, {teams} teams, default thresholds{}",
+        if drops { " with drops flagged" } else { "" }
+    );
     println!(
         "spikes with impact >= {TARGET_PERCENT}% of the daily level: {}",
         total.spikes
@@ -91,6 +96,12 @@ fn main() -> ExitCode {
         "billing-account anomalies: {} true, {} false",
         total.account_true, total.account_false
     );
+    if drops {
+        println!(
+            "drop alerts: {} on the drops that hide spikes, {} false, {} within a downward level shift's adaptation window",
+            total.drop_true, total.drop_alerts, total.drop_adaptation_alerts
+        );
+    }
     if args.iter().any(|a| a == "--verbose") {
         for line in &total.false_alert_details {
             println!("false alert: {line}");

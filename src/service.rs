@@ -176,15 +176,15 @@ pub struct Detection {
 /// and stores them; new ones get a pending delivery to each webhook that
 /// wants them. The weeks before `from` are read as history, and the days
 /// after `to` too, so an anomaly crossing the window's end is stored whole.
-/// Only complete days are judged: days before `today` (UTC).
+/// Only complete days are judged: days before `today`.
 pub async fn detect_anomalies(
     store: &Store,
     settings: &AnomalySettings,
     webhooks: &[Webhook],
     from: NaiveDate,
     to: NaiveDate,
+    today: NaiveDate,
 ) -> Result<Detection, ServiceError> {
-    let today = Utc::now().date_naive();
     let history = from - chrono::Days::new(DETECTION_LOOKBACK_DAYS);
     let (rows, runs) = store.daily_rows(history).await?;
     let Some(basis) = runs.last().map(|r| r.1) else {
@@ -231,7 +231,7 @@ pub async fn detect_anomalies(
 }
 
 /// Detects anomalies on the days of `months` (an import or allocation
-/// changed them).
+/// changed them); today (UTC) is still being billed.
 pub async fn detect_months(
     store: &Store,
     settings: &AnomalySettings,
@@ -242,7 +242,8 @@ pub async fn detect_months(
         return Ok(None);
     };
     let to = last.end_exclusive() - chrono::Days::new(1);
-    detect_anomalies(store, settings, webhooks, first.first_day(), to)
+    let today = Utc::now().date_naive();
+    detect_anomalies(store, settings, webhooks, first.first_day(), to, today)
         .await
         .map(Some)
 }

@@ -12,6 +12,7 @@ use allot::app::Application;
 use allot::config::{Settings, Source, SourceKind};
 use allot::domain::{CostBasis, Month};
 use allot::engine::anomaly::AnomalySettings;
+use allot::present;
 use allot::scheduler::{Outcome, Trigger, run_once};
 use allot::service;
 use allot::store::{AnomalyFilter, AnomalyStatus};
@@ -318,5 +319,57 @@ backend_tests! {
         assert_eq!(seen.lock().unwrap().len(), 2);
         assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap(), alerts::Delivered::default());
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+}
+
+backend_tests! {
+    async fn only_complete_days_are_judged(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        std::fs::write(
+            dir.path().join("rules/rules.toml"),
+            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
+        )
+        .unwrap();
+        let file = dir.path().join("export.csv");
+        let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
+        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
+            let month = Month::parse(month).unwrap();
+            let mut text = export(month, days, &[]);
+            if days == 16 {
+                // The export was taken three hours into 2026-09-16.
+                text = text
+                    .lines()
+                    .map(|l| {
+                        let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+                        if f.len() > 9 && f[7] == "2026-09-16 00:00:00" && f[5] == "Usage" {
+                            let part = (f[0].parse::<rust_decimal::Decimal>().unwrap() / rust_decimal::Decimal::from(8)).round_dp(2).to_string();
+                            for i in [0, 8, 9] {
+                                f[i] = part.clone();
+                            }
+                        }
+                        f.join(",")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n") + "\n";
+            }
+            std::fs::write(&file, text).unwrap();
+            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
+            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
+        }
+        let settings = AnomalySettings {
+            defaults: allot::engine::anomaly::Thresholds { drops: true, ..Default::default() },
+            ..Default::default()
+        };
+        let (from, to) = (NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 9, 30).unwrap());
+        let partial = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap();
+        // On the day itself, its figures are partial: not judged.
+        let d = service::detect_anomalies(&db.store, &settings, &[], from, to, partial).await.unwrap();
+        assert_eq!(d.found, 0, "{d:?} {:#?}", db.store.anomalies(&Default::default()).await.unwrap().iter().map(present::anomaly_sentence).collect::<Vec<_>>());
+        // Judged as if complete (the day is over), it is a drop.
+        let d = service::detect_anomalies(&db.store, &settings, &[], from, to, partial + Days::new(1)).await.unwrap();
+        assert!(d.found >= 1, "{d:?}");
+        let list = db.store.anomalies(&Default::default()).await.unwrap();
+        assert!(list.iter().any(|a| a.anomaly.first_day == partial && a.anomaly.direction == allot::engine::anomaly::Direction::Drop), "{list:?}");
     }
 }

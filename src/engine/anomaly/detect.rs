@@ -7,8 +7,8 @@
 //!
 //! - **seasonal factor** `s(t)`: for each of the last [`SEASON_WEEKS`] weeks
 //!   `k`, the (cleaned) value on `t - 7k` divided by the median of the 7
-//!   days centred on it; `s(t)` is the median of those ratios (1 while no
-//!   week has enough days around it). Ratios, so a weekly pattern keeps its
+//!   days centred on it (all 7 known, so the week is balanced); `s(t)` is
+//!   the median of those ratios (1 while no week tells it). Ratios, so a weekly pattern keeps its
 //!   shape when the level grows or shifts;
 //! - **level** `l(t)`: the median over the last 7 days of the cleaned value
 //!   divided by that day's own seasonal factor, so the weekly pattern does
@@ -27,16 +27,20 @@
 //! impact passes both the absolute and the relative minimum; a drop is the
 //! mirror image, when drops are enabled.
 //!
-//! **Cleaning.** A flagged day enters later days' level and seasonal factors
-//! as its expected value, so a spike does not raise the baseline it is
-//! judged against. A run of [`ADAPT_AFTER`] or more flagged days in one
+//! **Cleaning.** A day past its bounds (a spike, or a drop whether or not
+//! drops are reported) enters later days' level and seasonal factors as its
+//! expected value, so an anomaly does not move the baseline it is judged
+//! against. A run of [`ADAPT_AFTER`] or more such days in one
 //! direction (one normal day does not break a run, nor do quiet days, with
 //! nothing to judge) is
 //! taken as a new level: its raw values are used from then on, so the level
 //! follows within [`ADAPTATION_DAYS`] days and alerts stop. If, within a
 //! week of the run, a day moves back the other way and fits the baseline
 //! from before the run, the run was temporary (a spike that ended): its days
-//! go back to their expected values, and that day is not an anomaly.
+//! go back to their expected values, and that day is not an anomaly. Days
+//! are not cleaned while their weekday's pattern is unknown, nor when the
+//! same weekday was flagged the same way a week before (a weekly pattern
+//! the baseline must learn, not an anomaly).
 
 use rust_decimal::Decimal;
 
@@ -103,9 +107,12 @@ pub struct Verdict {
     pub score: Decimal,
     /// Set when the day is anomalous.
     pub flagged: Option<Direction>,
-    /// Past the bounds either way, flagged or not (a drop when drops are not
-    /// flagged): left out of later spreads.
-    pub outlier: bool,
+    /// Which way the day moved past its bounds, flagged or not (a drop is
+    /// not flagged unless drops are): the baseline treats both alike, and
+    /// such days are left out of later spreads.
+    pub moved: Option<Direction>,
+    /// Whether the day's weekly pattern was known (a drop needs it).
+    pub pattern_known: bool,
     /// Both the actual and the expected value are below the absolute minimum:
     /// nothing to judge (a weekday-only service's weekend).
     pub quiet: bool,
@@ -138,7 +145,11 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
         let Some(actual) = values[t] else { continue };
         let lo = t.saturating_sub(HISTORY_DAYS);
         let known = (lo..t).filter(|&j| clean[j].is_some()).count();
-        let (factor, mut expected) = expected_at(&clean, &seasonal, t);
+        let Expected {
+            factor,
+            value: mut expected,
+            known: pattern_known,
+        } = expected_at(&clean, &seasonal, t);
         seasonal[t] = factor;
         if known < MIN_HISTORY {
             continue;
@@ -157,17 +168,19 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
                 for &j in days {
                     before[j] = out[j].as_ref().map(|v| v.expected);
                 }
-                let (f, e) = expected_at(&before, &seasonal, t);
-                if judge(actual, e, threshold, thresholds).is_none() {
+                let e = expected_at(&before, &seasonal, t);
+                if judge(actual, e.value, threshold, thresholds).is_none() {
                     clean = before;
-                    seasonal[t] = f;
-                    expected = e;
+                    seasonal[t] = e.factor;
+                    expected = e.value;
                     moved = None;
                     adopted = None;
                 }
             }
         }
-        let flagged = moved.filter(|m| *m == Direction::Spike || thresholds.drops);
+        // A drop needs the weekday's pattern: a first weekend is no drop.
+        let flagged =
+            moved.filter(|m| *m == Direction::Spike || (thresholds.drops && pattern_known));
         let impact = actual - expected;
         out[t] = Some(Verdict {
             actual,
@@ -175,13 +188,15 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
             spread,
             score: (impact / spread).round_dp(2),
             flagged,
-            outlier: moved.is_some(),
+            moved,
+            pattern_known,
             quiet: actual.abs() < thresholds.min_impact && expected.abs() < thresholds.min_impact,
         });
-        // Cleaning: a short run stands in for its expected values; a long one
-        // is a new level and keeps its raw values. Days with nothing to judge
-        // (a weekday-only service's weekend) do not end a run.
-        match flagged {
+        // Cleaning, whether or not the move is reported: a short run stands
+        // in for its expected values; a long one is a new level and keeps its
+        // raw values. Days with nothing to judge (a weekday-only service's
+        // weekend) do not end a run.
+        match moved {
             Some(d) if run_direction == Some(d) => {
                 run.push(t);
                 misses = 0;
@@ -199,7 +214,17 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
                 misses = 0;
             }
         }
-        if let Some(d) = flagged {
+        // A day whose weekly pattern is not known yet keeps its own value:
+        // standing in an expectation that ignores the pattern would keep
+        // the pattern from ever being learnt. So does a day flagged the same
+        // way as the same weekday a week before: that is a weekly pattern,
+        // not an anomaly, and both weeks' values are kept.
+        let weekly_again =
+            t >= 7 && moved.is_some() && out[t - 7].as_ref().and_then(|v| v.moved) == moved;
+        if weekly_again {
+            clean[t - 7] = values[t - 7];
+        }
+        if let Some(d) = moved.filter(|_| pattern_known && !weekly_again) {
             if run.len() >= ADAPT_AFTER {
                 for &j in &run {
                     clean[j] = values[j];
@@ -214,16 +239,17 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
 }
 
 /// Judges a series against expected values computed elsewhere (a team's:
-/// the sum of its services' expected values). Bounds and minimums as in
-/// [`evaluate`]; no cleaning, which the parts did.
+/// the sum of its services' expected values), each with whether its weekly
+/// pattern is known. Bounds and minimums as in [`evaluate`]; no cleaning,
+/// which the parts did.
 pub fn judge_against(
     values: &[Option<Decimal>],
-    expected: &[Option<Decimal>],
+    expected: &[Option<(Decimal, bool)>],
     thresholds: &Thresholds,
 ) -> Vec<Option<Verdict>> {
     let mut out: Vec<Option<Verdict>> = vec![None; values.len()];
     for t in 0..values.len() {
-        let (Some(actual), Some(expected)) = (values[t], expected[t]) else {
+        let (Some(actual), Some((expected, pattern_known))) = (values[t], expected[t]) else {
             continue;
         };
         let lo = t.saturating_sub(HISTORY_DAYS);
@@ -237,8 +263,10 @@ pub fn judge_against(
             expected,
             spread,
             score: ((actual - expected) / spread).round_dp(2),
-            flagged: moved.filter(|m| *m == Direction::Spike || thresholds.drops),
-            outlier: moved.is_some(),
+            flagged: moved
+                .filter(|m| *m == Direction::Spike || (thresholds.drops && pattern_known)),
+            moved,
+            pattern_known,
             quiet: actual.abs() < thresholds.min_impact && expected.abs() < thresholds.min_impact,
         });
     }
@@ -247,9 +275,24 @@ pub fn judge_against(
 
 /// The seasonal factor of day `t` and its expected value, from what earlier
 /// days show (`clean`) and their own factors.
-fn expected_at(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> (Decimal, Decimal) {
+/// The factor is 1 while no week tells it (`known` false).
+fn expected_at(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> Expected {
     let factor = seasonal_factor(clean, t);
-    (factor, (level(clean, seasonal, t) * factor).round_dp(DP))
+    let known = factor.is_some();
+    let factor = factor.unwrap_or(Decimal::ONE);
+    Expected {
+        factor,
+        value: (level(clean, seasonal, t) * factor).round_dp(DP),
+        known,
+    }
+}
+
+/// A day's expected value and the seasonal factor behind it.
+struct Expected {
+    factor: Decimal,
+    value: Decimal,
+    /// Whether the weekly pattern is known for the day.
+    known: bool,
 }
 
 /// The robust spread and the threshold for day `t`.
@@ -266,7 +309,7 @@ fn bounds(
     let residuals: Vec<Decimal> = out[lo..t]
         .iter()
         .filter_map(|v| match v {
-            Some(v) if !v.outlier => Some((v.actual - v.expected).abs()),
+            Some(v) if v.moved.is_none() => Some((v.actual - v.expected).abs()),
             _ => None,
         })
         .collect();
@@ -316,9 +359,9 @@ fn judge(
     }
 }
 
-/// The median of same-weekday ratios to their week's median (1 while no
-/// week has enough days around it, or the week's median is not positive).
-fn seasonal_factor(clean: &[Option<Decimal>], t: usize) -> Decimal {
+/// The median of same-weekday ratios to their week's median; `None` while
+/// no week has enough days around it (or a positive median).
+fn seasonal_factor(clean: &[Option<Decimal>], t: usize) -> Option<Decimal> {
     let mut factors = Vec::new();
     for k in 1..=SEASON_WEEKS {
         let Some(j) = t.checked_sub(7 * k) else { break };
@@ -327,18 +370,14 @@ fn seasonal_factor(clean: &[Option<Decimal>], t: usize) -> Decimal {
             .filter(|&i| i < t)
             .filter_map(|i| clean[i])
             .collect();
-        if window.len() >= 5 {
+        if window.len() == 7 {
             let centre = median(window);
             if centre > Decimal::ZERO {
                 factors.push((value / centre).round_dp(DP));
             }
         }
     }
-    if factors.is_empty() {
-        Decimal::ONE
-    } else {
-        median(factors).max(Decimal::ZERO)
-    }
+    (!factors.is_empty()).then(|| median(factors).max(Decimal::ZERO))
 }
 
 /// The median of the last week's deseasonalised values (the last 14 or 28
@@ -412,6 +451,23 @@ mod tests {
         assert!(v.expected < d(700), "{v:?}");
         let v = verdicts[63].as_ref().unwrap();
         assert!(v.expected > d(950), "{v:?}");
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_learnt_even_when_drops_are_flagged() {
+        // Starting on a weekend day; the second weekend, seen with one week
+        // of history, must not stop the pattern from being learnt.
+        let with_drops = Thresholds {
+            drops: true,
+            ..defaults()
+        };
+        let series: Vec<Option<Decimal>> = weekly(64).into_iter().skip(5).collect();
+        let verdicts = evaluate(&series, &with_drops);
+        let late: Vec<(usize, Direction)> = flagged(&verdicts)
+            .into_iter()
+            .filter(|f| f.0 >= 21)
+            .collect();
+        assert_eq!(late, vec![]);
     }
 
     #[test]

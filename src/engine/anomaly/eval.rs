@@ -34,6 +34,8 @@ pub struct InjectedSpike {
     pub percent: Decimal,
     /// Offset by an equal drop in another service of the same team.
     pub hidden: bool,
+    /// That other service (and its account), whose drop is real too.
+    pub partner: Option<(String, String)>,
 }
 
 /// A sustained change of a series' level.
@@ -234,6 +236,9 @@ pub fn scenario(seed: u64, days: usize, teams: usize) -> Scenario {
                 last: start + Days::new((first + length - 1) as u64),
                 percent,
                 hidden,
+                partner: partner
+                    .filter(|_| hidden)
+                    .map(|j| (specs[j].service.clone(), specs[j].account.clone())),
             });
         }
     }
@@ -404,6 +409,12 @@ pub struct Score {
     pub account_false: usize,
     /// A line per false alert, for a closer look.
     pub false_alert_details: Vec<String>,
+    /// Drop anomalies (when drops are flagged): not in precision, which is
+    /// about spikes; those within a level shift's adaptation window apart.
+    pub drop_alerts: usize,
+    pub drop_adaptation_alerts: usize,
+    /// Drop anomalies on the drops that hide spikes: real drops.
+    pub drop_true: usize,
 }
 
 fn covers(scope: &Scope, team: &str, service: &str, account: &str) -> bool {
@@ -456,6 +467,29 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
         }
     }
     for a in anomalies {
+        if a.direction == super::Direction::Drop {
+            let partner = scenario.spikes.iter().any(|s| {
+                s.partner.as_ref().is_some_and(|(service, account)| {
+                    covers(&a.scope, &s.team, service, account) && overlaps(a, s.first, s.last)
+                })
+            });
+            if partner {
+                score.drop_true += 1;
+            } else if in_adaptation(scenario, a) {
+                score.drop_adaptation_alerts += 1;
+            } else {
+                score.drop_alerts += 1;
+                score.false_alert_details.push(format!(
+                    "drop {} {}..{} actual {} expected {}",
+                    a.scope.label(),
+                    a.first_day,
+                    a.last_day,
+                    a.actual.round_dp(2),
+                    a.expected.round_dp(2)
+                ));
+            }
+            continue;
+        }
         let matched = scenario.spikes.iter().any(|s| {
             covers(&a.scope, &s.team, &s.service, &s.account) && overlaps(a, s.first, s.last)
         });
@@ -538,6 +572,9 @@ impl Score {
         self.account_false += other.account_false;
         self.false_alert_details
             .extend(other.false_alert_details.iter().cloned());
+        self.drop_alerts += other.drop_alerts;
+        self.drop_adaptation_alerts += other.drop_adaptation_alerts;
+        self.drop_true += other.drop_true;
     }
 
     fn ratio(n: usize, d: usize) -> Decimal {

@@ -1,8 +1,8 @@
 //! Anomaly detection over allocated daily costs: builds the daily series of
 //! every scope (team, team and service, billing account; one per currency),
-//! runs the per-series detector ([`detect`]) on services and accounts, sums
-//! a team's services' expected values into the team's (so its weekly shape
-//! follows its mix), merges consecutive anomalous days into one anomaly,
+//! runs the per-series detector ([`detect`]) on each team's services, sums
+//! their expected values into the team's and the account's (so their
+//! weekly shape follows their mix), merges consecutive anomalous days into one anomaly,
 //! folds what another anomaly already says, and names the services,
 //! accounts or teams that moved.
 //! Pure code: amounts and days in, anomalies out.
@@ -329,35 +329,49 @@ pub fn detect_anomalies(
             }
         }
     };
-    // Services and accounts first: a team's expected value is the sum of
-    // its services' (bottom-up), so the team's weekly shape follows its mix
-    // when one service shifts level.
-    let mut by_team: HashMap<(Owner, Currency), Vec<Vec<Option<Verdict>>>> = HashMap::new();
-    for (scope, currency) in scopes.iter().filter(|s| !matches!(s.0, Scope::Team(_))) {
+    // Services first. A team's expected value is the sum of its services',
+    // and an account's the sum of its (team, service) parts' (bottom-up):
+    // their weekly shape follows their mix when one part shifts level.
+    let mut parts: HashMap<Fine, Vec<Option<Verdict>>> = HashMap::new();
+    for (scope, currency) in scopes.iter() {
+        let Scope::TeamService(owner, service) = scope else {
+            continue;
+        };
         let verdicts = series
             .values(scope, *currency, |_| true)
             .evaluate(settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
-        if let Scope::TeamService(owner, _) = scope {
-            by_team
-                .entry((owner.clone(), *currency))
-                .or_default()
-                .push(verdicts);
+        let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
+        if let [only] = keys.as_slice() {
+            // The service is in one account: its series is the part's.
+            parts.insert(only.clone(), verdicts);
+        } else {
+            for key in keys {
+                let part = Scope::TeamService(owner.clone(), service.clone());
+                let verdicts = series
+                    .values(&part, *currency, |k| k.2 == key.2)
+                    .evaluate(settings.thresholds(&part));
+                parts.insert(key, verdicts);
+            }
         }
     }
-    for (scope, currency) in scopes.iter().filter(|s| matches!(s.0, Scope::Team(_))) {
-        let Scope::Team(owner) = scope else { continue };
-        let children = by_team
-            .remove(&(owner.clone(), *currency))
-            .unwrap_or_default();
-        let expected: Vec<Option<Decimal>> = (0..series.calendar.len())
+    let sum_expected = |keys: &[&Fine]| -> Vec<Option<(Decimal, bool)>> {
+        (0..series.calendar.len())
             .map(|t| {
-                children
-                    .iter()
-                    .map(|c| c[t].as_ref().map(|v| v.expected))
-                    .sum::<Option<Decimal>>()
+                keys.iter()
+                    .map(|k| parts.get(*k).and_then(|v| v[t].as_ref()))
+                    .try_fold((Decimal::ZERO, true), |(sum, known), v| {
+                        v.map(|v| (sum + v.expected, known && v.pattern_known))
+                    })
             })
-            .collect();
+            .collect()
+    };
+    for (scope, currency) in scopes.iter() {
+        if matches!(scope, Scope::TeamService(..)) {
+            continue;
+        }
+        let keys: Vec<&Fine> = series.keys(scope, *currency).collect();
+        let expected = sum_expected(&keys);
         let values = series.values(scope, *currency, |_| true);
         let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
