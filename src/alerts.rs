@@ -123,43 +123,61 @@ pub fn client() -> reqwest::Client {
         .expect("the webhook client's settings are valid")
 }
 
-/// Sends every delivery due at `now`; failures are scheduled again.
+/// How long a delivery pass holds its claim on one delivery: far longer
+/// than an attempt may take.
+pub const CLAIM: Duration = Duration::from_secs(120);
+
+/// Sends every delivery due at `now`; failures are scheduled again. Each
+/// delivery is claimed just before it is sent, so two passes never send
+/// one alert twice.
 pub async fn deliver_due(
     store: &Store,
     webhooks: &[Webhook],
     client: &reqwest::Client,
     now: DateTime<Utc>,
 ) -> Result<Delivered, AlertError> {
+    let started = std::time::Instant::now();
+    // `now` moves on with the pass (tests pass a `now` of their own).
+    let at = || now + started.elapsed();
     let mut done = Delivered::default();
-    for due in store.due_notifications(now, 100).await? {
+    for pending in store.pending_notifications(now, 100).await? {
+        let Some(due) = store.claim_notification(&pending, at() + CLAIM).await? else {
+            continue;
+        };
         let id = due.anomaly.id;
         let outcome = match webhooks.iter().find(|w| w.name == due.webhook) {
             None => Err(format!(
-                "webhook `{}` is no longer configured; add it back to allot.toml to deliver",
+                "webhook `{}` is no longer configured; the alert was not sent",
                 due.webhook
             )),
             Some(w) => send(client, w, &due.anomaly).await,
         };
-        match outcome {
-            Ok(()) => {
-                store.record_delivery(&due, now, Ok(())).await?;
-                done.sent += 1;
-                tracing::info!(anomaly = id, webhook = %due.webhook, "alert sent");
-            }
+        let (result, retry_at) = match &outcome {
+            Ok(()) => (Ok(()), None),
             Err(error) => {
                 let attempts = due.attempts + 1;
                 let retry_at = (attempts < MAX_ATTEMPTS
                     && webhooks.iter().any(|w| w.name == due.webhook))
-                .then(|| now + FIRST_RETRY * 2u32.pow(attempts - 1));
+                .then(|| at() + FIRST_RETRY * 2u32.pow(attempts - 1));
                 tracing::warn!(anomaly = id, webhook = %due.webhook, attempts, %error, "alert not delivered");
-                store
-                    .record_delivery(&due, now, Err((&error, retry_at)))
-                    .await?;
-                if retry_at.is_some() {
-                    done.retrying += 1;
-                } else {
-                    done.given_up += 1;
+                (Err((error.as_str(), retry_at)), retry_at)
+            }
+        };
+        // A failure to record is logged, not fatal: the other deliveries go on.
+        match store.record_delivery(&due, at(), result).await {
+            Ok(true) => match (&outcome, retry_at) {
+                (Ok(()), _) => {
+                    done.sent += 1;
+                    tracing::info!(anomaly = id, webhook = %due.webhook, "alert sent");
                 }
+                (Err(_), Some(_)) => done.retrying += 1,
+                (Err(_), None) => done.given_up += 1,
+            },
+            Ok(false) => {
+                tracing::warn!(anomaly = id, webhook = %due.webhook, "the claim on this alert expired before it was recorded; another pass may send it again")
+            }
+            Err(e) => {
+                tracing::error!(anomaly = id, webhook = %due.webhook, error = %e, "cannot record an alert delivery")
             }
         }
     }

@@ -21,6 +21,10 @@ pub enum ServiceError {
     NoData(Month),
     #[error("unknown team `{0}`: it is not in the rules' known teams and has no allocated cost")]
     UnknownTeam(String),
+    #[error(
+        "anomaly detection was overtaken by newer detections {DETECTION_ATTEMPTS} times; run `allot anomalies detect` again"
+    )]
+    Overtaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -156,6 +160,9 @@ pub async fn team_costs(
     Ok(costs)
 }
 
+/// Reads a detection may take when newer detections keep saving first.
+const DETECTION_ATTEMPTS: usize = 5;
+
 /// Days of data before a window that detection reads: the history window,
 /// plus the weeks the seasonal factors look back over.
 const DETECTION_LOOKBACK_DAYS: u64 = (HISTORY_DAYS + 7 * anomaly::detect::SEASON_WEEKS + 7) as u64;
@@ -186,48 +193,56 @@ pub async fn detect_anomalies(
     today: NaiveDate,
 ) -> Result<Detection, ServiceError> {
     let history = from - chrono::Days::new(DETECTION_LOOKBACK_DAYS);
-    let (rows, runs) = store.daily_rows(history).await?;
-    let Some(basis) = runs.last().map(|r| r.1) else {
-        return Ok(Detection {
-            from,
-            to,
-            found: 0,
-            saved: SavedAnomalies::default(),
-            cost_basis: None,
-        });
-    };
-    // Series never mix cost bases: months allocated on another basis are
-    // left out (re-allocate them to include them).
-    // Today is still being billed: its figures are partial.
-    let yesterday = today - chrono::Days::new(1);
-    let months: Vec<(Month, Option<NaiveDate>)> = runs
-        .iter()
-        .filter(|r| r.1 == basis)
-        .map(|r| (r.0, r.2.map(|d| d.min(yesterday))))
-        .collect();
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| months.iter().any(|m| m.0 == r.month))
-        .collect();
-    let amounts = anomaly::daily_amounts(&rows);
-    // Days before the history read are unknown, not zero.
-    let known: std::collections::BTreeSet<NaiveDate> = anomaly::known_days(&months)
-        .into_iter()
-        .filter(|d| *d >= history)
-        .collect();
-    let found = anomaly::detect_anomalies(&amounts, &known, from, to, settings);
-    let saved = store
-        .save_anomalies(&found, from, to, basis, Utc::now(), |a| {
-            alerts::route(webhooks, a)
-        })
-        .await?;
-    Ok(Detection {
-        from,
-        to,
-        found: found.len(),
-        saved,
-        cost_basis: Some(basis),
-    })
+    // A detection that another one overtook (it saved after this one read)
+    // reads again, so results never go back in time.
+    for _ in 0..DETECTION_ATTEMPTS {
+        let read_at = Utc::now();
+        let (rows, runs) = store.daily_rows(history).await?;
+        let Some(basis) = runs.last().map(|r| r.1) else {
+            return Ok(Detection {
+                from,
+                to,
+                found: 0,
+                saved: SavedAnomalies::default(),
+                cost_basis: None,
+            });
+        };
+        // Series never mix cost bases: months allocated on another basis are
+        // left out (re-allocate them to include them). Today is still being
+        // billed: its figures are partial.
+        let yesterday = today - chrono::Days::new(1);
+        let months: Vec<(Month, Option<NaiveDate>)> = runs
+            .iter()
+            .filter(|r| r.1 == basis)
+            .map(|r| (r.0, r.2.map(|d| d.min(yesterday))))
+            .collect();
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| months.iter().any(|m| m.0 == r.month))
+            .collect();
+        let amounts = anomaly::daily_amounts(&rows);
+        // Days before the history read are unknown, not zero.
+        let known: std::collections::BTreeSet<NaiveDate> = anomaly::known_days(&months)
+            .into_iter()
+            .filter(|d| *d >= history)
+            .collect();
+        let found = anomaly::detect_anomalies(&amounts, &known, from, to, settings);
+        let saved = store
+            .save_anomalies(&found, from, to, basis, read_at, Utc::now(), |a| {
+                alerts::route(webhooks, a)
+            })
+            .await?;
+        if let Some(saved) = saved {
+            return Ok(Detection {
+                from,
+                to,
+                found: found.len(),
+                saved,
+                cost_basis: Some(basis),
+            });
+        }
+    }
+    Err(ServiceError::Overtaken)
 }
 
 /// Detects anomalies on the days of `months` (an import or allocation

@@ -305,7 +305,14 @@ backend_tests! {
         let now = chrono::Utc::now();
         // A pass claims both deliveries and dies before sending: while its
         // claim holds, nobody sends them.
-        assert_eq!(db.store.due_notifications(now, 10).await.unwrap().len(), 2);
+        let pending = db.store.pending_notifications(now, 10).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        for p in &pending {
+            let until = now + chrono::Duration::minutes(2);
+            assert!(db.store.claim_notification(p, until).await.unwrap().is_some());
+            // What was read before the claim cannot be claimed again.
+            assert!(db.store.claim_notification(p, until).await.unwrap().is_none());
+        }
         assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, now).await.unwrap(), alerts::Delivered::default());
         assert!(seen.lock().unwrap().is_empty());
         // Once it expires, two passes at once send each alert once.
@@ -371,5 +378,80 @@ backend_tests! {
         assert!(d.found >= 1, "{d:?}");
         let list = db.store.anomalies(&Default::default()).await.unwrap();
         assert!(list.iter().any(|a| a.anomaly.first_day == partial && a.anomaly.direction == allot::engine::anomaly::Direction::Drop), "{list:?}");
+    }
+}
+
+fn made(
+    scope: allot::engine::anomaly::Scope,
+    first: u32,
+    last: u32,
+) -> allot::engine::anomaly::Anomaly {
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 9, d).unwrap();
+    let days: Vec<allot::engine::anomaly::AnomalyDay> = (first..=last)
+        .map(|d| allot::engine::anomaly::AnomalyDay {
+            day: day(d),
+            actual: rust_decimal::Decimal::from(200),
+            expected: rust_decimal::Decimal::from(100),
+            score: rust_decimal::Decimal::from(9),
+        })
+        .collect();
+    allot::engine::anomaly::Anomaly {
+        scope,
+        currency: allot::domain::Currency::parse("USD").unwrap(),
+        direction: allot::engine::anomaly::Direction::Spike,
+        first_day: day(first),
+        last_day: day(last),
+        actual: rust_decimal::Decimal::from(200 * days.len() as i64),
+        expected: rust_decimal::Decimal::from(100 * days.len() as i64),
+        impact: rust_decimal::Decimal::from(100 * days.len() as i64),
+        score: rust_decimal::Decimal::from(9),
+        days,
+        contributors: vec![],
+    }
+}
+
+backend_tests! {
+    async fn stored_anomalies_are_matched_to_their_own_event(db) {
+        use allot::domain::{Owner, TeamId};
+        use allot::engine::anomaly::Scope;
+        let team = || Owner::Team(TeamId::parse("t").unwrap());
+        let service = |s: &str| Scope::TeamService(team(), s.to_string());
+        let (from, to) = (NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 9, 30).unwrap());
+        let save = |found: Vec<allot::engine::anomaly::Anomaly>| {
+            let store = db.store.clone();
+            async move {
+                let now = chrono::Utc::now();
+                store.save_anomalies(&found, from, to, CostBasis::Effective, now, now, |_| vec!["hook".to_string()]).await.unwrap().unwrap()
+            }
+        };
+        // Service A spikes on the 10th: stored and alerted.
+        let first = save(vec![made(service("a"), 10, 10)]).await;
+        assert_eq!(first.new.len(), 1);
+        let a_id = first.new[0];
+        // Later, B spikes on the 12th-13th and the team fires with it; A on
+        // the 10th is still its own anomaly. A keeps its row; the team
+        // anomaly is new (B's event gets its alert), nothing is withdrawn.
+        let second = save(vec![made(service("a"), 10, 10), made(Scope::Team(team()), 12, 13)]).await;
+        assert_eq!((second.new.len(), second.updated, second.withdrawn), (1, 1, 0), "{second:?}");
+        let stored_a = db.store.anomaly(a_id).await.unwrap().unwrap();
+        assert_eq!(stored_a.anomaly.scope, service("a"));
+        // When the team's anomaly grows back over A's day, it keeps its own
+        // row and A's is withdrawn (kept): no new alert.
+        let team_id = second.new[0];
+        let third = save(vec![made(Scope::Team(team()), 10, 13)]).await;
+        assert_eq!((third.new.len(), third.updated, third.withdrawn), (0, 1, 1), "{third:?}");
+        let merged = db.store.anomaly(team_id).await.unwrap().unwrap();
+        assert_eq!((merged.anomaly.first_day.to_string(), merged.status), ("2026-09-10".to_string(), AnomalyStatus::Open));
+        assert_eq!(db.store.anomaly(a_id).await.unwrap().unwrap().status, AnomalyStatus::Withdrawn);
+        // A team anomaly first seen on a service anomaly's days takes that
+        // row over: the same event, no second alert.
+        let c = save(vec![made(service("c"), 20, 20)]).await.new[0];
+        let fourth = save(vec![made(Scope::Team(team()), 10, 13), made(Scope::Team(team()), 20, 21)]).await;
+        assert_eq!((fourth.new.len(), fourth.withdrawn), (0, 0), "{fourth:?}");
+        assert_eq!(db.store.anomaly(c).await.unwrap().unwrap().anomaly.scope, Scope::Team(team()));
+        // A detection that read its data before the last save stores nothing.
+        let stale = chrono::Utc::now() - chrono::Duration::hours(1);
+        let result = db.store.save_anomalies(&[], from, to, CostBasis::Effective, stale, chrono::Utc::now(), |_| vec![]).await.unwrap();
+        assert_eq!(result, None);
     }
 }

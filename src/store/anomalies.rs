@@ -81,8 +81,6 @@ pub struct SavedAnomalies {
 /// How far apart (in days) a found anomaly and a stored one of the same
 /// series may be and still be the same anomaly.
 const SAME_ANOMALY_GAP_DAYS: u64 = 2;
-/// How long a delivery pass holds its claim on a delivery.
-const DELIVERY_LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
 /// A stored anomaly as matching sees it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -117,12 +115,60 @@ impl Candidate {
             && self.account == a.scope.account().unwrap_or("")
     }
 
-    /// A service anomaly of the team that a team anomaly now says.
+    /// A service anomaly of the team, on days of a team anomaly that now
+    /// says it.
     fn absorbed_by(&self, a: &Anomaly) -> bool {
         matches!(a.scope, Scope::Team(_))
             && self.scope == "team_service"
             && Some(self.team.as_str()) == a.scope.owner().map(|o| o.name())
+            && self.overlap(a) > 0
     }
+
+    /// Days in common with `a` (zero or less when they only touch).
+    fn overlap(&self, a: &Anomaly) -> i64 {
+        (self.last_day.min(a.last_day) - self.first_day.max(a.first_day)).num_days() + 1
+    }
+}
+
+/// Which stored anomaly (index into `candidates`, taken out) each found one
+/// updates. First every found anomaly takes the stored one of its own
+/// series nearest to it (most days in common, open or acknowledged before
+/// withdrawn); then a team anomaly left without one takes a stored service
+/// anomaly of its team that it now says (its own series not found again).
+fn match_stored(found: &[Anomaly], candidates: &mut [Option<Candidate>]) -> Vec<Option<Candidate>> {
+    let mut out: Vec<Option<Candidate>> = vec![None; found.len()];
+    let best =
+        |a: &Anomaly, candidates: &[Option<Candidate>], test: &dyn Fn(&Candidate) -> bool| {
+            candidates
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.as_ref().filter(|c| c.near(a) && test(c)).map(|c| (i, c)))
+                .max_by_key(|(i, c)| (c.status != "withdrawn", c.overlap(a), std::cmp::Reverse(*i)))
+                .map(|(i, _)| i)
+        };
+    for (slot, a) in out.iter_mut().zip(found) {
+        if let Some(i) = best(a, candidates, &|c| c.same_series(a)) {
+            *slot = candidates[i].take();
+        }
+    }
+    for (slot, a) in out.iter_mut().zip(found) {
+        if slot.is_none()
+            && let Some(i) = best(a, candidates, &|c| c.absorbed_by(a))
+        {
+            *slot = candidates[i].take();
+        }
+    }
+    out
+}
+
+/// A delivery that is due, as read (not yet claimed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingNotification {
+    pub anomaly_id: i64,
+    pub webhook: String,
+    pub attempts: u32,
+    status: String,
+    lease: String,
 }
 
 /// A webhook delivery that is due, claimed by this delivery pass.
@@ -278,7 +324,7 @@ where
 
 impl Store {
     /// Stores the anomalies one detection run found for days `from..=to`, in
-    /// one transaction (detections never interleave). A found anomaly
+    /// one transaction (saves never interleave). A found anomaly
     /// updates the stored one of the same series and direction whose days
     /// overlap or touch its own (keeping its id, status and note; a
     /// withdrawn one reopens), or the team-and-service anomaly a team
@@ -286,15 +332,20 @@ impl Store {
     /// each webhook `route` names for it. Open anomalies in the window that
     /// were not found again are marked withdrawn. So a spike is alerted
     /// once, however its days and scope evolve.
+    ///
+    /// `read_at` is when the detection read its data: if another detection
+    /// saved since, nothing is saved and `None` says to detect again.
+    #[allow(clippy::too_many_arguments)]
     pub async fn save_anomalies(
         &self,
         found: &[Anomaly],
         from: NaiveDate,
         to: NaiveDate,
         basis: CostBasis,
+        read_at: DateTime<Utc>,
         now: DateTime<Utc>,
         route: impl Fn(&Anomaly) -> Vec<String>,
-    ) -> Result<SavedAnomalies> {
+    ) -> Result<Option<SavedAnomalies>> {
         let mut saved = SavedAnomalies::default();
         let gap = chrono::Days::new(SAME_ANOMALY_GAP_DAYS);
         let lo = found
@@ -311,18 +362,29 @@ impl Store {
             .max()
             .unwrap_or(to)
             + gap;
-        let mut order: Vec<&Anomaly> = found.iter().collect();
-        // Teams first, so a team anomaly can take over its service's.
-        order.sort_by_key(|a| (!matches!(a.scope, Scope::Team(_)), a.first_day));
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // A write first: it takes the lock (SQLite's write lock, the
+            // row's lock on PostgreSQL) until commit.
             sqlx::query(
                 "INSERT INTO anomaly_lock (id, taken_at) VALUES (1, $1) \
-                 ON CONFLICT (id) DO UPDATE SET taken_at = excluded.taken_at",
+                 ON CONFLICT (id) DO UPDATE SET taken_at = anomaly_lock.taken_at",
             )
-            .bind(now)
+            .bind(DateTime::<Utc>::UNIX_EPOCH)
             .execute(&mut *tx)
             .await?;
+            let last_saved: DateTime<Utc> = sqlx::query_scalar("SELECT taken_at FROM anomaly_lock WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            if last_saved > read_at {
+                // Another detection saved after this one read its data.
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query("UPDATE anomaly_lock SET taken_at = $1 WHERE id = 1")
+                .bind(Utc::now().max(read_at))
+                .execute(&mut *tx)
+                .await?;
             let rows: Vec<Candidate> =
                 sqlx::query_as(
                     "SELECT id, scope, team, service_name, account, currency, direction, first_day, last_day, status \
@@ -333,15 +395,10 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             let mut candidates: Vec<Option<Candidate>> = rows.into_iter().map(Some).collect();
-            for a in order {
+            let matches = match_stored(found, &mut candidates);
+            for (a, matched) in found.iter().zip(matches) {
                 let days = days_json(&a.days);
                 let contributors = contributors_json(&a.contributors);
-                let pick = |test: &dyn Fn(&Candidate) -> bool, candidates: &[Option<Candidate>]| {
-                    candidates.iter().position(|c| c.as_ref().is_some_and(|c| c.near(a) && test(c)))
-                };
-                let matched = pick(&|c: &Candidate| c.same_series(a), &candidates)
-                    .or_else(|| pick(&|c: &Candidate| c.absorbed_by(a), &candidates))
-                    .and_then(|i| candidates[i].take());
                 match matched {
                     Some(c) => {
                         sqlx::query(
@@ -424,7 +481,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(saved)
+        Ok(Some(saved))
     }
 
     /// Anomalies matching `filter`, the most recent first.
@@ -479,80 +536,96 @@ impl Store {
         self.anomaly(id).await
     }
 
-    /// Claims and returns the deliveries whose time has come, oldest first:
+    /// The deliveries whose time has come, oldest first, not yet claimed:
     /// pending ones, and ones whose claim by another pass has expired (that
-    /// pass died). A delivery claimed here is not returned to another pass
-    /// until its claim expires, so no alert is sent twice by two passes.
-    /// Deliveries of withdrawn anomalies wait (they go out if it reopens).
-    pub async fn due_notifications(
+    /// pass died). Deliveries of withdrawn anomalies wait (they go out if it
+    /// reopens). Claim each with [`Store::claim_notification`] just before
+    /// sending it.
+    pub async fn pending_notifications(
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<DueNotification>> {
+    ) -> Result<Vec<PendingNotification>> {
         // Compared in Rust: SQLite keeps timestamps as text of varying length.
         let mut due: Vec<(i64, String, i64, DateTime<Utc>, String, String)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT anomaly_id, webhook, attempts, next_attempt_at, status, lease FROM anomaly_notifications \
-                 WHERE status IN ('pending', 'sending')",
+                "SELECT n.anomaly_id, n.webhook, n.attempts, n.next_attempt_at, n.status, n.lease \
+                 FROM anomaly_notifications n JOIN anomalies a ON a.id = n.anomaly_id \
+                 WHERE n.status IN ('pending', 'sending') AND a.status <> 'withdrawn'",
             )
             .fetch_all(pool)
             .await?
         });
         due.retain(|d| d.3 <= now);
         due.sort_by_key(|d| (d.3, d.0));
-        let mut out = Vec::new();
-        for (id, webhook, attempts, _, status, lease) in due {
-            if out.len() >= limit as usize {
-                break;
-            }
-            let Some(anomaly) = self.anomaly(id).await? else {
-                continue;
-            };
-            if anomaly.status == AnomalyStatus::Withdrawn {
-                continue;
-            }
-            let claim = new_lease();
-            let claimed = with_pool!(self, pool => {
-                sqlx::query(
-                    "UPDATE anomaly_notifications SET status = 'sending', lease = $1, next_attempt_at = $2 \
-                     WHERE anomaly_id = $3 AND webhook = $4 AND status = $5 AND lease = $6",
-                )
-                .bind(&claim)
-                .bind(now + DELIVERY_LEASE)
-                .bind(id)
-                .bind(&webhook)
-                .bind(&status)
-                .bind(&lease)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            });
-            if claimed == 1 {
-                out.push(DueNotification {
-                    anomaly,
+        due.truncate(limit as usize);
+        Ok(due
+            .into_iter()
+            .map(
+                |(anomaly_id, webhook, attempts, _, status, lease)| PendingNotification {
+                    anomaly_id,
                     webhook,
                     attempts: attempts as u32,
-                    lease: claim,
-                });
-            }
+                    status,
+                    lease,
+                },
+            )
+            .collect())
+    }
+
+    /// Claims a delivery until `until`, if nobody changed it since it was
+    /// read: `None` when another pass claimed or sent it meanwhile.
+    pub async fn claim_notification(
+        &self,
+        pending: &PendingNotification,
+        until: DateTime<Utc>,
+    ) -> Result<Option<DueNotification>> {
+        let claim = new_lease();
+        let claimed = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE anomaly_notifications SET status = 'sending', lease = $1, next_attempt_at = $2 \
+                 WHERE anomaly_id = $3 AND webhook = $4 AND status = $5 AND lease = $6 AND attempts = $7",
+            )
+            .bind(&claim)
+            .bind(until)
+            .bind(pending.anomaly_id)
+            .bind(&pending.webhook)
+            .bind(&pending.status)
+            .bind(&pending.lease)
+            .bind(i64::from(pending.attempts))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if claimed != 1 {
+            return Ok(None);
         }
-        Ok(out)
+        let Some(anomaly) = self.anomaly(pending.anomaly_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(DueNotification {
+            anomaly,
+            webhook: pending.webhook.clone(),
+            attempts: pending.attempts,
+            lease: claim,
+        }))
     }
 
     /// Records a claimed delivery's attempt: sent, retried at `retry_at`,
-    /// or (with `retry_at` `None`) given up.
+    /// or (with `retry_at` `None`) given up. False when the claim was lost
+    /// (it expired and another pass took the delivery over).
     pub async fn record_delivery(
         &self,
         due: &DueNotification,
         now: DateTime<Utc>,
         outcome: std::result::Result<(), (&str, Option<DateTime<Utc>>)>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let (status, error, next) = match outcome {
             Ok(()) => ("sent", "", now),
             Err((error, Some(at))) => ("pending", error, at),
             Err((error, None)) => ("failed", error, now),
         };
-        with_pool!(self, pool => {
+        let recorded = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE anomaly_notifications SET status = $1, attempts = attempts + 1, last_error = $2, \
                  next_attempt_at = $3, sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, lease = '' \
@@ -566,9 +639,10 @@ impl Store {
             .bind(&due.webhook)
             .bind(&due.lease)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected() == 1
         });
-        Ok(())
+        Ok(recorded)
     }
 
     /// (webhook, status, attempts) of every delivery of an anomaly.

@@ -214,7 +214,10 @@ macro_rules! with_tx {
 }
 
 mod anomalies;
-pub use anomalies::{AnomalyFilter, AnomalyStatus, DueNotification, SavedAnomalies, StoredAnomaly};
+pub use anomalies::{
+    AnomalyFilter, AnomalyStatus, DueNotification, PendingNotification, SavedAnomalies,
+    StoredAnomaly,
+};
 
 enum Tx {
     Sqlite(Transaction<'static, Sqlite>),

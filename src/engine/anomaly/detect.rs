@@ -36,11 +36,12 @@
 //! taken as a new level: its raw values are used from then on, so the level
 //! follows within [`ADAPTATION_DAYS`] days and alerts stop. If, within a
 //! week of the run, a day moves back the other way and fits the baseline
-//! from before the run, the run was temporary (a spike that ended): its days
-//! go back to their expected values, and that day is not an anomaly. Days
+//! from before the run, the run was temporary (a spike that ended): every
+//! day since it started stands in at the level from before it, and that day
+//! is not an anomaly. Days
 //! are not cleaned while their weekday's pattern is unknown, nor when the
-//! same weekday was flagged the same way a week before (a weekly pattern
-//! the baseline must learn, not an anomaly).
+//! same weekday moved the same way in each of the two weeks before (a
+//! weekly pattern the baseline must learn, not an anomaly).
 
 use rust_decimal::Decimal;
 
@@ -63,8 +64,9 @@ pub const SHORT_SPREAD_FLOOR_PERCENT: Decimal = Decimal::from_parts(5, 0, 0, fal
 /// Consecutive flagged days after which a change counts as a new level.
 pub const ADAPT_AFTER: usize = 3;
 /// Days after a sustained level shift starts by which the detector has
-/// adapted and stops alerting on it.
-pub const ADAPTATION_DAYS: usize = 4;
+/// adapted and stops alerting on it: 4 when every day shows the change, one
+/// more when noise hides it on one of them.
+pub const ADAPTATION_DAYS: usize = 5;
 
 /// The consistency constant that makes a median absolute deviation estimate
 /// a standard deviation for normal noise.
@@ -164,17 +166,33 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
             if days.last().is_some_and(|&last| t > last + 7) {
                 adopted = None;
             } else if moved.is_some_and(|m| m != *direction) {
+                // The baseline from before the run: everything since its
+                // start unknown, so the level comes from the days before.
                 let mut before = clean.clone();
-                for &j in days {
-                    before[j] = out[j].as_ref().map(|v| v.expected);
+                for slot in before.iter_mut().take(t).skip(days[0]) {
+                    *slot = None;
                 }
                 let e = expected_at(&before, &seasonal, t);
                 if judge(actual, e.value, threshold, thresholds).is_none() {
-                    clean = before;
+                    // Every day since the run started stands in at the
+                    // level from before it.
+                    let level = if e.factor > Decimal::ZERO {
+                        e.value / e.factor
+                    } else {
+                        e.value
+                    };
+                    for j in days[0]..t {
+                        if clean[j].is_some() {
+                            clean[j] = Some((level * seasonal[j]).round_dp(DP));
+                        }
+                    }
                     seasonal[t] = e.factor;
                     expected = e.value;
                     moved = None;
                     adopted = None;
+                    run.clear();
+                    run_direction = None;
+                    misses = 0;
                 }
             }
         }
@@ -216,13 +234,16 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
         }
         // A day whose weekly pattern is not known yet keeps its own value:
         // standing in an expectation that ignores the pattern would keep
-        // the pattern from ever being learnt. So does a day flagged the same
-        // way as the same weekday a week before: that is a weekly pattern,
-        // not an anomaly, and both weeks' values are kept.
+        // the pattern from ever being learnt. So does a day that moved the
+        // same way as the same weekday in each of the two weeks before: that
+        // is a weekly pattern, not an anomaly, and the three weeks' values
+        // are kept (two weeks, such as two holidays, are still anomalies).
+        let moved_on = |j: usize| out[j].as_ref().and_then(|v| v.moved);
         let weekly_again =
-            t >= 7 && moved.is_some() && out[t - 7].as_ref().and_then(|v| v.moved) == moved;
+            t >= 14 && moved.is_some() && moved_on(t - 7) == moved && moved_on(t - 14) == moved;
         if weekly_again {
             clean[t - 7] = values[t - 7];
+            clean[t - 14] = values[t - 14];
         }
         if let Some(d) = moved.filter(|_| pattern_known && !weekly_again) {
             if run.len() >= ADAPT_AFTER {
@@ -556,6 +577,50 @@ mod tests {
         // And the level is back where it was.
         let v = verdicts[50].as_ref().unwrap();
         assert!(v.expected < d(1100), "{v:?}");
+    }
+
+    #[test]
+    fn two_holidays_on_one_weekday_do_not_bend_that_weekday() {
+        let mut series = weekly(90);
+        for t in [45, 52] {
+            series[t] = series[t].map(|v| v * Decimal::new(6, 1)); // -40%
+        }
+        let with_drops = Thresholds {
+            drops: true,
+            ..defaults()
+        };
+        assert_eq!(
+            flagged(&evaluate(&series, &with_drops)),
+            vec![(45, Direction::Drop), (52, Direction::Drop)]
+        );
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+    }
+
+    #[test]
+    fn a_new_weekly_job_alerts_at_most_three_times() {
+        let mut series = weekly(100);
+        for t in (44..100).step_by(7) {
+            series[t] = series[t].map(|v| v * Decimal::new(15, 1)); // +50% every week
+        }
+        let days: Vec<usize> = flagged(&evaluate(&series, &defaults()))
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(days, vec![44, 51, 58]);
+    }
+
+    #[test]
+    fn the_end_of_a_ten_day_spike_is_not_a_drop() {
+        let mut series = weekly(80);
+        for v in series.iter_mut().take(48).skip(38) {
+            *v = v.map(|x| x * Decimal::TWO);
+        }
+        let with_drops = Thresholds {
+            drops: true,
+            ..defaults()
+        };
+        let found = flagged(&evaluate(&series, &with_drops));
+        assert!(found.iter().all(|f| f.1 == Direction::Spike), "{found:?}");
     }
 
     #[test]

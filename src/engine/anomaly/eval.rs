@@ -541,14 +541,14 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
     score
 }
 
-/// Whether an anomaly lies within the adaptation window of a level shift of
-/// a series it covers: all its days within [`ADAPTATION_DAYS`] of the shift.
+/// Whether an anomaly is the alert on a level shift of a series it covers:
+/// it reaches the shift's first day or later, and none of its days falls
+/// after the adaptation window ([`ADAPTATION_DAYS`]).
 fn in_adaptation(scenario: &Scenario, a: &Anomaly) -> bool {
     scenario.shifts.iter().any(|s| {
         let window_end = s.day + Days::new(ADAPTATION_DAYS as u64);
         covers(&a.scope, &s.team, &s.service, &s.account)
-            && a.first_day >= s.day
-            && a.first_day < s.day + Days::new(ADAPTATION_DAYS as u64)
+            && a.last_day >= s.day
             && a.last_day < window_end
     })
 }

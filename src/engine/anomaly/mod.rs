@@ -324,9 +324,7 @@ pub fn detect_anomalies(
     let mut found = Vec::new();
     let mut keep = |scope: &Scope, currency: Currency, verdicts: &[Option<Verdict>]| {
         for days in runs(&series.calendar, verdicts) {
-            if days.last().is_some_and(|d| d.0 >= from) && days.first().is_some_and(|d| d.0 <= to) {
-                found.push(anomaly(scope.clone(), currency, &days));
-            }
+            found.push(anomaly(scope.clone(), currency, &days));
         }
     };
     // Services first. A team's expected value is the sum of its services',
@@ -361,7 +359,9 @@ pub fn detect_anomalies(
                 keys.iter()
                     .map(|k| parts.get(*k).and_then(|v| v[t].as_ref()))
                     .try_fold((Decimal::ZERO, true), |(sum, known), v| {
-                        v.map(|v| (sum + v.expected, known && v.pattern_known))
+                        // A part with nothing to judge (a sporadic service)
+                        // does not hide the others' pattern.
+                        v.map(|v| (sum + v.expected, known && (v.pattern_known || v.quiet)))
                     })
             })
             .collect()
@@ -376,10 +376,13 @@ pub fn detect_anomalies(
         let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
     }
-    for a in &mut found {
+    // Folded before the window is applied: a team anomaly just before the
+    // window still says its service's that reaches into it.
+    let in_window = |a: &Anomaly| a.last_day >= from && a.first_day <= to;
+    for a in found.iter_mut().filter(|a| in_window(a)) {
         a.contributors = contributors(&series, a, settings);
     }
-    fold(found)
+    fold(found).into_iter().filter(|a| in_window(a)).collect()
 }
 
 /// The fine series, summed into any scope on demand.
