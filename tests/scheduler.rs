@@ -123,19 +123,23 @@ backend_tests! {
         let killed = tokio::time::timeout(std::time::Duration::ZERO, run_once(&db.store, &s, &s.sources[0], Trigger::Schedule)).await;
         assert!(killed.is_err(), "the run was cut short");
         assert_eq!(db.store.lines_for_month(month).await.unwrap().len(), before, "nothing of it was stored");
-        // The next run takes the source (once the killed one's lock is gone) and completes.
+        // The next run, in a restarted process (a new pool: a killed process's
+        // connections die with it, where a future cancelled mid-query can leave
+        // its pool connection inside an open transaction), takes the source
+        // once the killed one's lock is gone, and completes.
+        let restarted = allot::store::Store::connect(&db.url).await.unwrap();
         let mut next = None;
-        // (On PostgreSQL the killed run's lock goes when the pool rolls its transaction
-        // back in the background: poll for it without sleeping.)
+        // (On PostgreSQL the killed run's lock goes when its transaction is
+        // rolled back in the background: poll for it without sleeping.)
         for _ in 0..10_000 {
-            match run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap() {
+            match run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap() {
                 Outcome::Ran(run) => { next = Some(run); break; }
                 Outcome::Busy => tokio::task::yield_now().await,
             }
         }
         let next = next.expect("the source is free again");
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
-        let runs = db.store.import_runs(10).await.unwrap();
+        let runs = restarted.import_runs(10).await.unwrap();
         assert!(runs.iter().all(|r| r.status != "running"), "no run is left running: {runs:?}");
     }
 
