@@ -332,9 +332,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&settings.database_url).await?;
             let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
             print_allocation(&allocation);
-            let detection =
-                service::detect_months(&store, &settings.anomalies, &settings.webhooks, &[month])
-                    .await?;
+            let detection = service::detect_after_change(
+                &store,
+                &settings.anomalies,
+                &settings.webhooks,
+                &[month],
+            )
+            .await?;
             if let Some(d) = detection {
                 print_detection(&d);
             }

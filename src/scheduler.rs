@@ -147,8 +147,8 @@ pub async fn run_once(
             }
         }
         // Detection follows every re-allocation; its failure does not undo
-        // the import.
-        match service::detect_months(
+        // the import, and its months stay owed to the next run.
+        match service::detect_after_change(
             store,
             &settings.anomalies,
             &settings.webhooks,

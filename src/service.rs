@@ -262,3 +262,19 @@ pub async fn detect_months(
         .await
         .map(Some)
 }
+
+/// Detects anomalies after `changed` months' data or allocation changed,
+/// together with any months whose detection failed before: they stay owed
+/// (in the store) until a detection over them succeeds.
+pub async fn detect_after_change(
+    store: &Store,
+    settings: &AnomalySettings,
+    webhooks: &[Webhook],
+    changed: &[Month],
+) -> Result<Option<Detection>, ServiceError> {
+    store.add_pending_detection(changed).await?;
+    let months = store.pending_detection().await?;
+    let detection = detect_months(store, settings, webhooks, &months).await?;
+    store.clear_pending_detection(&months).await?;
+    Ok(detection)
+}

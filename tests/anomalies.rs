@@ -455,3 +455,32 @@ backend_tests! {
         assert_eq!(result, None);
     }
 }
+
+backend_tests! {
+    async fn a_detection_owed_is_done_by_the_next_run(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        std::fs::write(
+            dir.path().join("rules/rules.toml"),
+            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
+        )
+        .unwrap();
+        let file = dir.path().join("export.csv");
+        let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
+        let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap();
+        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
+            let month = Month::parse(month).unwrap();
+            std::fs::write(&file, export(month, days, &[spike])).unwrap();
+            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
+            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
+        }
+        // September's detection failed after its import (it is still owed).
+        let september = Month::parse("2026-09").unwrap();
+        db.store.add_pending_detection(&[september]).await.unwrap();
+        // The next run changes nothing, and still detects September.
+        let d = service::detect_after_change(&db.store, &AnomalySettings::default(), &[], &[]).await.unwrap().unwrap();
+        assert_eq!((d.from.to_string(), d.saved.new.len()), ("2026-09-01".to_string(), 1), "{d:?}");
+        assert_eq!(db.store.pending_detection().await.unwrap(), vec![]);
+        assert_eq!(service::detect_after_change(&db.store, &AnomalySettings::default(), &[], &[]).await.unwrap(), None);
+    }
+}

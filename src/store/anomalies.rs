@@ -645,6 +645,45 @@ impl Store {
         Ok(recorded)
     }
 
+    /// Records that `months` need anomaly detection.
+    pub async fn add_pending_detection(&self, months: &[crate::domain::Month]) -> Result<()> {
+        with_pool!(self, pool => {
+            for month in months {
+                sqlx::query("INSERT INTO anomaly_pending_months (month) VALUES ($1) ON CONFLICT (month) DO NOTHING")
+                    .bind(month.to_string())
+                    .execute(pool)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The months whose anomaly detection is owed, oldest first.
+    pub async fn pending_detection(&self) -> Result<Vec<crate::domain::Month>> {
+        with_pool!(self, pool => {
+            let months: Vec<String> = sqlx::query_scalar("SELECT month FROM anomaly_pending_months ORDER BY month")
+                .fetch_all(pool)
+                .await?;
+            months
+                .iter()
+                .map(|m| crate::domain::Month::parse(m).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .collect()
+        })
+    }
+
+    /// Records that detection over `months` succeeded.
+    pub async fn clear_pending_detection(&self, months: &[crate::domain::Month]) -> Result<()> {
+        with_pool!(self, pool => {
+            for month in months {
+                sqlx::query("DELETE FROM anomaly_pending_months WHERE month = $1")
+                    .bind(month.to_string())
+                    .execute(pool)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+
     /// (webhook, status, attempts) of every delivery of an anomaly.
     pub async fn notifications_of(&self, anomaly_id: i64) -> Result<Vec<(String, String, u32)>> {
         with_pool!(self, pool => {
