@@ -330,28 +330,36 @@ pub fn detect_anomalies(
     // Services first. A team's expected value is the sum of its services',
     // and an account's the sum of its (team, service) parts' (bottom-up):
     // their weekly shape follows their mix when one part shifts level.
-    let mut parts: HashMap<Fine, Vec<Option<Verdict>>> = HashMap::new();
-    for (scope, currency) in scopes.iter() {
-        let Scope::TeamService(owner, service) = scope else {
-            continue;
-        };
+    let services: Vec<&(Scope, Currency)> = scopes
+        .iter()
+        .filter(|s| matches!(s.0, Scope::TeamService(..)))
+        .collect();
+    // Each service's series on its own, in parallel: (its verdicts, and
+    // each (team, service, account) part's).
+    let judged = par_map(&services, |(scope, currency)| {
         let verdicts = series
             .values(scope, *currency, |_| true)
             .evaluate(settings.thresholds(scope));
-        keep(scope, *currency, &verdicts);
         let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
-        if let [only] = keys.as_slice() {
+        let parts: Vec<(Fine, Vec<Option<Verdict>>)> = if keys.len() == 1 {
             // The service is in one account: its series is the part's.
-            parts.insert(only.clone(), verdicts);
+            vec![(keys[0].clone(), verdicts.clone())]
         } else {
-            for key in keys {
-                let part = Scope::TeamService(owner.clone(), service.clone());
-                let verdicts = series
-                    .values(&part, *currency, |k| k.2 == key.2)
-                    .evaluate(settings.thresholds(&part));
-                parts.insert(key, verdicts);
-            }
-        }
+            keys.into_iter()
+                .map(|key| {
+                    let part = series
+                        .values(scope, *currency, |k| k.2 == key.2)
+                        .evaluate(settings.thresholds(scope));
+                    (key, part)
+                })
+                .collect()
+        };
+        (verdicts, parts)
+    });
+    let mut parts: HashMap<Fine, Vec<Option<Verdict>>> = HashMap::new();
+    for ((scope, currency), (verdicts, judged_parts)) in services.iter().zip(judged) {
+        keep(scope, *currency, &verdicts);
+        parts.extend(judged_parts);
     }
     let sum_expected = |keys: &[&Fine]| -> Vec<Option<(Decimal, bool)>> {
         (0..series.calendar.len())
@@ -379,10 +387,40 @@ pub fn detect_anomalies(
     // Folded before the window is applied: a team anomaly just before the
     // window still says its service's that reaches into it.
     let in_window = |a: &Anomaly| a.last_day >= from && a.first_day <= to;
-    for a in found.iter_mut().filter(|a| in_window(a)) {
-        a.contributors = contributors(&series, a, settings);
+    let explained = par_map(&found, |a| {
+        if in_window(a) {
+            contributors(&series, a, settings)
+        } else {
+            Vec::new()
+        }
+    });
+    for (a, list) in found.iter_mut().zip(explained) {
+        a.contributors = list;
     }
     fold(found).into_iter().filter(|a| in_window(a)).collect()
+}
+
+/// `f` over `items`, in order, spread over the machine's cores (scoped
+/// threads: computation only, no I/O).
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a detection thread panicked"))
+            .collect()
+    })
 }
 
 /// The fine series, summed into any scope on demand.
