@@ -365,19 +365,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..AnomalyFilter::default()
             };
             let list = store.anomalies(&filter).await?;
-            match format {
-                Format::Table => {
-                    print_detection(&d);
-                    print!("{}", present::anomalies_table(&list));
-                }
-                Format::Csv => print!("{}", present::anomalies_csv(&list)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
-                    }))?
-                ),
+            if format == Format::Table {
+                print_detection(&d);
             }
+            print!("{}", present::anomalies_text(&list, format));
             Ok(())
         }
         Command::Anomalies {
@@ -408,21 +399,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open(&settings.database_url).await?;
             let filter = AnomalyFilter {
                 from: month.map(|m| m.first_day()),
-                to: month.map(|m| m.end_exclusive() - chrono::Days::new(1)),
+                to: month.map(|m| m.last_day()),
                 team: team.map(|t| t.trim().to_ascii_lowercase()),
                 status,
             };
             let list = store.anomalies(&filter).await?;
-            match format {
-                Format::Table => print!("{}", present::anomalies_table(&list)),
-                Format::Csv => print!("{}", present::anomalies_csv(&list)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
-                    }))?
-                ),
-            }
+            print!("{}", present::anomalies_text(&list, format));
             Ok(())
         }
         Command::Showback { month, by, format } => {

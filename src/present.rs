@@ -531,6 +531,23 @@ pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> Value {
     })
 }
 
+/// A list of anomalies, as the API and `--format json` give it.
+pub fn anomalies_json(list: &[crate::store::StoredAnomaly]) -> Value {
+    json!({ "anomalies": list.iter().map(anomaly_json).collect::<Vec<_>>() })
+}
+
+/// A list of anomalies in one of the reporting formats.
+pub fn anomalies_text(list: &[crate::store::StoredAnomaly], format: Format) -> String {
+    match format {
+        Format::Table => anomalies_table(list),
+        Format::Csv => anomalies_csv(list),
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&anomalies_json(list)).expect("JSON values serialise")
+        ),
+    }
+}
+
 /// One sentence saying what happened and what moved.
 pub fn anomaly_sentence(s: &crate::store::StoredAnomaly) -> String {
     let a = &s.anomaly;

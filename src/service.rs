@@ -256,7 +256,7 @@ pub async fn detect_months(
     let (Some(first), Some(last)) = (months.iter().min(), months.iter().max()) else {
         return Ok(None);
     };
-    let to = last.end_exclusive() - chrono::Days::new(1);
+    let to = last.last_day();
     let today = Utc::now().date_naive();
     detect_anomalies(store, settings, webhooks, first.first_day(), to, today)
         .await

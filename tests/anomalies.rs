@@ -113,6 +113,51 @@ async fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<(StatusCode, serde_json
     (url, seen)
 }
 
+fn august() -> Month {
+    Month::parse("2026-08").unwrap()
+}
+
+fn september() -> Month {
+    Month::parse("2026-09").unwrap()
+}
+
+/// Writes rules giving every line to its `team` tag into `dir/rules`.
+fn team_tag_rules(dir: &std::path::Path) -> std::path::PathBuf {
+    let rules = dir.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("rules.toml"),
+        "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
+    )
+    .unwrap();
+    rules
+}
+
+/// Imports each export (through `file`) and allocates its month.
+async fn load(
+    store: &allot::store::Store,
+    rules: &std::path::Path,
+    file: &std::path::Path,
+    exports: &[String],
+) {
+    let rules = allot::rules::load_dir(rules).unwrap();
+    for text in exports {
+        std::fs::write(file, text).unwrap();
+        let summary = allot::importers::focus::import(
+            store,
+            &[file.to_path_buf()],
+            allot::importers::Progress::Hidden,
+        )
+        .await
+        .unwrap();
+        for month in summary.months {
+            service::allocate_month(store, &rules, month, CostBasis::Effective)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (Settings, Source) {
     let source = Source {
         name: "focus".into(),
@@ -154,18 +199,13 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
 backend_tests! {
     async fn import_allocate_detect_alert_once_and_acknowledge(db) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("rules")).unwrap();
-        std::fs::write(
-            dir.path().join("rules/rules.toml"),
-            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
-        )
-        .unwrap();
+        let rules_dir = team_tag_rules(dir.path());
         let (hook, seen) = receiver(1).await;
         let august = Month::parse("2026-08").unwrap();
         let september = Month::parse("2026-09").unwrap();
         let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap(); // a Wednesday
         let file = dir.path().join("export.csv");
-        let (settings, source) = settings(&dir.path().join("rules"), &file, &hook);
+        let (settings, source) = settings(&rules_dir, &file, &hook);
         let second = spike + Days::new(1);
         let run = |month: Month, days: u32, spikes: &[NaiveDate]| {
             std::fs::write(&file, export(month, days, spikes)).unwrap();
@@ -282,23 +322,12 @@ backend_tests! {
 backend_tests! {
     async fn two_delivery_passes_at_once_send_each_alert_once(db) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("rules")).unwrap();
-        std::fs::write(
-            dir.path().join("rules/rules.toml"),
-            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
-        )
-        .unwrap();
+        let rules_dir = team_tag_rules(dir.path());
         let (hook, seen) = receiver(0).await;
         let file = dir.path().join("export.csv");
-        let (settings, _) = settings(&dir.path().join("rules"), &file, &hook);
+        let (settings, _) = settings(&rules_dir, &file, &hook);
         let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap();
-        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
-            let month = Month::parse(month).unwrap();
-            std::fs::write(&file, export(month, days, &[spike])).unwrap();
-            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
-            let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
-            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        }
+        load(&db.store, &rules_dir, &file, &[export(august(), 31, &[spike]), export(september(), 16, &[spike])]).await;
         let d = service::detect_months(&db.store, &settings.anomalies, &settings.webhooks, &[Month::parse("2026-09").unwrap()]).await.unwrap().unwrap();
         assert_eq!(d.saved.new.len(), 1, "{d:?}");
         let client = alerts::client();
@@ -332,38 +361,24 @@ backend_tests! {
 backend_tests! {
     async fn only_complete_days_are_judged(db) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("rules")).unwrap();
-        std::fs::write(
-            dir.path().join("rules/rules.toml"),
-            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
-        )
-        .unwrap();
+        let rules_dir = team_tag_rules(dir.path());
         let file = dir.path().join("export.csv");
-        let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
-        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
-            let month = Month::parse(month).unwrap();
-            let mut text = export(month, days, &[]);
-            if days == 16 {
-                // The export was taken three hours into 2026-09-16.
-                text = text
-                    .lines()
-                    .map(|l| {
-                        let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
-                        if f.len() > 9 && f[7] == "2026-09-16 00:00:00" && f[5] == "Usage" {
-                            let part = (f[0].parse::<rust_decimal::Decimal>().unwrap() / rust_decimal::Decimal::from(8)).round_dp(2).to_string();
-                            for i in [0, 8, 9] {
-                                f[i] = part.clone();
-                            }
-                        }
-                        f.join(",")
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n") + "\n";
-            }
-            std::fs::write(&file, text).unwrap();
-            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
-            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        }
+        // The September export was taken three hours into 2026-09-16.
+        let partial = export(september(), 16, &[])
+            .lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+                if f.len() > 9 && f[7] == "2026-09-16 00:00:00" && f[5] == "Usage" {
+                    let part = (f[0].parse::<rust_decimal::Decimal>().unwrap() / rust_decimal::Decimal::from(8)).round_dp(2).to_string();
+                    for i in [0, 8, 9] {
+                        f[i] = part.clone();
+                    }
+                }
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n") + "\n";
+        load(&db.store, &rules_dir, &file, &[export(august(), 31, &[]), partial]).await;
         let settings = AnomalySettings {
             defaults: allot::engine::anomaly::Thresholds { drops: true, ..Default::default() },
             ..Default::default()
@@ -459,21 +474,10 @@ backend_tests! {
 backend_tests! {
     async fn a_detection_owed_is_done_by_the_next_run(db) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("rules")).unwrap();
-        std::fs::write(
-            dir.path().join("rules/rules.toml"),
-            "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n",
-        )
-        .unwrap();
+        let rules_dir = team_tag_rules(dir.path());
         let file = dir.path().join("export.csv");
-        let rules = allot::rules::load_dir(&dir.path().join("rules")).unwrap();
         let spike = NaiveDate::from_ymd_opt(2026, 9, 16).unwrap();
-        for (month, days) in [("2026-08", 31), ("2026-09", 16)] {
-            let month = Month::parse(month).unwrap();
-            std::fs::write(&file, export(month, days, &[spike])).unwrap();
-            allot::importers::focus::import(&db.store, std::slice::from_ref(&file), allot::importers::Progress::Hidden).await.unwrap();
-            service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        }
+        load(&db.store, &rules_dir, &file, &[export(august(), 31, &[spike]), export(september(), 16, &[spike])]).await;
         // September's detection failed after its import (it is still owed).
         let september = Month::parse("2026-09").unwrap();
         db.store.add_pending_detection(&[september]).await.unwrap();

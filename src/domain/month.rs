@@ -81,6 +81,13 @@ impl Month {
         self.next().first_day()
     }
 
+    /// The last day of the month.
+    pub fn last_day(&self) -> NaiveDate {
+        self.end_exclusive()
+            .pred_opt()
+            .expect("a month's end has a day before it")
+    }
+
     /// Number of days in the month.
     pub fn days(&self) -> u32 {
         (self.end_exclusive() - self.first_day()).num_days() as u32

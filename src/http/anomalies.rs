@@ -10,7 +10,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
@@ -62,10 +61,7 @@ async fn list(
             present::anomalies_csv(&list),
         ))
     } else {
-        Ok(Json(json!({
-            "anomalies": list.iter().map(present::anomaly_json).collect::<Vec<_>>()
-        }))
-        .into_response())
+        Ok(Json(present::anomalies_json(&list)).into_response())
     }
 }
 

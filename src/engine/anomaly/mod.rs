@@ -255,7 +255,7 @@ pub fn known_days(runs: &[(Month, Option<NaiveDate>)]) -> BTreeSet<NaiveDate> {
     let mut days = BTreeSet::new();
     for (month, through) in runs {
         let Some(through) = through else { continue };
-        let last = (*through).min(month.end_exclusive() - chrono::Days::new(1));
+        let last = (*through).min(month.last_day());
         days.extend(month.first_day().iter_days().take_while(|d| *d <= last));
     }
     days
