@@ -237,7 +237,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = open(&settings.database_url).await?;
             let started = std::time::Instant::now();
-            let summary = focus::import(&store, &files, Progress::Auto).await?;
+            let summary =
+                focus::import(&store, &files, settings.read_options(Progress::Auto)).await?;
             print_import(&summary, started);
             Ok(())
         }
@@ -294,11 +295,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                     let client = s3::client(endpoint_url.as_deref()).await;
                     let downloaded = s3::fetch(&client, &location).await?;
-                    cur::import(&store, &downloaded.files, Progress::Auto).await?
+                    cur::import(
+                        &store,
+                        &downloaded.files,
+                        settings.read_options(Progress::Auto),
+                    )
+                    .await?
                 }
                 None => {
                     let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
-                    cur::import(&store, &paths, Progress::Auto).await?
+                    cur::import(&store, &paths, settings.read_options(Progress::Auto)).await?
                 }
             };
             print_import(&summary, started);

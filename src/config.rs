@@ -17,6 +17,10 @@
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
 //!
+//! [import]                   # input bounds (defaults shown); see docs/importers.md
+//! max_record_bytes = 1048576 # the longest row of a CSV export
+//! max_field_bytes = 65536    # the longest cell
+//!
 //! [anomalies]                # defaults shown; see docs/anomalies.md
 //! sensitivity = 3            # robust spreads a day must be away from its expected value
 //! min_impact = 10            # least impact per day, in the series' currency
@@ -44,6 +48,7 @@ use serde::Deserialize;
 use crate::alerts::{Webhook, WebhookFormat};
 use crate::domain::{CostBasis, TeamId};
 use crate::engine::anomaly::{AnomalySettings, Thresholds};
+use crate::importers::Limits;
 use crate::rules::DEFAULT_RULES_DIR;
 use crate::store::DEFAULT_DATABASE_URL;
 
@@ -75,6 +80,8 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     #[serde(default)]
     pub allocation: AllocationConfig,
+    #[serde(default)]
+    pub import: ImportConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
     #[serde(default)]
@@ -284,6 +291,34 @@ pub struct AllocationConfig {
     pub rules: Option<PathBuf>,
 }
 
+/// `[import]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    pub max_record_bytes: Option<u64>,
+    pub max_field_bytes: Option<usize>,
+}
+
+impl ImportConfig {
+    fn limits(&self) -> Result<Limits, String> {
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_record_bytes: self.max_record_bytes.unwrap_or(defaults.max_record_bytes),
+            max_field_bytes: self.max_field_bytes.unwrap_or(defaults.max_field_bytes),
+        };
+        if !(1024..=(1 << 30)).contains(&limits.max_record_bytes) {
+            return Err("`import.max_record_bytes` must be between 1024 and 1073741824".into());
+        }
+        if limits.max_field_bytes < 256 || limits.max_field_bytes as u64 > limits.max_record_bytes {
+            return Err(
+                "`import.max_field_bytes` must be at least 256 and at most `import.max_record_bytes`"
+                    .into(),
+            );
+        }
+        Ok(limits)
+    }
+}
+
 /// The settings in force, after file, environment and flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -292,8 +327,22 @@ pub struct Settings {
     pub cost_basis: CostBasis,
     pub rules_dir: PathBuf,
     pub sources: Vec<Source>,
+    pub import_limits: Limits,
     pub anomalies: AnomalySettings,
     pub webhooks: Vec<Webhook>,
+}
+
+impl Settings {
+    /// How importers read files under these settings.
+    pub fn read_options(
+        &self,
+        progress: crate::importers::Progress,
+    ) -> crate::importers::ReadOptions {
+        crate::importers::ReadOptions {
+            progress,
+            limits: self.import_limits,
+        }
+    }
 }
 
 impl PartialEq for Source {
@@ -361,6 +410,10 @@ impl FileConfig {
             source.checked().map_err(|message| invalid(at, message))?;
         }
         config
+            .import
+            .limits()
+            .map_err(|message| invalid(text.find("[import").unwrap_or(0), message))?;
+        config
             .anomalies
             .settings()
             .map_err(|message| invalid(text.find("[anomalies").unwrap_or(0), message))?;
@@ -414,6 +467,7 @@ impl FileConfig {
                 .or_else(|| self.allocation.rules.clone())
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_RULES_DIR)),
             sources: self.sources(),
+            import_limits: self.import.limits().unwrap_or_default(),
             anomalies: self.anomalies.settings().unwrap_or_default(),
             webhooks: self
                 .webhooks
@@ -541,6 +595,28 @@ mod tests {
         assert!(!s.webhooks[0].accounts);
         assert_eq!(s.webhooks[1].format, WebhookFormat::Generic);
         assert!(s.webhooks[1].accounts && s.webhooks[1].teams.is_none());
+    }
+
+    #[test]
+    fn import_limits_are_read_and_checked() {
+        let s = FileConfig::default().settings(None, None, None, None);
+        assert_eq!(s.import_limits, Limits::default());
+        let file = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[import]\nmax_record_bytes = 4194304\nmax_field_bytes = 1048576\n",
+        )
+        .unwrap();
+        let limits = file.settings(None, None, None, None).import_limits;
+        assert_eq!(
+            (limits.max_record_bytes, limits.max_field_bytes),
+            (4 << 20, 1 << 20)
+        );
+        let e = FileConfig::parse(Path::new("allot.toml"), "[import]\nmax_field_bytes = 10\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "allot.toml:1:1: `import.max_field_bytes` must be at least 256 and at most `import.max_record_bytes`; see the configuration section of README.md"
+        );
     }
 
     #[test]

@@ -73,7 +73,11 @@ pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Imports a source: Cost Explorer's changeable days, or the files (local or
 /// on S3) of a report.
-async fn import_source(store: &Store, source: &Source) -> anyhow::Result<ImportSummary> {
+async fn import_source(
+    store: &Store,
+    settings: &Settings,
+    source: &Source,
+) -> anyhow::Result<ImportSummary> {
     if source.kind == SourceKind::CostExplorer {
         let client = cost_explorer::client(source.endpoint_url.as_deref()).await;
         let today = Utc::now().date_naive();
@@ -100,9 +104,9 @@ async fn import_source(store: &Store, source: &Source) -> anyhow::Result<ImportS
         None => source_files(&source.path)?,
     };
     Ok(if source.kind == SourceKind::Cur {
-        cur::import(store, &files, Progress::Hidden).await?
+        cur::import(store, &files, settings.read_options(Progress::Hidden)).await?
     } else {
-        focus::import(store, &files, Progress::Hidden).await?
+        focus::import(store, &files, settings.read_options(Progress::Hidden)).await?
     })
 }
 
@@ -128,7 +132,7 @@ pub async fn run_once(
     tracing::info!(source = %source.name, run = id, trigger = trigger.as_str(), "import run started");
     let started = std::time::Instant::now();
     let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
-        let summary = import_source(store, source).await?;
+        let summary = import_source(store, settings, source).await?;
         if !summary.changed_months.is_empty() {
             let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
                 anyhow::anyhow!(

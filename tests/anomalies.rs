@@ -175,6 +175,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         cost_basis: CostBasis::Effective,
         rules_dir: rules.to_path_buf(),
         sources: vec![source.clone()],
+        import_limits: allot::importers::Limits::default(),
         anomalies: AnomalySettings::default(),
         webhooks: vec![
             Webhook {

@@ -166,6 +166,7 @@ backend_tests! {
             cost_basis: CostBasis::Effective,
             rules_dir: common::root().join("allocation-rules"),
             sources: vec![source.clone()],
+            import_limits: allot::importers::Limits::default(),
             anomalies: Default::default(),
             webhooks: vec![],
         };

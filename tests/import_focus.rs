@@ -201,7 +201,7 @@ backend_tests! {
     async fn short_row_and_empty_required_value_are_errors(db) {
         let (_d, short) = common::write_temp("short.csv", format!("{HEADER}\n1,1,1\n").as_bytes());
         let err = focus::import(&db.store, std::slice::from_ref(&short), Progress::Hidden).await.unwrap_err();
-        assert!(err.to_string().starts_with(&format!("{}:2: malformed CSV", short.display())), "{err}");
+        assert_eq!(err.to_string(), format!("{}:2: expected 20 fields as in the header row, found 3; every row needs one value per column", short.display()));
         let (_e, empty) = common::write_temp("empty.csv", &csv(&[row("1", "2024-09-01T00:00:00Z", "2024-09-01T01:00:00Z", "Usage", "NULL").replace("acct-1", "NULL")]));
         let err = focus::import(&db.store, std::slice::from_ref(&empty), Progress::Hidden).await.unwrap_err();
         assert_eq!(err.to_string(), format!("{}:2: column BillingAccountId: expected a value, found `NULL`", empty.display()));
@@ -333,4 +333,178 @@ backend_tests! {
         assert_eq!(report.totals.values().copied().collect::<Vec<_>>(), vec![d("14.98")]);
         assert!(report.rows.iter().any(|r| r.owner.name() == "unallocated"));
     }
+}
+
+/// Rows of `n` distinct resources on one day.
+fn rows_of(n: usize, offset: usize) -> Vec<String> {
+    (offset..offset + n)
+        .map(|i| {
+            row(
+                "1.25",
+                "2024-09-02 00:00:00",
+                "2024-09-02 01:00:00",
+                "Usage",
+                "NULL",
+            )
+            .replace(",i-1,", &format!(",i-{i},"))
+        })
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+backend_tests! {
+    async fn the_same_export_given_as_csv_and_gzip_is_refused_and_nothing_is_stored(db) {
+        let text = csv(&rows_of(40, 0));
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, gz) = (dir.path().join("part-1.csv"), dir.path().join("part-1.csv.gz"));
+        std::fs::write(&plain, &text).unwrap();
+        // The same rows, CRLF and quoted differently: still the same rows.
+        let crlf = String::from_utf8(text.clone()).unwrap().replace('\n', "\r\n").replace(",acct-1,", ",\"acct-1\",");
+        std::fs::write(&gz, gzip(crlf.as_bytes())).unwrap();
+        let err = focus::import(&db.store, &[plain.clone(), gz.clone()], Progress::Hidden).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`{}` repeats the rows of `{}` (40 of its rows checked, all found there): they are one export given twice; import one of them", gz.display(), plain.display())
+        );
+        assert!(month_lines(&db, "2024-09").await.is_empty());
+    }
+
+    async fn a_part_that_a_whole_export_also_holds_is_refused_but_distinct_parts_import(db) {
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, part, other) = (dir.path().join("whole.csv"), dir.path().join("part-2.csv"), dir.path().join("part-3.csv"));
+        std::fs::write(&whole, csv(&rows_of(6000, 0))).unwrap();
+        std::fs::write(&part, csv(&rows_of(500, 3000))).unwrap();
+        std::fs::write(&other, csv(&rows_of(500, 6000))).unwrap();
+        let err = focus::import(&db.store, &[part.clone(), whole.clone()], Progress::Hidden).await.unwrap_err();
+        assert!(matches!(&err, ImportError::RepeatedRows { first, second, .. } if *first == part && *second == whole), "{err}");
+        assert!(month_lines(&db, "2024-09").await.is_empty());
+        let s = focus::import(&db.store, &[whole, other], Progress::Hidden).await.unwrap();
+        assert_eq!(s.rows_read, 6500);
+        assert_eq!(total(&month_lines(&db, "2024-09").await, CostBasis::Effective), d("8125"));
+    }
+}
+
+/// Imports `bytes` as `name` into a fresh SQLite store and returns the error.
+async fn import_error(
+    name: &str,
+    bytes: &[u8],
+) -> (ImportError, std::path::PathBuf, tempfile::TempDir) {
+    let db = common::sqlite().await;
+    let (dir, path) = common::write_temp(name, bytes);
+    let err = focus::import(&db.store, std::slice::from_ref(&path), Progress::Hidden)
+        .await
+        .unwrap_err();
+    (err, path, dir)
+}
+
+#[tokio::test]
+async fn two_headers_spelling_one_column_are_refused_with_both_positions() {
+    let text = String::from_utf8(csv(&rows_of(1, 0))).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    for second in ["EffectiveCost", "effective_cost"] {
+        let doubled = format!("{header},{second}\n{}", body.replace('\n', ",1000000\n"));
+        let (err, path, _d) = import_error("dup.csv", doubled.as_bytes()).await;
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:1: columns 2 `EffectiveCost` and 21 `{second}` are both the column EffectiveCost: remove one of them",
+                path.display()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn crlf_files_name_the_line_of_the_bad_value() {
+    // Line 2 is good, line 3 has a quoted newline in its tags (continuing on 4),
+    // line 5 is blank, line 6 is bad.
+    let good = row(
+        "1",
+        "2024-09-01 00:00:00",
+        "2024-09-01 01:00:00",
+        "Usage",
+        "NULL",
+    );
+    let quoted = row(
+        "1",
+        "2024-09-01 00:00:00",
+        "2024-09-01 01:00:00",
+        "Usage",
+        "\"{\"\"team\"\":\n\"\"x\"\"}\"",
+    );
+    let bad = good.replacen("1,1,1,", "abc,1,1,", 1);
+    for nl in ["\n", "\r\n"] {
+        let text = [HEADER, &good, &quoted, "", &bad, ""].join(nl);
+        let (err, path, _d) = import_error("lines.csv", text.as_bytes()).await;
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:6: column BilledCost: expected a decimal number, found `abc`",
+                path.display()
+            ),
+            "line ending {nl:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ragged_file_names_line_2_once() {
+    let good = row(
+        "1",
+        "2024-09-01 00:00:00",
+        "2024-09-01 01:00:00",
+        "Usage",
+        "NULL",
+    );
+    let short = good.rsplit_once(',').unwrap().0.to_string();
+    for nl in ["\n", "\r\n"] {
+        let text = [HEADER, &short, &good, ""].join(nl);
+        let (err, path, _d) = import_error("ragged.csv", text.as_bytes()).await;
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:2: expected 20 fields as in the header row, found 19; every row needs one value per column",
+                path.display()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_endless_line_in_a_gzip_fails_at_the_row_limit() {
+    let mut text = csv(&rows_of(2, 0));
+    text.extend(std::iter::repeat_n(b'x', 64 << 20));
+    let (err, path, _d) = import_error("bomb.csv.gz", &gzip(&text)).await;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:4: a row longer than 1048576 bytes; is this a CSV export? (raise `import.max_record_bytes` in allot.toml if the row is real)",
+            path.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_huge_tag_cell_fails_at_the_cell_limit() {
+    let tags = format!("\"{{\"\"team\"\": \"\"{}\"\"}}\"", "a".repeat(100_000));
+    let text = csv(&[row(
+        "1",
+        "2024-09-01 00:00:00",
+        "2024-09-01 01:00:00",
+        "Usage",
+        &tags,
+    )]);
+    let (err, path, _d) = import_error("tags.csv", &text).await;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2: column Tags: a value longer than 65536 bytes (raise `import.max_field_bytes` in allot.toml if the value is real)",
+            path.display()
+        )
+    );
 }

@@ -29,6 +29,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
             retries: 0,
             retry_after: std::time::Duration::from_secs(1),
         }],
+        import_limits: allot::importers::Limits::default(),
         anomalies: Default::default(),
         webhooks: vec![],
     }

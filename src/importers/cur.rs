@@ -9,7 +9,7 @@
 //! `docs/importers.md` for the mapping). The billing account is the payer
 //! account; an import replaces the payer's billing period like a FOCUS one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{decimal, is_null, opt_text, timestamp};
-use super::{ImportError, Progress, csv_error};
+use super::{CsvFile, ImportError, ReadOptions};
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
 use crate::store::{ImportSummary, Store, StoredLine};
 
@@ -89,7 +89,6 @@ struct Columns {
 impl Columns {
     fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
         super::ensure_header(path, headers)?;
-        let mut index = HashMap::new();
         let mut tag_columns = Vec::new();
         let mut tag_map = None;
         for (i, h) in headers.iter().enumerate() {
@@ -97,11 +96,12 @@ impl Columns {
                 tag_map = Some(i);
             } else if let Some(key) = tag_column(h) {
                 tag_columns.push((i, key));
-            } else {
-                index.insert(column_key(h), i);
             }
         }
-        let opt = |name: &str| index.get(&column_key(name)).copied();
+        let index = super::HeaderIndex::new(path, headers, column_key, |h| {
+            h.trim() != "resource_tags" && tag_column(h).is_none()
+        });
+        let opt = |name: &str| index.get(name);
         let req = |name: &str| {
             opt(name).ok_or_else(|| ImportError::MissingColumn {
                 path: path.to_path_buf(),
@@ -161,6 +161,7 @@ impl Columns {
         .flatten()
         .chain(cols.tag_columns.iter().map(|(i, _)| *i))
         .collect();
+        index.finish()?;
         Ok(cols)
     }
 }
@@ -424,7 +425,7 @@ impl RowParser {
 /// Reads every file into the roll-up, sending drained batches; returns rows read.
 fn read_files(
     paths: &[PathBuf],
-    progress: Progress,
+    options: ReadOptions,
     out: &mpsc::Sender<Vec<StoredLine>>,
 ) -> Result<u64, ImportError> {
     let mut reading = Reading {
@@ -433,15 +434,15 @@ fn read_files(
         key: Vec::new(),
         out,
     };
+    let mut files = Vec::with_capacity(paths.len());
     for path in paths {
+        let mut rows = super::FileRows::new(path);
         if is_parquet(path)? {
-            read_parquet(path, &mut reading)?;
+            read_parquet(path, &mut reading, &mut rows)?;
         } else {
-            let (reader, bar) = super::focus::open(path, progress)?;
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(false)
-                .from_reader(reader);
-            let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
+            let (reader, bar) = super::focus::open(path, options.progress)?;
+            let mut csv = CsvFile::open(path, reader, options.limits)?;
+            let headers = csv.headers().clone();
             let cols = Columns::resolve(path, &headers)?;
             let parser = RowParser {
                 path: path.clone(),
@@ -449,16 +450,16 @@ fn read_files(
                 cols,
             };
             let mut record = csv::StringRecord::new();
-            while csv
-                .read_record(&mut record)
-                .map_err(|e| csv_error(path, Some(&headers), e))?
-            {
+            while csv.read(&mut record)? {
                 let line = record.position().map(|p| p.line()).unwrap_or(0);
+                rows.add(&record);
                 reading.add(&parser, &record, line)?;
             }
             bar.finish_and_clear();
         }
+        files.push(rows);
     }
+    super::check_repeated_rows(&files)?;
     if out.blocking_send(reading.rollup.drain()).is_err() {
         return Err(ImportError::Interrupted);
     }
@@ -524,7 +525,11 @@ fn is_parquet(path: &Path) -> Result<bool, ImportError> {
 /// Reads a Parquet CUR row by row (one row group in memory at a time). Each
 /// row is turned into the text a CSV export would hold, so both go through
 /// the same parser; errors name the row number where CSV names the line.
-fn read_parquet(path: &Path, reading: &mut Reading<'_>) -> Result<(), ImportError> {
+fn read_parquet(
+    path: &Path,
+    reading: &mut Reading<'_>,
+    rows: &mut super::FileRows,
+) -> Result<(), ImportError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let bad = |e: parquet::errors::ParquetError| ImportError::Csv {
         path: path.to_path_buf(),
@@ -559,6 +564,7 @@ fn read_parquet(path: &Path, reading: &mut Reading<'_>) -> Result<(), ImportErro
         for (_, field) in row.get_column_iter() {
             record.push_field(&parquet_cell(field));
         }
+        rows.add(&record);
         reading.add(&parser, &record, n as u64 + 1)?;
     }
     Ok(())
@@ -597,10 +603,11 @@ fn parquet_cell(field: &parquet::record::Field) -> String {
 pub async fn import(
     store: &Store,
     paths: &[PathBuf],
-    progress: Progress,
+    options: impl Into<ReadOptions>,
 ) -> Result<ImportSummary, ImportError> {
+    let options = options.into();
     super::import_files(store, "cur", paths, move |owned, sender| {
-        tokio::task::spawn_blocking(move || read_files(&owned, progress, &sender))
+        tokio::task::spawn_blocking(move || read_files(&owned, options, &sender))
     })
     .await
 }

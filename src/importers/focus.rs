@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::progress::ProgressReader;
 use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{decimal, is_null, opt_text, timestamp};
-use super::{ImportError, Progress, csv_error};
+use super::{CsvFile, ImportError, Progress, ReadOptions};
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
 use crate::store::{ImportSummary, Store, StoredLine};
 
@@ -24,6 +24,8 @@ use crate::store::{ImportSummary, Store, StoredLine};
 const ROLLUP_MAX_KEYS: usize = 25_000;
 /// Distinct tag sets remembered before the parse cache is cleared.
 const TAG_CACHE_MAX: usize = 50_000;
+/// Longer tag texts are parsed each time rather than remembered.
+const TAG_CACHE_MAX_TEXT: usize = 1024;
 
 /// The FOCUS columns allot reads. `ServiceProviderName` (1.3) is preferred
 /// over the deprecated `ProviderName` when both exist.
@@ -60,12 +62,8 @@ struct Columns {
 impl Columns {
     fn resolve(path: &Path, headers: &csv::StringRecord) -> Result<Columns, ImportError> {
         super::ensure_header(path, headers)?;
-        let index: HashMap<String, usize> = headers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (column_key(h), i))
-            .collect();
-        let opt = |name: &str| index.get(&column_key(name)).copied();
+        let index = super::HeaderIndex::new(path, headers, column_key, |_| true);
+        let opt = |name: &str| index.get(name);
         let req = |name: &str| {
             opt(name).ok_or_else(|| ImportError::MissingColumn {
                 expected: "a FOCUS 1.0-1.3 cost-and-usage export",
@@ -124,6 +122,7 @@ impl Columns {
         .into_iter()
         .flatten()
         .collect();
+        index.finish()?;
         Ok(cols)
     }
 }
@@ -175,7 +174,9 @@ impl RowParser {
         if self.tag_cache.len() >= TAG_CACHE_MAX {
             self.tag_cache.clear();
         }
-        self.tag_cache.insert(raw.to_string(), t.clone());
+        if raw.len() <= TAG_CACHE_MAX_TEXT {
+            self.tag_cache.insert(raw.to_string(), t.clone());
+        }
         Ok(t)
     }
 
@@ -379,6 +380,10 @@ pub(super) fn open(
 /// Reads every file, sending rolled-up batches; returns the number of rows read.
 /// Records per batch handed from the CSV reader to the row parser.
 const RECORD_BATCH: usize = 4096;
+/// Bytes of text per batch, at most (long rows make short batches).
+const RECORD_BATCH_BYTES: usize = 8 << 20;
+/// Records holding more text than this are not kept for reuse.
+const RECORD_REUSE_MAX: usize = 64 << 10;
 /// Batches in flight between the two threads (bounds memory).
 const RECORD_BATCHES_IN_FLIGHT: usize = 4;
 
@@ -397,22 +402,20 @@ enum Chunk {
 /// Record buffers come back through `recycle` so they are reused.
 fn read_records(
     paths: &[PathBuf],
-    progress: Progress,
+    options: ReadOptions,
     out: &std::sync::mpsc::SyncSender<Chunk>,
     recycle: &std::sync::mpsc::Receiver<Vec<csv::StringRecord>>,
 ) {
     let read = || -> Result<(), ImportError> {
+        let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let (reader, bar) = open(path, progress)?;
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(false)
-                .from_reader(reader);
-            let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
-            let csv_err = |e: csv::Error| csv_error(path, Some(&headers), e);
+            let mut rows = super::FileRows::new(path);
+            let (reader, bar) = open(path, options.progress)?;
+            let mut csv = CsvFile::open(path, reader, options.limits)?;
             if out
                 .send(Chunk::File {
                     path: path.clone(),
-                    headers: headers.clone(),
+                    headers: csv.headers().clone(),
                 })
                 .is_err()
             {
@@ -423,14 +426,17 @@ fn read_records(
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(RECORD_BATCH));
                 batch.resize_with(RECORD_BATCH, csv::StringRecord::new);
-                let mut filled = 0;
-                while filled < RECORD_BATCH
-                    && csv.read_record(&mut batch[filled]).map_err(csv_err)?
-                {
+                let (mut filled, mut bytes, mut done) = (0, 0, false);
+                while filled < RECORD_BATCH && bytes < RECORD_BATCH_BYTES {
+                    if !csv.read(&mut batch[filled])? {
+                        done = true;
+                        break;
+                    }
+                    bytes += batch[filled].as_slice().len();
+                    rows.add(&batch[filled]);
                     filled += 1;
                 }
                 batch.truncate(filled);
-                let done = filled < RECORD_BATCH;
                 if filled > 0 && out.send(Chunk::Records(batch)).is_err() {
                     return Ok(());
                 }
@@ -439,8 +445,9 @@ fn read_records(
                 }
             }
             bar.finish_and_clear();
+            files.push(rows);
         }
-        Ok(())
+        super::check_repeated_rows(&files)
     };
     if let Err(e) = read() {
         let _ = out.send(Chunk::Failed(e));
@@ -480,6 +487,12 @@ fn parse_records(
                         return Err(ImportError::Interrupted);
                     }
                 }
+                let mut batch = batch;
+                for r in batch.iter_mut() {
+                    if r.as_slice().len() > RECORD_REUSE_MAX {
+                        *r = csv::StringRecord::new();
+                    }
+                }
                 let _ = recycle.try_send(batch);
             }
             Chunk::Failed(e) => return Err(e),
@@ -498,12 +511,13 @@ fn parse_records(
 pub async fn import(
     store: &Store,
     paths: &[PathBuf],
-    progress: Progress,
+    options: impl Into<ReadOptions>,
 ) -> Result<ImportSummary, ImportError> {
+    let options = options.into();
     super::import_files(store, "focus", paths, move |owned, sender| {
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
-        tokio::task::spawn_blocking(move || read_records(&owned, progress, &chunk_tx, &recycle_rx));
+        tokio::task::spawn_blocking(move || read_records(&owned, options, &chunk_tx, &recycle_rx));
         tokio::task::spawn_blocking(move || parse_records(chunk_rx, recycle_tx, &sender))
     })
     .await

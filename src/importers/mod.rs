@@ -3,6 +3,7 @@
 //! bounded memory; a malformed row fails the whole import with its position.
 
 pub mod cost_explorer;
+mod csv_input;
 pub mod cur;
 pub mod focus;
 mod progress;
@@ -15,7 +16,25 @@ use std::path::PathBuf;
 
 use crate::store::StoreError;
 
+pub(crate) use csv_input::CsvFile;
+pub use csv_input::Limits;
 pub use progress::Progress;
+
+/// How files are read: progress drawing and input bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub progress: Progress,
+    pub limits: Limits,
+}
+
+impl From<Progress> for ReadOptions {
+    fn from(progress: Progress) -> Self {
+        ReadOptions {
+            progress,
+            limits: Limits::default(),
+        }
+    }
+}
 
 /// What can go wrong in an import. Nothing is stored when any of these occurs.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +60,43 @@ pub enum ImportError {
         column: String,
         expected: &'static str,
     },
+    #[error(
+        "{path}:{line}: a row longer than {limit} bytes; is this a CSV export? (raise `import.max_record_bytes` in allot.toml if the row is real)"
+    )]
+    RecordTooLong {
+        path: PathBuf,
+        line: u64,
+        limit: u64,
+    },
+    #[error(
+        "{path}:{line}: column {column}: a value longer than {limit} bytes (raise `import.max_field_bytes` in allot.toml if the value is real)"
+    )]
+    FieldTooLong {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        limit: usize,
+    },
+    #[error(
+        "{path}:{line}: expected {expected} fields as in the header row, found {found}; every row needs one value per column"
+    )]
+    FieldCount {
+        path: PathBuf,
+        line: u64,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "{path}:1: columns {first} `{first_name}` and {second} `{second_name}` are both the column {column}: remove one of them"
+    )]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        first_name: String,
+        second: usize,
+        second_name: String,
+    },
     #[error("{path}:{line}: malformed CSV: {message}")]
     Csv {
         path: PathBuf,
@@ -53,6 +109,14 @@ pub enum ImportError {
     NoFiles,
     #[error("`{0}` is given twice: each file of an export is imported once")]
     DuplicateFile(PathBuf),
+    #[error(
+        "`{second}` repeats the rows of `{first}` ({shared} of its rows checked, all found there): they are one export given twice; import one of them"
+    )]
+    RepeatedRows {
+        first: PathBuf,
+        second: PathBuf,
+        shared: u64,
+    },
     #[error("{0}: no header row; is the file empty?")]
     NoHeader(PathBuf),
     #[error("the import was interrupted before it finished; nothing was stored")]
@@ -75,34 +139,62 @@ pub(crate) fn ensure_header(
     Ok(())
 }
 
-/// A CSV reader error as an import error with its position; with the
-/// header row known, text that is not UTF-8 is reported by column.
-pub(crate) fn csv_error(
-    path: &std::path::Path,
-    headers: Option<&csv::StringRecord>,
-    e: csv::Error,
-) -> ImportError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    match e.kind() {
-        csv::ErrorKind::Io(_) => ImportError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        },
-        csv::ErrorKind::Utf8 { err, .. } => ImportError::Value {
-            path: path.to_path_buf(),
-            line,
-            column: headers
-                .and_then(|h| h.get(err.field()))
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|| format!("#{}", err.field() + 1)),
-            expected: "UTF-8 text (re-export the file as UTF-8)".to_string(),
-            found: "bytes that are not UTF-8".to_string(),
-        },
-        _ => ImportError::Csv {
-            path: path.to_path_buf(),
-            line,
-            message: e.to_string(),
-        },
+/// A header row indexed by an importer's spelling rule (`key`). Looking a
+/// column up that two headers spell remembers it, and [`HeaderIndex::finish`]
+/// refuses the file: the last one must not silently win.
+pub(crate) struct HeaderIndex<'h> {
+    path: &'h std::path::Path,
+    headers: &'h csv::StringRecord,
+    key: fn(&str) -> String,
+    by_key: std::collections::HashMap<String, Vec<usize>>,
+    duplicate: std::cell::RefCell<Option<(String, usize, usize)>>,
+}
+
+impl<'h> HeaderIndex<'h> {
+    /// Indexes every header for which `keep` holds.
+    pub(crate) fn new(
+        path: &'h std::path::Path,
+        headers: &'h csv::StringRecord,
+        key: fn(&str) -> String,
+        keep: impl Fn(&str) -> bool,
+    ) -> Self {
+        let mut by_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (i, h) in headers.iter().enumerate().filter(|(_, h)| keep(h)) {
+            by_key.entry(key(h)).or_default().push(i);
+        }
+        HeaderIndex {
+            path,
+            headers,
+            key,
+            by_key,
+            duplicate: Default::default(),
+        }
+    }
+
+    /// The column of `name`, if the file has it.
+    pub(crate) fn get(&self, name: &str) -> Option<usize> {
+        let found = self.by_key.get(&(self.key)(name))?;
+        if let [first, second, ..] = found.as_slice() {
+            self.duplicate
+                .borrow_mut()
+                .get_or_insert((name.to_string(), *first, *second));
+        }
+        found.first().copied()
+    }
+
+    /// Refuses the header row if a column looked up is spelt twice.
+    pub(crate) fn finish(self) -> Result<(), ImportError> {
+        match self.duplicate.into_inner() {
+            None => Ok(()),
+            Some((column, first, second)) => Err(ImportError::DuplicateColumn {
+                path: self.path.to_path_buf(),
+                column,
+                first: first + 1,
+                first_name: self.headers.get(first).unwrap_or("").trim().to_string(),
+                second: second + 1,
+                second_name: self.headers.get(second).unwrap_or("").trim().to_string(),
+            }),
+        }
     }
 }
 
@@ -145,4 +237,94 @@ where
     }
     let rows = reader.await.map_err(|_| ImportError::Interrupted)??;
     Ok(tx.commit(rows).await?)
+}
+
+/// Rows of a file sampled for [`FileRows`]: the smallest row hashes.
+const SKETCH_ROWS: usize = 4096;
+/// Sampled rows that must all be found in another file to call a file's
+/// rows a repeat (fewer when the file is that small).
+const REPEAT_EVIDENCE: u64 = 16;
+
+/// The data rows of one file of an import, in fixed memory: their number,
+/// an order-independent digest, and the [`SKETCH_ROWS`] smallest row hashes
+/// (a bottom-k sketch). Two files with the same rows have the same digest;
+/// when one file's rows are all in another, every sampled hash of the first
+/// below the second's largest sampled hash is among the second's samples.
+pub(crate) struct FileRows {
+    path: PathBuf,
+    rows: u64,
+    digest: u64,
+    sketch: std::collections::BTreeSet<u64>,
+}
+
+impl FileRows {
+    pub(crate) fn new(path: &std::path::Path) -> Self {
+        FileRows {
+            path: path.to_path_buf(),
+            rows: 0,
+            digest: 0,
+            sketch: Default::default(),
+        }
+    }
+
+    /// Counts one data row (its cells as parsed, so quoting, line endings
+    /// and compression do not matter).
+    pub(crate) fn add(&mut self, record: &csv::StringRecord) {
+        use std::hash::Hasher;
+        let mut h = std::hash::DefaultHasher::new();
+        for field in record.iter() {
+            h.write(field.as_bytes());
+            h.write_u8(0x1f);
+        }
+        let hash = h.finish();
+        self.rows += 1;
+        self.digest = self.digest.wrapping_add(hash);
+        if self.sketch.len() < SKETCH_ROWS {
+            self.sketch.insert(hash);
+        } else if self.sketch.last().is_some_and(|&max| hash < max) && self.sketch.insert(hash) {
+            self.sketch.pop_last();
+        }
+    }
+
+    /// How many of this file's sampled rows show it repeats `other`: `None`
+    /// when some sampled row is not in `other`, or too few could be checked.
+    fn repeats(&self, other: &FileRows) -> Option<u64> {
+        if self.rows == 0 || self.rows > other.rows {
+            return None;
+        }
+        if self.rows == other.rows && self.digest == other.digest {
+            return Some(self.rows);
+        }
+        let limit = if other.sketch.len() < SKETCH_ROWS {
+            u64::MAX
+        } else {
+            *other.sketch.last()?
+        };
+        let mut checked = 0;
+        for hash in self.sketch.iter().take_while(|h| **h <= limit) {
+            if !other.sketch.contains(hash) {
+                return None;
+            }
+            checked += 1;
+        }
+        (checked >= REPEAT_EVIDENCE.min(self.sketch.len() as u64)).then_some(checked)
+    }
+}
+
+/// Refuses an import whose files repeat each other's rows (the same export
+/// as CSV and as gzip, or a part that a whole export also holds), naming both.
+pub(crate) fn check_repeated_rows(files: &[FileRows]) -> Result<(), ImportError> {
+    for (i, a) in files.iter().enumerate() {
+        for b in &files[i + 1..] {
+            let (small, large) = if a.rows <= b.rows { (a, b) } else { (b, a) };
+            if let Some(shared) = small.repeats(large) {
+                return Err(ImportError::RepeatedRows {
+                    first: a.path.clone(),
+                    second: b.path.clone(),
+                    shared,
+                });
+            }
+        }
+    }
+    Ok(())
 }

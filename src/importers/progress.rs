@@ -8,11 +8,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 const MIN_BYTES_FOR_BAR: u64 = 32 * 1024 * 1024;
 
 /// Whether to draw progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Progress {
     /// A bar on stderr when it is a terminal and the file is large.
     Auto,
     /// Never draw (tests, scripts, servers).
+    #[default]
     Hidden,
 }
 

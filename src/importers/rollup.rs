@@ -9,8 +9,8 @@
 //! day, so a row whose identity was seen before costs only the parsing of
 //! its amounts and period: the full line is parsed once per key.
 //!
-//! Memory is bounded: when `max_keys` distinct lines are pending, the caller
-//! drains them. Draining early only means two stored lines where one would
+//! Memory is bounded: when `max_keys` distinct lines are pending, or their
+//! keys hold [`MAX_KEY_BYTES`], the caller drains them. Draining early only means two stored lines where one would
 //! have done; sums are unchanged.
 
 use std::collections::HashMap;
@@ -50,11 +50,16 @@ pub fn daily_period(start: DateTime<Utc>, end: DateTime<Utc>) -> (DateTime<Utc>,
     }
 }
 
+/// Bytes of pending keys at which the roll-up is full, whatever their
+/// number (the lines hold about as much again).
+pub const MAX_KEY_BYTES: usize = 64 << 20;
+
 /// Pending lines, keyed by their identity.
 pub struct Rollup {
     index: HashMap<Vec<u8>, usize>,
     lines: Vec<(CostLine, Amounts, u64)>,
     max_keys: usize,
+    key_bytes: usize,
 }
 
 impl Rollup {
@@ -63,6 +68,7 @@ impl Rollup {
             index: HashMap::new(),
             lines: Vec::new(),
             max_keys,
+            key_bytes: 0,
         }
     }
 
@@ -83,6 +89,7 @@ impl Rollup {
                 (l.charge_period_start, l.charge_period_end) =
                     daily_period(l.charge_period_start, l.charge_period_end);
                 self.index.insert(key.to_vec(), self.lines.len());
+                self.key_bytes += key.len();
                 self.lines.push((l, Amounts::default(), 0));
                 let last = self.lines.len() - 1;
                 &mut self.lines[last]
@@ -100,12 +107,13 @@ impl Rollup {
 
     /// Whether the pending set has reached its bound and should be drained.
     pub fn is_full(&self) -> bool {
-        self.lines.len() >= self.max_keys
+        self.lines.len() >= self.max_keys || self.key_bytes >= MAX_KEY_BYTES
     }
 
     /// Takes every pending line.
     pub fn drain(&mut self) -> Vec<StoredLine> {
         self.index.clear();
+        self.key_bytes = 0;
         self.lines
             .drain(..)
             .map(|(mut line, s, rows)| {

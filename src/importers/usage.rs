@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::values::decimal;
-use super::{ImportError, csv_error};
+use super::{CsvFile, ImportError};
 use crate::domain::{Metric, Month, TeamId, UsageRecord};
 use crate::store::Store;
 
@@ -23,37 +23,27 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(std::io::BufReader::new(file));
-    let headers = csv.headers().map_err(|e| csv_error(path, None, e))?.clone();
-    let csv_err = |e: csv::Error| csv_error(path, Some(&headers), e);
-    let index: HashMap<String, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            (
-                h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase(),
-                i,
-            )
-        })
-        .collect();
+    let mut csv = CsvFile::open(
+        path,
+        std::io::BufReader::new(file),
+        super::Limits::default(),
+    )?;
+    let headers = csv.headers().clone();
+    let index = super::HeaderIndex::new(path, &headers, column_key, |_| true);
     let col = |name: &str| {
-        index
-            .get(name)
-            .copied()
-            .ok_or_else(|| ImportError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                expected: EXPECTED,
-            })
+        index.get(name).ok_or_else(|| ImportError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            expected: EXPECTED,
+        })
     };
     let (date_col, team_col, metric_col, quantity_col) =
         (col("date")?, col("team")?, col("metric")?, col("quantity")?);
+    index.finish()?;
     let mut records = Vec::new();
     let mut seen: HashMap<(NaiveDate, TeamId, Metric), u64> = HashMap::new();
-    for record in csv.records() {
-        let record = record.map_err(csv_err)?;
+    let mut record = csv::StringRecord::new();
+    while csv.read(&mut record)? {
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let get = |i: usize| record.get(i).unwrap_or("");
         let err = |column: &str, expected: &str, found: &str| ImportError::Value {
@@ -128,6 +118,13 @@ pub fn parse_record(
         metric,
         quantity,
     })
+}
+
+/// How a usage column name is matched: case, spaces and a BOM do not matter.
+fn column_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
