@@ -267,6 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     start,
                     end,
                     group_by,
+                    run: None,
                 },
             )
             .await?;
@@ -315,15 +316,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = open(&settings.database_url).await?;
             let summary = usage::import(&store, &files).await?;
-            let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
-            println!(
-                "imported {} usage records; months: {}",
-                summary.records,
+            let list = |months: &[Month]| {
                 if months.is_empty() {
                     "none".to_string()
                 } else {
-                    months.join(", ")
+                    months
+                        .iter()
+                        .map(Month::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
+            };
+            println!(
+                "imported {} usage records; months: {}; changed (re-allocate them): {}",
+                summary.records,
+                list(&summary.months),
+                list(&summary.changed_months)
             );
             Ok(())
         }

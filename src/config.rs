@@ -341,6 +341,7 @@ impl Settings {
         crate::importers::ReadOptions {
             progress,
             limits: self.import_limits,
+            run: None,
         }
     }
 }

@@ -72,11 +72,12 @@ pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Imports a source: Cost Explorer's changeable days, or the files (local or
-/// on S3) of a report.
+/// on S3) of a report. The import records itself in run `run`.
 async fn import_source(
     store: &Store,
     settings: &Settings,
     source: &Source,
+    run: i64,
 ) -> anyhow::Result<ImportSummary> {
     if source.kind == SourceKind::CostExplorer {
         let client = cost_explorer::client(source.endpoint_url.as_deref()).await;
@@ -86,6 +87,7 @@ async fn import_source(
             start,
             end: today + chrono::Duration::days(1),
             group_by: source.group_by.clone(),
+            run: Some(run),
         };
         let fetched = cost_explorer::import(store, &client, &request).await?;
         tracing::info!(source = %source.name, requests = fetched.requests, "cost explorer requests");
@@ -103,18 +105,48 @@ async fn import_source(
         Some(d) => d.files.clone(),
         None => source_files(&source.path)?,
     };
+    let options = crate::importers::ReadOptions {
+        run: Some(run),
+        ..settings.read_options(Progress::Hidden)
+    };
     Ok(if source.kind == SourceKind::Cur {
-        cur::import(store, &files, settings.read_options(Progress::Hidden)).await?
+        cur::import(store, &files, options).await?
     } else {
-        focus::import(store, &files, settings.read_options(Progress::Hidden)).await?
+        focus::import(store, &files, options).await?
     })
 }
 
 /// How often `allot serve` looks for alerts due again.
 const ALERT_RETRY_TICK: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Runs a source once: import, then re-allocate the months it changed.
+/// How often a running run renews its lease (see [`Store::start_run`]).
+const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a source once: import, then re-allocate every stale month (those
+/// the import changed, and any an earlier run or a usage change left
+/// stale), then detect anomalies on them.
+///
+/// The work runs in a task of its own: a client that stops waiting does not
+/// cancel it, and a panic in it is recorded as a failed run. While it runs
+/// its lease is renewed, so a run whose process died is marked interrupted
+/// once the lease lapses.
 pub async fn run_once(
+    store: &Store,
+    settings: &Settings,
+    source: &Source,
+    trigger: Trigger,
+) -> Result<Outcome, StoreError> {
+    let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
+    let task = tokio::spawn(async move { run_locked(&store, &settings, &source, trigger).await });
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "a source run could not finish: {e}"
+        ))),
+    }
+}
+
+async fn run_locked(
     store: &Store,
     settings: &Settings,
     source: &Source,
@@ -131,47 +163,41 @@ pub async fn run_once(
     let id = store.start_run(&source.name, trigger.as_str()).await?;
     tracing::info!(source = %source.name, run = id, trigger = trigger.as_str(), "import run started");
     let started = std::time::Instant::now();
-    let result: anyhow::Result<(u64, Vec<crate::domain::Month>)> = async {
-        let summary = import_source(store, settings, source).await?;
-        if !summary.changed_months.is_empty() {
-            let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
-                anyhow::anyhow!(
-                    "imported, but the rules are invalid so nothing was re-allocated:\n{e}"
-                )
-            })?;
-            for month in &summary.changed_months {
-                match service::allocate_month(store, &rules, *month, settings.cost_basis).await {
-                    Ok(_) | Err(service::ServiceError::NoData(_)) => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!("imported, but re-allocating {month} failed")
-                        });
-                    }
+    let lease = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEWAL).await;
+                if let Err(e) = store.renew_run_lease(id).await {
+                    tracing::warn!(run = id, error = %e, "cannot renew the run's lease");
                 }
             }
+        })
+    };
+    let work = {
+        let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
+        tokio::spawn(async move { import_and_allocate(&store, &settings, &source, id).await })
+    };
+    let result = match work.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            tracing::error!(source = %source.name, run = id, panic = message, "import run panicked");
+            Err(anyhow::anyhow!(
+                "allot failed unexpectedly ({message}); the server log has the details, please report it"
+            ))
         }
-        // Detection follows every re-allocation; its failure does not undo
-        // the import, and its months stay owed to the next run.
-        match service::detect_after_change(
-            store,
-            &settings.anomalies,
-            &settings.webhooks,
-            &summary.changed_months,
-        )
-        .await
-        {
-            Ok(Some(d)) => {
-                tracing::info!(source = %source.name, from = %d.from, to = %d.to, found = d.found, new = d.saved.new.len(), "anomaly detection ran")
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(source = %source.name, error = %e, "anomaly detection failed"),
-        }
-        Ok((summary.rows_read, summary.changed_months))
-    }
-    .await;
+        Err(e) => Err(anyhow::anyhow!("the run was cancelled: {e}")),
+    };
+    lease.abort();
     let (ok, rows, months, error) = match &result {
-        Ok((rows, months)) => (true, *rows, months.clone(), None),
-        Err(e) => (false, 0, vec![], Some(format!("{e:#}"))),
+        Ok((rows, months)) => (true, Some(*rows), months.clone(), None),
+        Err(e) => (false, None, vec![], Some(format!("{e:#}"))),
     };
     store
         .finish_run(id, ok, rows, &months, error.as_deref())
@@ -183,7 +209,7 @@ pub async fn run_once(
         .collect::<Vec<_>>()
         .join(",");
     if ok {
-        tracing::info!(source = %source.name, run = id, rows, months = %months_text, seconds = started.elapsed().as_secs_f64(), "import run succeeded");
+        tracing::info!(source = %source.name, run = id, rows = rows.unwrap_or(0), months = %months_text, seconds = started.elapsed().as_secs_f64(), "import run succeeded");
     } else {
         tracing::warn!(source = %source.name, run = id, error = error.as_deref().unwrap_or(""), "import run failed");
     }
@@ -193,6 +219,50 @@ pub async fn run_once(
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("import run {id} vanished")))?;
     Ok(Outcome::Ran(run))
+}
+
+/// The work of a run: import, re-allocate what is stale, detect. Returns
+/// the rows read and the months the run changed or re-allocated.
+async fn import_and_allocate(
+    store: &Store,
+    settings: &Settings,
+    source: &Source,
+    run: i64,
+) -> anyhow::Result<(u64, Vec<crate::domain::Month>)> {
+    let summary = import_source(store, settings, source, run).await?;
+    // Every stale month, however it became so: this import's, and those an
+    // interrupted run or a usage change left behind.
+    let stale = store.stale_months().await?;
+    let mut months: Vec<crate::domain::Month> = summary.changed_months.clone();
+    months.extend(stale.iter().copied());
+    months.sort();
+    months.dedup();
+    if !stale.is_empty() {
+        let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
+            anyhow::anyhow!("imported, but the rules are invalid so nothing was re-allocated:\n{e}")
+        })?;
+        for month in &stale {
+            match service::allocate_month(store, &rules, *month, settings.cost_basis).await {
+                Ok(_) | Err(service::ServiceError::NoData(_)) => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("imported, but re-allocating {month} failed"));
+                }
+            }
+        }
+    }
+    // Detection follows every re-allocation; its failure does not undo
+    // the import, and its months stay owed to the next run.
+    match service::detect_after_change(store, &settings.anomalies, &settings.webhooks, &months)
+        .await
+    {
+        Ok(Some(d)) => {
+            tracing::info!(source = %source.name, from = %d.from, to = %d.to, found = d.found, new = d.saved.new.len(), "anomaly detection ran")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(source = %source.name, error = %e, "anomaly detection failed"),
+    }
+    Ok((summary.rows_read, months))
 }
 
 /// Sends the webhook alerts that are due; failures are logged and retried

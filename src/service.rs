@@ -26,6 +26,8 @@ pub enum ServiceError {
     )]
     Overtaken,
     #[error(transparent)]
+    OutOfRange(#[from] engine::OutOfRange),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -36,17 +38,37 @@ pub async fn allocate_month(
     month: Month,
     basis: CostBasis,
 ) -> Result<Allocation, ServiceError> {
+    allocate_month_with_progress(store, rules, month, basis, |_| {}).await
+}
+
+/// [`allocate_month`], calling `progress` with the number of lines read
+/// after each line. The allocation is stale if the month's inputs change
+/// at any point from the start of reading (see [`is_stale`]).
+pub async fn allocate_month_with_progress(
+    store: &Store,
+    rules: &RuleSet,
+    month: Month,
+    basis: CostBasis,
+    mut progress: impl FnMut(u64) + Send,
+) -> Result<Allocation, ServiceError> {
+    // Read first: whatever changes the month from now on makes it stale.
+    let input_version = store.month_version(month).await?;
     let usage = store.usage_for_month(month).await?;
     let mut allocator = engine::Allocator::new(month, rules, basis, &usage);
+    let mut read = 0;
     let lines = store
-        .for_each_line_in_month(month, |line| allocator.add(&line))
+        .for_each_line_in_month(month, |line| {
+            allocator.add(&line);
+            read += 1;
+            progress(read);
+        })
         .await?;
     if lines == 0 {
         // The month's data is gone (or never came): so is its allocation.
-        store.delete_allocation(month).await?;
+        store.delete_allocation(month, input_version).await?;
         return Err(ServiceError::NoData(month));
     }
-    let allocation = allocator.finish();
+    let allocation = allocator.finish()?;
     let run = AllocationRun {
         month,
         allocated_at: Utc::now(),
@@ -54,6 +76,7 @@ pub async fn allocate_month(
         lines: allocation.lines,
         known_teams: rules.declared_teams().into_iter().collect(),
         data_through: allocation.data_through,
+        input_version,
     };
     store
         .replace_allocation(&run, &allocation.rows, &allocation.shares)
@@ -92,7 +115,7 @@ pub async fn preview(
     store
         .for_each_line_in_month(month, |line| allocator.add(&line))
         .await?;
-    let candidate = allocator.finish();
+    let candidate = allocator.finish()?;
     let current = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
     let next = engine::showback(month, run.cost_basis, &candidate.rows, GroupBy::Team);
     let diff = engine::compare(&current, &next);
@@ -119,13 +142,11 @@ pub async fn explain(
     Ok((run, explanation))
 }
 
-/// Whether billing data for the run's month was imported after the run:
-/// its figures then no longer reflect the stored bill.
+/// Whether the month's inputs (billing lines, usage figures) changed after
+/// the allocation read them, whenever that happened: its figures then no
+/// longer reflect what is stored.
 pub async fn is_stale(store: &Store, run: &AllocationRun) -> Result<bool, ServiceError> {
-    Ok(store
-        .month_changed_at(run.month)
-        .await?
-        .is_some_and(|at| at > run.allocated_at))
+    Ok(store.month_version(run.month).await? > run.input_version)
 }
 
 /// A team's (or `unallocated`'s) costs over an inclusive date range.

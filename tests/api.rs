@@ -275,7 +275,10 @@ backend_tests! {
         let r = app.client.post(&url).json(&ok).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body, serde_json::json!({"records": 2, "months": ["2026-10"]}));
+        assert_eq!(body, serde_json::json!({"records": 2, "months": ["2026-10"], "changed_months": ["2026-10"]}));
+        // The same figures again change nothing.
+        let again: Value = app.client.post(&url).json(&ok).send().await.unwrap().json().await.unwrap();
+        assert_eq!(again["changed_months"], serde_json::json!([]));
         let stored = app._db.store.usage_for_month(Month::parse("2026-10").unwrap()).await.unwrap();
         let quantities: Vec<String> = stored.iter().map(|u| u.quantity.to_string()).collect();
         assert!(quantities.contains(&"3.25".to_string()) && quantities.contains(&"0.000000000001".to_string()), "{quantities:?}");

@@ -74,7 +74,7 @@ fn run(dir: &Path) -> String {
     let months: BTreeSet<Month> = lines.iter().map(|l| l.line.month()).collect();
     let mut out = String::from("month,team,currency,direct_cost,shared_cost,total_cost\n");
     for month in months {
-        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage);
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage).unwrap();
         for r in showback(month, CostBasis::Effective, &a.rows, GroupBy::Team).rows {
             out.push_str(&format!(
                 "{month},{},{},{},{},{}\n",

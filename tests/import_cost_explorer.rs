@@ -112,7 +112,7 @@ backend_tests! {
     async fn pages_are_followed_throttling_retried_and_estimated_days_replaced(db) {
         let (url, fake) = stand_in().await;
         let client = client(&url);
-        let request = Request { start: day("2026-10-01"), end: day("2026-10-03"), group_by: vec![GroupKey::Tag("team".into()), GroupKey::Service] };
+        let request = Request { start: day("2026-10-01"), end: day("2026-10-03"), group_by: vec![GroupKey::Tag("team".into()), GroupKey::Service], run: None };
         let fetched = cost_explorer::import(&db.store, &client, &request).await.unwrap();
         assert_eq!(fetched.requests, 2, "two pages; the throttled attempt was retried by the SDK");
         assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
@@ -129,7 +129,7 @@ backend_tests! {
         fake.phase.store(1, Ordering::SeqCst);
         let start = cost_explorer::default_start(&db.store, day("2026-10-03")).await.unwrap();
         assert_eq!(start, day("2026-10-01"), "no later than the month's start and the first estimated day");
-        let again = Request { start: day("2026-10-02"), end: day("2026-10-03"), group_by: request.group_by.clone() };
+        let again = Request { start: day("2026-10-02"), end: day("2026-10-03"), group_by: request.group_by.clone(), run: None };
         let fetched = cost_explorer::import(&db.store, &client, &again).await.unwrap();
         assert_eq!((fetched.requests, fetched.estimated_days.len()), (1, 0));
         assert!(db.store.estimated_periods(cost_explorer::ACCOUNT).await.unwrap().is_empty());

@@ -107,7 +107,7 @@ backend_tests! {
         let lines = month_lines(&db, "2024-09").await;
         assert_eq!(lines[0].line.tags.0.get(" Team").map(String::as_str), Some(" Payments "));
         let rules = common::shipped_rules();
-        let a = allot::engine::allocate(Month::parse("2024-09").unwrap(), &lines, &rules, CostBasis::Effective, &[]);
+        let a = allot::engine::allocate(Month::parse("2024-09").unwrap(), &lines, &rules, CostBasis::Effective, &[]).unwrap();
         assert_eq!(a.rows[0].owner.name(), "payments");
     }
 
@@ -507,4 +507,47 @@ async fn a_huge_tag_cell_fails_at_the_cell_limit() {
             path.display()
         )
     );
+}
+
+backend_tests! {
+    async fn an_import_committing_while_allocate_reads_the_month_leaves_it_stale(db) {
+        let month = Month::parse("2024-09").unwrap();
+        let (_d, first) = common::write_temp("acct-1.csv", &csv(&rows_of(50, 0)));
+        focus::import(&db.store, &[first], Progress::Hidden).await.unwrap();
+        // A second source's export of the same month, for another account.
+        let other: Vec<String> = rows_of(10, 100).into_iter().map(|r| r.replace(",acct-1,", ",acct-2,")).collect();
+        let (_e, second) = common::write_temp("acct-2.csv", &csv(&other));
+        let rules = common::shipped_rules();
+        let url = db.url.clone();
+        let mut interleaved = false;
+        // While allocate reads its first line, the other import commits
+        // (in another process's pool, on a thread of its own).
+        allot::service::allocate_month_with_progress(&db.store, &rules, month, CostBasis::Effective, |read| {
+            if read == 1 {
+                let (url, second) = (url.clone(), second.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        let store = allot::store::Store::connect(&url).await.unwrap();
+                        focus::import(&store, &[second], Progress::Hidden).await.unwrap();
+                    })
+                })
+                .join()
+                .unwrap();
+                interleaved = true;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(interleaved);
+        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let shown: Decimal = report.rows.iter().map(|r| r.total_cost).sum();
+        assert_eq!(shown, d("62.5"), "the allocation read the month before the import");
+        assert!(allot::service::is_stale(&db.store, &run).await.unwrap(), "and says it is stale");
+        assert_eq!(db.store.stale_months().await.unwrap(), vec![month]);
+        allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        assert_eq!(report.rows.iter().map(|r| r.total_cost).sum::<Decimal>(), d("75"));
+        assert!(!allot::service::is_stale(&db.store, &run).await.unwrap());
+    }
 }

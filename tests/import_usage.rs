@@ -54,3 +54,36 @@ backend_tests! {
         }
     }
 }
+
+backend_tests! {
+    async fn changed_usage_makes_the_month_stale_and_unchanged_usage_does_not(db) {
+        allot::importers::focus::import(&db.store, &[common::demo_fixture()], allot::importers::Progress::Hidden).await.unwrap();
+        let month = Month::parse("2026-10").unwrap();
+        let rules = common::shipped_rules();
+        let basis = allot::domain::CostBasis::Effective;
+        let stale = |db: &common::TestDb| {
+            let store = db.store.clone();
+            async move {
+                let (run, _) = allot::service::showback(&store, month, allot::engine::GroupBy::Team).await.unwrap();
+                allot::service::is_stale(&store, &run).await.unwrap()
+            }
+        };
+        let (_d, path) = common::write_temp("usage.csv", b"date,team,metric,quantity\n2026-10-01,payments,cpu_core_hours,3\n");
+        usage::import(&db.store, std::slice::from_ref(&path)).await.unwrap();
+        allot::service::allocate_month(&db.store, &rules, month, basis).await.unwrap();
+        assert!(!stale(&db).await);
+        // The same figures again: still fresh.
+        let s = usage::import(&db.store, std::slice::from_ref(&path)).await.unwrap();
+        assert_eq!(s.changed_months, Vec::<Month>::new());
+        assert!(!stale(&db).await);
+        // A changed figure moves pool weights: stale until allocated again.
+        let (_e, fix) = common::write_temp("fix.csv", b"date,team,metric,quantity\n2026-10-01,payments,cpu_core_hours,4\n");
+        let s = usage::import(&db.store, &[fix]).await.unwrap();
+        assert_eq!(s.changed_months, vec![month]);
+        assert!(stale(&db).await);
+        assert_eq!(db.store.stale_months().await.unwrap(), vec![month]);
+        allot::service::allocate_month(&db.store, &rules, month, basis).await.unwrap();
+        assert!(!stale(&db).await);
+        assert!(db.store.stale_months().await.unwrap().is_empty());
+    }
+}

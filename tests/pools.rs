@@ -69,7 +69,7 @@ fn run(
     );
     let rules = check(&[(PathBuf::from("pools.toml"), rules)]).unwrap_or_else(|e| panic!("{e}"));
     let month = Month::parse("2026-10").unwrap();
-    let a = allocate(month, lines, &rules, CostBasis::Effective, usage);
+    let a = allocate(month, lines, &rules, CostBasis::Effective, usage).unwrap();
     let s = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
     s.rows
         .iter()
@@ -187,7 +187,7 @@ fn all_zero_weights_fall_back_to_an_even_split_with_a_diagnostic() {
     let rules = "[teams]\nknown = [\"a\", \"b\", \"c\"]\n[usage]\nmetrics = [\"requests\"]\n[[pool]]\nname = \"shared\"\nmethod = \"usage\"\nmetric = \"requests\"\ntargets = [\"a\", \"b\", \"c\"]\n[[rule]]\nname = \"shared\"\npool = \"shared\"\n";
     let rules = check(&[(PathBuf::from("r.toml"), rules.to_string())]).unwrap();
     let month = Month::parse("2026-10").unwrap();
-    let a = allocate(month, &lines, &rules, CostBasis::Effective, &[]);
+    let a = allocate(month, &lines, &rules, CostBasis::Effective, &[]).unwrap();
     assert_eq!(
         a.diagnostics,
         vec!["pool `shared`: every usage weight is zero in USD; split evenly among its targets"]
@@ -314,7 +314,7 @@ fn an_explanation_lists_direct_cost_by_rule_and_each_pool_share_with_its_weights
     let rules = "[teams]\nknown = [\"engineering\", \"marketing\", \"finops\"]\n[[pool]]\nname = \"shared\"\nmethod = \"proportional\"\ntargets = [\"engineering\", \"marketing\", \"finops\"]\n[[rule]]\nname = \"tag\"\nteam_from_tag = \"team\"\n[[rule]]\nname = \"shared\"\npool = \"shared\"\nmatch.service = \"Shared Platform\"\n";
     let rules = check(&[(PathBuf::from("r.toml"), rules.to_string())]).unwrap();
     let month = Month::parse("2026-10").unwrap();
-    let a = allocate(month, &month_lines(), &rules, CostBasis::Effective, &[]);
+    let a = allocate(month, &month_lines(), &rules, CostBasis::Effective, &[]).unwrap();
     let owner = allot::domain::Owner::Team(TeamId::parse("engineering").unwrap());
     let e = allot::engine::explain(month, CostBasis::Effective, &owner, &a.rows, &a.shares);
     let items: Vec<String> = e
@@ -376,7 +376,8 @@ fn a_dated_catch_all_does_not_hide_the_rules_after_it() {
         &rules,
         CostBasis::Effective,
         &[],
-    );
+    )
+    .unwrap();
     assert_eq!(
         a.rows[0].owner.name(),
         "b",

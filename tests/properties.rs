@@ -177,7 +177,7 @@ proptest! {
     ) {
         let month = Month::parse("2024-09").unwrap();
         let rules = rule_set(&picks, declarations);
-        let a = allocate(month, &lines, &rules, basis(b), &usage);
+        let a = allocate(month, &lines, &rules, basis(b), &usage).unwrap();
         let mut want: BTreeMap<Currency, Decimal> = BTreeMap::new();
         for l in &lines {
             let c = l.line.cost(basis(b));
@@ -220,8 +220,8 @@ proptest! {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17;
             shuffled.swap(i, (state % (i as u64 + 1)) as usize);
         }
-        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage);
-        let b = allocate(month, &shuffled, &rules, CostBasis::Effective, &usage);
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage).unwrap();
+        let b = allocate(month, &shuffled, &rules, CostBasis::Effective, &usage).unwrap();
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(
             showback(month, CostBasis::Effective, &a.rows, GroupBy::TeamService),
@@ -267,8 +267,8 @@ proptest! {
         let header = "[usage]\nmetrics = [\"cpu\"]\n";
         let a = check(&[(PathBuf::from("r.toml"), format!("{DECLARATIONS}{header}{}{rules_text}", pool_blocks().concat()))]).unwrap();
         let b = check(&[(PathBuf::from("r.toml"), format!("{DECLARATIONS}{header}{}{rules_text}", blocks.concat()))]).unwrap();
-        let x = allocate(month, &lines, &a, CostBasis::Effective, &usage);
-        let y = allocate(month, &lines, &b, CostBasis::Effective, &usage);
+        let x = allocate(month, &lines, &a, CostBasis::Effective, &usage).unwrap();
+        let y = allocate(month, &lines, &b, CostBasis::Effective, &usage).unwrap();
         prop_assert_eq!(&x.rows, &y.rows);
         prop_assert_eq!(
             showback(month, CostBasis::Effective, &x.rows, GroupBy::TeamService),
@@ -304,11 +304,77 @@ proptest! {
             );
             check(&[(PathBuf::from("r.toml"), text)]).unwrap()
         };
-        let a = allocate(month, &lines, &rules(&two), CostBasis::Effective, &usage);
-        let b = allocate(month, &lines, &rules(&three), CostBasis::Effective, &usage);
+        let a = allocate(month, &lines, &rules(&two), CostBasis::Effective, &usage).unwrap();
+        let b = allocate(month, &lines, &rules(&three), CostBasis::Effective, &usage).unwrap();
         let fell_back = |x: &allot::engine::Allocation| x.shares.iter().any(|s| s.fallback.is_some());
         prop_assume!(!fell_back(&a) && !fell_back(&b));
         prop_assert!(b.rows.iter().all(|r| r.owner.name() != "nobody"));
         prop_assert_eq!(a.rows, b.rows);
+    }
+}
+
+prop_compose! {
+    /// Any amount the importers accept: at most 10^15, at most 28 digits.
+    fn amount_at_the_limit()(scale in 0u32..13, fraction in 0f64..1.0, negative in any::<bool>(), round in any::<bool>()) -> Decimal {
+        let max = 10i128.pow(15 + scale);
+        // Mostly near the limit, sometimes a round 10^15 itself.
+        let m = if round { max } else { max - (fraction * 1e6) as i128 };
+        let d = Decimal::from_i128_with_scale(if negative { -m } else { m }, scale);
+        assert!(d.abs() <= Decimal::from(allot::importers::MAX_MAGNITUDE));
+        d
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// The importers accept amounts up to 10^15 and usage up to 10^15: the
+    /// engine either allocates them exactly (conserving every currency,
+    /// showback rows adding up to the rounded bill) or, past 10^16 a month,
+    /// refuses with a message. It never panics (issue 9: `split` overflowed).
+    #[test]
+    fn amounts_at_the_importers_limits_are_conserved_or_refused(
+        lines in proptest::collection::vec(line(), 1..12),
+        amounts in proptest::collection::vec(amount_at_the_limit(), 12),
+        picks in proptest::collection::vec(0usize..11, 0..12),
+        usage in proptest::collection::vec((0usize..2, 0i64..30), 0..4),
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let lines: Vec<StoredLine> = lines.into_iter().zip(&amounts).map(|(mut l, a)| {
+            l.line.effective_cost = *a;
+            l
+        }).collect();
+        let usage: Vec<UsageRecord> = usage.into_iter().map(|(team, day)| UsageRecord {
+            date: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap() + Duration::days(day),
+            team: TeamId::parse(["payments", "search"][team]).unwrap(),
+            metric: Metric::parse("cpu").unwrap(),
+            quantity: Decimal::from(allot::importers::MAX_MAGNITUDE),
+        }).collect();
+        let rules = rule_set(&picks, true);
+        let mut want: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        let mut magnitude: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for l in &lines {
+            *want.entry(l.line.currency).or_default() += l.line.effective_cost;
+            *magnitude.entry(l.line.currency).or_default() += l.line.effective_cost.abs();
+        }
+        let limit = Decimal::from(allot::engine::allocate::EXACT_RANGE);
+        match allocate(month, &lines, &rules, CostBasis::Effective, &usage) {
+            Ok(a) => {
+                prop_assert!(magnitude.values().all(|m| *m < limit));
+                for (c, w) in &want {
+                    let got: Decimal = a.rows.iter().filter(|r| r.currency == *c).map(|r| r.amount).sum();
+                    prop_assert_eq!(got, *w);
+                    for group_by in [GroupBy::Team, GroupBy::TeamService] {
+                        let s = showback(month, CostBasis::Effective, &a.rows, group_by);
+                        let rows: Decimal = s.rows.iter().filter(|r| r.currency == *c).map(|r| r.total_cost).sum();
+                        prop_assert_eq!(rows, round_half_away(*w, 2));
+                    }
+                }
+            }
+            Err(e) => {
+                prop_assert!(magnitude[&e.currency] >= limit, "{e}");
+                prop_assert!(e.to_string().contains("beyond the 10^16"));
+            }
+        }
     }
 }

@@ -593,7 +593,7 @@ fn run_numeric(set: &RuleSet, ex: &NumericExample, report: &mut Report) {
             ));
             return;
         };
-        let a: Allocation = allocate(month, &lines, set, CostBasis::Effective, &usage);
+        let a: Allocation = allocate(month, &lines, set, CostBasis::Effective, &usage).unwrap();
         let s = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
         // Every team plus `unallocated` adds up to the month's bill, to the cent.
         for (currency, exact) in &a.totals {

@@ -110,38 +110,66 @@ backend_tests! {
         held.release().await.unwrap();
     }
 
-    async fn a_run_killed_half_way_leaves_the_previous_data_and_the_next_completes(db) {
+    async fn a_run_whose_process_died_before_its_import_committed_says_nothing_was_stored(db) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
         let s = settings(dir.path(), SourceKind::Focus);
-        ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
-        let month = Month::parse("2026-10").unwrap();
-        let before = db.store.lines_for_month(month).await.unwrap().len();
-        // A restated export arrives; the run importing it is killed at its
-        // first pause (long before anything could commit).
-        let restated = std::fs::read_to_string(common::demo_fixture()).unwrap().replacen("8.1234567", "9.1234567", 1);
-        std::fs::write(dir.path().join("part-1.csv"), restated).unwrap();
-        let killed = tokio::time::timeout(std::time::Duration::ZERO, run_once(&db.store, &s, &s.sources[0], Trigger::Schedule)).await;
-        assert!(killed.is_err(), "the run was cut short");
-        assert_eq!(db.store.lines_for_month(month).await.unwrap().len(), before, "nothing of it was stored");
-        // The next run, in a restarted process (a new pool: a killed process's
-        // connections die with it, where a future cancelled mid-query can leave
-        // its pool connection inside an open transaction), takes the source
-        // once the killed one's lock is gone, and completes.
+        // A process started a run and died before importing anything.
+        let dead = db.store.start_run("bill", "schedule").await.unwrap();
+        // The next run, in a restarted process (a new pool), completes.
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
-        let mut next = None;
-        // (On PostgreSQL the killed run's lock goes when its transaction is
-        // rolled back in the background: poll for it without sleeping.)
-        for _ in 0..10_000 {
-            match run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap() {
-                Outcome::Ran(run) => { next = Some(run); break; }
-                Outcome::Busy => tokio::task::yield_now().await,
-            }
-        }
-        let next = next.expect("the source is free again");
+        let month = Month::parse("2026-10").unwrap();
+        let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
+        let dead = restarted.import_run(dead).await.unwrap().unwrap();
+        assert_eq!(dead.status, "failed");
+        assert_eq!(dead.error.as_deref(), Some("interrupted before its import was stored; nothing of it was stored"));
         let runs = restarted.import_runs(10).await.unwrap();
         assert!(runs.iter().all(|r| r.status != "running"), "no run is left running: {runs:?}");
+    }
+
+    async fn a_run_killed_after_its_import_committed_says_so_and_the_next_run_reallocates(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        let month = Month::parse("2026-10").unwrap();
+        // A run imports and is killed before it re-allocates: its import
+        // committed, its record was never finished.
+        let killed = db.store.start_run("bill", "schedule").await.unwrap();
+        let options = allot::importers::ReadOptions { run: Some(killed), ..Default::default() };
+        allot::importers::focus::import(&db.store, &[dir.path().join("part-1.csv")], options).await.unwrap();
+        assert!(matches!(
+            allot::service::showback(&db.store, month, GroupBy::Team).await,
+            Err(allot::service::ServiceError::NotAllocated(_))
+        ));
+        // The next run imports nothing new, yet re-allocates the month left stale.
+        let restarted = allot::store::Store::connect(&db.url).await.unwrap();
+        let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
+        let killed = restarted.import_run(killed).await.unwrap().unwrap();
+        assert_eq!(killed.status, "failed");
+        assert_eq!(
+            killed.error.as_deref(),
+            Some("interrupted after its import was stored; the months it changed are re-allocated by the next run")
+        );
+        assert_eq!((killed.rows_read, killed.months.clone()), (next.rows_read, vec![month]));
+        let (run, report) = allot::service::showback(&restarted, month, GroupBy::Team).await.unwrap();
+        assert!(!allot::service::is_stale(&restarted, &run).await.unwrap());
+        assert!(!report.rows.is_empty());
+        // And a run after that has nothing left to re-allocate.
+        let third = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!(third.months, Vec::<Month>::new());
+    }
+
+    async fn a_run_whose_lease_lapsed_is_marked_interrupted(db) {
+        let run = db.store.start_run("bill", "manual").await.unwrap();
+        let soon = chrono::Utc::now() + chrono::TimeDelta::seconds(10);
+        assert_eq!(db.store.fail_lapsed_runs(soon).await.unwrap(), 0, "its lease still holds");
+        db.store.renew_run_lease(run).await.unwrap();
+        let later = chrono::Utc::now() + allot::store::RUN_LEASE + chrono::TimeDelta::seconds(1);
+        assert_eq!(db.store.fail_lapsed_runs(later).await.unwrap(), 1);
+        let run = db.store.import_run(run).await.unwrap().unwrap();
+        assert_eq!(run.status, "failed");
     }
 
     async fn a_failed_run_is_retried_with_doubling_waits_until_it_succeeds(db) {
@@ -167,5 +195,34 @@ backend_tests! {
         assert_eq!(*waits.lock().unwrap(), vec![std::time::Duration::from_millis(10), std::time::Duration::from_millis(20)]);
         let statuses: Vec<String> = db.store.import_runs(10).await.unwrap().into_iter().rev().map(|r| r.status).collect();
         assert_eq!(statuses, vec!["failed", "failed", "succeeded"]);
+    }
+}
+
+backend_tests! {
+    async fn a_client_that_stops_waiting_does_not_cancel_a_manual_run(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
+        let s = settings(dir.path(), SourceKind::Focus);
+        let app = allot::app::Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+            .with_settings(s.clone());
+        let base = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run_until(std::future::pending()));
+        // The client gives up at once (`curl -m`), long before the run ends.
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_millis(1)).build().unwrap();
+        assert!(client.post(format!("{base}/api/v1/imports/bill/run")).send().await.is_err());
+        // The run goes on to the end: poll its record (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let run = loop {
+            let runs = db.store.import_runs(10).await.unwrap();
+            if let Some(run) = runs.iter().find(|r| r.status != "running") {
+                break run.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "the run never finished: {runs:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!((run.status.as_str(), run.trigger.as_str()), ("succeeded", "manual"));
+        assert!(!db.store.lines_for_month(Month::parse("2026-10").unwrap()).await.unwrap().is_empty());
     }
 }

@@ -41,7 +41,7 @@ backend_tests! {
             StoredLine { line: line("0.000000000001", "1234567890123.123456789012", "-9999999999999.999999999999"), source_rows: 3 },
             StoredLine { line: line("1000000000000000", "0", "0.1"), source_rows: 1 },
         ];
-        let mut tx = db.store.begin_import("test", &["mem".into()]).await.unwrap();
+        let mut tx = db.store.begin_import("test", &["mem".into()], None).await.unwrap();
         tx.insert_lines(&lines).await.unwrap();
         tx.commit(4).await.unwrap();
         let mut back = db.store.lines_for_month(Month::parse("2024-09").unwrap()).await.unwrap();
@@ -63,7 +63,7 @@ backend_tests! {
     }
 
     async fn an_import_dropped_before_commit_stores_nothing(db) {
-        let mut tx = db.store.begin_import("test", &["mem".into()]).await.unwrap();
+        let mut tx = db.store.begin_import("test", &["mem".into()], None).await.unwrap();
         tx.insert_lines(&[StoredLine { line: line("1", "1", "1"), source_rows: 1 }]).await.unwrap();
         drop(tx);
         assert!(db.store.lines_for_month(Month::parse("2024-09").unwrap()).await.unwrap().is_empty());

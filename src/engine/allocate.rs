@@ -61,6 +61,22 @@ type RowKey = (
 /// in a pool.
 type InputKey = (NaiveDate, String, String, Currency, String, bool);
 
+/// The largest sum of a month's amounts (in absolute value, per currency)
+/// that allocation splits exactly: pool shares and daily spreads keep 12
+/// decimal places, and a decimal holds 28 to 29 significant digits.
+pub const EXACT_RANGE: i64 = 10_000_000_000_000_000;
+
+/// A month whose amounts allot cannot split exactly.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {currency} amounts of {month} add up to {magnitude} (in absolute value), beyond the 10^16 that allot splits exactly to 12 decimal places; is a decimal point missing in the export?"
+)]
+pub struct OutOfRange {
+    pub month: Month,
+    pub currency: Currency,
+    pub magnitude: Decimal,
+}
+
 /// Allocates the lines of `month` (lines of other months are ignored).
 pub fn allocate(
     month: Month,
@@ -68,7 +84,7 @@ pub fn allocate(
     rules: &RuleSet,
     basis: CostBasis,
     usage: &[UsageRecord],
-) -> Allocation {
+) -> Result<Allocation, OutOfRange> {
     let mut allocator = Allocator::new(month, rules, basis, usage);
     for line in lines {
         allocator.add(line);
@@ -89,6 +105,8 @@ pub struct Allocator<'r> {
     teams_with_cost: BTreeSet<TeamId>,
     usage: HashMap<(Metric, TeamId), Decimal>,
     totals: BTreeMap<Currency, Decimal>,
+    /// Σ |amount| per currency, checked against [`EXACT_RANGE`].
+    magnitudes: BTreeMap<Currency, Decimal>,
     problems: BTreeMap<(String, Unassignable), (u64, BTreeMap<Currency, Decimal>)>,
     count: u64,
     data_through: Option<NaiveDate>,
@@ -112,6 +130,7 @@ impl<'r> Allocator<'r> {
             teams_with_cost: BTreeSet::new(),
             usage: by_team,
             totals: BTreeMap::new(),
+            magnitudes: BTreeMap::new(),
             problems: BTreeMap::new(),
             count: 0,
             data_through: None,
@@ -130,6 +149,9 @@ impl<'r> Allocator<'r> {
         self.data_through = Some(self.data_through.map_or(starts, |d| d.max(starts)));
         let cost = line.cost(self.basis);
         *self.totals.entry(cost.currency).or_default() += cost.amount;
+        let magnitude = self.magnitudes.entry(cost.currency).or_default();
+        // Saturating: past the range the sum only needs to stay past it.
+        *magnitude = magnitude.saturating_add(cost.amount.abs());
         let service = line.service_name.clone().unwrap_or_default();
         let account = line.billing_account_id.clone();
         let days: Vec<NaiveDate> = line.days().into_iter().collect();
@@ -204,8 +226,20 @@ impl<'r> Allocator<'r> {
         }
     }
 
-    /// Splits the pools and returns the allocation of every line added.
-    pub fn finish(mut self) -> Allocation {
+    /// Splits the pools and returns the allocation of every line added, or
+    /// says which currency's amounts are too large to split exactly.
+    pub fn finish(mut self) -> Result<Allocation, OutOfRange> {
+        if let Some((currency, magnitude)) = self
+            .magnitudes
+            .iter()
+            .find(|(_, m)| **m >= Decimal::from(EXACT_RANGE))
+        {
+            return Err(OutOfRange {
+                month: self.month,
+                currency: *currency,
+                magnitude: *magnitude,
+            });
+        }
         let mut shares = Vec::new();
         let mut diagnostics = Vec::new();
         for &p in &self.rules.pool_order {
@@ -269,7 +303,7 @@ impl<'r> Allocator<'r> {
                 amounts,
             })
             .collect();
-        Allocation {
+        Ok(Allocation {
             month: self.month,
             cost_basis: self.basis,
             rows,
@@ -279,7 +313,7 @@ impl<'r> Allocator<'r> {
             shares,
             diagnostics,
             data_through: self.data_through,
-        }
+        })
     }
 
     /// The targets of a pool this month, in a stable order.
@@ -498,7 +532,8 @@ mod tests {
             &RuleSet::default(),
             CostBasis::Effective,
             &[],
-        );
+        )
+        .unwrap();
         assert_eq!(a.rows.len(), 10);
         assert!(
             a.rows

@@ -22,7 +22,17 @@ pub fn split(amount: Decimal, weights: &[Decimal]) -> Vec<Decimal> {
     let unit = Decimal::new(1, SHARE_DP);
     let negative = amount < Decimal::ZERO;
     let magnitude = amount.abs();
-    let exact: Vec<Decimal> = weights.iter().map(|w| magnitude * *w / total).collect();
+    // `amount * weight` can exceed what a decimal holds (both may be up to
+    // the importers' 10^15 and more once summed): then the weight's
+    // fraction, which is at most 1, is taken first. The parts still add up
+    // exactly: the rounding is made good below.
+    let exact: Vec<Decimal> = weights
+        .iter()
+        .map(|w| match magnitude.checked_mul(*w) {
+            Some(product) => product / total,
+            None => magnitude * (*w / total),
+        })
+        .collect();
     let mut parts: Vec<Decimal> = exact
         .iter()
         .map(|e| e.round_dp_with_strategy(SHARE_DP, RoundingStrategy::ToZero))
@@ -102,7 +112,30 @@ mod tests {
         assert_eq!(parts.iter().copied().sum::<Decimal>(), amount);
     }
 
+    #[test]
+    fn products_beyond_decimal_range_split_exactly() {
+        // The amount of issue 9: 10^15 pooled by weights of 10^15.
+        let amount = d("999999999999999.999999");
+        let weights = [d("1000000000000000"), d("999999999999999.5"), d("0.000001")];
+        let parts = split(amount, &weights);
+        assert_eq!(parts.iter().copied().sum::<Decimal>(), amount);
+        assert!(parts[2] < d("0.000001"));
+    }
+
     proptest! {
+        #[test]
+        fn parts_sum_to_the_amount_even_at_the_limits(
+            fraction in -1f64..1.0, scale in 0u32..=12,
+            weights in proptest::collection::vec((0i64..i64::MAX, 0u32..12), 1..12),
+        ) {
+            // Any amount below the engine's exact range (10^16), at 12 places.
+            let m = (fraction * 1e16 * 10f64.powi(scale as i32)) as i128;
+            let amount = Decimal::from_i128_with_scale(m, scale);
+            let weights: Vec<Decimal> = weights.into_iter().map(|(w, s)| Decimal::new(w, s)).collect();
+            let parts = split(amount, &weights);
+            prop_assert_eq!(parts.iter().copied().sum::<Decimal>(), amount);
+        }
+
         #[test]
         fn parts_sum_to_the_amount(
             m in -1_000_000_000_000i64..1_000_000_000_000i64, scale in 0u32..16,

@@ -30,6 +30,9 @@ pub enum ApiError {
     NotAllocated(String),
     #[error("no anomaly `{0}`: list them with GET /api/v1/anomalies")]
     UnknownAnomaly(String),
+    /// The stored data cannot be allocated as it is (amounts out of range).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -50,6 +53,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAllocated(m) | ServiceError::NoData(m) => {
                 ApiError::NotAllocated(m.to_string())
             }
+            ServiceError::OutOfRange(e) => ApiError::Unprocessable(e.to_string()),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -66,6 +70,7 @@ impl IntoResponse for ApiError {
             ApiError::UnknownAnomaly(_) => (StatusCode::NOT_FOUND, "unknown_anomaly"),
             ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),
             ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match &self {

@@ -46,6 +46,12 @@ async fn list(
                 .ok_or(format!("expected a number from 1 to 1000, found `{s}`"))
         })?
         .unwrap_or(50);
+    // A run whose process died shows as what it is once its lease lapsed.
+    state
+        .store
+        .fail_lapsed_runs(chrono::Utc::now())
+        .await
+        .map_err(anyhow::Error::from)?;
     let runs = state
         .store
         .import_runs(limit)

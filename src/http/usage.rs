@@ -70,16 +70,22 @@ async fn record(
         }
         records.push(record);
     }
-    state
+    let changed: Vec<String> = state
         .store
         .upsert_usage(&records)
         .await
-        .map_err(anyhow::Error::from)?;
+        .map_err(anyhow::Error::from)?
+        .iter()
+        .map(Month::to_string)
+        .collect();
     let mut months: Vec<String> = records
         .iter()
         .map(|r| Month::of(r.date).to_string())
         .collect();
     months.sort();
     months.dedup();
-    Ok(Json(json!({"records": records.len(), "months": months})).into_response())
+    Ok(
+        Json(json!({"records": records.len(), "months": months, "changed_months": changed}))
+            .into_response(),
+    )
 }

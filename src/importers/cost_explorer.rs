@@ -60,6 +60,8 @@ pub struct Request {
     pub end: NaiveDate,
     /// At most two (a Cost Explorer limit).
     pub group_by: Vec<GroupKey>,
+    /// The source run the import belongs to, recorded with it.
+    pub run: Option<i64>,
 }
 
 /// An import's summary and what it cost.
@@ -213,6 +215,7 @@ pub async fn import(
         .begin_import(
             "cost-explorer",
             &[format!("{}..{}", request.start, request.end)],
+            request.run,
         )
         .await?;
     tx.claim_every_period();

@@ -606,7 +606,7 @@ pub async fn import(
     options: impl Into<ReadOptions>,
 ) -> Result<ImportSummary, ImportError> {
     let options = options.into();
-    super::import_files(store, "cur", paths, move |owned, sender| {
+    super::import_files(store, "cur", paths, options.run, move |owned, sender| {
         tokio::task::spawn_blocking(move || read_files(&owned, options, &sender))
     })
     .await

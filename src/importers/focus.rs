@@ -514,7 +514,7 @@ pub async fn import(
     options: impl Into<ReadOptions>,
 ) -> Result<ImportSummary, ImportError> {
     let options = options.into();
-    super::import_files(store, "focus", paths, move |owned, sender| {
+    super::import_files(store, "focus", paths, options.run, move |owned, sender| {
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
         tokio::task::spawn_blocking(move || read_records(&owned, options, &chunk_tx, &recycle_rx));

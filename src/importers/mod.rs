@@ -19,12 +19,15 @@ use crate::store::StoreError;
 pub(crate) use csv_input::CsvFile;
 pub use csv_input::Limits;
 pub use progress::Progress;
+pub use values::MAX_MAGNITUDE;
 
 /// How files are read: progress drawing and input bounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     pub progress: Progress,
     pub limits: Limits,
+    /// The source run the import belongs to, recorded with it.
+    pub run: Option<i64>,
 }
 
 impl From<Progress> for ReadOptions {
@@ -32,6 +35,7 @@ impl From<Progress> for ReadOptions {
         ReadOptions {
             progress,
             limits: Limits::default(),
+            run: None,
         }
     }
 }
@@ -206,6 +210,7 @@ pub(crate) async fn import_files<F>(
     store: &crate::store::Store,
     kind: &str,
     paths: &[PathBuf],
+    run: Option<i64>,
     read: F,
 ) -> Result<crate::store::ImportSummary, ImportError>
 where
@@ -228,7 +233,7 @@ where
         }
     }
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let mut tx = store.begin_import(kind, &names).await?;
+    let mut tx = store.begin_import(kind, &names, run).await?;
     // One batch in flight while the next is built: memory stays bounded.
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
     let reader = read(paths.to_vec(), sender);

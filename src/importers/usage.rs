@@ -139,6 +139,8 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 pub struct UsageSummary {
     pub records: u64,
     pub months: Vec<Month>,
+    /// Months whose figures changed: their allocations are stale.
+    pub changed_months: Vec<Month>,
 }
 
 /// Imports usage files: all are checked before any is stored, then stored
@@ -151,12 +153,13 @@ pub async fn import(store: &Store, paths: &[PathBuf]) -> Result<UsageSummary, Im
     for path in paths {
         records.extend(read(path)?);
     }
-    store.upsert_usage(&records).await?;
+    let changed_months = store.upsert_usage(&records).await?;
     let mut months: Vec<Month> = records.iter().map(|r| Month::of(r.date)).collect();
     months.sort();
     months.dedup();
     Ok(UsageSummary {
         records: records.len() as u64,
         months,
+        changed_months,
     })
 }

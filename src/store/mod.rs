@@ -27,6 +27,10 @@ pub use decimal::DbDecimal;
 /// The default database: an SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://allot.db";
 
+/// How long a run's record stays `running` without its process renewing
+/// it: a run whose lease lapsed was cut short by a process that died.
+pub const RUN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+
 /// Rows per multi-row INSERT (kept under both backends' parameter limits).
 const INSERT_BATCH: usize = 1000;
 
@@ -170,6 +174,10 @@ pub struct AllocationRun {
     /// The latest day a charge of the month starts on: daily figures after
     /// it hold only spread multi-day charges, not yet the month's usage.
     pub data_through: Option<NaiveDate>,
+    /// The month's input version read before its inputs were (see
+    /// [`Store::month_version`]): the allocation is stale once it is lower
+    /// than the month's version.
+    pub input_version: i64,
 }
 
 /// What an import stored.
@@ -310,7 +318,14 @@ impl Store {
 
     /// Starts an import: everything written through the returned handle
     /// becomes visible at once on [`ImportTx::commit`], or not at all.
-    pub async fn begin_import(&self, source_kind: &str, files: &[String]) -> Result<ImportTx> {
+    /// `run` is the source run the import belongs to, if any: its record
+    /// is updated in the import's transaction.
+    pub async fn begin_import(
+        &self,
+        source_kind: &str,
+        files: &[String],
+        run: Option<i64>,
+    ) -> Result<ImportTx> {
         let now = Utc::now();
         let files = files.join("\n");
         let (tx, import_id) = with_pool!(self, pool => {
@@ -334,6 +349,7 @@ impl Store {
             lines_stored: 0,
             every_period: false,
             estimated: BTreeSet::new(),
+            run,
         })
     }
 
@@ -439,8 +455,8 @@ impl Store {
             sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&month).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&month).execute(&mut *tx).await?;
             sqlx::query(
-                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams, data_through) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams, data_through, input_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&month)
             .bind(run.allocated_at)
@@ -448,6 +464,7 @@ impl Store {
             .bind(run.lines as i64)
             .bind(&known)
             .bind(run.data_through)
+            .bind(run.input_version)
             .execute(&mut *tx)
             .await?;
             for chunk in rows.chunks(INSERT_BATCH) {
@@ -499,7 +516,7 @@ impl Store {
     ) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
         let key = month.to_string();
         with_pool!(self, pool => {
-            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams, data_through FROM allocation_runs WHERE month = $1")
+            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams, data_through, input_version FROM allocation_runs WHERE month = $1")
                 .bind(&key)
                 .fetch_optional(pool)
                 .await?;
@@ -514,6 +531,7 @@ impl Store {
                 lines: lines as u64,
                 known_teams: parse_known(&known)?,
                 data_through: run.try_get(4)?,
+                input_version: run.try_get(5)?,
             };
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
                 "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations WHERE month = $1",
@@ -642,24 +660,48 @@ impl Store {
         })
     }
 
-    /// When the cost lines of `month` last changed, if ever.
-    pub async fn month_changed_at(&self, month: Month) -> Result<Option<DateTime<Utc>>> {
+    /// The version of `month`'s inputs: 0 until its cost lines or usage
+    /// first change, then one more with every transaction that changes them.
+    /// An allocation reads it before reading the month, so it is stale
+    /// exactly when the version is now higher than the one it recorded.
+    pub async fn month_version(&self, month: Month) -> Result<i64> {
         with_pool!(self, pool => {
-            let at: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT changed_at FROM month_changes WHERE month = $1")
+            let version: Option<i64> = sqlx::query_scalar("SELECT version FROM month_changes WHERE month = $1")
                 .bind(month.to_string())
                 .fetch_optional(pool)
                 .await?;
-            Ok(at)
+            Ok(version.unwrap_or(0))
         })
     }
 
-    /// Removes the stored allocation of a month (when its data is gone).
-    pub async fn delete_allocation(&self, month: Month) -> Result<()> {
+    /// Months whose inputs changed since they were last allocated (or that
+    /// were never allocated), oldest first: what a run must re-allocate.
+    pub async fn stale_months(&self) -> Result<Vec<Month>> {
+        with_pool!(self, pool => {
+            let months: Vec<String> = sqlx::query_scalar(
+                "SELECT m.month FROM month_changes m LEFT JOIN allocation_runs a ON a.month = m.month \
+                 WHERE a.month IS NULL OR a.input_version < m.version ORDER BY m.month",
+            )
+            .fetch_all(pool)
+            .await?;
+            months.iter().map(|m| Month::parse(m).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+        })
+    }
+
+    /// Removes the stored allocation of a month whose data is gone; with
+    /// the version read before finding it empty unchanged, the month is no
+    /// longer owed an allocation either.
+    pub async fn delete_allocation(&self, month: Month, version: i64) -> Result<()> {
         let key = month.to_string();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&key).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&key).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM month_changes WHERE month = $1 AND version = $2")
+                .bind(&key)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         });
         Ok(())
@@ -667,24 +709,43 @@ impl Store {
 
     /// Stores usage records in one transaction. A record for a (day, team,
     /// metric) already stored replaces it, so importing the same figures
-    /// twice changes nothing.
-    pub async fn upsert_usage(&self, records: &[UsageRecord]) -> Result<()> {
+    /// twice changes nothing. Returns the months whose figures changed:
+    /// their version goes up with the change, so their allocations (whose
+    /// usage splits read these figures) are stale.
+    pub async fn upsert_usage(&self, records: &[UsageRecord]) -> Result<Vec<Month>> {
+        let mut by_month: BTreeMap<Month, Vec<&UsageRecord>> = BTreeMap::new();
+        for r in records {
+            by_month.entry(Month::of(r.date)).or_default().push(r);
+        }
+        let now = Utc::now();
+        let mut changed = Vec::new();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in records.chunks(INSERT_BATCH) {
-                let mut qb = QueryBuilder::new("INSERT INTO usage_metrics (day, team, metric, quantity) ");
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.date)
-                        .push_bind(r.team.as_str().to_string())
-                        .push_bind(r.metric.as_str().to_string())
-                        .push_bind(DbDecimal(r.quantity));
-                });
-                qb.push(" ON CONFLICT (day, team, metric) DO UPDATE SET quantity = excluded.quantity");
-                qb.build().execute(&mut *tx).await?;
+            for (month, records) in &by_month {
+                let mut affected = 0;
+                for chunk in records.chunks(INSERT_BATCH) {
+                    let mut qb = QueryBuilder::new("INSERT INTO usage_metrics (day, team, metric, quantity) ");
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.date)
+                            .push_bind(r.team.as_str().to_string())
+                            .push_bind(r.metric.as_str().to_string())
+                            .push_bind(DbDecimal(r.quantity));
+                    });
+                    // Unchanged figures are not rewritten, so they do not count as changes.
+                    qb.push(
+                        " ON CONFLICT (day, team, metric) DO UPDATE SET quantity = excluded.quantity \
+                         WHERE usage_metrics.quantity <> excluded.quantity",
+                    );
+                    affected += qb.build().execute(&mut *tx).await?.rows_affected();
+                }
+                if affected > 0 {
+                    bump_version(&mut tx, *month, now).await?;
+                    changed.push(*month);
+                }
             }
             tx.commit().await?;
         });
-        Ok(())
+        Ok(changed)
     }
 
     /// Every usage record dated in `month`.
@@ -743,42 +804,92 @@ impl Store {
 
     /// Marks runs of `source` still `running` as failed: called with the
     /// source's lock held, so they were interrupted (a killed process).
+    /// Their records say whether their import had been stored.
     pub async fn fail_interrupted_runs(&self, source: &str) -> Result<u64> {
-        with_pool!(self, pool => {
-            let done = sqlx::query(
-                "UPDATE import_runs SET status = 'failed', finished_at = $1, \
-                 error = 'interrupted before it finished; nothing of it was stored' \
-                 WHERE source = $2 AND status = 'running'",
-            )
-            .bind(Utc::now())
-            .bind(source)
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected())
-        })
+        self.fail_runs("source = $2", source, Utc::now()).await
     }
 
-    /// Records the start of a run; returns its id.
+    /// Marks every `running` run whose lease lapsed before `now` as failed:
+    /// the process running it died (see [`Store::start_run`]).
+    pub async fn fail_lapsed_runs(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.fail_runs("lease_until < $2", now, now).await
+    }
+
+    async fn fail_runs<T>(&self, condition: &str, value: T, now: DateTime<Utc>) -> Result<u64>
+    where
+        T: Clone + Send + Sync,
+        for<'q> T: sqlx::Encode<'q, Sqlite>
+            + sqlx::Type<Sqlite>
+            + sqlx::Encode<'q, Postgres>
+            + sqlx::Type<Postgres>,
+    {
+        let mut done = 0;
+        for (stored, error) in [
+            (
+                false,
+                "interrupted before its import was stored; nothing of it was stored",
+            ),
+            (
+                true,
+                "interrupted after its import was stored; the months it changed are re-allocated by the next run",
+            ),
+        ] {
+            let sql = format!(
+                "UPDATE import_runs SET status = 'failed', finished_at = $1, error = $3 \
+                 WHERE status = 'running' AND import_id IS {} NULL AND {condition}",
+                if stored { "NOT" } else { "" }
+            );
+            with_pool!(self, pool => {
+                done += sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(value.clone())
+                    .bind(error)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            });
+        }
+        Ok(done)
+    }
+
+    /// Records the start of a run; returns its id. The run holds a lease of
+    /// [`RUN_LEASE`] that its process renews while it runs.
     pub async fn start_run(&self, source: &str, trigger: &str) -> Result<i64> {
+        let now = Utc::now();
         with_pool!(self, pool => {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO import_runs (source, trigger, started_at, status) VALUES ($1, $2, $3, 'running') RETURNING id",
+                "INSERT INTO import_runs (source, trigger, started_at, status, lease_until) VALUES ($1, $2, $3, 'running', $4) RETURNING id",
             )
             .bind(source)
             .bind(trigger)
-            .bind(Utc::now())
+            .bind(now)
+            .bind(now + RUN_LEASE)
             .fetch_one(pool)
             .await?;
             Ok(id)
         })
     }
 
-    /// Records how a run ended.
+    /// Extends a running run's lease by [`RUN_LEASE`] from now.
+    pub async fn renew_run_lease(&self, id: i64) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE import_runs SET lease_until = $1 WHERE id = $2 AND status = 'running'")
+                .bind(Utc::now() + RUN_LEASE)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records how a run ended. `rows` and `months` replace what its import
+    /// recorded only when given (`None`: a run that failed keeps its
+    /// import's figures, if it stored one).
     pub async fn finish_run(
         &self,
         id: i64,
         succeeded: bool,
-        rows_read: u64,
+        rows_read: Option<u64>,
         months: &[Month],
         error: Option<&str>,
     ) -> Result<()> {
@@ -789,11 +900,12 @@ impl Store {
             .join(",");
         with_pool!(self, pool => {
             sqlx::query(
-                "UPDATE import_runs SET finished_at = $1, status = $2, rows_read = $3, months = $4, error = $5 WHERE id = $6",
+                "UPDATE import_runs SET finished_at = $1, status = $2, \
+                 rows_read = COALESCE($3, rows_read), months = CASE WHEN $3 IS NULL THEN months ELSE $4 END, error = $5 WHERE id = $6",
             )
             .bind(Utc::now())
             .bind(if succeeded { "succeeded" } else { "failed" })
-            .bind(rows_read as i64)
+            .bind(rows_read.map(|r| r as i64))
             .bind(&months)
             .bind(error.unwrap_or(""))
             .bind(id)
@@ -882,6 +994,31 @@ impl Store {
     }
 }
 
+/// Adds one to a month's input version within a transaction that changes
+/// its inputs (the same statement on both backends).
+async fn bump_version<DB>(
+    tx: &mut Transaction<'static, DB>,
+    month: Month,
+    now: DateTime<Utc>,
+) -> Result<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query(
+        "INSERT INTO month_changes (month, changed_at, version) VALUES ($1, $2, 1) \
+         ON CONFLICT (month) DO UPDATE SET changed_at = excluded.changed_at, version = month_changes.version + 1",
+    )
+    .bind(month.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn parse_known(known: &str) -> Result<Vec<TeamId>> {
     known
         .lines()
@@ -956,6 +1093,8 @@ pub struct ImportTx {
     every_period: bool,
     /// Partitions the provider marked as estimated.
     estimated: BTreeSet<(String, NaiveDate)>,
+    /// The source run this import belongs to, recorded with the import.
+    run: Option<i64>,
 }
 
 /// The rows, content digest and charge months of one (account, period).
@@ -1058,6 +1197,7 @@ impl ImportTx {
             lines_stored,
             every_period,
             estimated,
+            run,
         } = self;
         let plan = if every_period {
             PartitionPlan {
@@ -1146,14 +1286,18 @@ impl ImportTx {
                 .await?;
             }
             for month in &changed {
-                sqlx::query(
-                    "INSERT INTO month_changes (month, changed_at) VALUES ($1, $2) \
-                     ON CONFLICT (month) DO UPDATE SET changed_at = excluded.changed_at",
-                )
-                .bind(month.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                bump_version(&mut tx, *month, now).await?;
+            }
+            if let Some(run) = run {
+                // The run's record says, with the data, that its import was stored.
+                let months = changed.iter().map(Month::to_string).collect::<Vec<_>>().join(",");
+                sqlx::query("UPDATE import_runs SET import_id = $1, rows_read = $2, months = $3 WHERE id = $4")
+                    .bind(import_id)
+                    .bind(rows_read as i64)
+                    .bind(&months)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("UPDATE imports SET rows_read = $1, lines_stored = $2, imported_at = $3 WHERE id = $4")
                 .bind(rows_read as i64)

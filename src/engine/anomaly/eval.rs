@@ -370,7 +370,8 @@ pub fn detect(scenario: &Scenario, rules: &RuleSet, settings: &AnomalySettings) 
     let mut runs = Vec::new();
     let mut month = Month::of(scenario.start);
     while month <= Month::of(last) {
-        let allocation = allocate(month, &scenario.lines, rules, CostBasis::Effective, &[]);
+        let allocation = allocate(month, &scenario.lines, rules, CostBasis::Effective, &[])
+            .expect("generated amounts are within the exact range");
         runs.push((month, allocation.data_through));
         rows.extend(allocation.rows);
         month = month.next();
