@@ -20,6 +20,19 @@ fn money(d: rust_decimal::Decimal) -> String {
     format_fixed(d, PRESENTATION_DP)
 }
 
+/// A text cell made safe for spreadsheets (OWASP's advice on CSV
+/// injection): text starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return would be read as a formula, so it is written after a `'`, which
+/// spreadsheets show as text. Amounts are never passed through here: a
+/// negative amount stays the number `-3.00`.
+fn text_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// An RFC 4180 writer (CRLF line ends) into memory.
 fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
@@ -91,9 +104,9 @@ pub fn showback_csv(s: &Showback) -> String {
     // Writing to a Vec cannot fail.
     let _ = w.write_record(&header);
     for r in &s.rows {
-        let mut rec = vec![s.month.to_string(), r.owner.name().to_string()];
+        let mut rec = vec![s.month.to_string(), text_cell(r.owner.name()).into_owned()];
         if by_service {
-            rec.push(r.service.clone().unwrap_or_default());
+            rec.push(text_cell(r.service.as_deref().unwrap_or_default()).into_owned());
         }
         rec.extend([
             r.currency.to_string(),
@@ -179,10 +192,10 @@ pub fn team_costs_csv(t: &TeamCosts) -> String {
     for p in &t.points {
         for (service, cost) in &p.services {
             let _ = w.write_record([
-                t.owner.name(),
-                &p.start.to_string(),
+                &text_cell(t.owner.name()),
+                p.start.to_string().as_str(),
                 p.currency.as_str(),
-                service,
+                &text_cell(service),
                 &money(*cost),
             ]);
         }
@@ -272,12 +285,12 @@ pub fn explanation_csv(e: &Explanation) -> String {
         let (source, rule, pool, method, weight, total, lines) = explanation_cells(i);
         let _ = w.write_record([
             e.month.to_string(),
-            e.owner.name().to_string(),
+            text_cell(e.owner.name()).into_owned(),
             i.currency.to_string(),
-            source.to_string(),
-            rule,
-            pool,
-            method,
+            text_cell(&source.to_string()).into_owned(),
+            text_cell(&rule).into_owned(),
+            text_cell(&pool).into_owned(),
+            text_cell(&method).into_owned(),
             weight,
             total,
             lines,
@@ -407,7 +420,7 @@ pub fn preview_csv(month: crate::domain::Month, rows: &[PreviewRow]) -> String {
     for r in rows {
         let _ = w.write_record([
             month.to_string(),
-            r.owner.name().to_string(),
+            text_cell(r.owner.name()).into_owned(),
             r.currency.to_string(),
             money(r.current),
             money(r.candidate),
@@ -633,7 +646,18 @@ pub fn anomalies_csv(list: &[crate::store::StoredAnomaly]) -> String {
     header.extend(["score", "contributors", "note"]);
     w.write_record(&header).expect("writing to memory");
     for s in list {
-        let mut cells = anomaly_cells(s);
+        let mut cells: Vec<String> = anomaly_cells(s)
+            .into_iter()
+            .enumerate()
+            // The text cells (team, service, account); the rest are fixed words, dates and amounts.
+            .map(|(i, c)| {
+                if (3..=5).contains(&i) {
+                    text_cell(&c).into_owned()
+                } else {
+                    c
+                }
+            })
+            .collect();
         cells.push(s.anomaly.score.to_string());
         cells.push(
             s.anomaly
@@ -643,7 +667,7 @@ pub fn anomalies_csv(list: &[crate::store::StoredAnomaly]) -> String {
                 .collect::<Vec<_>>()
                 .join("; "),
         );
-        cells.push(s.ack_note.clone());
+        cells.push(text_cell(&s.ack_note).into_owned());
         w.write_record(&cells).expect("writing to memory");
     }
     csv_text(w)

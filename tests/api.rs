@@ -95,9 +95,10 @@ backend_tests! {
         let (status, body) = app.json("/api/v1/showback?month=2026-10&group_by=team,service").await;
         assert_eq!(status, 200);
         let rows = body["rows"].as_array().unwrap();
-        // Redshift is data's only service: 31 days x 20.1111111 = 623.4444441.
+        // Redshift is data's only direct cost: 31 days x 20.1111111 = 623.4444441,
+        // shown as 623.45 because the `team` showback gives data that cent.
         let redshift = rows.iter().find(|r| r["team"] == "data" && r["service"] == "Amazon Redshift").unwrap();
-        assert_eq!(redshift["total_cost"], "623.44", "largest remainder gives the spare cents to larger fractions");
+        assert_eq!(redshift["direct_cost"], "623.45", "services are rounded onto their team's rounded figures");
         let sum: rust_decimal::Decimal = rows.iter().filter(|r| r["currency"] == "USD").map(|r| r["total_cost"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
         assert_eq!(sum.to_string(), "3254.67", "team and service rows add up to the rounded bill");
         assert!(rows.iter().any(|r| r["team"] == "payments" && r["service"].is_null() && r["shared_cost"] == "22.56"), "a share of tax, which has no service: {body}");
@@ -113,6 +114,26 @@ backend_tests! {
             let body = r.text().await.unwrap();
             let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
             assert_eq!(body, golden);
+        }
+        let r = app.client.get(format!("{}/api/v1/showback?month=2026-10&group_by=team,service&format=csv", app.base)).send().await.unwrap();
+        let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team-service.csv")).unwrap();
+        assert_eq!(r.text().await.unwrap(), golden);
+    }
+
+    async fn team_and_service_rows_add_up_to_the_team_rows_to_the_cent(db) {
+        // Issue 9: data's services summed to 1031.47 against its 1031.48 team row.
+        let app = spawn_app(db).await;
+        let (_, by_team) = app.json("/api/v1/showback?month=2026-10").await;
+        let (_, by_service) = app.json("/api/v1/showback?month=2026-10&group_by=team,service").await;
+        let cents = |v: &Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+        for team in by_team["rows"].as_array().unwrap() {
+            for column in ["direct_cost", "shared_cost", "total_cost"] {
+                let parts: rust_decimal::Decimal = by_service["rows"].as_array().unwrap().iter()
+                    .filter(|r| r["team"] == team["team"] && r["currency"] == team["currency"])
+                    .map(|r| cents(&r[column]))
+                    .sum();
+                assert_eq!(parts, cents(&team[column]), "{} {} {column}", team["team"], team["currency"]);
+            }
         }
     }
 

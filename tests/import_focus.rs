@@ -551,3 +551,23 @@ backend_tests! {
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap());
     }
 }
+
+backend_tests! {
+    async fn formula_cells_are_neutralised_in_csv_downloads_and_amounts_stay_numbers(db) {
+        let month = Month::parse("2024-09").unwrap();
+        let evil = row("-3", "2024-09-02 00:00:00", "2024-09-02 01:00:00", "Credit", "\"{\"\"team\"\": \"\"payments\"\"}\"")
+            .replace("Amazon EC2", "\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\"");
+        let plus = row("5", "2024-09-02 00:00:00", "2024-09-02 01:00:00", "Usage", "\"{\"\"team\"\": \"\"payments\"\"}\"")
+            .replace("Amazon EC2", "@SUM(A1)");
+        let (_d, path) = common::write_temp("evil.csv", &csv(&[evil, plus]));
+        focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
+        allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::TeamService).await.unwrap();
+        let text = allot::present::showback_csv(&report);
+        assert!(text.contains("2024-09,payments,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",USD,effective,-3.00,0.00,-3.00\r\n"), "{text}");
+        assert!(text.contains("2024-09,payments,'@SUM(A1),USD,effective,5.00,0.00,5.00\r\n"), "{text}");
+        let costs = allot::service::team_costs(&db.store, "payments", month.first_day(), month.last_day(), allot::engine::Granularity::Month).await.unwrap();
+        let text = allot::present::team_costs_csv(&costs);
+        assert!(text.contains(",'@SUM(A1),5.00\r\n") && text.contains(",-3.00\r\n"), "{text}");
+    }
+}

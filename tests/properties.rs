@@ -378,3 +378,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Finer reports add up to coarser ones row by row: each owner's
+    /// `team,service` rows sum to its `team` row in every column.
+    #[test]
+    fn team_and_service_rows_add_up_to_the_team_rows(
+        lines in proptest::collection::vec(line(), 0..60),
+        picks in proptest::collection::vec(0usize..11, 0..12),
+        usage in usage(),
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let rules = rule_set(&picks, true);
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage).unwrap();
+        let by_team = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
+        let by_service = showback(month, CostBasis::Effective, &a.rows, GroupBy::TeamService);
+        for t in &by_team.rows {
+            let parts: Vec<_> = by_service.rows.iter().filter(|r| r.owner == t.owner && r.currency == t.currency).collect();
+            prop_assert_eq!(parts.iter().map(|r| r.total_cost).sum::<Decimal>(), t.total_cost);
+            prop_assert_eq!(parts.iter().map(|r| r.direct_cost).sum::<Decimal>(), t.direct_cost);
+            prop_assert_eq!(parts.iter().map(|r| r.shared_cost).sum::<Decimal>(), t.shared_cost);
+        }
+        prop_assert_eq!(&by_team.totals, &by_service.totals);
+    }
+}

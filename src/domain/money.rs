@@ -127,9 +127,17 @@ pub fn format_fixed(amount: Decimal, dp: u32) -> String {
 /// largest remainders. Ties go to the part that comes first in `parts`, so
 /// callers pass parts in a deterministic order (allot sorts by name).
 pub fn largest_remainder(parts: &[Decimal], dp: u32) -> Vec<Decimal> {
-    let unit = Decimal::new(1, dp);
     let total: Decimal = parts.iter().copied().sum();
-    let target = round_half_away(total, dp);
+    largest_remainder_to(parts, round_half_away(total, dp), dp)
+}
+
+/// [`largest_remainder`] onto a given rounded total: `target` is the
+/// rounded figure of the whole that a coarser report shows (a team's total
+/// when its services are rounded), which is the exact sum rounded down or
+/// up to `dp`. The parts still sum exactly to it, so a finer report adds up
+/// to the coarser one row by row.
+pub fn largest_remainder_to(parts: &[Decimal], target: Decimal, dp: u32) -> Vec<Decimal> {
+    let unit = Decimal::new(1, dp);
     let mut floors: Vec<Decimal> = parts
         .iter()
         .map(|p| p.round_dp_with_strategy(dp, RoundingStrategy::ToNegativeInfinity))

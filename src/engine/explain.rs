@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::report::{GroupBy, largest_remainder_to, showback};
+use super::report::{GroupBy, showback};
+use crate::domain::money::{PRESENTATION_DP, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
 use crate::store::{AllocationRow, PoolShare};
 
@@ -104,7 +105,10 @@ pub fn explain(
             .filter(|&i| items[i].currency == *currency)
             .collect();
         let parts: Vec<Decimal> = idx.iter().map(|&i| items[i].exact).collect();
-        for (&i, amount) in idx.iter().zip(largest_remainder_to(&parts, *total)) {
+        for (&i, amount) in idx
+            .iter()
+            .zip(largest_remainder_to(&parts, *total, PRESENTATION_DP))
+        {
             items[i].amount = amount;
         }
     }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::domain::money::{PRESENTATION_DP, largest_remainder};
+use crate::domain::money::{PRESENTATION_DP, largest_remainder, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
 use crate::store::AllocationRow;
 
@@ -99,33 +99,56 @@ pub fn showback(
     let mut out = Vec::new();
     let mut totals = BTreeMap::new();
     for currency in currencies {
-        let keys: Vec<_> = exact
-            .iter()
-            .filter(|((c, _, _), _)| *c == currency)
-            .collect();
-        // Totals and direct costs are each rounded by largest remainder; the
-        // shared column is their difference, so every row adds up.
-        let total = largest_remainder(
-            &keys.iter().map(|(_, (d, s))| *d + *s).collect::<Vec<_>>(),
-            PRESENTATION_DP,
-        );
-        let direct = largest_remainder(
-            &keys.iter().map(|(_, (d, _))| *d).collect::<Vec<_>>(),
-            PRESENTATION_DP,
-        );
-        for (((_, (_, owner), service), _), (total, direct)) in
-            keys.iter().zip(total.iter().zip(&direct))
-        {
-            out.push(ShowbackRow {
-                owner: owner.clone(),
-                service: service.clone(),
-                currency,
-                direct_cost: *direct,
-                shared_cost: *total - *direct,
-                total_cost: *total,
-            });
+        // Rounding is hierarchical: the owners' totals (and direct costs)
+        // are rounded by largest remainder onto the rounded bill, then each
+        // owner's services onto the owner's rounded figures. So the
+        // `team,service` rows of a team add up to its `team` row, and those
+        // to the bill; the shared column is total less direct on every row.
+        let mut owners: BTreeMap<&(bool, Owner), (Decimal, Decimal)> = BTreeMap::new();
+        for ((_, owner, _), (d, s)) in exact.iter().filter(|((c, _, _), _)| *c == currency) {
+            let o = owners.entry(owner).or_default();
+            o.0 += *d;
+            o.1 += *d + *s;
         }
-        totals.insert(currency, total.iter().copied().sum());
+        let owner_total = largest_remainder(
+            &owners.values().map(|(_, t)| *t).collect::<Vec<_>>(),
+            PRESENTATION_DP,
+        );
+        let owner_direct = largest_remainder(
+            &owners.values().map(|(d, _)| *d).collect::<Vec<_>>(),
+            PRESENTATION_DP,
+        );
+        for ((owner_key, _), (owner_total, owner_direct)) in
+            owners.iter().zip(owner_total.iter().zip(&owner_direct))
+        {
+            let keys: Vec<_> = exact
+                .iter()
+                .filter(|((c, o, _), _)| *c == currency && o == *owner_key)
+                .collect();
+            let total = largest_remainder_to(
+                &keys.iter().map(|(_, (d, s))| *d + *s).collect::<Vec<_>>(),
+                *owner_total,
+                PRESENTATION_DP,
+            );
+            let direct = largest_remainder_to(
+                &keys.iter().map(|(_, (d, _))| *d).collect::<Vec<_>>(),
+                *owner_direct,
+                PRESENTATION_DP,
+            );
+            for (((_, (_, owner), service), _), (total, direct)) in
+                keys.iter().zip(total.iter().zip(&direct))
+            {
+                out.push(ShowbackRow {
+                    owner: owner.clone(),
+                    service: service.clone(),
+                    currency,
+                    direct_cost: *direct,
+                    shared_cost: *total - *direct,
+                    total_cost: *total,
+                });
+            }
+        }
+        totals.insert(currency, owner_total.iter().copied().sum());
     }
     Showback {
         month,
@@ -223,7 +246,7 @@ pub fn team_costs(
         for (((_, start), services), cost) in periods.iter().zip(&rounded) {
             let names: Vec<&String> = services.keys().collect();
             let exact_services: Vec<Decimal> = services.values().copied().collect();
-            let mut split = largest_remainder_to(&exact_services, *cost);
+            let mut split = largest_remainder_to(&exact_services, *cost, PRESENTATION_DP);
             let mut by_service: Vec<(String, Decimal)> =
                 names.into_iter().cloned().zip(split.drain(..)).collect();
             by_service.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -245,15 +268,4 @@ pub fn team_costs(
         totals,
         cost_basis: None,
     }
-}
-
-/// Rounds parts to cents so that they sum to `target` (a rounded total that
-/// may differ from the parts' own rounded sum by the rounding of an outer level).
-pub(crate) fn largest_remainder_to(parts: &[Decimal], target: Decimal) -> Vec<Decimal> {
-    let mut rounded = largest_remainder(parts, PRESENTATION_DP);
-    let diff = target - rounded.iter().copied().sum::<Decimal>();
-    if let Some(largest) = rounded.iter_mut().max_by_key(|d| d.abs()) {
-        *largest += diff;
-    }
-    rounded
 }
