@@ -287,7 +287,7 @@ pub fn explanation_csv(e: &Explanation) -> String {
             e.month.to_string(),
             text_cell(e.owner.name()).into_owned(),
             i.currency.to_string(),
-            text_cell(&source.to_string()).into_owned(),
+            text_cell(source).into_owned(),
             text_cell(&rule).into_owned(),
             text_cell(&pool).into_owned(),
             text_cell(&method).into_owned(),
