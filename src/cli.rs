@@ -605,8 +605,9 @@ async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date as `YYYY-MM-DD`, found `{s}`"))
+    crate::domain::month::parse_day(s.trim()).ok_or_else(|| {
+        format!("expected a date as `YYYY-MM-DD` in the years 2000 to 2099, found `{s}`")
+    })
 }
 
 fn print_import(summary: &ImportSummary, started: std::time::Instant) {

@@ -147,6 +147,8 @@ backend_tests! {
             ("/api/v1/showback?month=2026-10&grup_by=team", "grup_by"),
             ("/api/v1/teams/payments/costs?from=2026-10-31&to=2026-10-01", "from"),
             ("/api/v1/teams/payments/costs?from=2026-10-01&to=yesterday", "to"),
+            ("/api/v1/teams/payments/costs?from=0000-01-01&to=2026-10-31", "from"),
+            ("/api/v1/showback?month=0204-09", "month"),
             ("/api/v1/teams/payments/costs?from=2026-10-01&to=2026-10-31&granularity=week", "granularity"),
             ("/api/v1/showback?month=2026-10&month=2024-13", "month"),
             ("/api/v1/teams/payments/costs?from=2026-1-1&to=2026-10-31", "from"),

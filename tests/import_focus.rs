@@ -571,3 +571,79 @@ backend_tests! {
         assert!(text.contains(",'@SUM(A1),5.00\r\n") && text.contains(",-3.00\r\n"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn impossible_charge_periods_are_refused_with_their_position() {
+    let cases = [
+        // ChargePeriodEnd = 9999-12-31 ("no end"): a year out of range.
+        (
+            row(
+                "1",
+                "2024-09-01 00:00:00",
+                "9999-12-31 00:00:00",
+                "Usage",
+                "NULL",
+            ),
+            "column ChargePeriodEnd: expected a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00` (years 2000 to 2099), found `9999-12-31 00:00:00`",
+        ),
+        // A three-digit year.
+        (
+            row(
+                "1",
+                "204-09-19 23:00:00",
+                "2024-09-20 00:00:00",
+                "Usage",
+                "NULL",
+            ),
+            "column ChargePeriodStart: expected a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00` (years 2000 to 2099), found `204-09-19 23:00:00`",
+        ),
+        // In range, but longer than three years.
+        (
+            row(
+                "1",
+                "2024-09-01 00:00:00",
+                "2099-01-01 00:00:00",
+                "Usage",
+                "NULL",
+            ),
+            "column ChargePeriodEnd: expected a charge period of at most 1096 days (three years) after ChargePeriodStart, found `2099-01-01 00:00:00`",
+        ),
+        // A charge years away from its billing period (2024-09).
+        (
+            row(
+                "1",
+                "2031-09-01 00:00:00",
+                "2031-09-01 01:00:00",
+                "Usage",
+                "NULL",
+            ),
+            "column ChargePeriodStart: expected a charge start within 366 days of its billing period, found `2031-09-01 00:00:00`",
+        ),
+    ];
+    for (bad, message) in cases {
+        let good = row(
+            "1",
+            "2024-09-01 00:00:00",
+            "2024-09-01 01:00:00",
+            "Usage",
+            "NULL",
+        );
+        let (err, path, _d) = import_error("periods.csv", &csv(&[good, bad])).await;
+        assert_eq!(err.to_string(), format!("{}:3: {message}", path.display()));
+    }
+    // The longest accepted period (a three-year commitment) still imports.
+    let db = common::sqlite().await;
+    let (_d, path) = common::write_temp(
+        "term.csv",
+        &csv(&[row(
+            "1096",
+            "2024-09-01 00:00:00",
+            "2027-09-01 00:00:00",
+            "Purchase",
+            "NULL",
+        )]),
+    );
+    focus::import(&db.store, &[path], Progress::Hidden)
+        .await
+        .unwrap();
+}

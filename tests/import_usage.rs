@@ -87,3 +87,21 @@ backend_tests! {
         assert!(db.store.stale_months().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn years_out_of_range_are_refused_in_usage_dates() {
+    let db = common::sqlite().await;
+    for date in ["0000-01-01", "0204-09", "204-09-19", "9999-12"] {
+        let (_d, path) = common::write_temp(
+            "u.csv",
+            format!("date,team,metric,quantity\n{date},payments,cpu,1\n").as_bytes(),
+        );
+        let err = usage::import(&db.store, std::slice::from_ref(&path))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(":2: column date: expected a day"),
+            "{date}: {err}"
+        );
+    }
+}

@@ -5,6 +5,37 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
+/// The years allot accepts in any date it is given (charge and billing
+/// periods, months, usage dates, query parameters): four-digit years from
+/// 2000 to 2099. Anything else in a billing export is a broken cell (a
+/// three-digit year, `9999-12-31` as "no end"), refused with its position.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
+/// Whether a date is in [`YEARS`].
+pub fn in_years(date: NaiveDate) -> bool {
+    YEARS.contains(&date.year())
+}
+
+/// Parses a day written `YYYY-MM-DD` strictly: four-digit year in
+/// [`YEARS`], two-digit month and day.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|d| in_years(*d))
+}
+
 /// A calendar month such as `2024-09`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Month {
@@ -14,7 +45,9 @@ pub struct Month {
 
 /// Why a month was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a month as `YYYY-MM` (for example `2024-09`), found `{0}`")]
+#[error(
+    "expected a month as `YYYY-MM` from 2000-01 to 2099-12 (for example `2024-09`), found `{0}`"
+)]
 pub struct MonthError(pub String);
 
 impl Month {
@@ -37,6 +70,9 @@ impl Month {
         }
         let year: i32 = s[..4].parse().map_err(|_| err())?;
         let month: u32 = s[5..].parse().map_err(|_| err())?;
+        if !YEARS.contains(&year) {
+            return Err(err());
+        }
         Month::new(year, month).ok_or_else(err)
     }
 

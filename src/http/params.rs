@@ -77,6 +77,7 @@ pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
     if !shape {
         return Err(format!("expected a date as `YYYY-MM-DD`, found `{s}`"));
     }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date as `YYYY-MM-DD`, found `{s}`"))
+    crate::domain::month::parse_day(s).ok_or_else(|| {
+        format!("expected a date as `YYYY-MM-DD` in the years 2000 to 2099, found `{s}`")
+    })
 }

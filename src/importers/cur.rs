@@ -394,7 +394,7 @@ impl RowParser {
         })?;
         let payer = opt_text(get(c.payer))
             .ok_or_else(|| self.err(line, c.payer, "a payer account id", get(c.payer)))?;
-        Ok(CostLine {
+        let cost_line = CostLine {
             charge_period_start: start,
             charge_period_end: end,
             billing_period_start: self.time(record, line, c.billing_start)?.date_naive(),
@@ -418,7 +418,15 @@ impl RowParser {
             consumed_quantity: None,
             consumed_unit: opt(c.unit),
             tags: self.tags(record, line)?,
-        })
+        };
+        if let Err(problem) = super::values::check_periods(&cost_line) {
+            let col = match problem {
+                super::values::PeriodProblem::TooLong => c.usage_end,
+                super::values::PeriodProblem::FarFromBilling => c.usage_start,
+            };
+            return Err(self.err(line, col, &problem.expected(), get(col)));
+        }
+        Ok(cost_line)
     }
 }
 

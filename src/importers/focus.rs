@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::progress::ProgressReader;
 use super::rollup::{Amounts, Rollup, daily_period};
-use super::values::{decimal, is_null, opt_text, timestamp};
+use super::values::{PeriodProblem, check_periods, decimal, is_null, opt_text, timestamp};
 use super::{CsvFile, ImportError, Progress, ReadOptions};
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
 use crate::store::{ImportSummary, Store, StoredLine};
@@ -202,7 +202,7 @@ impl RowParser {
             self.err(
                 line,
                 col,
-                "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`",
+                "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00` (years 2000 to 2099)",
                 raw,
             )
         })
@@ -301,7 +301,7 @@ impl RowParser {
                 self.err(
                     line,
                     i,
-                    "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00`",
+                    "a timestamp such as `2024-09-01T00:00:00Z` or `2024-09-01 00:00:00` (years 2000 to 2099)",
                     get(i),
                 )
             })
@@ -325,7 +325,7 @@ impl RowParser {
                 currency_text,
             )
         })?;
-        Ok(CostLine {
+        let cost_line = CostLine {
             charge_period_start,
             charge_period_end,
             billing_period_start: time(c.billing_period_start)?.date_naive(),
@@ -349,7 +349,15 @@ impl RowParser {
             consumed_quantity: amounts.quantity,
             consumed_unit: opt(c.consumed_unit),
             tags,
-        })
+        };
+        if let Err(problem) = check_periods(&cost_line) {
+            let col = match problem {
+                PeriodProblem::TooLong => c.charge_period_end,
+                PeriodProblem::FarFromBilling => c.charge_period_start,
+            };
+            return Err(self.err(line, col, &problem.expected(), get(col)));
+        }
+        Ok(cost_line)
     }
 }
 

@@ -129,9 +129,7 @@ fn column_key(name: &str) -> String {
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
-    NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .ok()
-        .or_else(|| Month::parse(t).ok().map(|m| m.first_day()))
+    crate::domain::month::parse_day(t).or_else(|| Month::parse(t).ok().map(|m| m.first_day()))
 }
 
 /// What a usage import stored.

@@ -48,6 +48,58 @@ pub fn decimal(s: &str) -> Option<Decimal> {
 /// fractional seconds, `+HH:MM` offsets (converted to UTC) and bare dates.
 pub fn timestamp(s: &str) -> Option<DateTime<Utc>> {
     let t = s.trim();
+    // Four-digit years only (chrono's `%Y` would take `204-09-19`), in range.
+    let b = t.as_bytes();
+    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    parse_timestamp(t).filter(|t| crate::domain::month::in_years(t.date_naive()))
+}
+
+/// The longest charge period accepted: three years and a day (a three-year
+/// commitment charged over its term). Longer periods are broken cells: a
+/// line spread over its days would cost memory and time without bound.
+pub const MAX_CHARGE_DAYS: i64 = 3 * 365 + 1;
+
+/// How far a charge may start from its billing period (before its start or
+/// after its end): a year. Exports carry rows of neighbouring periods, not
+/// of other years.
+pub const MAX_BILLING_DISTANCE_DAYS: i64 = 366;
+
+/// Why a line's periods are refused: which of its period cells is wrong,
+/// and what was expected.
+pub enum PeriodProblem {
+    TooLong,
+    FarFromBilling,
+}
+
+impl PeriodProblem {
+    pub fn expected(&self) -> String {
+        match self {
+            PeriodProblem::TooLong => format!(
+                "a charge period of at most {MAX_CHARGE_DAYS} days (three years) after ChargePeriodStart"
+            ),
+            PeriodProblem::FarFromBilling => format!(
+                "a charge start within {MAX_BILLING_DISTANCE_DAYS} days of its billing period"
+            ),
+        }
+    }
+}
+
+/// Checks a parsed line's charge period against its billing period.
+pub fn check_periods(line: &crate::domain::CostLine) -> Result<(), PeriodProblem> {
+    if line.charge_period_end - line.charge_period_start > chrono::Duration::days(MAX_CHARGE_DAYS) {
+        return Err(PeriodProblem::TooLong);
+    }
+    let start = line.charge_period_start.date_naive();
+    let distance = chrono::Duration::days(MAX_BILLING_DISTANCE_DAYS);
+    if start < line.billing_period_start - distance || start > line.billing_period_end + distance {
+        return Err(PeriodProblem::FarFromBilling);
+    }
+    Ok(())
+}
+
+fn parse_timestamp(t: &str) -> Option<DateTime<Utc>> {
     if t.len() == 10 {
         return NaiveDate::parse_from_str(t, "%Y-%m-%d")
             .ok()
@@ -143,6 +195,12 @@ mod tests {
             assert_eq!(timestamp(s), Some(want), "{s}");
         }
         assert_eq!(timestamp("2024-13-01 00:00:00"), None);
+        // Three-digit, five-digit and out-of-range years are broken cells.
+        assert_eq!(timestamp("204-09-19 23:00:00"), None);
+        assert_eq!(timestamp("0000-01-01T00:00:00Z"), None);
+        assert_eq!(timestamp("9999-12-31 00:00:00"), None);
+        assert_eq!(timestamp("12024-09-01 00:00:00"), None);
+        assert!(timestamp("2099-12-31T23:59:59Z").is_some());
         assert_eq!(timestamp("yesterday"), None);
     }
 }
