@@ -410,6 +410,8 @@ pub struct Score {
     pub account_false: usize,
     /// A line per false alert, for a closer look.
     pub false_alert_details: Vec<String>,
+    /// A line per target spike missed or found late.
+    pub missed_details: Vec<String>,
     /// Drop anomalies (when drops are flagged): not in precision, which is
     /// about spikes; those within a level shift's adaptation window apart.
     pub drop_alerts: usize,
@@ -465,6 +467,18 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
             score.detected += 1;
             score.delays.push(delay);
             score.detected_first_day += usize::from(delay == 0);
+        }
+        if delay != Some(0) {
+            score.missed_details.push(format!(
+                "{} {}/{} {}..{} +{}%: {}",
+                if delay.is_some() { "late" } else { "missed" },
+                spike.team,
+                spike.service,
+                spike.first,
+                spike.last,
+                spike.percent,
+                delay.map_or("never".to_string(), |d| format!("{d} days late"))
+            ));
         }
     }
     for a in anomalies {
@@ -573,6 +587,8 @@ impl Score {
         self.account_false += other.account_false;
         self.false_alert_details
             .extend(other.false_alert_details.iter().cloned());
+        self.missed_details
+            .extend(other.missed_details.iter().cloned());
         self.drop_alerts += other.drop_alerts;
         self.drop_adaptation_alerts += other.drop_adaptation_alerts;
         self.drop_true += other.drop_true;
