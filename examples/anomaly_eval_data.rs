@@ -9,7 +9,7 @@
 //! detector judges every day, as `allot serve` would after each import.
 //! The anomalies are scored against the labels like `anomaly-eval` does.
 //!
-//! `cargo run --release --example anomaly-eval-data -- DIR... [--drops] [--verbose]`
+//! `cargo run --release --example anomaly-eval-data -- DIR... [--drops] [--verbose] [--set=sensitivity=4]`
 //! (`eval/anomaly/run.sh` generates the sets and runs this on each generator.)
 
 use std::collections::BTreeMap;
@@ -142,6 +142,26 @@ async fn main() -> ExitCode {
     }
     let mut settings = AnomalySettings::default();
     settings.defaults.drops = args.iter().any(|a| a == "--drops");
+    // `--set NAME=VALUE` tries other thresholds (as `[anomalies]` would set them).
+    for pair in args.iter().filter_map(|a| a.strip_prefix("--set=")) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value: Decimal = match value.parse() {
+            Ok(v) => v,
+            Err(_) => {
+                eprintln!("`--set={pair}`: expected NAME=NUMBER");
+                return ExitCode::FAILURE;
+            }
+        };
+        match name {
+            "sensitivity" => settings.defaults.sensitivity = value,
+            "min_impact" => settings.defaults.min_impact = value,
+            "min_impact_percent" => settings.defaults.min_impact_percent = value,
+            _ => {
+                eprintln!("`--set={pair}`: unknown threshold `{name}`");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let mut total = Score::default();
     println!(
         "set                       spikes  detected  first-day  false  adapt  precision  recall"

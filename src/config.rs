@@ -22,7 +22,7 @@
 //! max_field_bytes = 65536    # the longest cell
 //!
 //! [anomalies]                # defaults shown; see docs/anomalies.md
-//! sensitivity = 3            # robust spreads a day must be away from its expected value
+//! sensitivity = 4            # robust spreads a day must be away from its expected value
 //! min_impact = 10            # least impact per day, in the series' currency
 //! min_impact_percent = 15    # least impact per day, in % of the expected value
 //! drops = false              # flag drops as well as spikes

@@ -186,7 +186,8 @@ const DETECTION_ATTEMPTS: usize = 5;
 
 /// Days of data before a window that detection reads: the history window,
 /// plus the weeks the seasonal factors look back over.
-const DETECTION_LOOKBACK_DAYS: u64 = (HISTORY_DAYS + 7 * anomaly::detect::SEASON_WEEKS + 7) as u64;
+const DETECTION_LOOKBACK_DAYS: u64 =
+    (anomaly::detect::SPREAD_DAYS + HISTORY_DAYS + 7 * anomaly::detect::SEASON_WEEKS + 7) as u64;
 
 /// What a detection run found and stored.
 #[derive(Clone, Debug, PartialEq, Eq)]

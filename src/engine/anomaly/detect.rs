@@ -49,6 +49,13 @@ use super::Thresholds;
 
 /// Days of history the detector looks back over.
 pub const HISTORY_DAYS: usize = 28;
+/// Days a series must have had spend (anything but zero) for before its
+/// days are judged: spend that starts without history of its own (a new
+/// team, service or account, a first import of a partial month) is new
+/// spend, not a spike against an expected zero.
+pub const OWN_HISTORY_DAYS: usize = 14;
+/// Days of the detector's own errors behind a series' spread.
+pub const SPREAD_DAYS: usize = 56;
 /// Known days needed before a day can be judged.
 pub const MIN_HISTORY: usize = 7;
 /// Weeks of same-weekday values behind the seasonal offset.
@@ -143,6 +150,7 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
     // The last run adopted as a new level, while it may still turn out to
     // have been temporary.
     let mut adopted: Option<(Vec<usize>, Direction)> = None;
+    let judged_from = first_spend(values).map(|f| f + OWN_HISTORY_DAYS);
     for t in 0..n {
         let Some(actual) = values[t] else { continue };
         let lo = t.saturating_sub(HISTORY_DAYS);
@@ -153,7 +161,7 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
             known: pattern_known,
         } = expected_at(&clean, &seasonal, t);
         seasonal[t] = factor;
-        if known < MIN_HISTORY {
+        if known < MIN_HISTORY || judged_from.is_some_and(|from| t < from) {
             continue;
         }
         let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
@@ -269,12 +277,15 @@ pub fn judge_against(
     thresholds: &Thresholds,
 ) -> Vec<Option<Verdict>> {
     let mut out: Vec<Option<Verdict>> = vec![None; values.len()];
+    let judged_from = first_spend(values).map(|f| f + OWN_HISTORY_DAYS);
     for t in 0..values.len() {
         let (Some(actual), Some((expected, pattern_known))) = (values[t], expected[t]) else {
             continue;
         };
         let lo = t.saturating_sub(HISTORY_DAYS);
-        if values[lo..t].iter().flatten().count() < MIN_HISTORY {
+        if values[lo..t].iter().flatten().count() < MIN_HISTORY
+            || judged_from.is_some_and(|from| t < from)
+        {
             continue;
         }
         let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
@@ -292,6 +303,11 @@ pub fn judge_against(
         });
     }
     out
+}
+
+/// The first day with spend, if any.
+fn first_spend(values: &[Option<Decimal>]) -> Option<usize> {
+    values.iter().position(|v| v.is_some_and(|v| !v.is_zero()))
 }
 
 /// The seasonal factor of day `t` and its expected value, from what earlier
@@ -326,8 +342,10 @@ fn bounds(
     thresholds: &Thresholds,
 ) -> (Decimal, Decimal) {
     // Errors of normal days only: a day past the threshold either way
-    // (flagged or not) would widen the bounds for weeks.
-    let residuals: Vec<Decimal> = out[lo..t]
+    // (flagged or not) would widen the bounds for weeks. Over the last
+    // [`SPREAD_DAYS`]: a spread from four weeks of errors is itself too
+    // noisy (a quarter too low as often as not).
+    let residuals: Vec<Decimal> = out[t.saturating_sub(SPREAD_DAYS)..t]
         .iter()
         .filter_map(|v| match v {
             Some(v) if v.moved.is_none() => Some((v.actual - v.expected).abs()),
@@ -503,16 +521,16 @@ mod tests {
     }
 
     #[test]
-    fn a_spike_during_short_history_is_flagged_and_nothing_before_seven_days() {
-        let mut series = weekly(12);
-        series[8] = Some(d(2500)); // a weekday at 2.5x, with 8 days of history
+    fn a_spike_during_short_history_is_flagged_and_nothing_before_two_weeks() {
+        let mut series = weekly(18);
+        series[15] = Some(d(2500)); // a weekday at 2.5x, with 15 days of history
         let verdicts = evaluate(&series, &defaults());
-        assert!(verdicts[..MIN_HISTORY].iter().all(Option::is_none));
-        assert_eq!(flagged(&verdicts), vec![(8, Direction::Spike)]);
+        assert!(verdicts[..OWN_HISTORY_DAYS].iter().all(Option::is_none));
+        assert_eq!(flagged(&verdicts), vec![(15, Direction::Spike)]);
         // Bounds are wider while history is short: a +20% day is not enough
         // at first, but is once history has settled.
-        let mut series = weekly(12);
-        series[8] = Some(d(1200));
+        let mut series = weekly(18);
+        series[15] = Some(d(1200));
         assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
         let mut series = weekly(60);
         series[50] = Some(d(1200));

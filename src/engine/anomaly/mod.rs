@@ -27,7 +27,7 @@ const TOP_CONTRIBUTORS: usize = 3;
 /// one anomaly (quiet days, with nothing to judge, do not count).
 const MAX_NORMAL_DAYS_BETWEEN: usize = 1;
 
-/// When a day counts as anomalous. Defaults: 3 robust spreads, an impact of
+/// When a day counts as anomalous. Defaults: 4 robust spreads, an impact of
 /// at least 10 (in the series' currency) and at least 15% of the expected
 /// value, spikes only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            sensitivity: Decimal::from(3),
+            sensitivity: Decimal::from(4),
             min_impact: Decimal::from(10),
             min_impact_percent: Decimal::from(15),
             drops: false,

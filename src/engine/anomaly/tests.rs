@@ -242,3 +242,51 @@ fn per_team_thresholds_override_the_defaults() {
     // The account series keeps the defaults.
     assert!(found.iter().any(|a| a.scope == Scope::Account("a2".into())));
 }
+
+/// Issue 9: 10,000 teams starting on the 9th made every series a spike
+/// against `expected 0.00`. New spend raises nothing until it has two weeks
+/// of history of its own; the established teams are still judged.
+#[test]
+fn spend_that_starts_without_history_is_not_a_spike() {
+    let days = 70;
+    let mut amounts = history(days);
+    for i in 0..2_000 {
+        for d in 40..days {
+            amounts.push(DailyAmount {
+                day: start() + chrono::Days::new(d as u64),
+                owner: team(&format!("new-{i}")),
+                service: "AmazonEC2".into(),
+                account: "a1".into(),
+                currency: usd(),
+                amount: Decimal::from(50 + (d % 3) as i64),
+                recurring: Decimal::ZERO,
+            });
+        }
+    }
+    // A real spike of an established team, after the new spend began.
+    add(&mut amounts, 62, "search", "AmazonEC2", 900);
+    let last = start() + chrono::Days::new(days as u64 - 1);
+    let found = detect_anomalies(
+        &amounts,
+        &known(days),
+        start(),
+        last,
+        &AnomalySettings::default(),
+    );
+    assert!(
+        found
+            .iter()
+            .all(|a| a.first_day == start() + chrono::Days::new(62)),
+        "{:?}",
+        found
+            .iter()
+            .map(|a| (a.scope.label(), a.first_day))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        found
+            .iter()
+            .any(|a| a.scope.owner() == Some(&team("search"))),
+        "the established team's spike is found"
+    );
+}
