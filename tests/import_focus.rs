@@ -647,3 +647,58 @@ async fn impossible_charge_periods_are_refused_with_their_position() {
         .await
         .unwrap();
 }
+
+backend_tests! {
+    async fn focus_in_parquet_imports_the_same_bill_as_its_csv(db) {
+        let month = Month::parse("2026-10").unwrap();
+        let s = focus::import(&db.store, &[common::root().join("fixtures/focus/demo-2026-10.parquet")], Progress::Hidden).await.unwrap();
+        assert_eq!(s.rows_read, 408);
+        let from_parquet = month_lines(&db, "2026-10").await;
+        let csv_db = common::sqlite().await;
+        focus::import(&csv_db.store, &[common::demo_fixture()], Progress::Hidden).await.unwrap();
+        let from_csv = month_lines(&csv_db, "2026-10").await;
+        for basis in [CostBasis::Effective, CostBasis::Billed, CostBasis::List] {
+            assert_eq!(total(&from_parquet, basis), total(&from_csv, basis), "{basis:?}");
+        }
+        allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
+        assert_eq!(allot::present::showback_csv(&report), golden, "tags from the Parquet map give the same owners");
+    }
+}
+
+#[tokio::test]
+async fn other_exports_are_named_with_what_to_do() {
+    let db = common::sqlite().await;
+    let cur = common::root().join("fixtures/cur/legacy-2026-09.csv");
+    let err = focus::import(&db.store, std::slice::from_ref(&cur), Progress::Hidden)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: this looks like an AWS Cost and Usage Report, not a FOCUS cost-and-usage export; import it with `allot import cur FILE`",
+            cur.display()
+        )
+    );
+    let (err, path, _d) = import_error(
+        "azure.csv",
+        b"InvoiceSectionName,AccountName,SubscriptionId,Date,MeterCategory,CostInBillingCurrency\nx,y,z,2024-09-01,Virtual Machines,1.5\n",
+    )
+    .await;
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{}: this looks like an Azure cost details export (not FOCUS)",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("Cost and usage details (FOCUS)"),
+        "{err}"
+    );
+    let err = allot::importers::cur::import(&db.store, &[common::demo_fixture()], Progress::Hidden)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().ends_with("this looks like a FOCUS export, not an AWS Cost and Usage Report; import it with `allot import focus FILE`"), "{err}");
+}

@@ -103,10 +103,20 @@ impl Columns {
         });
         let opt = |name: &str| index.get(name);
         let req = |name: &str| {
-            opt(name).ok_or_else(|| ImportError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-                expected: EXPECTED,
+            opt(name).ok_or_else(|| match super::recognise(headers) {
+                Some((found, hint)) if !found.contains("AWS Cost and Usage") => {
+                    ImportError::WrongFormat {
+                        path: path.to_path_buf(),
+                        found,
+                        expected: "an AWS Cost and Usage Report",
+                        hint,
+                    }
+                }
+                _ => ImportError::MissingColumn {
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                    expected: EXPECTED,
+                },
             })
         };
         let mut cols = Columns {
@@ -445,7 +455,7 @@ fn read_files(
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         let mut rows = super::FileRows::new(path);
-        if is_parquet(path)? {
+        if super::parquet_rows::is_parquet(path)? {
             read_parquet(path, &mut reading, &mut rows)?;
         } else {
             let (reader, bar) = super::focus::open(path, options.progress)?;
@@ -515,50 +525,14 @@ impl Reading<'_> {
     }
 }
 
-/// Whether a file is Parquet (it starts with `PAR1`).
-fn is_parquet(path: &Path) -> Result<bool, ImportError> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let mut file = std::fs::File::open(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let n = file.read(&mut magic).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(n == 4 && &magic == b"PAR1")
-}
-
-/// Reads a Parquet CUR row by row (one row group in memory at a time). Each
-/// row is turned into the text a CSV export would hold, so both go through
-/// the same parser; errors name the row number where CSV names the line.
+/// Reads a Parquet CUR row by row through the CSV row parser.
 fn read_parquet(
     path: &Path,
     reading: &mut Reading<'_>,
     rows: &mut super::FileRows,
 ) -> Result<(), ImportError> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let bad = |e: parquet::errors::ParquetError| ImportError::Csv {
-        path: path.to_path_buf(),
-        line: 0,
-        message: format!("unreadable Parquet: {e}"),
-    };
-    let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reader = SerializedFileReader::new(file).map_err(bad)?;
-    let names: Vec<String> = reader
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .root_schema()
-        .get_fields()
-        .iter()
-        .map(|f| f.name().to_string())
-        .collect();
-    let headers = csv::StringRecord::from(names);
+    let mut file = super::parquet_rows::ParquetRows::open(path)?;
+    let headers = file.headers().clone();
     let cols = Columns::resolve(path, &headers)?;
     let parser = RowParser {
         path: path.to_path_buf(),
@@ -566,44 +540,12 @@ fn read_parquet(
         cols,
     };
     let mut record = csv::StringRecord::new();
-    for (n, row) in reader.into_iter().enumerate() {
-        let row = row.map_err(bad)?;
-        record.clear();
-        for (_, field) in row.get_column_iter() {
-            record.push_field(&parquet_cell(field));
-        }
+    while file.read(&mut record)? {
+        let n = record.position().map(|p| p.line()).unwrap_or(0);
         rows.add(&record);
-        reading.add(&parser, &record, n as u64 + 1)?;
+        reading.add(&parser, &record, n)?;
     }
     Ok(())
-}
-
-/// A Parquet value as CSV text: numbers by their shortest exact decimal
-/// text, timestamps in RFC 3339 (UTC), maps as JSON objects.
-fn parquet_cell(field: &parquet::record::Field) -> String {
-    use parquet::record::Field;
-    match field {
-        Field::Null => String::new(),
-        Field::Str(s) => s.clone(),
-        Field::Float(v) => v.to_string(),
-        Field::Double(v) => v.to_string(),
-        Field::TimestampMillis(ms) => DateTime::from_timestamp_millis(*ms)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default(),
-        Field::TimestampMicros(us) => DateTime::from_timestamp_micros(*us)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default(),
-        Field::MapInternal(map) => {
-            let object: serde_json::Map<String, serde_json::Value> = map
-                .entries()
-                .iter()
-                .filter(|(_, v)| !matches!(v, Field::Null))
-                .map(|(k, v)| (parquet_cell(k), serde_json::Value::String(parquet_cell(v))))
-                .collect();
-            serde_json::Value::Object(object).to_string()
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Imports CUR files as one atomic import (the files of one report and

@@ -1,4 +1,4 @@
-//! FOCUS 1.0-1.3 cost-and-usage importer (CSV and gzip CSV).
+//! FOCUS 1.0-1.3 cost-and-usage importer (CSV, gzip CSV and Parquet).
 //!
 //! Reading runs on a blocking thread and hands batches of rolled-up lines to
 //! the async side, which writes them into one import transaction. Memory is
@@ -65,10 +65,18 @@ impl Columns {
         let index = super::HeaderIndex::new(path, headers, column_key, |_| true);
         let opt = |name: &str| index.get(name);
         let req = |name: &str| {
-            opt(name).ok_or_else(|| ImportError::MissingColumn {
-                expected: "a FOCUS 1.0-1.3 cost-and-usage export",
-                path: path.to_path_buf(),
-                column: name.to_string(),
+            opt(name).ok_or_else(|| match super::recognise(headers) {
+                Some((found, hint)) if !found.starts_with("a FOCUS") => ImportError::WrongFormat {
+                    path: path.to_path_buf(),
+                    found,
+                    expected: "a FOCUS cost-and-usage export",
+                    hint,
+                },
+                _ => ImportError::MissingColumn {
+                    expected: "a FOCUS 1.0-1.3 cost-and-usage export",
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                },
             })
         };
         let provider = match opt("ServiceProviderName").or_else(|| opt("ProviderName")) {
@@ -395,6 +403,9 @@ const RECORD_REUSE_MAX: usize = 64 << 10;
 /// Batches in flight between the two threads (bounds memory).
 const RECORD_BATCHES_IN_FLIGHT: usize = 4;
 
+/// Reads a file's next record (`false` at the end), CSV or Parquet.
+type NextRecord = Box<dyn FnMut(&mut csv::StringRecord) -> Result<bool, ImportError>>;
+
 /// What the CSV reader thread hands the row parser.
 enum Chunk {
     /// A new file starts.
@@ -418,12 +429,26 @@ fn read_records(
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
             let mut rows = super::FileRows::new(path);
-            let (reader, bar) = open(path, options.progress)?;
-            let mut csv = CsvFile::open(path, reader, options.limits)?;
+            // CSV (plain or gzip) or Parquet (as AWS Data Exports delivers FOCUS).
+            let (headers, mut next, bar): (_, NextRecord, _) =
+                if super::parquet_rows::is_parquet(path)? {
+                    let mut file = super::parquet_rows::ParquetRows::open(path)?;
+                    let headers = file.headers().clone();
+                    (
+                        headers,
+                        Box::new(move |r| file.read(r)),
+                        indicatif::ProgressBar::hidden(),
+                    )
+                } else {
+                    let (reader, bar) = open(path, options.progress)?;
+                    let mut csv = CsvFile::open(path, reader, options.limits)?;
+                    let headers = csv.headers().clone();
+                    (headers, Box::new(move |r| csv.read(r)), bar)
+                };
             if out
                 .send(Chunk::File {
                     path: path.clone(),
-                    headers: csv.headers().clone(),
+                    headers,
                 })
                 .is_err()
             {
@@ -436,7 +461,7 @@ fn read_records(
                 batch.resize_with(RECORD_BATCH, csv::StringRecord::new);
                 let (mut filled, mut bytes, mut done) = (0, 0, false);
                 while filled < RECORD_BATCH && bytes < RECORD_BATCH_BYTES {
-                    if !csv.read(&mut batch[filled])? {
+                    if !next(&mut batch[filled])? {
                         done = true;
                         break;
                     }

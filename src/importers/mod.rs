@@ -6,6 +6,7 @@ pub mod cost_explorer;
 mod csv_input;
 pub mod cur;
 pub mod focus;
+mod parquet_rows;
 mod progress;
 mod rollup;
 pub mod s3;
@@ -107,6 +108,13 @@ pub enum ImportError {
         line: u64,
         message: String,
     },
+    #[error("{path}: this looks like {found}, not {expected}; {hint}")]
+    WrongFormat {
+        path: PathBuf,
+        found: &'static str,
+        expected: &'static str,
+        hint: &'static str,
+    },
     #[error("{service}: {message}")]
     Remote { service: String, message: String },
     #[error("no files given: name at least one export to import")]
@@ -127,6 +135,43 @@ pub enum ImportError {
     Interrupted,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a header row looks like, when it is a billing export allot knows
+/// of: (what it is, what to do with it).
+pub(crate) fn recognise(headers: &csv::StringRecord) -> Option<(&'static str, &'static str)> {
+    let has = |name: &str| {
+        headers.iter().any(|h| {
+            h.trim_start_matches('\u{feff}')
+                .trim()
+                .eq_ignore_ascii_case(name)
+        })
+    };
+    let any_prefix = |prefix: &str| {
+        headers
+            .iter()
+            .any(|h| h.trim_start_matches('\u{feff}').trim().starts_with(prefix))
+    };
+    if any_prefix("lineItem/") || any_prefix("line_item_") {
+        Some((
+            "an AWS Cost and Usage Report",
+            "import it with `allot import cur FILE`",
+        ))
+    } else if has("ChargePeriodStart") && has("BilledCost") {
+        Some(("a FOCUS export", "import it with `allot import focus FILE`"))
+    } else if has("MeterCategory") || has("CostInBillingCurrency") || has("PreTaxCost") {
+        Some((
+            "an Azure cost details export (not FOCUS)",
+            "in Azure Cost Management, create an export of type \"Cost and usage details (FOCUS)\" and import that with `allot import focus`",
+        ))
+    } else if has("service.description") || has("sku.description") {
+        Some((
+            "a Google Cloud billing export (not FOCUS)",
+            "export the billing data as FOCUS (Google Cloud's FOCUS BigQuery view) and import that with `allot import focus`",
+        ))
+    } else {
+        None
+    }
 }
 
 /// Refuses a file whose header row is missing or blank (an empty file).
