@@ -14,7 +14,7 @@ use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
 use crate::present::{self, Format};
 use crate::rules;
-use crate::store::{AnomalyFilter, AnomalyStatus, ImportSummary, Store, redact};
+use crate::store::{AnomalyFilter, AnomalyStatus, ImportSummary, Store};
 use crate::{demo, scheduler, service};
 
 #[derive(Debug, Parser)]
@@ -93,6 +93,14 @@ pub enum Command {
         /// Address to listen on [default: from the config file, else 127.0.0.1:8080].
         #[arg(long, env = "ALLOT_LISTEN")]
         listen: Option<SocketAddr>,
+    },
+    /// Write a commented `allot.toml` and starter rules (`allocation-rules/`:
+    /// team from a `team` tag, everything else unallocated). Existing files
+    /// are left alone.
+    Init {
+        /// Where to write them [default: the working directory].
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Load the bundled sample bill into a fresh database, allocate it and serve it.
     Demo {
@@ -239,7 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let summary =
                 focus::import(&store, &files, settings.read_options(Progress::Auto)).await?;
-            print_import(&summary, started);
+            print_import(&summary, started, &settings.rules_dir);
             Ok(())
         }
         Command::Import {
@@ -271,7 +279,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            print_import(&fetched.summary, started);
+            print_import(&fetched.summary, started, &settings.rules_dir);
             println!(
                 "{} GetCostAndUsage request(s) for {start}..{end}; {} estimated day(s), to be fetched again",
                 fetched.requests,
@@ -308,7 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     cur::import(&store, &paths, settings.read_options(Progress::Auto)).await?
                 }
             };
-            print_import(&summary, started);
+            print_import(&summary, started, &settings.rules_dir);
             Ok(())
         }
         Command::Import {
@@ -335,8 +343,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Init { dir } => {
+            for line in init(&dir)? {
+                println!("{line}");
+            }
+            println!("next: allot import focus FILE..., then allot allocate --month YYYY-MM");
+            Ok(())
+        }
         Command::Allocate { month, .. } => {
             let (dir, cost_basis) = (settings.rules_dir.clone(), settings.cost_basis);
+            anyhow::ensure!(
+                dir.is_dir(),
+                "no rules directory `{}`: run `allot init` to write a starter `allot.toml` and `allocation-rules/` (team from a `team` tag, everything else unallocated), or pass `--rules DIR`",
+                dir.display()
+            );
             let rules = rules::load_dir(&dir).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}\nthe rules in `{}` are invalid; nothing was allocated",
@@ -572,9 +592,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open(url: &str) -> anyhow::Result<Store> {
-    Store::connect(url)
-        .await
-        .with_context(|| format!("cannot use database `{}`", redact(url)))
+    // The store's errors name the database (its password hidden).
+    Ok(Store::connect(url).await?)
 }
 
 async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::Result<()> {
@@ -610,7 +629,49 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     })
 }
 
-fn print_import(summary: &ImportSummary, started: std::time::Instant) {
+/// The files `allot init` writes, relative to its directory.
+const INIT_FILES: [(&str, &str); 2] = [
+    ("allot.toml", include_str!("init/allot.toml")),
+    (
+        "allocation-rules/00-start.toml",
+        include_str!("init/00-start.toml"),
+    ),
+];
+
+/// Writes the starter configuration and rules under `dir`, never over an
+/// existing file; returns what it did, a line per file.
+pub fn init(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut done = Vec::new();
+    for (name, text) in INIT_FILES {
+        let path = dir.join(name);
+        if name.starts_with("allocation-rules/")
+            && path.parent().is_some_and(|p| p.is_dir())
+            && std::fs::read_dir(path.parent().unwrap_or(dir))?
+                .next()
+                .is_some()
+        {
+            done.push(format!(
+                "kept `{}`: it already holds rules",
+                path.parent().unwrap_or(dir).display()
+            ));
+            continue;
+        }
+        if path.exists() {
+            done.push(format!("kept `{}`: it exists", path.display()));
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        done.push(format!("wrote `{}`", path.display()));
+    }
+    Ok(done)
+}
+
+fn print_import(summary: &ImportSummary, started: std::time::Instant, rules: &Path) {
     let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
     println!(
         "imported {} rows as {} lines in {:.1?} (import {}); months: {}",
@@ -626,6 +687,12 @@ fn print_import(summary: &ImportSummary, started: std::time::Instant) {
     );
     if summary.changed_months.is_empty() {
         println!("the same data was already imported: nothing changed");
+    }
+    if !summary.changed_months.is_empty() && !rules.is_dir() {
+        println!(
+            "next: allot init (there is no `{}` yet: it writes starter rules), then:",
+            rules.display()
+        );
     }
     for m in &summary.changed_months {
         println!("next: allot allocate --month {m}");
@@ -657,5 +724,42 @@ fn print_allocation(a: &Allocation) {
     }
     for warning in present::allocation_warnings(a) {
         println!("warning: {warning}");
+    }
+}
+
+/// An error and its causes on one line, each cause once: a message that
+/// already quotes its cause (as most do) is not followed by it again.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_not_repeated() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "Is a directory (os error 21)",
+        );
+        let e = anyhow::Error::new(crate::importers::ImportError::Io {
+            path: "x.csv".into(),
+            source: io,
+        });
+        assert_eq!(
+            one_line(&e),
+            "cannot read `x.csv`: Is a directory (os error 21)"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&e), "outer: inner");
     }
 }

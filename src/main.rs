@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
     match allot::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", allot::cli::one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

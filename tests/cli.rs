@@ -397,3 +397,145 @@ fn sigterm_lets_a_scheduled_run_finish_and_exits_cleanly() {
         "no run left running or half-done: {runs:?}"
     );
 }
+
+#[test]
+fn an_unreachable_database_is_named_with_its_cause_within_seconds() {
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args([
+            "--database-url",
+            "postgres://allot:secret@127.0.0.1:1/allot",
+            "showback",
+            "--month",
+            "2026-10",
+        ])
+        .env_remove("ALLOT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: cannot connect to the database at 127.0.0.1:1: connection refused (os error 111); is PostgreSQL running there and the URL right?"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn cost_explorer_without_credentials_says_how_to_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "import",
+            "cost-explorer",
+            "--start",
+            "2026-10-01",
+            "--end",
+            "2026-10-03",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error: AWS Cost Explorer: no AWS credentials found (set AWS_ACCESS_KEY_ID"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_directory_given_as_an_export_says_to_name_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = allot(
+        &dir.path().join("a.db"),
+        &["import", "focus", dir.path().to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "error: `{0}` is a directory: name the export files in it (for example `{0}/*.csv.gz`)",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn a_new_user_with_a_bill_and_no_rules_is_pointed_to_init_which_makes_allocate_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_allot"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("ALLOT_DATABASE_URL")
+            .env_remove("ALLOT_RULES_DIR")
+            .env_remove("ALLOT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let fixture = common::demo_fixture();
+    let out = run(&["import", "focus", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("next: allot init (there is no `allocation-rules` yet"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["allocate", "--month", "2026-10"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .starts_with("error: no rules directory `allocation-rules`: run `allot init`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["init"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("wrote `./allot.toml`")
+            && text(&out.stdout).contains("wrote `./allocation-rules/00-start.toml`"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Run again: nothing is overwritten.
+    let again = run(&["init"]);
+    assert!(
+        text(&again.stdout).contains("kept `./allot.toml`: it exists"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert!(run(&["rules", "check"]).status.success());
+    let out = run(&["allocate", "--month", "2026-10"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["showback", "--month", "2026-10", "--format", "csv"]);
+    let csv = text(&out.stdout);
+    assert!(
+        csv.contains(",payments,") && csv.contains(",unallocated,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn an_unknown_table_suggests_a_field_allowed_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.toml"), "[team]\nknown = [\"a\"]\n").unwrap();
+    let out = allot(
+        &dir.path().join("a.db"),
+        &["rules", "check", dir.path().to_str().unwrap()],
+    );
+    let err = text(&out.stderr) + &text(&out.stdout);
+    assert!(err.contains("did you mean `[teams]`?"), "{err}");
+    assert!(!err.contains("did you mean `team`?"), "{err}");
+}

@@ -152,9 +152,8 @@ pub async fn import(
             .send()
             .await
             .map_err(|e| {
-                err(format!(
-                    "{}",
-                    aws_sdk_costexplorer::error::DisplayErrorContext(&e)
+                err(super::aws_failure(
+                    aws_sdk_costexplorer::error::DisplayErrorContext(&e).to_string(),
                 ))
             })?;
         requests += 1;

@@ -117,6 +117,12 @@ pub enum ImportError {
     },
     #[error("{service}: {message}")]
     Remote { service: String, message: String },
+    #[error(
+        "`{}` is a directory: name the export files in it (for example `{}/*.csv.gz`)",
+        .0.display(),
+        .0.display()
+    )]
+    Directory(PathBuf),
     #[error("no files given: name at least one export to import")]
     NoFiles,
     #[error("`{0}` is given twice: each file of an export is imported once")]
@@ -172,6 +178,18 @@ pub(crate) fn recognise(headers: &csv::StringRecord) -> Option<(&'static str, &'
     } else {
         None
     }
+}
+
+/// An AWS SDK failure as one line: a missing credential chain is said in
+/// plain words with how to provide credentials; anything else keeps the
+/// SDK's account of it, on one line.
+pub(crate) fn aws_failure(detail: String) -> String {
+    if detail.contains("no credentials found")
+        || detail.contains("credential provider was not enabled")
+    {
+        return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config, or run where an instance or task role is available)".to_string();
+    }
+    detail.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Refuses a file whose header row is missing or blank (an empty file).
@@ -269,6 +287,9 @@ where
     }
     let mut seen = std::collections::HashSet::new();
     for path in paths {
+        if path.is_dir() {
+            return Err(ImportError::Directory(path.clone()));
+        }
         let canonical = std::fs::canonicalize(path).map_err(|source| ImportError::Io {
             path: path.clone(),
             source,

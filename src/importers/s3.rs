@@ -69,7 +69,7 @@ pub async fn report_keys(client: &Client, location: &Location) -> Result<Vec<Str
                     "listing s3://{}/{}: {}",
                     location.bucket,
                     location.prefix,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                    super::aws_failure(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
                 ))
             })?;
         keys.extend(
@@ -94,7 +94,7 @@ pub async fn report_keys(client: &Client, location: &Location) -> Result<Vec<Str
                 err(format!(
                     "reading s3://{}/{manifest}: {}",
                     location.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                    super::aws_failure(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
                 ))
             })?
             .body
@@ -157,7 +157,7 @@ pub async fn download(
                 err(format!(
                     "reading s3://{}/{key}: {}",
                     location.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                    super::aws_failure(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
                 ))
             })?;
         let io = |source| ImportError::Io {

@@ -492,7 +492,11 @@ fn parse_file(path: &Path, text: &str) -> (ast::FileAst, Vec<Diagnostic>) {
             other => {
                 let fields = TOP_FIELDS.map(|f| format!("`{f}`")).join(", ");
                 let message = format!("unknown field `{other}`, expected one of {fields}");
-                let hint = unknown_field_hint(other);
+                // Among the top-level tables only: `[team]` means `[teams]`.
+                let hint = match closest(other, TOP_FIELDS.iter().copied()) {
+                    Some(s) => format!("did you mean `[{s}]`?"),
+                    None => unknown_field_hint(other),
+                };
                 errors.push(Diagnostic::at(
                     path,
                     text,
@@ -518,7 +522,7 @@ fn unknown_field_hint(field: &str) -> String {
         .chain(&POOL_FIELDS)
         .chain(&["known", "aliases"])
         .copied();
-    match closest(field, all) {
+    match closest(field, all.filter(|c| *c != field)) {
         Some(s) => format!("did you mean `{s}`?"),
         None => "see docs/rules.md for the fields a rule file may use".to_string(),
     }
@@ -530,7 +534,18 @@ fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        Some(unknown_field_hint(field))
+        // Suggest among the fields allowed where it stands (the parser
+        // lists them), not a field of some other table.
+        let expected: Vec<&str> = message
+            .split_once("expected")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        Some(
+            match closest(field, expected.iter().copied().filter(|c| *c != field)) {
+                Some(s) if !expected.is_empty() => format!("did you mean `{s}`?"),
+                _ => unknown_field_hint(field),
+            },
+        )
     } else if message.contains("missing field `name`") {
         Some("every `[[rule]]` needs a `name = \"...\"` used in explanations".to_string())
     } else {

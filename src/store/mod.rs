@@ -31,6 +31,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://allot.db";
 /// it: a run whose lease lapsed was cut short by a process that died.
 pub const RUN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
+/// How long opening a PostgreSQL database may take before it is reported
+/// unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Rows per multi-row INSERT (kept under both backends' parameter limits).
 const INSERT_BATCH: usize = 1000;
 
@@ -41,6 +45,10 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot open database `{url}`: {source}")]
     Connect { url: String, source: sqlx::Error },
+    #[error(
+        "cannot connect to the database at {at}: {cause}; is PostgreSQL running there and the URL right?"
+    )]
+    Unreachable { at: String, cause: String },
     #[error("cannot migrate database `{url}`: {source}")]
     Migrate {
         url: String,
@@ -281,9 +289,45 @@ impl Store {
                 })?;
             Ok(Store::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|source| {
+                StoreError::Connect {
+                    url: redact(url),
+                    source,
+                }
+            })?;
+            // One connection first, bounded in time, so that an unreachable
+            // server is reported with its cause in seconds (the pool would
+            // retry for half a minute and say only that it timed out).
+            let at = format!("{}:{}", options.get_host(), options.get_port());
+            let unreachable = |cause: String| StoreError::Unreachable {
+                at: at.clone(),
+                cause,
+            };
+            use sqlx::Connection;
+            match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                sqlx::postgres::PgConnection::connect_with(&options),
+            )
+            .await
+            {
+                Err(_) => return Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+                Ok(Err(sqlx::Error::Io(e))) => {
+                    return Err(unreachable(e.to_string().to_lowercase()));
+                }
+                Ok(Err(e)) => {
+                    return Err(StoreError::Connect {
+                        url: redact(url),
+                        source: e,
+                    });
+                }
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .connect(url)
+                .acquire_timeout(std::time::Duration::from_secs(30))
+                .connect_with(options)
                 .await
                 .map_err(|source| StoreError::Connect {
                     url: redact(url),
