@@ -333,3 +333,80 @@ backend_tests! {
         assert_eq!(sum.to_string(), "1031.48", "the month adds up to data's showback total");
     }
 }
+
+/// Issue 9: during a long SQLite import `POST /api/v1/usage` waited 17.8 s,
+/// or answered a 500 after 60 s. An import's transaction is held open here
+/// (as a long one would be); the write answers 503 with Retry-After in
+/// seconds, stores nothing, and succeeds once the import has committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_during_a_long_sqlite_import_answers_503_with_retry_after() {
+    let db = common::sqlite().await;
+    let store = db.store.clone();
+    let app = spawn_app(db).await;
+    let mut import = store
+        .begin_import("focus", &["long.csv".into()], None)
+        .await
+        .unwrap();
+    let line = store_line();
+    import.insert_lines(&[line]).await.unwrap();
+    let body = serde_json::json!({"records": [{"date": "2026-10-01", "team": "payments", "metric": "cpu", "quantity": "1"}]});
+    let started = std::time::Instant::now();
+    let r = app
+        .client
+        .post(format!("{}/api/v1/usage", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.headers()["retry-after"], "5");
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "unavailable");
+    import.commit(1).await.unwrap();
+    let r = app
+        .client
+        .post(format!("{}/api/v1/usage", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn store_line() -> allot::store::StoredLine {
+    use chrono::TimeZone;
+    let start = chrono::Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    allot::store::StoredLine {
+        line: allot::domain::CostLine {
+            charge_period_start: start,
+            charge_period_end: start + chrono::Duration::days(1),
+            billing_period_start: start.date_naive(),
+            billing_period_end: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            billing_account_id: "acct".into(),
+            billing_account_name: None,
+            sub_account_id: None,
+            sub_account_name: None,
+            provider: "AWS".into(),
+            service_name: Some("AmazonEC2".into()),
+            service_category: None,
+            region: None,
+            resource_id: None,
+            charge_category: allot::domain::ChargeCategory::Usage,
+            charge_class: None,
+            currency: allot::domain::Currency::parse("USD").unwrap(),
+            billed_cost: rust_decimal::Decimal::ONE,
+            effective_cost: rust_decimal::Decimal::ONE,
+            list_cost: rust_decimal::Decimal::ONE,
+            contracted_cost: None,
+            consumed_quantity: None,
+            consumed_unit: None,
+            tags: Default::default(),
+        },
+        source_rows: 1,
+    }
+}

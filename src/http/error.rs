@@ -9,6 +9,22 @@ use serde_json::json;
 
 use crate::service::ServiceError;
 
+/// What a 503 asks the client to wait before retrying.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// How long an API write waits for the database's write lock before it
+/// answers 503 (an SQLite import holds the lock until it commits).
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Busy => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A query or path parameter is missing or malformed.
@@ -30,6 +46,10 @@ pub enum ApiError {
     NotAllocated(String),
     #[error("no anomaly `{0}`: list them with GET /api/v1/anomalies")]
     UnknownAnomaly(String),
+    /// A write could not get the database's write lock in time (SQLite
+    /// while an import commits); the client should retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// The stored data cannot be allocated as it is (amounts out of range).
     #[error("{0}")]
     Unprocessable(String),
@@ -71,6 +91,7 @@ impl IntoResponse for ApiError {
             ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),
             ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match &self {
@@ -80,10 +101,17 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(json!({"error": {"code": code, "message": message}})),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }

@@ -72,9 +72,8 @@ async fn record(
     }
     let changed: Vec<String> = state
         .store
-        .upsert_usage(&records)
-        .await
-        .map_err(anyhow::Error::from)?
+        .upsert_usage_waiting(&records, Some(super::error::WRITE_WAIT))
+        .await?
         .iter()
         .map(Month::to_string)
         .collect();

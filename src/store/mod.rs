@@ -31,6 +31,22 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://allot.db";
 /// it: a run whose lease lapsed was cut short by a process that died.
 pub const RUN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
+/// How long an SQLite write waits for another's to commit.
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An SQLite "database is locked" error as [`StoreError::Busy`].
+fn busy(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Sql(sqlx::Error::Database(d))
+            if matches!(d.code().as_deref(), Some("5") | Some("6") | Some("517"))
+                || d.message().contains("database is locked") =>
+        {
+            StoreError::Busy
+        }
+        _ => e,
+    }
+}
+
 /// How long opening a PostgreSQL database may take before it is reported
 /// unreachable.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -56,6 +72,10 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error(
+        "the database is busy with another write (an import holds SQLite's write lock until it commits); try again shortly"
+    )]
+    Busy,
     #[error("stored data is unreadable: {0}; was the database written by a newer allot?")]
     Corrupt(String),
 }
@@ -270,7 +290,7 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 // A writer waits for another's import to commit instead of failing.
-                .busy_timeout(std::time::Duration::from_secs(60))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -757,38 +777,76 @@ impl Store {
     /// their version goes up with the change, so their allocations (whose
     /// usage splits read these figures) are stale.
     pub async fn upsert_usage(&self, records: &[UsageRecord]) -> Result<Vec<Month>> {
+        self.upsert_usage_waiting(records, None).await
+    }
+
+    /// [`Store::upsert_usage`], waiting at most `wait` for the write lock
+    /// on SQLite (where one writer at a time holds it, an import for its
+    /// whole length): past it, [`StoreError::Busy`]. `None` waits as long
+    /// as any write does.
+    pub async fn upsert_usage_waiting(
+        &self,
+        records: &[UsageRecord],
+        wait: Option<std::time::Duration>,
+    ) -> Result<Vec<Month>> {
         let mut by_month: BTreeMap<Month, Vec<&UsageRecord>> = BTreeMap::new();
         for r in records {
             by_month.entry(Month::of(r.date)).or_default().push(r);
         }
         let now = Utc::now();
         let mut changed = Vec::new();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (month, records) in &by_month {
-                let mut affected = 0;
-                for chunk in records.chunks(INSERT_BATCH) {
-                    let mut qb = QueryBuilder::new("INSERT INTO usage_metrics (day, team, metric, quantity) ");
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.date)
-                            .push_bind(r.team.as_str().to_string())
-                            .push_bind(r.metric.as_str().to_string())
-                            .push_bind(DbDecimal(r.quantity));
-                    });
-                    // Unchanged figures are not rewritten, so they do not count as changes.
-                    qb.push(
-                        " ON CONFLICT (day, team, metric) DO UPDATE SET quantity = excluded.quantity \
-                         WHERE usage_metrics.quantity <> excluded.quantity",
-                    );
-                    affected += qb.build().execute(&mut *tx).await?.rows_affected();
+        macro_rules! upsert {
+            ($tx:ident) => {{
+                for (month, records) in &by_month {
+                    let mut affected = 0;
+                    for chunk in records.chunks(INSERT_BATCH) {
+                        let mut qb = QueryBuilder::new("INSERT INTO usage_metrics (day, team, metric, quantity) ");
+                        qb.push_values(chunk, |mut b, r| {
+                            b.push_bind(r.date)
+                                .push_bind(r.team.as_str().to_string())
+                                .push_bind(r.metric.as_str().to_string())
+                                .push_bind(DbDecimal(r.quantity));
+                        });
+                        // Unchanged figures are not rewritten, so they do not count as changes.
+                        qb.push(
+                            " ON CONFLICT (day, team, metric) DO UPDATE SET quantity = excluded.quantity \
+                             WHERE usage_metrics.quantity <> excluded.quantity",
+                        );
+                        affected += qb.build().execute(&mut *$tx).await?.rows_affected();
+                    }
+                    if affected > 0 {
+                        bump_version(&mut $tx, *month, now).await?;
+                        changed.push(*month);
+                    }
                 }
-                if affected > 0 {
-                    bump_version(&mut tx, *month, now).await?;
-                    changed.push(*month);
+                $tx.commit().await?;
+            }};
+        }
+        match (self, wait) {
+            (Store::Sqlite(pool), Some(wait)) => {
+                let mut conn = pool.acquire().await?;
+                let set = |ms: u128| sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}"));
+                sqlx::query(set(wait.as_millis()))
+                    .execute(&mut *conn)
+                    .await?;
+                let result: Result<()> = async {
+                    // Take the write lock at once (not at the first write).
+                    let mut tx =
+                        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                    upsert!(tx);
+                    Ok(())
                 }
+                .await;
+                sqlx::query(set(SQLITE_BUSY_TIMEOUT.as_millis()))
+                    .execute(&mut *conn)
+                    .await?;
+                result.map_err(busy)?;
             }
-            tx.commit().await?;
-        });
+            _ => with_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                upsert!(tx);
+            }),
+        }
         Ok(changed)
     }
 
@@ -1041,7 +1099,7 @@ impl Store {
 /// Adds one to a month's input version within a transaction that changes
 /// its inputs (the same statement on both backends).
 async fn bump_version<DB>(
-    tx: &mut Transaction<'static, DB>,
+    tx: &mut Transaction<'_, DB>,
     month: Month,
     now: DateTime<Utc>,
 ) -> Result<()>
