@@ -410,3 +410,22 @@ fn store_line() -> allot::store::StoredLine {
         source_rows: 1,
     }
 }
+
+backend_tests! {
+    async fn refused_bodies_get_the_documented_error_in_lower_case(db) {
+        let app = spawn_app(db).await;
+        let url = format!("{}/api/v1/usage", app.base);
+        for (body, content_type, start) in [
+            ("{\"records\": [", "application/json", "request body: the body is not valid JSON: "),
+            ("{\"records\": 3}", "application/json", "request body: the JSON does not have the documented shape: "),
+            ("{}", "text/plain", "request body: send the body as JSON, with the header `Content-Type: application/json`"),
+        ] {
+            let r = app.client.post(&url).header("content-type", content_type).body(body).send().await.unwrap();
+            assert_eq!(r.status(), 400);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(error_code(&v), "invalid_body");
+            assert!(error_message(&v).starts_with(start), "{v}");
+            assert!(!error_message(&v).contains("Failed to"), "{v}");
+        }
+    }
+}

@@ -79,14 +79,14 @@ async fn acknowledge(
     body: Result<Json<AckBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
-    let Path(id) = id.map_err(|e| ApiError::bad("id", e.body_text()))?;
+    let Path(id) = id.map_err(|e| super::error::path_rejection("id", e))?;
     let number: i64 = id.parse().map_err(|_| {
         ApiError::bad(
             "id",
             format!("expected an anomaly id (a number), found `{id}`"),
         )
     })?;
-    let Json(body) = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let Json(body) = body.map_err(super::error::body_rejection)?;
     let acked = state
         .store
         .acknowledge_anomaly(number, body.note.trim(), Utc::now())

@@ -16,6 +16,39 @@ const RETRY_AFTER_SECONDS: &str = "5";
 /// answers 503 (an SQLite import holds the lock until it commits).
 pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// A body the JSON extractor refused, in the API's words: lower case, the
+/// framework's own phrasing replaced by what to fix.
+pub fn body_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    use axum::extract::rejection::JsonRejection;
+    let text = e.body_text();
+    // The framework's text is `Its sentence: the parser's detail`.
+    let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
+    ApiError::BadBody(match e {
+        JsonRejection::JsonDataError(_) => {
+            format!("the JSON does not have the documented shape: {detail}")
+        }
+        JsonRejection::JsonSyntaxError(_) => format!("the body is not valid JSON: {detail}"),
+        JsonRejection::MissingJsonContentType(_) => {
+            "send the body as JSON, with the header `Content-Type: application/json`".to_string()
+        }
+        _ => format!("cannot read the body: {}", lower_first(detail)),
+    })
+}
+
+/// A path segment the router could not read, for parameter `param`.
+pub fn path_rejection(param: &str, e: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::bad(param, lower_first(&e.body_text()))
+}
+
+/// `text` with its first letter in lower case (messages are lowercase).
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {

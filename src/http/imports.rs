@@ -65,7 +65,7 @@ async fn run(
     source: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let Path(name) = source.map_err(|e| ApiError::bad("source", e.body_text()))?;
+    let Path(name) = source.map_err(|e| super::error::path_rejection("source", e))?;
     Params::new(query, &[])?;
     let settings = state
         .settings

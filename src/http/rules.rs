@@ -37,7 +37,7 @@ async fn preview(
     let p = Params::new(query, &["month", "format"])?;
     let month = p.required("month", Month::parse)?;
     let csv = wants_csv(p.get("format"), &headers)?;
-    let Json(body) = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let Json(body) = body.map_err(super::error::body_rejection)?;
     if body.files.is_empty() {
         return Err(ApiError::BadBody(
             "`files` is empty: send at least one rule file".into(),

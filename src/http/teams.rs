@@ -27,7 +27,7 @@ async fn costs(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(team) = team.map_err(|e| ApiError::bad("team", e.body_text()))?;
+    let Path(team) = team.map_err(|e| super::error::path_rejection("team", e))?;
     let p = Params::new(query, &["from", "to", "granularity", "format"])?;
     let to = p
         .optional("to", date)?
@@ -62,7 +62,7 @@ async fn explain(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(team) = team.map_err(|e| ApiError::bad("team", e.body_text()))?;
+    let Path(team) = team.map_err(|e| super::error::path_rejection("team", e))?;
     let p = Params::new(query, &["month", "format"])?;
     let month = p.required("month", Month::parse)?;
     let csv = wants_csv(p.get("format"), &headers)?;

@@ -44,7 +44,7 @@ async fn record(
     body: Result<Json<UsageBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
-    let Json(body) = body.map_err(|e| ApiError::BadBody(e.body_text()))?;
+    let Json(body) = body.map_err(super::error::body_rejection)?;
     let mut records: Vec<UsageRecord> = Vec::with_capacity(body.records.len());
     let mut seen = HashSet::new();
     for (i, r) in body.records.iter().enumerate() {
