@@ -101,14 +101,20 @@ impl<R: Read> CsvInput<R> {
         let mut w = 0;
         let mut i = 0;
         while i < n {
-            // Ordinary bytes up to the next quote or line end, in one step.
-            let run = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]).unwrap_or(n - i);
+            // Bytes up to the next line end, in one step: only the parity of
+            // their quotes matters (`""` inside a quoted cell toggles twice).
+            let run = memchr::memchr2(b'\n', b'\r', &buf[i..]).unwrap_or(n - i);
             if run > 0 {
                 if self.record_bytes == 0 {
                     self.record_starts(self.record_line)?;
                 }
+                if memchr::memchr_iter(b'"', &buf[i..i + run]).count() % 2 == 1 {
+                    self.in_quotes = !self.in_quotes;
+                }
                 self.count(run as u64)?;
-                buf.copy_within(i..i + run, w);
+                if w != i {
+                    buf.copy_within(i..i + run, w);
+                }
                 w += run;
                 i += run;
                 continue;
@@ -136,8 +142,6 @@ impl<R: Read> CsvInput<R> {
                     self.record_line = self.line;
                     continue;
                 }
-            } else if b == b'"' {
-                self.in_quotes = !self.in_quotes;
             }
             if self.record_bytes == 0 {
                 self.record_starts(self.record_line)?;
