@@ -37,16 +37,7 @@ fn main() -> ExitCode {
     for seed in 1..=seeds as u64 {
         let s = scenario(seed, days, teams);
         let sc = score(&s, &detect(&s, &rules, &settings));
-        println!(
-            "{seed:>4}  {:>6}  {:>8}  {:>9}  {:>5}  {:>5}  {:>9}  {:>6}",
-            sc.spikes,
-            sc.detected,
-            sc.detected_first_day,
-            sc.false_alerts,
-            sc.adaptation_alerts,
-            sc.precision(),
-            sc.recall()
-        );
+        println!("{seed:>4}  {}", sc.columns());
         total.add(&sc);
     }
     println!();

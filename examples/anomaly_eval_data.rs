@@ -169,17 +169,7 @@ async fn main() -> ExitCode {
     for dir in &dirs {
         match evaluate(dir, &settings).await {
             Ok(sc) => {
-                println!(
-                    "{:<24}  {:>6}  {:>8}  {:>9}  {:>5}  {:>5}  {:>9}  {:>6}",
-                    dir.display(),
-                    sc.spikes,
-                    sc.detected,
-                    sc.detected_first_day,
-                    sc.false_alerts,
-                    sc.adaptation_alerts,
-                    sc.precision(),
-                    sc.recall()
-                );
+                println!("{:<24}  {}", dir.display().to_string(), sc.columns());
                 total.add(&sc);
             }
             Err(e) => {

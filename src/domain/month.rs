@@ -16,19 +16,23 @@ pub fn in_years(date: NaiveDate) -> bool {
     YEARS.contains(&date.year())
 }
 
-/// Parses a day written `YYYY-MM-DD` strictly: four-digit year in
-/// [`YEARS`], two-digit month and day.
-pub fn parse_day(s: &str) -> Option<NaiveDate> {
+/// Whether `s` is written `YYYY-MM-DD`: four digits, two, two.
+pub fn is_day_shaped(s: &str) -> bool {
     let b = s.as_bytes();
-    let shape = b.len() == 10
+    b.len() == 10
         && b.iter().enumerate().all(|(i, c)| {
             if i == 4 || i == 7 {
                 *c == b'-'
             } else {
                 c.is_ascii_digit()
             }
-        });
-    if !shape {
+        })
+}
+
+/// Parses a day written `YYYY-MM-DD` strictly: four-digit year in
+/// [`YEARS`], two-digit month and day.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    if !is_day_shaped(s) {
         return None;
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")

@@ -47,11 +47,7 @@ async fn list(
         })?
         .unwrap_or(50);
     // A run whose process died shows as what it is once its lease lapsed.
-    state
-        .store
-        .fail_lapsed_runs(chrono::Utc::now())
-        .await
-        .map_err(anyhow::Error::from)?;
+    state.store.fail_lapsed_runs(chrono::Utc::now()).await?;
     let runs = state
         .store
         .import_runs(limit)

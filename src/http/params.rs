@@ -65,16 +65,7 @@ impl Params {
 
 /// An ISO 8601 date (`YYYY-MM-DD`).
 pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
-    let b = s.as_bytes();
-    let shape = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shape {
+    if !crate::domain::month::is_day_shaped(s) {
         return Err(format!("expected a date as `YYYY-MM-DD`, found `{s}`"));
     }
     crate::domain::month::parse_day(s).ok_or_else(|| {

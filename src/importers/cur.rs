@@ -104,13 +104,8 @@ impl Columns {
         let opt = |name: &str| index.get(name);
         let req = |name: &str| {
             opt(name).ok_or_else(|| match super::recognise(headers) {
-                Some((found, hint)) if !found.contains("AWS Cost and Usage") => {
-                    ImportError::WrongFormat {
-                        path: path.to_path_buf(),
-                        found,
-                        expected: "an AWS Cost and Usage Report",
-                        hint,
-                    }
+                Some(kind) if kind != super::ExportKind::Cur => {
+                    kind.wrong_format(path, "an AWS Cost and Usage Report")
                 }
                 _ => ImportError::MissingColumn {
                     path: path.to_path_buf(),

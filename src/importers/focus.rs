@@ -66,12 +66,9 @@ impl Columns {
         let opt = |name: &str| index.get(name);
         let req = |name: &str| {
             opt(name).ok_or_else(|| match super::recognise(headers) {
-                Some((found, hint)) if !found.starts_with("a FOCUS") => ImportError::WrongFormat {
-                    path: path.to_path_buf(),
-                    found,
-                    expected: "a FOCUS cost-and-usage export",
-                    hint,
-                },
+                Some(kind) if kind != super::ExportKind::Focus => {
+                    kind.wrong_format(path, "a FOCUS cost-and-usage export")
+                }
                 _ => ImportError::MissingColumn {
                     expected: "a FOCUS 1.0-1.3 cost-and-usage export",
                     path: path.to_path_buf(),

@@ -143,9 +143,49 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// What a header row looks like, when it is a billing export allot knows
-/// of: (what it is, what to do with it).
-pub(crate) fn recognise(headers: &csv::StringRecord) -> Option<(&'static str, &'static str)> {
+/// The kinds of billing export allot recognises by their header row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExportKind {
+    Cur,
+    Focus,
+    AzureCostDetails,
+    GoogleBilling,
+}
+
+impl ExportKind {
+    /// The error for a file of this kind given to the importer of `expected`:
+    /// what the file is, and what to do with it.
+    pub(crate) fn wrong_format(
+        self,
+        path: &std::path::Path,
+        expected: &'static str,
+    ) -> ImportError {
+        let (found, hint) = match self {
+            ExportKind::Cur => (
+                "an AWS Cost and Usage Report",
+                "import it with `allot import cur FILE`",
+            ),
+            ExportKind::Focus => ("a FOCUS export", "import it with `allot import focus FILE`"),
+            ExportKind::AzureCostDetails => (
+                "an Azure cost details export (not FOCUS)",
+                "in Azure Cost Management, create an export of type \"Cost and usage details (FOCUS)\" and import that with `allot import focus`",
+            ),
+            ExportKind::GoogleBilling => (
+                "a Google Cloud billing export (not FOCUS)",
+                "export the billing data as FOCUS (Google Cloud's FOCUS BigQuery view) and import that with `allot import focus`",
+            ),
+        };
+        ImportError::WrongFormat {
+            path: path.to_path_buf(),
+            found,
+            expected,
+            hint,
+        }
+    }
+}
+
+/// What kind of billing export a header row is, when allot knows it.
+pub(crate) fn recognise(headers: &csv::StringRecord) -> Option<ExportKind> {
     let has = |name: &str| {
         headers.iter().any(|h| {
             h.trim_start_matches('\u{feff}')
@@ -159,22 +199,13 @@ pub(crate) fn recognise(headers: &csv::StringRecord) -> Option<(&'static str, &'
             .any(|h| h.trim_start_matches('\u{feff}').trim().starts_with(prefix))
     };
     if any_prefix("lineItem/") || any_prefix("line_item_") {
-        Some((
-            "an AWS Cost and Usage Report",
-            "import it with `allot import cur FILE`",
-        ))
+        Some(ExportKind::Cur)
     } else if has("ChargePeriodStart") && has("BilledCost") {
-        Some(("a FOCUS export", "import it with `allot import focus FILE`"))
+        Some(ExportKind::Focus)
     } else if has("MeterCategory") || has("CostInBillingCurrency") || has("PreTaxCost") {
-        Some((
-            "an Azure cost details export (not FOCUS)",
-            "in Azure Cost Management, create an export of type \"Cost and usage details (FOCUS)\" and import that with `allot import focus`",
-        ))
+        Some(ExportKind::AzureCostDetails)
     } else if has("service.description") || has("sku.description") {
-        Some((
-            "a Google Cloud billing export (not FOCUS)",
-            "export the billing data as FOCUS (Google Cloud's FOCUS BigQuery view) and import that with `allot import focus`",
-        ))
+        Some(ExportKind::GoogleBilling)
     } else {
         None
     }

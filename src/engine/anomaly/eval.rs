@@ -569,6 +569,21 @@ fn in_adaptation(scenario: &Scenario, a: &Anomaly) -> bool {
 }
 
 impl Score {
+    /// The columns `spikes detected first-day false adapt precision recall`
+    /// of one scored set, for the evaluation tables.
+    pub fn columns(&self) -> String {
+        format!(
+            "{:>6}  {:>8}  {:>9}  {:>5}  {:>5}  {:>9}  {:>6}",
+            self.spikes,
+            self.detected,
+            self.detected_first_day,
+            self.false_alerts,
+            self.adaptation_alerts,
+            self.precision(),
+            self.recall()
+        )
+    }
+
     pub fn add(&mut self, other: &Score) {
         self.spikes += other.spikes;
         self.detected += other.detected;
