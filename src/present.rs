@@ -60,8 +60,7 @@ fn totals_json(
 
 /// Showback as JSON.
 ///
-/// `stale` says billing data for the month was imported after it was
-/// allocated.
+/// `stale` says the month's inputs changed after the allocation read them.
 pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> Value {
     json!({
         "month": s.month.to_string(),
