@@ -265,8 +265,10 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     let month = Month::parse("2026-09")?;
     let t = Instant::now();
-    let allocation =
-        allot::service::allocate_month(&store, &rules, month, CostBasis::Effective).await?;
+    let allocation = allot::service::allocate_month(&store, &rules, month, CostBasis::Effective)
+        .await?
+        .charge
+        .ok_or_else(|| anyhow::anyhow!("nothing was charged in {month}"))?;
     let allocate_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let detection = allot::service::detect_months(
@@ -294,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
         summary.lines_stored
     );
     println!(
-        "allocate:   {month}: {} source rows in {:.2} s, {} allocation rows",
+        "allocate:   {month}: {} source rows in {:.2} s (both views), {} allocation rows",
         allocation.lines,
         allocate_secs,
         allocation.rows.len()

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
-use crate::domain::{CostBasis, Month};
+use crate::domain::{CostBasis, Month, Period};
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
 use crate::present::{self, Format};
@@ -62,6 +62,11 @@ pub enum Command {
         /// `team` or `team,service`.
         #[arg(long, default_value = "team", value_parser = str::parse::<GroupBy>)]
         by: GroupBy,
+        /// `charge`: the costs charged in the month, at the allocation's
+        /// cost basis; `billing`: the costs of the invoice (billing period)
+        /// starting in the month, at billed cost, which add up to the invoice.
+        #[arg(long, default_value = "charge", value_parser = str::parse::<Period>)]
+        period: Period,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -211,6 +216,9 @@ pub enum RulesCommand {
         /// A team name, or `unallocated`.
         #[arg(long)]
         team: String,
+        /// `charge` (the month's charges) or `billing` (the month's invoice).
+        #[arg(long, default_value = "charge", value_parser = str::parse::<Period>)]
+        period: Period,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -365,7 +373,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             let store = open(&settings.database_url).await?;
             let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
-            print_allocation(&allocation);
+            match &allocation.charge {
+                Some(a) => print_allocation(a),
+                None => println!("nothing was charged in {month}"),
+            }
+            if let Some(b) = &allocation.billing {
+                println!(
+                    "invoice {month} (billed cost, `--period billing`): {} source rows, total {}",
+                    b.lines,
+                    present::amounts_text(&b.totals)
+                );
+            }
             let detection = service::detect_after_change(
                 &store,
                 &settings.anomalies,
@@ -441,9 +459,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", present::anomalies_text(&list, format));
             Ok(())
         }
-        Command::Showback { month, by, format } => {
+        Command::Showback {
+            month,
+            by,
+            period,
+            format,
+        } => {
             let store = open(&settings.database_url).await?;
-            let (run, report) = service::showback(&store, month, by).await?;
+            let (run, report) = service::showback(&store, month, by, period).await?;
             let stale = service::is_stale(&store, &run).await?;
             if stale {
                 eprintln!(
@@ -451,7 +474,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             match format {
-                Format::Table => print!("{}", present::showback_table(&report)),
+                Format::Table => print!("{}", present::showback_table(&report, period)),
                 Format::Csv => print!("{}", present::showback_csv(&report)),
                 Format::Json => println!(
                     "{}",
@@ -485,11 +508,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 RulesCommand::Explain {
                     month,
                     team,
+                    period,
                     format,
                 },
         } => {
             let store = open(&settings.database_url).await?;
-            let (run, explanation) = service::explain(&store, month, &team).await?;
+            let (run, explanation) = service::explain(&store, month, &team, period).await?;
             if service::is_stale(&store, &run).await? {
                 eprintln!(
                     "warning: billing data for {month} was imported after it was allocated; run `allot allocate --month {month}` for current figures"
@@ -548,7 +572,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let prepared = demo::prepare(&database).await?;
             print_allocation(&prepared.allocation);
-            print!("{}", present::showback_table(&prepared.showback));
+            print!(
+                "{}",
+                present::showback_table(&prepared.showback, Period::Charge)
+            );
             if no_serve {
                 return Ok(());
             }

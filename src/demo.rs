@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::domain::{CostBasis, Month};
+use crate::domain::{CostBasis, Month, Period};
 use crate::engine::{Allocation, GroupBy, Showback};
 use crate::importers::{Progress, focus};
 use crate::store::Store;
@@ -70,8 +70,11 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
     let rules = rules::check(&sources)
         .map_err(|e| anyhow::anyhow!("the bundled rules are invalid:\n{e}"))?;
     let month = Month::parse(MONTH)?;
-    let allocation = service::allocate_month(&store, &rules, month, CostBasis::Effective).await?;
-    let (_, showback) = service::showback(&store, month, GroupBy::Team).await?;
+    let allocation = service::allocate_month(&store, &rules, month, CostBasis::Effective)
+        .await?
+        .charge
+        .ok_or(service::ServiceError::NoData(month))?;
+    let (_, showback) = service::showback(&store, month, GroupBy::Team, Period::Charge).await?;
     Ok(Prepared {
         store,
         allocation,

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::Period;
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
 use crate::engine::explain::{Item, Source};
 use crate::engine::{Explanation, Granularity, GroupBy, PreviewRow, Showback, TeamCosts};
@@ -64,6 +65,7 @@ fn totals_json(
 pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> Value {
     json!({
         "month": s.month.to_string(),
+        "period": run.period.as_str(),
         "cost_basis": s.cost_basis.as_str(),
         "group_by": match s.group_by { GroupBy::Team => "team", GroupBy::TeamService => "team,service" },
         "allocated_at": run.allocated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -120,7 +122,7 @@ pub fn showback_csv(s: &Showback) -> String {
 }
 
 /// Showback as an aligned table with a total line per currency.
-pub fn showback_table(s: &Showback) -> String {
+pub fn showback_table(s: &Showback, period: Period) -> String {
     let by_service = s.group_by == GroupBy::TeamService;
     let mut header = vec!["team".to_string()];
     if by_service {
@@ -155,12 +157,14 @@ pub fn showback_table(s: &Showback) -> String {
         rows.push(row);
     }
     let numeric_from = if by_service { 3 } else { 2 };
-    format!(
-        "showback {} (cost basis: {})\n{}",
-        s.month,
-        s.cost_basis,
-        table(&rows, numeric_from)
-    )
+    let title = match period {
+        Period::Charge => format!("showback {} (cost basis: {})", s.month, s.cost_basis),
+        Period::Billing => format!(
+            "showback of the invoice {} (the billing period starting in it; cost basis: {})",
+            s.month, s.cost_basis
+        ),
+    };
+    format!("{title}\n{}", table(&rows, numeric_from))
 }
 
 /// A team's costs as JSON.

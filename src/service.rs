@@ -4,13 +4,13 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::alerts::{self, Webhook};
-use crate::domain::{CostBasis, Month, Owner};
+use crate::domain::{CostBasis, Month, Owner, Period};
 use crate::engine::anomaly::{self, AnomalySettings, HISTORY_DAYS};
 use crate::engine::{
     self, Allocation, Explanation, Granularity, GroupBy, PreviewRow, Showback, TeamCosts,
 };
 use crate::rules::RuleSet;
-use crate::store::{AllocationRun, SavedAnomalies, Store, StoreError};
+use crate::store::{AllocationRun, MonthView, SavedAnomalies, Store, StoreError};
 
 /// What can go wrong in a use case.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,10 @@ pub enum ServiceError {
     NotAllocated(Month),
     #[error("no cost lines for month {0}: import billing data first (`allot import focus FILE`)")]
     NoData(Month),
+    #[error(
+        "nothing was charged in {0}: its invoice holds only charges of other months; see them with `--period billing`"
+    )]
+    NothingCharged(Month),
     #[error("unknown team `{0}`: it is not in the rules' known teams and has no allocated cost")]
     UnknownTeam(String),
     #[error(
@@ -31,69 +35,130 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
-/// Allocates a month with `rules` and stores the result, replacing any earlier one.
+/// A month allocated in both views; a view without lines is `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthAllocation {
+    /// The lines charged in the month, at the configured cost basis.
+    pub charge: Option<Allocation>,
+    /// The lines of the invoice starting in the month, at billed cost.
+    pub billing: Option<Allocation>,
+}
+
+impl MonthAllocation {
+    /// The allocation of one view.
+    pub fn view(&self, period: Period) -> Option<&Allocation> {
+        match period {
+            Period::Charge => self.charge.as_ref(),
+            Period::Billing => self.billing.as_ref(),
+        }
+    }
+}
+
+/// Allocates a month with `rules` in both views (charge month at `basis`,
+/// invoice at billed cost) and stores the result in one transaction,
+/// replacing any earlier one.
 pub async fn allocate_month(
     store: &Store,
     rules: &RuleSet,
     month: Month,
     basis: CostBasis,
-) -> Result<Allocation, ServiceError> {
+) -> Result<MonthAllocation, ServiceError> {
     allocate_month_with_progress(store, rules, month, basis, |_| {}).await
 }
 
 /// [`allocate_month`], calling `progress` with the number of lines read
-/// after each line. The allocation is stale if the month's inputs change
-/// at any point from the start of reading (see [`is_stale`]).
+/// after each line of the charge view. The allocation is stale if the
+/// month's inputs change at any point from the start of reading (see
+/// [`is_stale`]).
 pub async fn allocate_month_with_progress(
     store: &Store,
     rules: &RuleSet,
     month: Month,
     basis: CostBasis,
     mut progress: impl FnMut(u64) + Send,
-) -> Result<Allocation, ServiceError> {
+) -> Result<MonthAllocation, ServiceError> {
     // Read first: whatever changes the month from now on makes it stale.
     let input_version = store.month_version(month).await?;
     let usage = store.usage_for_month(month).await?;
-    let mut allocator = engine::Allocator::new(month, rules, basis, &usage);
-    let mut read = 0;
-    let lines = store
-        .for_each_line_in_month(month, |line| {
-            allocator.add(&line);
-            read += 1;
-            progress(read);
-        })
-        .await?;
-    if lines == 0 {
-        // The month's data is gone (or never came): so is its allocation.
-        store.delete_allocation(month, input_version).await?;
-        return Err(ServiceError::NoData(month));
+    let mut views = Vec::new();
+    for (period, basis) in [
+        (Period::Charge, basis),
+        (Period::Billing, CostBasis::Billed),
+    ] {
+        let mut allocator = engine::Allocator::for_period(period, month, rules, basis, &usage);
+        let mut read = 0;
+        let lines = store
+            .for_each_line(period, month, |line| {
+                allocator.add(&line);
+                if period == Period::Charge {
+                    read += 1;
+                    progress(read);
+                }
+            })
+            .await?;
+        views.push((lines > 0).then(|| allocator.finish()).transpose()?);
     }
-    let allocation = allocator.finish()?;
-    let run = AllocationRun {
+    let billing = views.pop().flatten();
+    let charge = views.pop().flatten();
+    let run = |a: &Allocation| AllocationRun {
         month,
+        period: a.period,
         allocated_at: Utc::now(),
-        cost_basis: basis,
-        lines: allocation.lines,
+        cost_basis: a.cost_basis,
+        lines: a.lines,
         known_teams: rules.declared_teams().into_iter().collect(),
-        data_through: allocation.data_through,
+        data_through: a.data_through,
         input_version,
     };
+    let runs = (charge.as_ref().map(run), billing.as_ref().map(run));
+    fn view<'a>(
+        a: &'a Option<Allocation>,
+        run: &'a Option<AllocationRun>,
+    ) -> Option<MonthView<'a>> {
+        a.as_ref().zip(run.as_ref()).map(|(a, run)| MonthView {
+            run,
+            rows: &a.rows,
+            shares: &a.shares,
+        })
+    }
     store
-        .replace_allocation(&run, &allocation.rows, &allocation.shares)
+        .replace_month(
+            month,
+            input_version,
+            view(&charge, &runs.0),
+            view(&billing, &runs.1),
+        )
         .await?;
-    Ok(allocation)
+    if charge.is_none() && billing.is_none() {
+        // The month's data is gone (or never came): so is its allocation.
+        return Err(ServiceError::NoData(month));
+    }
+    Ok(MonthAllocation { charge, billing })
 }
 
-/// The showback of an allocated month.
+/// The stored allocation of a month in `period`'s view.
+async fn stored(
+    store: &Store,
+    period: Period,
+    month: Month,
+) -> Result<(AllocationRun, Vec<crate::store::AllocationRow>), ServiceError> {
+    if let Some(found) = store.allocation(period, month).await? {
+        return Ok(found);
+    }
+    if period == Period::Charge && store.allocation(Period::Billing, month).await?.is_some() {
+        return Err(ServiceError::NothingCharged(month));
+    }
+    Err(ServiceError::NotAllocated(month))
+}
+
+/// The showback of an allocated month in `period`'s view.
 pub async fn showback(
     store: &Store,
     month: Month,
     group_by: GroupBy,
+    period: Period,
 ) -> Result<(AllocationRun, Showback), ServiceError> {
-    let (run, rows) = store
-        .allocation(month)
-        .await?
-        .ok_or(ServiceError::NotAllocated(month))?;
+    let (run, rows) = stored(store, period, month).await?;
     let report = engine::showback(month, run.cost_basis, &rows, group_by);
     Ok((run, report))
 }
@@ -106,14 +171,11 @@ pub async fn preview(
     rules: &RuleSet,
     month: Month,
 ) -> Result<(AllocationRun, Allocation, Vec<PreviewRow>), ServiceError> {
-    let (run, rows) = store
-        .allocation(month)
-        .await?
-        .ok_or(ServiceError::NotAllocated(month))?;
+    let (run, rows) = stored(store, Period::Charge, month).await?;
     let usage = store.usage_for_month(month).await?;
     let mut allocator = engine::Allocator::new(month, rules, run.cost_basis, &usage);
     store
-        .for_each_line_in_month(month, |line| allocator.add(&line))
+        .for_each_line(Period::Charge, month, |line| allocator.add(&line))
         .await?;
     let candidate = allocator.finish()?;
     let current = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
@@ -122,22 +184,21 @@ pub async fn preview(
     Ok((run, candidate, diff))
 }
 
-/// Everything a team (or `unallocated`) received in an allocated month.
+/// Everything a team (or `unallocated`) received in an allocated month, in
+/// `period`'s view.
 pub async fn explain(
     store: &Store,
     month: Month,
     team: &str,
+    period: Period,
 ) -> Result<(AllocationRun, Explanation), ServiceError> {
     let owner = Owner::from_name(&team.trim().to_ascii_lowercase())
         .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));
     }
-    let (run, rows) = store
-        .allocation(month)
-        .await?
-        .ok_or(ServiceError::NotAllocated(month))?;
-    let shares = store.pool_shares(month).await?;
+    let (run, rows) = stored(store, period, month).await?;
+    let shares = store.pool_shares(period, month).await?;
     let explanation = engine::explain(month, run.cost_basis, &owner, &rows, &shares);
     Ok((run, explanation))
 }

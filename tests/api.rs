@@ -120,6 +120,36 @@ backend_tests! {
         assert_eq!(r.text().await.unwrap(), golden);
     }
 
+    async fn the_invoice_view_adds_up_to_each_invoices_billed_cost(db) {
+        // Issue 9: no way to reconcile to the invoice. The demo bill's
+        // BilledCost of billing period 2026-10 is 3171.8318234 USD and
+        // 538.5858532 EUR (summed from the file with Python); a -0.75 USD
+        // credit in it is billed on the November invoice.
+        let app = spawn_app(db).await;
+        let (status, body) = app.json("/api/v1/showback?month=2026-10&period=billing").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["period"], "billing");
+        assert_eq!(body["cost_basis"], "billed");
+        let totals: Vec<(String, String)> = body["totals"].as_array().unwrap().iter()
+            .map(|t| (t["currency"].as_str().unwrap().to_string(), t["total_cost"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(totals, [("EUR".to_string(), "538.59".to_string()), ("USD".to_string(), "3171.83".to_string())]);
+        let (_, charge) = app.json("/api/v1/showback?month=2026-10").await;
+        assert_eq!(charge["period"], "charge");
+        assert_ne!(charge["totals"], body["totals"]);
+        let r = app.get("/api/v1/showback?month=2026-10&period=billing&group_by=team,service&format=csv").await;
+        assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"showback-invoice-2026-10.csv\"");
+        let csv = r.text().await.unwrap();
+        let usd: rust_decimal::Decimal = csv.lines().skip(1).filter(|l| l.contains(",USD,billed,")).map(|l| l.rsplit(',').next().unwrap().parse::<rust_decimal::Decimal>().unwrap()).sum();
+        assert_eq!(usd.to_string(), "3171.83", "{csv}");
+        let (status, body) = app.json("/api/v1/teams/data/explain?month=2026-10&period=billing").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["cost_basis"], "billed");
+        let (status, body) = app.json("/api/v1/showback?month=2026-10&period=invoice").await;
+        assert_eq!(status, 400);
+        assert!(error_message(&body).contains("parameter `period`: expected a period `charge`"), "{body}");
+    }
+
     async fn team_and_service_rows_add_up_to_the_team_rows_to_the_cent(db) {
         // Issue 9: data's services summed to 1031.47 against its 1031.48 team row.
         let app = spawn_app(db).await;
@@ -212,7 +242,8 @@ backend_tests! {
         let restated = std::fs::read_to_string(common::demo_fixture()).unwrap().replacen("8.1234567", "9.1234567", 1);
         let (_d, path) = common::write_temp("restated.csv", restated.as_bytes());
         let summary = focus::import(&app._db.store, &[path], Progress::Hidden).await.unwrap();
-        assert_eq!(summary.changed_months, vec![Month::parse("2026-10").unwrap()]);
+        // October, and the November invoice that the restated export also holds.
+        assert_eq!(summary.changed_months, vec![Month::parse("2026-10").unwrap(), Month::parse("2026-11").unwrap()]);
         let (_, body) = app.json("/api/v1/showback?month=2026-10").await;
         assert_eq!(body["stale"], true, "a restated export after allocation makes the showback stale");
         let rules = common::shipped_rules();

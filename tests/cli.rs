@@ -65,6 +65,22 @@ fn import_allocate_showback_csv_matches_the_golden_file() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["group_by"], "team,service");
     assert_eq!(json["totals"][1]["total_cost"], "3254.67");
+    // The invoice view was allocated with it, at billed cost.
+    assert!(
+        stdout.contains("invoice 2026-10 (billed cost, `--period billing`): 407 source rows, total 538.59 EUR + 3171.83 USD"),
+        "{stdout}"
+    );
+    let out = allot(
+        &db,
+        &["showback", "--month", "2026-10", "--period", "billing"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("showback of the invoice 2026-10"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3171.83"), "{stdout}");
 }
 
 #[test]

@@ -174,6 +174,6 @@ backend_tests! {
         let allot::scheduler::Outcome::Ran(run) = outcome else { panic!("busy") };
         assert_eq!(run.status, "succeeded", "{run:?}");
         assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);
-        assert!(db.store.allocation(Month::parse("2026-10").unwrap()).await.unwrap().is_some(), "re-allocated");
+        assert!(db.store.allocation(allot::domain::Period::Charge, Month::parse("2026-10").unwrap()).await.unwrap().is_some(), "re-allocated");
     }
 }

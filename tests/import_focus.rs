@@ -307,13 +307,77 @@ backend_tests! {
         let (_e, restated) = common::write_temp("v2.csv", &csv(&main));
         let s = focus::import(&db.store, &[restated], Progress::Hidden).await.unwrap();
         assert_eq!(s.changed_months, vec![august, Month::parse("2024-09").unwrap()]);
-        let (run, _) = allot::service::showback(&db.store, august, allot::engine::GroupBy::Team).await.unwrap();
+        let (run, _) = allot::service::showback(&db.store, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(allot::service::is_stale(&db.store, &run).await.unwrap());
         assert!(allot::service::allocate_month(&db.store, &rules, august, CostBasis::Effective).await.is_err());
         assert!(matches!(
-            allot::service::showback(&db.store, august, allot::engine::GroupBy::Team).await,
+            allot::service::showback(&db.store, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await,
             Err(allot::service::ServiceError::NotAllocated(_))
         ));
+    }
+
+    async fn the_invoice_view_adds_up_to_billed_cost_per_billing_period(db) {
+        use allot::domain::Period::{Billing, Charge};
+        use allot::engine::GroupBy::{Team, TeamService};
+        use allot::service::{ServiceError, allocate_month, is_stale, showback};
+        // (billed, effective, billing period start, end, charge start, end, resource)
+        let line = |billed: &str, effective: &str, bp: (&str, &str), day: &str, resource: &str| {
+            format!(
+                "{billed},{effective},{billed},NULL,acct-1,Acme,USD,{} 00:00:00,{} 00:00:00,{day} 00:00:00,{day} 01:00:00,Usage,Usage-Based,AWS,Amazon EC2,sub-1,{resource},1,Hours,{{\"team\":\"data\"}}",
+                bp.0, bp.1
+            )
+        };
+        let (aug, sep, oct) = (("2024-08-01", "2024-09-01"), ("2024-09-01", "2024-10-01"), ("2024-10-01", "2024-11-01"));
+        // The August invoice; the September one, carrying a late August
+        // charge and a charge billed on the October invoice.
+        let (_a, august_export) = common::write_temp("aug.csv", &csv(&[line("5.00", "4.00", aug, "2024-08-10", "i-c")]));
+        let september = |late: &str| csv(&[
+            line("10.00", "8.00", sep, "2024-09-02", "i-a"),
+            line(late, "2.50", sep, "2024-08-30", "i-b"),
+            line("0.24", "0.20", oct, "2024-09-29", "i-d"),
+        ]);
+        let (_b, september_export) = common::write_temp("sep.csv", &september("3.00"));
+        focus::import(&db.store, &[august_export], Progress::Hidden).await.unwrap();
+        let s = focus::import(&db.store, &[september_export], Progress::Hidden).await.unwrap();
+        let [m8, m9, m10] = ["2024-08", "2024-09", "2024-10"].map(|m| Month::parse(m).unwrap());
+        assert_eq!(s.changed_months, vec![m8, m9, m10], "the invoice months change with the charge months");
+        assert_eq!(db.store.stale_months().await.unwrap(), vec![m8, m9, m10]);
+        let rules = common::shipped_rules();
+        for m in [m8, m9, m10] {
+            allocate_month(&db.store, &rules, m, CostBasis::Effective).await.unwrap();
+        }
+        assert!(db.store.stale_months().await.unwrap().is_empty());
+        let totals = |r: &allot::engine::Showback| r.totals.values().copied().collect::<Vec<_>>();
+        let expect = [
+            (m8, Charge, "6.50"), (m8, Billing, "5.00"),
+            (m9, Charge, "8.20"), (m9, Billing, "13.00"),
+            (m10, Billing, "0.24"),
+        ];
+        for (m, period, total) in expect {
+            for by in [Team, TeamService] {
+                let (run, report) = showback(&db.store, m, by, period).await.unwrap();
+                assert_eq!(totals(&report), vec![d(total)], "{m} {period} by {by:?}");
+                assert_eq!(run.period, period);
+                let basis = if period == Billing { CostBasis::Billed } else { CostBasis::Effective };
+                assert_eq!(report.cost_basis, basis);
+            }
+        }
+        assert!(matches!(showback(&db.store, m10, Team, Charge).await, Err(ServiceError::NothingCharged(_))));
+        let (_, explained) = allot::service::explain(&db.store, m9, "data", Billing).await.unwrap();
+        assert_eq!(explained.totals.values().copied().collect::<Vec<_>>(), vec![d("13.00")]);
+
+        // A restated September invoice changes August's charges too: both
+        // views of both months are stale until re-allocated.
+        let (_c, restated) = common::write_temp("sep2.csv", &september("3.30"));
+        let s = focus::import(&db.store, &[restated], Progress::Hidden).await.unwrap();
+        assert_eq!(s.changed_months, vec![m8, m9, m10]);
+        let (run, _) = showback(&db.store, m9, Team, Billing).await.unwrap();
+        assert!(is_stale(&db.store, &run).await.unwrap(), "the September invoice view is stale");
+        allocate_month(&db.store, &rules, m9, CostBasis::Effective).await.unwrap();
+        let (run, report) = showback(&db.store, m9, Team, Billing).await.unwrap();
+        assert!(!is_stale(&db.store, &run).await.unwrap());
+        assert_eq!(totals(&report), vec![d("13.30")]);
+        assert_eq!(db.store.stale_months().await.unwrap(), vec![m8, m10]);
     }
 
     async fn the_real_focus_sample_imports_and_reconciles(db) {
@@ -329,9 +393,17 @@ backend_tests! {
         let rules = common::shipped_rules();
         let month = Month::parse("2024-09").unwrap();
         allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert_eq!(report.totals.values().copied().collect::<Vec<_>>(), vec![d("14.98")]);
         assert!(report.rows.iter().any(|r| r.owner.name() == "unallocated"));
+        // The invoice view: BilledCost of billing period 2024-09 is 20.28
+        // (its charges come to 20.52, 0.24 of which is on the October invoice).
+        let (_, invoice) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
+        assert_eq!(invoice.totals.values().copied().collect::<Vec<_>>(), vec![d("20.28")]);
+        let october = Month::parse("2024-10").unwrap();
+        allot::service::allocate_month(&db.store, &rules, october, CostBasis::Effective).await.unwrap();
+        let (_, invoice) = allot::service::showback(&db.store, october, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
+        assert_eq!(invoice.totals.values().copied().collect::<Vec<_>>(), vec![d("0.24")]);
     }
 }
 
@@ -540,13 +612,13 @@ backend_tests! {
         .await
         .unwrap();
         assert!(interleaved);
-        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         let shown: Decimal = report.rows.iter().map(|r| r.total_cost).sum();
         assert_eq!(shown, d("62.5"), "the allocation read the month before the import");
         assert!(allot::service::is_stale(&db.store, &run).await.unwrap(), "and says it is stale");
         assert_eq!(db.store.stale_months().await.unwrap(), vec![month]);
         allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert_eq!(report.rows.iter().map(|r| r.total_cost).sum::<Decimal>(), d("75"));
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap());
     }
@@ -562,7 +634,7 @@ backend_tests! {
         let (_d, path) = common::write_temp("evil.csv", &csv(&[evil, plus]));
         focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
         allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::TeamService).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::TeamService, allot::domain::Period::Charge).await.unwrap();
         let text = allot::present::showback_csv(&report);
         assert!(text.contains("2024-09,payments,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",USD,effective,-3.00,0.00,-3.00\r\n"), "{text}");
         assert!(text.contains("2024-09,payments,'@SUM(A1),USD,effective,5.00,0.00,5.00\r\n"), "{text}");
@@ -661,7 +733,7 @@ backend_tests! {
             assert_eq!(total(&from_parquet, basis), total(&from_csv, basis), "{basis:?}");
         }
         allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
         assert_eq!(allot::present::showback_csv(&report), golden, "tags from the Parquet map give the same owners");
     }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use allot::domain::money::round_half_away;
 use allot::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Period, Tags, TeamId, UsageRecord,
 };
-use allot::engine::{GroupBy, allocate, showback};
+use allot::engine::{Allocator, GroupBy, allocate, showback};
 use allot::rules::{RuleSet, check};
 use allot::store::StoredLine;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
@@ -402,5 +402,65 @@ proptest! {
             prop_assert_eq!(parts.iter().map(|r| r.shared_cost).sum::<Decimal>(), t.shared_cost);
         }
         prop_assert_eq!(&by_team.totals, &by_service.totals);
+    }
+}
+
+prop_compose! {
+    /// A line charged in August, September or October 2024, on the
+    /// invoice of one of those months (late charges and early ones).
+    fn line_of_some_invoice()(base in line(), charged in 0i64..3, billed in 0u32..3) -> StoredLine {
+        let mut l = base;
+        let shift = Duration::days(31 * (charged - 1));
+        l.line.charge_period_start += shift;
+        l.line.charge_period_end += shift;
+        l.line.billing_period_start = NaiveDate::from_ymd_opt(2024, 8 + billed, 1).unwrap();
+        l.line.billing_period_end = NaiveDate::from_ymd_opt(2024, 9 + billed, 1).unwrap();
+        l
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// Issue 9: every line is in exactly one charge month and one invoice,
+    /// so each view conserves its lines' money, and the invoice views add
+    /// up to the billed cost of all lines, per currency.
+    #[test]
+    fn each_invoice_view_adds_up_to_the_billed_cost_of_its_invoice(
+        lines in proptest::collection::vec(line_of_some_invoice(), 0..60),
+        picks in proptest::collection::vec(0usize..11, 0..12),
+        usage in usage(),
+    ) {
+        let rules = rule_set(&picks, true);
+        let mut all_billed: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for l in &lines {
+            *all_billed.entry(l.line.currency).or_default() += l.line.billed_cost;
+        }
+        let mut invoices: BTreeMap<Currency, Decimal> = BTreeMap::new();
+        for m in ["2024-08", "2024-09", "2024-10"] {
+            let month = Month::parse(m).unwrap();
+            let mut allocator = Allocator::for_period(Period::Billing, month, &rules, CostBasis::Billed, &usage);
+            let mut want: BTreeMap<Currency, Decimal> = BTreeMap::new();
+            for l in &lines {
+                allocator.add(l);
+                if l.line.month_in(Period::Billing) == month {
+                    *want.entry(l.line.currency).or_default() += l.line.billed_cost;
+                }
+            }
+            let a = allocator.finish().unwrap();
+            prop_assert_eq!(a.period, Period::Billing);
+            prop_assert_eq!(&a.totals, &want);
+            let mut got: BTreeMap<Currency, Decimal> = BTreeMap::new();
+            for r in &a.rows {
+                *got.entry(r.currency).or_default() += r.amount;
+                *invoices.entry(r.currency).or_default() += r.amount;
+            }
+            for (c, w) in &want {
+                prop_assert_eq!(got.get(c).copied().unwrap_or_default(), *w, "invoice {} conserves {}", m, c);
+            }
+        }
+        for (c, w) in &all_billed {
+            prop_assert_eq!(invoices.get(c).copied().unwrap_or_default(), *w, "the invoices hold every line once in {}", c);
+        }
     }
 }

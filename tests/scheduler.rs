@@ -49,8 +49,9 @@ backend_tests! {
         let s = settings(dir.path(), SourceKind::Focus);
         let first = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
         assert_eq!((first.status.as_str(), first.rows_read), ("succeeded", 408));
-        assert_eq!(first.months, vec![Month::parse("2026-10").unwrap()]);
-        let (run, report) = allot::service::showback(&db.store, Month::parse("2026-10").unwrap(), GroupBy::Team).await.unwrap();
+        // October, and the November invoice that holds one of its credits.
+        assert_eq!(first.months, vec![Month::parse("2026-10").unwrap(), Month::parse("2026-11").unwrap()]);
+        let (run, report) = allot::service::showback(&db.store, Month::parse("2026-10").unwrap(), GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap(), "the changed month was re-allocated");
         assert_eq!(report.totals.values().map(|t| t.to_string()).collect::<Vec<_>>(), vec!["538.59", "3254.67"]);
         let second = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Manual).await.unwrap());
@@ -120,7 +121,7 @@ backend_tests! {
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
         let month = Month::parse("2026-10").unwrap();
         let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
-        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
+        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let dead = restarted.import_run(dead).await.unwrap().unwrap();
         assert_eq!(dead.status, "failed");
         assert_eq!(dead.error.as_deref(), Some("interrupted before its import was stored; nothing of it was stored"));
@@ -139,21 +140,21 @@ backend_tests! {
         let options = allot::importers::ReadOptions { run: Some(killed), ..Default::default() };
         allot::importers::focus::import(&db.store, &[dir.path().join("part-1.csv")], options).await.unwrap();
         assert!(matches!(
-            allot::service::showback(&db.store, month, GroupBy::Team).await,
+            allot::service::showback(&db.store, month, GroupBy::Team, allot::domain::Period::Charge).await,
             Err(allot::service::ServiceError::NotAllocated(_))
         ));
         // The next run imports nothing new, yet re-allocates the month left stale.
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
         let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
-        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month]));
+        assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let killed = restarted.import_run(killed).await.unwrap().unwrap();
         assert_eq!(killed.status, "failed");
         assert_eq!(
             killed.error.as_deref(),
             Some("interrupted after its import was stored; the months it changed are re-allocated by the next run")
         );
-        assert_eq!((killed.rows_read, killed.months.clone()), (next.rows_read, vec![month]));
-        let (run, report) = allot::service::showback(&restarted, month, GroupBy::Team).await.unwrap();
+        assert_eq!((killed.rows_read, killed.months.clone()), (next.rows_read, vec![month, month.next()]));
+        let (run, report) = allot::service::showback(&restarted, month, GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(!allot::service::is_stale(&restarted, &run).await.unwrap());
         assert!(!report.rows.is_empty());
         // And a run after that has nothing left to re-allocate.

@@ -70,7 +70,7 @@ backend_tests! {
     }
 
     async fn a_month_without_allocation_reads_as_none(db) {
-        assert!(db.store.allocation(Month::parse("2024-09").unwrap()).await.unwrap().is_none());
+        assert!(db.store.allocation(allot::domain::Period::Charge, Month::parse("2024-09").unwrap()).await.unwrap().is_none());
         db.store.ping().await.unwrap();
     }
 }

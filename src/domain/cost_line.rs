@@ -97,6 +97,46 @@ impl fmt::Display for CostBasis {
     }
 }
 
+/// Which month a cost is reported in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    /// The month of its charge period, at the configured cost basis: the
+    /// usage view showback uses. The default.
+    #[default]
+    Charge,
+    /// The month its billing period (the invoice) starts in, at billed
+    /// cost: the view that reconciles to each invoice.
+    Billing,
+}
+
+impl Period {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Period::Charge => "charge",
+            Period::Billing => "billing",
+        }
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "charge" => Ok(Period::Charge),
+            "billing" => Ok(Period::Billing),
+            _ => Err(format!(
+                "expected a period `charge` (the month of the charge) or `billing` (the invoice month), found `{s}`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Resource tags exactly as the provider wrote them (keys are not
 /// normalised here; rules normalise when they match).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
@@ -176,6 +216,15 @@ impl CostLine {
     /// The month the cost belongs to: the UTC month its charge period starts in.
     pub fn month(&self) -> Month {
         Month::of(self.charge_period_start.date_naive())
+    }
+
+    /// The month the line is reported in for `period`: its charge month,
+    /// or the month its billing period (invoice) starts in.
+    pub fn month_in(&self, period: Period) -> Month {
+        match period {
+            Period::Charge => self.month(),
+            Period::Billing => Month::of(self.billing_period_start),
+        }
     }
 
     /// The UTC days the charge period covers (at least one). A charge whose

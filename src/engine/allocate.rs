@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::split::split;
-use crate::domain::{CostBasis, Currency, Metric, Month, Owner, TeamId, UsageRecord};
+use crate::domain::{CostBasis, Currency, Metric, Month, Owner, Period, TeamId, UsageRecord};
 use crate::rules::{Assignment, Fallback, Method, PoolTarget, PoolTargets, RuleSet, Unassignable};
 use crate::store::{AllocationRow, PoolShare, StoredLine};
 
@@ -29,6 +29,8 @@ pub struct Unallocatable {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allocation {
     pub month: Month,
+    /// Which lines the month holds: those charged in it, or those of its invoice.
+    pub period: Period,
     pub cost_basis: CostBasis,
     /// Exact amounts per (day, owner, service, currency, rule, pool), sorted.
     pub rows: Vec<AllocationRow>,
@@ -96,6 +98,7 @@ pub fn allocate(
 /// in memory proportional to its result, not its input.
 pub struct Allocator<'r> {
     month: Month,
+    period: Period,
     rules: &'r RuleSet,
     basis: CostBasis,
     rows: HashMap<RowKey, (Decimal, u64)>,
@@ -113,7 +116,22 @@ pub struct Allocator<'r> {
 }
 
 impl<'r> Allocator<'r> {
+    /// Allocates the lines charged in `month`.
     pub fn new(month: Month, rules: &'r RuleSet, basis: CostBasis, usage: &[UsageRecord]) -> Self {
+        Self::for_period(Period::Charge, month, rules, basis, usage)
+    }
+
+    /// Allocates the lines that `period` puts in `month`: with
+    /// [`Period::Billing`], those of the invoice starting in `month`,
+    /// whichever month they were charged in. Rules, pools and usage are
+    /// always those of `month`.
+    pub fn for_period(
+        period: Period,
+        month: Month,
+        rules: &'r RuleSet,
+        basis: CostBasis,
+        usage: &[UsageRecord],
+    ) -> Self {
         let mut by_team = HashMap::new();
         for u in usage.iter().filter(|u| Month::of(u.date) == month) {
             *by_team
@@ -122,6 +140,7 @@ impl<'r> Allocator<'r> {
         }
         Allocator {
             month,
+            period,
             rules,
             basis,
             rows: HashMap::new(),
@@ -141,7 +160,7 @@ impl<'r> Allocator<'r> {
     pub fn add(&mut self, stored: &StoredLine) {
         let (month, rules) = (self.month, self.rules);
         let line = &stored.line;
-        if line.month() != month {
+        if line.month_in(self.period) != month {
             return;
         }
         self.count += stored.source_rows;
@@ -305,6 +324,7 @@ impl<'r> Allocator<'r> {
             .collect();
         Ok(Allocation {
             month: self.month,
+            period: self.period,
             cost_basis: self.basis,
             rows,
             lines: self.count,

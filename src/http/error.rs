@@ -77,6 +77,10 @@ pub enum ApiError {
     UnknownTeam(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
     NotAllocated(String),
+    #[error(
+        "nothing was charged in {0}: its invoice holds only charges of other months; ask for `period=billing`"
+    )]
+    NothingCharged(String),
     #[error("no anomaly `{0}`: list them with GET /api/v1/anomalies")]
     UnknownAnomaly(String),
     /// A write could not get the database's write lock in time (SQLite
@@ -106,6 +110,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAllocated(m) | ServiceError::NoData(m) => {
                 ApiError::NotAllocated(m.to_string())
             }
+            ServiceError::NothingCharged(m) => ApiError::NothingCharged(m.to_string()),
             ServiceError::OutOfRange(e) => ApiError::Unprocessable(e.to_string()),
             other => ApiError::Internal(other.into()),
         }
@@ -122,7 +127,9 @@ impl IntoResponse for ApiError {
             ApiError::UnknownSource(_) => (StatusCode::NOT_FOUND, "unknown_source"),
             ApiError::UnknownAnomaly(_) => (StatusCode::NOT_FOUND, "unknown_anomaly"),
             ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),
-            ApiError::NotAllocated(_) => (StatusCode::NOT_FOUND, "not_allocated"),
+            ApiError::NotAllocated(_) | ApiError::NothingCharged(_) => {
+                (StatusCode::NOT_FOUND, "not_allocated")
+            }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

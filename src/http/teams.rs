@@ -11,7 +11,7 @@ use chrono::{Datelike, Utc};
 
 use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
-use crate::domain::Month;
+use crate::domain::{Month, Period};
 use crate::engine::Granularity;
 use crate::{present, service};
 
@@ -63,10 +63,13 @@ async fn explain(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path(team) = team.map_err(|e| super::error::path_rejection("team", e))?;
-    let p = Params::new(query, &["month", "format"])?;
+    let p = Params::new(query, &["month", "period", "format"])?;
     let month = p.required("month", Month::parse)?;
+    let period = p
+        .optional("period", str::parse::<Period>)?
+        .unwrap_or_default();
     let csv = wants_csv(p.get("format"), &headers)?;
-    let (_, explanation) = service::explain(&state.store, month, &team).await?;
+    let (_, explanation) = service::explain(&state.store, month, &team, period).await?;
     if csv {
         Ok(csv_attachment(
             &format!("{}-explain-{month}.csv", explanation.owner.name()),

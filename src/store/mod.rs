@@ -20,7 +20,8 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Owner, Tags, TeamId, UsageRecord,
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Owner, Period, Tags, TeamId,
+    UsageRecord,
 };
 pub use decimal::DbDecimal;
 
@@ -152,8 +153,8 @@ pub struct ImportRun {
 /// Held while a source runs: no other run of it starts, in this process or
 /// (on PostgreSQL) in any process sharing the database. Released on drop.
 pub struct SourceLock {
-    /// The in-process claim (SQLite).
-    local: Option<String>,
+    /// The in-process claim (SQLite): the database file and the source.
+    local: Option<(std::path::PathBuf, String)>,
     /// A transaction holding `pg_advisory_xact_lock`; rolled back on drop.
     _pg: Option<Transaction<'static, Postgres>>,
 }
@@ -171,14 +172,17 @@ impl SourceLock {
 
 impl Drop for SourceLock {
     fn drop(&mut self) {
-        if let (Some(name), Ok(mut running)) = (&self.local, RUNNING_SOURCES.lock()) {
-            running.remove(name);
+        if let (Some(claim), Ok(mut running)) = (&self.local, RUNNING_SOURCES.lock()) {
+            running.remove(claim);
         }
     }
 }
 
-static RUNNING_SOURCES: std::sync::LazyLock<std::sync::Mutex<BTreeSet<String>>> =
-    std::sync::LazyLock::new(|| std::sync::Mutex::new(BTreeSet::new()));
+/// Sources running in this process, per SQLite database file (two
+/// databases may have sources of the same name).
+static RUNNING_SOURCES: std::sync::LazyLock<
+    std::sync::Mutex<BTreeSet<(std::path::PathBuf, String)>>,
+> = std::sync::LazyLock::new(|| std::sync::Mutex::new(BTreeSet::new()));
 
 /// A stable 64-bit key for a source's advisory lock.
 fn lock_key(name: &str) -> i64 {
@@ -195,6 +199,8 @@ fn lock_key(name: &str) -> i64 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllocationRun {
     pub month: Month,
+    /// The charge-month view or the invoice view of `month`.
+    pub period: Period,
     pub allocated_at: DateTime<Utc>,
     pub cost_basis: CostBasis,
     pub lines: u64,
@@ -206,6 +212,38 @@ pub struct AllocationRun {
     /// [`Store::month_version`]): the allocation is stale once it is lower
     /// than the month's version.
     pub input_version: i64,
+}
+
+/// One view of a month's allocation, as [`Store::replace_month`] stores it.
+#[derive(Clone, Copy, Debug)]
+pub struct MonthView<'a> {
+    pub run: &'a AllocationRun,
+    pub rows: &'a [AllocationRow],
+    pub shares: &'a [PoolShare],
+}
+
+/// The tables holding one period's allocations (the same columns for both).
+struct Tables {
+    runs: &'static str,
+    rows: &'static str,
+    shares: &'static str,
+}
+
+impl Tables {
+    fn of(period: Period) -> Tables {
+        match period {
+            Period::Charge => Tables {
+                runs: "allocation_runs",
+                rows: "allocations",
+                shares: "allocation_shares",
+            },
+            Period::Billing => Tables {
+                runs: "billing_allocation_runs",
+                rows: "billing_allocations",
+                shares: "billing_allocation_shares",
+            },
+        }
+    }
 }
 
 /// What an import stored.
@@ -420,21 +458,26 @@ impl Store {
     /// All stored lines whose charge period starts in `month`.
     pub async fn lines_for_month(&self, month: Month) -> Result<Vec<StoredLine>> {
         let mut lines = Vec::new();
-        self.for_each_line_in_month(month, |l| lines.push(l))
+        self.for_each_line(Period::Charge, month, |l| lines.push(l))
             .await?;
         Ok(lines)
     }
 
-    /// Streams the lines of `month` through `f` without holding them all in
-    /// memory; returns how many there were.
-    pub async fn for_each_line_in_month(
+    /// Streams the lines that `period` puts in `month` (charged in it, or
+    /// of the invoice starting in it) through `f` without holding them all
+    /// in memory; returns how many there were.
+    pub async fn for_each_line(
         &self,
+        period: Period,
         month: Month,
         mut f: impl FnMut(StoredLine) + Send,
     ) -> Result<u64> {
-        let sql = format!(
-            "SELECT {LINE_COLUMNS} FROM cost_lines WHERE charge_date >= $1 AND charge_date < $2"
-        );
+        let column = match period {
+            Period::Charge => "charge_date",
+            Period::Billing => "billing_period_start",
+        };
+        let sql =
+            format!("SELECT {LINE_COLUMNS} FROM cost_lines WHERE {column} >= $1 AND {column} < $2");
         let mut count = 0u64;
         // Lines of one resource share their tags: parse each text once.
         let mut tag_cache: std::collections::HashMap<String, Tags> =
@@ -499,97 +542,121 @@ impl Store {
         Ok(count)
     }
 
-    /// Replaces the stored allocation of `run.month` with `rows` and the
-    /// pool `shares` that explain them, atomically.
-    pub async fn replace_allocation(
+    /// Replaces, in one transaction, the stored allocations of `month` in
+    /// both views with `charge` and `billing`; a view given `None` has no
+    /// lines and loses its stored allocation. With neither, the month is no
+    /// longer owed an allocation either, provided its version is still the
+    /// `version` read before finding it empty.
+    pub async fn replace_month(
         &self,
-        run: &AllocationRun,
-        rows: &[AllocationRow],
-        shares: &[PoolShare],
+        month: Month,
+        version: i64,
+        charge: Option<MonthView<'_>>,
+        billing: Option<MonthView<'_>>,
     ) -> Result<()> {
-        let month = run.month.to_string();
-        let known = run
-            .known_teams
-            .iter()
-            .map(TeamId::as_str)
-            .collect::<Vec<_>>()
-            .join("\n");
+        let key = month.to_string();
+        let forget = charge.is_none() && billing.is_none();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&month).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&month).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO allocation_runs (month, allocated_at, cost_basis, lines, known_teams, data_through, input_version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&month)
-            .bind(run.allocated_at)
-            .bind(run.cost_basis.as_str())
-            .bind(run.lines as i64)
-            .bind(&known)
-            .bind(run.data_through)
-            .bind(run.input_version)
-            .execute(&mut *tx)
-            .await?;
-            for chunk in rows.chunks(INSERT_BATCH) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO allocations (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(month.clone())
-                        .push_bind(r.day)
-                        .push_bind(r.owner.name().to_string())
-                        .push_bind(r.service_name.clone())
-                        .push_bind(r.account.clone())
-                        .push_bind(r.currency.as_str().to_string())
-                        .push_bind(r.rule.clone())
-                        .push_bind(r.pool.clone().unwrap_or_default())
-                        .push_bind(r.recurring)
-                        .push_bind(DbDecimal(r.amount))
-                        .push_bind(r.lines as i64);
-                });
-                qb.build().execute(&mut *tx).await?;
+            for (period, view) in [(Period::Charge, charge), (Period::Billing, billing)] {
+                let t = Tables::of(period);
+                for table in [t.rows, t.shares, t.runs] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE month = $1")))
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let Some(MonthView { run, rows, shares }) = view else { continue };
+                let known = run.known_teams.iter().map(TeamId::as_str).collect::<Vec<_>>().join("\n");
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {} (month, allocated_at, cost_basis, lines, known_teams, data_through, input_version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    t.runs
+                )))
+                .bind(&key)
+                .bind(run.allocated_at)
+                .bind(run.cost_basis.as_str())
+                .bind(run.lines as i64)
+                .bind(&known)
+                .bind(run.data_through)
+                .bind(run.input_version)
+                .execute(&mut *tx)
+                .await?;
+                for chunk in rows.chunks(INSERT_BATCH) {
+                    let mut qb = QueryBuilder::new(format!(
+                        "INSERT INTO {} (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines) ",
+                        t.rows
+                    ));
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(key.clone())
+                            .push_bind(r.day)
+                            .push_bind(r.owner.name().to_string())
+                            .push_bind(r.service_name.clone())
+                            .push_bind(r.account.clone())
+                            .push_bind(r.currency.as_str().to_string())
+                            .push_bind(r.rule.clone())
+                            .push_bind(r.pool.clone().unwrap_or_default())
+                            .push_bind(r.recurring)
+                            .push_bind(DbDecimal(r.amount))
+                            .push_bind(r.lines as i64);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                for chunk in shares.chunks(INSERT_BATCH) {
+                    let mut qb = QueryBuilder::new(format!(
+                        "INSERT INTO {} (month, pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback) ",
+                        t.shares
+                    ));
+                    qb.push_values(chunk, |mut b, sh| {
+                        b.push_bind(key.clone())
+                            .push_bind(sh.pool.clone())
+                            .push_bind(sh.method.clone())
+                            .push_bind(sh.currency.as_str().to_string())
+                            .push_bind(sh.target.clone())
+                            .push_bind(sh.target_is_pool)
+                            .push_bind(DbDecimal(sh.weight))
+                            .push_bind(DbDecimal(sh.total_weight))
+                            .push_bind(DbDecimal(sh.amount))
+                            .push_bind(sh.fallback.clone().unwrap_or_default());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
             }
-            for chunk in shares.chunks(INSERT_BATCH) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO allocation_shares (month, pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback) ",
-                );
-                qb.push_values(chunk, |mut b, sh| {
-                    b.push_bind(month.clone())
-                        .push_bind(sh.pool.clone())
-                        .push_bind(sh.method.clone())
-                        .push_bind(sh.currency.as_str().to_string())
-                        .push_bind(sh.target.clone())
-                        .push_bind(sh.target_is_pool)
-                        .push_bind(DbDecimal(sh.weight))
-                        .push_bind(DbDecimal(sh.total_weight))
-                        .push_bind(DbDecimal(sh.amount))
-                        .push_bind(sh.fallback.clone().unwrap_or_default());
-                });
-                qb.build().execute(&mut *tx).await?;
+            if forget {
+                sqlx::query("DELETE FROM month_changes WHERE month = $1 AND version = $2")
+                    .bind(&key)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// The stored allocation of a month, if it has been allocated.
+    /// The stored allocation of a month in `period`'s view, if it has been allocated.
     pub async fn allocation(
         &self,
+        period: Period,
         month: Month,
     ) -> Result<Option<(AllocationRun, Vec<AllocationRow>)>> {
         let key = month.to_string();
+        let t = Tables::of(period);
         with_pool!(self, pool => {
-            let run = sqlx::query("SELECT allocated_at, cost_basis, lines, known_teams, data_through, input_version FROM allocation_runs WHERE month = $1")
-                .bind(&key)
-                .fetch_optional(pool)
-                .await?;
+            let run = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT allocated_at, cost_basis, lines, known_teams, data_through, input_version FROM {} WHERE month = $1",
+                t.runs
+            )))
+            .bind(&key)
+            .fetch_optional(pool)
+            .await?;
             let Some(run) = run else { return Ok(None) };
             let basis: String = run.try_get(1)?;
             let lines: i64 = run.try_get(2)?;
             let known: String = run.try_get(3)?;
             let run = AllocationRun {
                 month,
+                period,
                 allocated_at: run.try_get(0)?,
                 cost_basis: basis.parse().map_err(StoreError::Corrupt)?,
                 lines: lines as u64,
@@ -597,9 +664,10 @@ impl Store {
                 data_through: run.try_get(4)?,
                 input_version: run.try_get(5)?,
             };
-            let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations WHERE month = $1",
-            )
+            let rows: Vec<RawAllocationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM {} WHERE month = $1",
+                t.rows
+            )))
             .bind(&key)
             .fetch_all(pool)
             .await?;
@@ -629,8 +697,8 @@ impl Store {
         })
     }
 
-    /// How the pools were split in the stored allocation of a month.
-    pub async fn pool_shares(&self, month: Month) -> Result<Vec<PoolShare>> {
+    /// How the pools were split in the stored allocation of a month in `period`'s view.
+    pub async fn pool_shares(&self, period: Period, month: Month) -> Result<Vec<PoolShare>> {
         type Raw = (
             String,
             String,
@@ -643,10 +711,11 @@ impl Store {
             String,
         );
         with_pool!(self, pool => {
-            let rows: Vec<Raw> = sqlx::query_as(
+            let rows: Vec<Raw> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback \
-                 FROM allocation_shares WHERE month = $1",
-            )
+                 FROM {} WHERE month = $1",
+                Tables::of(period).shares
+            )))
             .bind(month.to_string())
             .fetch_all(pool)
             .await?;
@@ -739,36 +808,22 @@ impl Store {
     }
 
     /// Months whose inputs changed since they were last allocated (or that
-    /// were never allocated), oldest first: what a run must re-allocate.
+    /// were never allocated), oldest first: what a run must re-allocate. A
+    /// month is allocated in both views at once, so it is stale when either
+    /// stored view read an older version, or when it has neither.
     pub async fn stale_months(&self) -> Result<Vec<Month>> {
         with_pool!(self, pool => {
             let months: Vec<String> = sqlx::query_scalar(
-                "SELECT m.month FROM month_changes m LEFT JOIN allocation_runs a ON a.month = m.month \
-                 WHERE a.month IS NULL OR a.input_version < m.version ORDER BY m.month",
+                "SELECT m.month FROM month_changes m \
+                 LEFT JOIN allocation_runs a ON a.month = m.month \
+                 LEFT JOIN billing_allocation_runs b ON b.month = m.month \
+                 WHERE (a.month IS NULL AND b.month IS NULL) OR a.input_version < m.version OR b.input_version < m.version \
+                 ORDER BY m.month",
             )
             .fetch_all(pool)
             .await?;
             months.iter().map(|m| Month::parse(m).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
         })
-    }
-
-    /// Removes the stored allocation of a month whose data is gone; with
-    /// the version read before finding it empty unchanged, the month is no
-    /// longer owed an allocation either.
-    pub async fn delete_allocation(&self, month: Month, version: i64) -> Result<()> {
-        let key = month.to_string();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM allocations WHERE month = $1").bind(&key).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM allocation_runs WHERE month = $1").bind(&key).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM month_changes WHERE month = $1 AND version = $2")
-                .bind(&key)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(())
     }
 
     /// Stores usage records in one transaction. A record for a (day, team,
@@ -892,12 +947,17 @@ impl Store {
                     _pg: Some(tx),
                 }))
             }
-            Store::Sqlite(_) => {
+            Store::Sqlite(pool) => {
+                let options = pool.connect_options();
+                let file = options.get_filename();
+                // One file however its path was spelled.
+                let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+                let claim = (file, name.to_string());
                 let mut running = RUNNING_SOURCES
                     .lock()
                     .map_err(|_| StoreError::Corrupt("source lock poisoned".into()))?;
-                Ok(running.insert(name.to_string()).then(|| SourceLock {
-                    local: Some(name.to_string()),
+                Ok(running.insert(claim.clone()).then(|| SourceLock {
+                    local: Some(claim),
                     _pg: None,
                 }))
             }
@@ -1199,7 +1259,7 @@ pub struct ImportTx {
     run: Option<i64>,
 }
 
-/// The rows, content digest and charge months of one (account, period).
+/// The rows, content digest and months (charge and invoice) of one (account, period).
 #[derive(Default, Clone, Debug)]
 struct PartitionContent {
     rows: u64,
@@ -1239,7 +1299,9 @@ impl ImportTx {
             let content = self.partitions.entry(key).or_default();
             content.rows += l.source_rows;
             content.digest = content.digest.wrapping_add(line_digest(l));
+            // Both views of the data change: its charge month's and its invoice's.
             content.months.insert(line.month());
+            content.months.insert(line.month_in(Period::Billing));
             self.months.insert(line.month());
         }
         let import_id = self.import_id;
@@ -1355,16 +1417,19 @@ impl ImportTx {
                 .fetch_one(&mut *tx)
                 .await?;
                 if previous != digest {
-                    let old_days: Vec<NaiveDate> = sqlx::query_scalar(
-                        "SELECT DISTINCT charge_date FROM cost_lines \
-                         WHERE billing_account_id = $1 AND partition_period = $2 AND import_id <> $3",
-                    )
-                    .bind(account)
-                    .bind(*period)
-                    .bind(import_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    changed.extend(old_days.into_iter().map(Month::of));
+                    // The charge months and invoice months of the lines replaced.
+                    for column in ["charge_date", "billing_period_start"] {
+                        let old_days: Vec<NaiveDate> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT DISTINCT {column} FROM cost_lines \
+                             WHERE billing_account_id = $1 AND partition_period = $2 AND import_id <> $3"
+                        )))
+                        .bind(account)
+                        .bind(*period)
+                        .bind(import_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        changed.extend(old_days.into_iter().map(Month::of));
+                    }
                     changed.extend(content.months.iter().copied());
                 }
                 sqlx::query(
