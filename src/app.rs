@@ -1,16 +1,63 @@
 //! `Application`: the API server bound to its listener. Tests build it on
 //! port 0 against a fresh database and talk to it over real HTTP.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) so that
+//! every connection is bounded: a request head must arrive within
+//! [`Limits::header_read_timeout`] (which also closes a kept-alive
+//! connection left idle that long), a body within
+//! [`Limits::body_read_timeout`], a head may not exceed
+//! [`Limits::max_head_bytes`], and at most [`Limits::max_connections`] are
+//! served at once. Requests hyper refuses itself still get the documented
+//! JSON error (`http::wire`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::http::{AppState, router};
+use crate::http::{AppState, router_with};
 use crate::store::Store;
+
+/// Bounds on what one client can hold of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to receive a whole request head, from the moment the server
+    /// waits for one: a slow client, and a kept-alive connection idle for
+    /// this long, are disconnected.
+    pub header_read_timeout: Duration,
+    /// Time allowed between pieces of a request body (408 after it).
+    pub body_read_timeout: Duration,
+    /// The largest request head read (request line and headers): 431
+    /// beyond it. Within it, a target over [`Limits::max_uri_bytes`] gets
+    /// 414 and headers over [`Limits::max_header_bytes`] 431. All answer
+    /// the documented JSON (see `http::wire`).
+    pub max_head_bytes: usize,
+    pub max_uri_bytes: usize,
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_head_bytes: 256 * 1024,
+            max_uri_bytes: 16 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_connections: 512,
+        }
+    }
+}
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: Limits,
 }
 
 impl Application {
@@ -23,12 +70,19 @@ impl Application {
                 store,
                 settings: None,
             },
+            limits: Limits::default(),
         })
     }
 
     /// Serves the configured sources too (`/api/v1/imports`).
     pub fn with_settings(mut self, settings: crate::config::Settings) -> Application {
         self.state.settings = Some(std::sync::Arc::new(settings));
+        self
+    }
+
+    /// Replaces the default connection limits.
+    pub fn with_limits(mut self, limits: Limits) -> Application {
+        self.limits = limits;
         self
     }
 
@@ -42,9 +96,48 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        let Application {
+            listener,
+            state,
+            limits,
+        } = self;
+        let service = TowerToHyperService::new(router_with(state, limits));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_head_bytes);
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, don't spin.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = crate::http::wire::JsonErrors::new(stream, limits.max_head_bytes);
+            let connection =
+                graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+        }
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 

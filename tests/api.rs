@@ -460,3 +460,153 @@ backend_tests! {
         }
     }
 }
+
+/// Serves an empty SQLite database with `limits` on port 0.
+async fn spawn_limited(limits: allot::app::Limits) -> (std::net::SocketAddr, common::TestDb) {
+    let db = common::sqlite().await;
+    let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+        .with_limits(limits);
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until(std::future::pending()));
+    (addr, db)
+}
+
+/// Reads until the server closes the connection (or resets it), within
+/// `bound`; returns what it sent and how long that took.
+async fn read_until_closed(
+    socket: &mut tokio::net::TcpStream,
+    bound: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(bound, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server held the connection for more than {bound:?}"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn a_client_dripping_header_lines_is_cut_off_at_the_header_read_timeout() {
+    // Issue 9: a header line every 20 s held a connection for 185 s.
+    use tokio::io::AsyncWriteExt;
+    let limits = allot::app::Limits {
+        header_read_timeout: std::time::Duration::from_millis(400),
+        ..Default::default()
+    };
+    let (addr, _db) = spawn_limited(limits).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The client keeps sending a header line well within the timeout,
+    // never finishing the head; the server must not wait for it.
+    let drip = async {
+        for i in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if socket
+                .write_all(format!("X-Drip-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(4), drip)
+        .await
+        .expect("the connection was closed");
+    let held = started.elapsed();
+    assert!(held < std::time::Duration::from_secs(3), "held {held:?}");
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_at_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let limits = allot::app::Limits {
+        header_read_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (addr, _db) = spawn_limited(limits).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, held) = read_until_closed(&mut socket, std::time::Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(held < std::time::Duration::from_secs(2), "held {held:?}");
+}
+
+#[tokio::test]
+async fn a_huge_url_or_header_gets_the_documented_json_error() {
+    // Issue 9: a 1 MB URL got a 431 with an empty body.
+    use tokio::io::AsyncWriteExt;
+    let (addr, _db) = spawn_limited(allot::app::Limits::default()).await;
+    // Over the head limit (hyper refuses it before the router), over
+    // hyper's own URI limit, and over allot's: each a JSON error.
+    for (length, status, code) in [
+        (1_000_000, 431, "headers_too_large"),
+        (100_000, 414, "uri_too_long"),
+        (20_000, 414, "uri_too_long"),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/v1/showback?month={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "9".repeat(length)
+        );
+        // The server may answer and close before it has read everything.
+        let _ = socket.write_all(request.as_bytes()).await;
+        let (answer, _) = read_until_closed(&mut socket, std::time::Duration::from_secs(5)).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{length}: {}",
+            &answer[..answer.len().min(300)]
+        );
+        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{length}: {e}: {}", &answer[..answer.len().min(300)]));
+        assert_eq!(error_code(&body), code, "{length}");
+    }
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://{addr}/healthz"))
+        .header("x-big", "a".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&body), "headers_too_large");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_json_408() {
+    use tokio::io::AsyncWriteExt;
+    let limits = allot::app::Limits {
+        body_read_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (addr, _db) = spawn_limited(limits).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"records\": [")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut socket, std::time::Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(error_code(&body), "request_timeout");
+}

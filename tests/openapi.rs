@@ -24,6 +24,7 @@ use serde_json::Value;
 const DOC: &str = include_str!("../api/openapi.yaml");
 const ERROR_RS: &str = include_str!("../src/http/error.rs");
 const HTTP_MOD_RS: &str = include_str!("../src/http/mod.rs");
+const WIRE_RS: &str = include_str!("../src/http/wire.rs");
 
 // ---------------------------------------------------------------------------
 // Reading the document.
@@ -1226,16 +1227,30 @@ fn documented_error_codes_are_the_servers() {
         .into_iter()
         .collect();
 
-    // The codes `ApiError` maps to (`(StatusCode::..., "code")` lines) and
-    // the router's fallback (`"code": "..."`).
+    // The codes `ApiError` maps to (`(StatusCode::..., "code")`, possibly
+    // across lines), the router's fallback (`"code": "..."`) and the
+    // bodies given to hyper's own errors (`http::wire`: a `"code",` line).
     let mut served = BTreeSet::new();
-    for line in ERROR_RS.lines().filter(|l| l.contains("StatusCode::")) {
-        if let Some(c) = line.split('"').nth(1) {
+    for part in ERROR_RS.split("(StatusCode::").skip(1) {
+        let literal = part
+            .split_once(',')
+            .and_then(|(_, rest)| rest.trim_start().strip_prefix('"'))
+            .and_then(|r| r.split('"').next());
+        if let Some(c) = literal {
             served.insert(c.to_string());
         }
     }
     for part in HTTP_MOD_RS.split("\"code\": \"").skip(1) {
         served.insert(part.split('"').next().unwrap_or_default().to_string());
+    }
+    let wire = WIRE_RS.split("#[cfg(test)]").next().unwrap_or_default();
+    for line in wire.lines().map(str::trim) {
+        let literal = line.strip_prefix('"').and_then(|l| l.strip_suffix("\","));
+        if let Some(c) =
+            literal.filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        {
+            served.insert(c.to_string());
+        }
     }
     assert_eq!(
         documented, served,
@@ -1243,7 +1258,9 @@ fn documented_error_codes_are_the_servers() {
     );
     for c in &documented {
         assert!(
-            ERROR_RS.contains(&format!("\"{c}\"")) || HTTP_MOD_RS.contains(&format!("\"{c}\"")),
+            [ERROR_RS, HTTP_MOD_RS, WIRE_RS]
+                .iter()
+                .any(|s| s.contains(&format!("\"{c}\""))),
             "error code `{c}` is documented but not in src/http/"
         );
     }

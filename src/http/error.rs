@@ -31,8 +31,21 @@ pub fn body_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             "send the body as JSON, with the header `Content-Type: application/json`".to_string()
         }
+        JsonRejection::BytesRejection(ref b) if timed_out(b) => return ApiError::BodyTimeout,
         _ => format!("cannot read the body: {}", lower_first(detail)),
     })
+}
+
+/// Whether reading a body failed because it stopped arriving.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// A path segment the router could not read, for parameter `param`.
@@ -90,6 +103,16 @@ pub enum ApiError {
     /// The stored data cannot be allocated as it is (amounts out of range).
     #[error("{0}")]
     Unprocessable(String),
+    #[error(
+        "the request target is {bytes} bytes, over the limit of {limit}; send long inputs in a POST body"
+    )]
+    UriTooLong { bytes: usize, limit: usize },
+    #[error(
+        "the request headers are {bytes} bytes, over the limit of {limit}; send fewer or shorter headers"
+    )]
+    HeadersTooLarge { bytes: usize, limit: usize },
+    #[error("the request body stopped arriving; send it whole without pauses")]
+    BodyTimeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -132,6 +155,12 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::UriTooLong { .. } => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match &self {

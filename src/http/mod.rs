@@ -10,6 +10,7 @@ mod rules;
 mod showback;
 mod teams;
 mod usage;
+pub mod wire;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,8 +34,14 @@ pub struct AppState {
     pub settings: Option<std::sync::Arc<crate::config::Settings>>,
 }
 
-/// The whole API.
+/// The whole API, with the default connection limits.
 pub fn router(state: AppState) -> Router {
+    router_with(state, crate::app::Limits::default())
+}
+
+/// The whole API, refusing request targets and headers beyond `limits` and
+/// bodies that stall, in the documented JSON shape.
+pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.yaml", get(openapi))
@@ -47,8 +54,49 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_read_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                match head_within(&request, limits) {
+                    Ok(()) => next.run(request).await,
+                    Err(e) => e.into_response(),
+                }
+            },
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses a request whose target or headers exceed `limits`.
+fn head_within(
+    request: &axum::extract::Request,
+    limits: crate::app::Limits,
+) -> Result<(), ApiError> {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Err(ApiError::UriTooLong {
+            bytes: target,
+            limit: limits.max_uri_bytes,
+        });
+    }
+    // Each header as sent: `name: value\r\n`.
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > limits.max_header_bytes {
+        return Err(ApiError::HeadersTooLarge {
+            bytes: headers,
+            limit: limits.max_header_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// A handler that panicked answers like any internal error: the documented
