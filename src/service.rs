@@ -223,15 +223,33 @@ pub async fn team_costs(
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));
     }
-    let rows = match granularity {
-        Granularity::Day => store.owner_rows(&owner, from, to).await?,
+    let mut costs = match granularity {
+        Granularity::Day => {
+            let rows = store.owner_rows(&owner, from, to).await?;
+            engine::team_costs(owner, from, to, granularity, &rows)
+        }
         Granularity::Month => {
-            store
-                .owner_rows_by_month(&owner, Month::of(from), Month::of(to))
-                .await?
+            // Each month as its showback has it (rounded among all owners).
+            let mut showbacks = Vec::new();
+            let mut month = Month::of(from);
+            while month <= Month::of(to) {
+                if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {
+                    let currencies = rows
+                        .iter()
+                        .filter(|r| r.owner == owner)
+                        .map(|r| r.currency)
+                        .collect::<std::collections::BTreeSet<_>>();
+                    if !currencies.is_empty() {
+                        let report =
+                            engine::showback(month, run.cost_basis, &rows, GroupBy::TeamService);
+                        showbacks.push((report, currencies));
+                    }
+                }
+                month = month.next();
+            }
+            engine::team_months(owner, from, to, &showbacks)
         }
     };
-    let mut costs = engine::team_costs(owner, from, to, granularity, &rows);
     // Daily views may show charges spread from the month before `from`.
     let first = Month::of(from.checked_sub_days(chrono::Days::new(31)).unwrap_or(from));
     let bases = store.cost_bases(first, Month::of(to)).await?;

@@ -192,6 +192,32 @@ backend_tests! {
         }
     }
 
+    async fn a_teams_monthly_cost_is_its_showback_row_to_the_cent(db) {
+        // Issue 9: every finer report adds up to the coarser one. The month
+        // view of /costs rounded each team alone, so data (given a cent by
+        // the showback's largest remainder) was a cent short of its row.
+        let app = spawn_app(db).await;
+        let (_, by_team) = app.json("/api/v1/showback?month=2026-10").await;
+        let (_, by_service) = app.json("/api/v1/showback?month=2026-10&group_by=team,service").await;
+        for row in by_team["rows"].as_array().unwrap() {
+            let (team, currency) = (row["team"].as_str().unwrap(), row["currency"].as_str().unwrap());
+            let (status, costs) = app.json(&format!("/api/v1/teams/{team}/costs?from=2026-10-01&to=2026-10-31&granularity=month")).await;
+            assert_eq!(status, 200, "{costs}");
+            let point = costs["points"].as_array().unwrap().iter().find(|p| p["currency"] == currency);
+            let Some(point) = point else {
+                assert_eq!(row["total_cost"], "0.00", "{team} {currency} has cost but no point");
+                continue;
+            };
+            assert_eq!(point["cost"], row["total_cost"], "{team} {currency}");
+            for service in point["services"].as_array().unwrap() {
+                let shown = by_service["rows"].as_array().unwrap().iter()
+                    .find(|r| r["team"] == team && r["currency"] == currency && r["service"] == service["service"])
+                    .unwrap_or_else(|| panic!("{team} {service}"));
+                assert_eq!(service["cost"], shown["total_cost"], "{team} {currency} {service}");
+            }
+        }
+    }
+
     async fn unknown_team_and_unallocated_month_get_a_404(db) {
         let app = spawn_app(db).await;
         let (status, body) = app.json("/api/v1/teams/nobody/costs?from=2026-10-01&to=2026-10-31").await;

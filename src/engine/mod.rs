@@ -14,4 +14,5 @@ pub use explain::{Explanation, explain};
 pub use preview::{PreviewRow, compare};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,
+    team_months,
 };

@@ -269,3 +269,54 @@ pub fn team_costs(
         cost_basis: None,
     }
 }
+
+/// A team's costs per month taken from the months' showbacks (grouped by
+/// team and service): each month's figure is the team's showback row and
+/// its services are the team's `team,service` rows, to the cent, so the
+/// monthly view and the showback never differ by a rounding cent. Only
+/// the currencies in which the owner has allocated amounts appear (a
+/// showback's zero `unallocated` row is not a cost).
+pub fn team_months(
+    owner: Owner,
+    from: NaiveDate,
+    to: NaiveDate,
+    showbacks: &[(Showback, BTreeSet<Currency>)],
+) -> TeamCosts {
+    let mut points = Vec::new();
+    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    for (s, currencies) in showbacks {
+        let mut by_currency: BTreeMap<Currency, Vec<(String, Decimal)>> = BTreeMap::new();
+        for r in s
+            .rows
+            .iter()
+            .filter(|r| r.owner == owner && currencies.contains(&r.currency))
+        {
+            by_currency
+                .entry(r.currency)
+                .or_default()
+                .push((r.service.clone().unwrap_or_default(), r.total_cost));
+        }
+        for (currency, mut services) in by_currency {
+            let cost: Decimal = services.iter().map(|(_, c)| *c).sum();
+            services.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            *totals.entry(currency).or_default() += cost;
+            points.push(CostPoint {
+                start: s.month.first_day(),
+                currency,
+                cost,
+                services,
+            });
+        }
+    }
+    // Points by currency, then period, as `team_costs` orders them.
+    points.sort_by_key(|p| (p.currency, p.start));
+    TeamCosts {
+        owner,
+        from,
+        to,
+        granularity: Granularity::Month,
+        points,
+        totals,
+        cost_basis: None,
+    }
+}
