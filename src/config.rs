@@ -26,6 +26,7 @@
 //! min_impact = 10            # least impact per day, in the series' currency
 //! min_impact_percent = 15    # least impact per day, in % of the expected value
 //! drops = false              # flag drops as well as spikes
+//! new_spend = false          # one anomaly per billing account whose spend starts
 //! [anomalies.teams.payments] # per-team overrides
 //! min_impact = 100
 //!
@@ -155,6 +156,7 @@ pub struct AnomaliesConfig {
     pub min_impact: Option<ConfigDecimal>,
     pub min_impact_percent: Option<ConfigDecimal>,
     pub drops: Option<bool>,
+    pub new_spend: Option<bool>,
     #[serde(default)]
     pub teams: BTreeMap<String, ThresholdsConfig>,
 }
@@ -182,7 +184,11 @@ impl AnomaliesConfig {
             }
             teams.insert(team, thresholds);
         }
-        Ok(AnomalySettings { defaults, teams })
+        Ok(AnomalySettings {
+            defaults,
+            teams,
+            new_spend: self.new_spend.unwrap_or(false),
+        })
     }
 }
 
@@ -576,7 +582,7 @@ mod tests {
     fn anomaly_thresholds_and_webhooks() {
         let file = FileConfig::parse(
             Path::new("allot.toml"),
-            "[anomalies]\nsensitivity = 2.5\nmin_impact = \"20\"\n\
+            "[anomalies]\nsensitivity = 2.5\nmin_impact = \"20\"\nnew_spend = true\n\
              [anomalies.teams.Payments]\nmin_impact = 100\ndrops = true\n\
              [[webhook]]\nname = \"pay\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"\nteams = [\"payments\"]\n\
              [[webhook]]\nname = \"all\"\nurl = \"https://example.org/h\"\n",
@@ -586,6 +592,13 @@ mod tests {
         assert_eq!(s.anomalies.defaults.sensitivity, Decimal::new(25, 1));
         assert_eq!(s.anomalies.defaults.min_impact, Decimal::from(20));
         assert_eq!(s.anomalies.defaults.min_impact_percent, Decimal::from(15));
+        assert!(s.anomalies.new_spend);
+        assert!(
+            !FileConfig::default()
+                .settings(None, None, None, None)
+                .anomalies
+                .new_spend
+        );
         let payments = &s.anomalies.teams[&TeamId::parse("payments").unwrap()];
         assert_eq!(
             (payments.sensitivity, payments.min_impact, payments.drops),

@@ -131,6 +131,21 @@ impl Verdict {
     pub fn impact(&self) -> Decimal {
         self.actual - self.expected
     }
+
+    /// The first day of new spend: a spike against an expected zero, with
+    /// no spread to score it by (score 0).
+    pub(crate) fn new_spend(actual: Decimal) -> Verdict {
+        Verdict {
+            actual,
+            expected: Decimal::ZERO,
+            spread: Decimal::ZERO,
+            score: Decimal::ZERO,
+            flagged: Some(Direction::Spike),
+            moved: Some(Direction::Spike),
+            pattern_known: false,
+            quiet: false,
+        }
+    }
 }
 
 /// Judges every day of a series. `values[i]` is the cost on the series' `i`-th
@@ -306,7 +321,7 @@ pub fn judge_against(
 }
 
 /// The first day with spend, if any.
-fn first_spend(values: &[Option<Decimal>]) -> Option<usize> {
+pub(crate) fn first_spend(values: &[Option<Decimal>]) -> Option<usize> {
     values.iter().position(|v| v.is_some_and(|v| !v.is_zero()))
 }
 

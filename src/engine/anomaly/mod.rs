@@ -59,6 +59,10 @@ impl Default for Thresholds {
 pub struct AnomalySettings {
     pub defaults: Thresholds,
     pub teams: BTreeMap<TeamId, Thresholds>,
+    /// Whether spend that starts without history of its own raises one
+    /// anomaly per billing account (and currency), on its first day. Off
+    /// by default: new spend is no spike.
+    pub new_spend: bool,
 }
 
 impl AnomalySettings {
@@ -384,6 +388,9 @@ pub fn detect_anomalies(
         let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
         keep(scope, *currency, &verdicts);
     }
+    if settings.new_spend {
+        found.extend(new_spend(&series, &scopes, &settings.defaults));
+    }
     // Folded before the window is applied: a team anomaly just before the
     // window still says its service's that reaches into it.
     let in_window = |a: &Anomaly| a.last_day >= from && a.first_day <= to;
@@ -398,6 +405,46 @@ pub fn detect_anomalies(
         a.contributors = list;
     }
     fold(found).into_iter().filter(|a| in_window(a)).collect()
+}
+
+/// Known days without spend an account needs before its first spend is new.
+pub const NEW_SPEND_QUIET_DAYS: usize = 7;
+
+/// One anomaly per billing account (and currency) whose spend starts after
+/// known days without any: its first day of spend, against an expected
+/// zero, if it passes the impact floor. Its teams and services are judged
+/// as usual once they have history of their own.
+fn new_spend(
+    series: &Series<'_>,
+    scopes: &BTreeSet<(Scope, Currency)>,
+    thresholds: &Thresholds,
+) -> Vec<Anomaly> {
+    let mut out = Vec::new();
+    for (scope, currency) in scopes {
+        if !matches!(scope, Scope::Account(_)) {
+            continue;
+        }
+        let values = series.values(scope, *currency, |_| true);
+        let Some(t) = detect::first_spend(&values.total) else {
+            continue;
+        };
+        // A week of known days without spend before it: the account is new
+        // in the data read, not data that starts with it (a first import).
+        let known_before = values.total[..t].iter().filter(|v| v.is_some()).count();
+        let Some(actual) = values.total[t] else {
+            continue;
+        };
+        if known_before < NEW_SPEND_QUIET_DAYS || actual < thresholds.min_impact {
+            continue;
+        }
+        let verdict = detect::Verdict::new_spend(actual);
+        out.push(anomaly(
+            scope.clone(),
+            *currency,
+            &[(series.calendar[t], verdict)],
+        ));
+    }
+    out
 }
 
 /// `f` over `items`, in order, spread over the machine's cores (scoped

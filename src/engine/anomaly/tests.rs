@@ -290,3 +290,69 @@ fn spend_that_starts_without_history_is_not_a_spike() {
         "the established team's spike is found"
     );
 }
+
+/// Issue 9: spend that starts without history raises at most one anomaly
+/// per billing account, and only when asked for (`new_spend`).
+#[test]
+fn new_spend_raises_one_anomaly_per_new_account_when_asked() {
+    let days = 70;
+    let mut amounts = history(days);
+    // A new account with 300 teams, starting on days 40 to 44, and new
+    // teams in an existing account.
+    for i in 0..300 {
+        for (account, first) in [("a3", 40 + i % 5), ("a1", 41)] {
+            for d in first..days {
+                amounts.push(DailyAmount {
+                    day: start() + chrono::Days::new(d as u64),
+                    owner: team(&format!("new-{account}-{i}")),
+                    service: "AmazonEC2".into(),
+                    account: account.into(),
+                    currency: usd(),
+                    amount: Decimal::from(50 + (d % 3) as i64),
+                    recurring: Decimal::ZERO,
+                });
+            }
+        }
+    }
+    let last = start() + chrono::Days::new(days as u64 - 1);
+    let asked = AnomalySettings {
+        new_spend: true,
+        ..Default::default()
+    };
+    for (settings, want) in [(AnomalySettings::default(), 0), (asked, 1)] {
+        let found = detect_anomalies(&amounts, &known(days), start(), last, &settings);
+        let listed: Vec<_> = found
+            .iter()
+            .map(|a| (a.scope.label(), a.first_day, a.expected, a.actual))
+            .collect();
+        assert_eq!(found.len(), want, "{listed:?}");
+        if let Some(a) = found.first() {
+            assert_eq!(a.scope, Scope::Account("a3".into()), "{listed:?}");
+            assert_eq!(a.first_day, start() + chrono::Days::new(40));
+            assert_eq!((a.expected, a.direction), (Decimal::ZERO, Direction::Spike));
+            assert_eq!(
+                a.actual,
+                Decimal::from(60 * 51),
+                "the 60 teams starting that day"
+            );
+        }
+    }
+    // Spend that starts with the data (a first import) is not new.
+    let first_import: Vec<DailyAmount> = amounts
+        .iter()
+        .filter(|a| a.day >= start() + chrono::Days::new(40))
+        .cloned()
+        .collect();
+    let since = (40..days)
+        .map(|i| start() + chrono::Days::new(i as u64))
+        .collect();
+    let asked = AnomalySettings {
+        new_spend: true,
+        ..Default::default()
+    };
+    let found = detect_anomalies(&first_import, &since, start(), last, &asked);
+    assert!(
+        found.iter().all(|a| a.scope != Scope::Account("a3".into())),
+        "{found:?}"
+    );
+}
