@@ -20,8 +20,12 @@
 //!   (which still contains the weekly pattern, so bounds are wider). Never
 //!   below [`SPREAD_FLOOR_PERCENT`] of `|e(t)|`, or
 //!   [`SHORT_SPREAD_FLOOR_PERCENT`] while history is short.
-//! - **threshold**: `sensitivity × spread`, times [`SHORT_HISTORY_WIDENING`]
-//!   while fewer than [`SETTLED_RESIDUALS`] residuals exist.
+//! - **threshold**: `sensitivity × spread × tails` ([`tail_factor`]: wider
+//!   for heavy-tailed errors), times [`SHORT_HISTORY_WIDENING`] while fewer
+//!   than [`SETTLED_RESIDUALS`] residuals exist;
+//! - **month edges**: the first and last [`MONTH_EDGE_DAYS`] days of a month
+//!   have `e(t)` raised by what the same days of earlier months showed
+//!   ([`month_edge_factor`], with dates: [`evaluate_from`]).
 //!
 //! A day is a spike when `actual - e(t)` exceeds the threshold **and** the
 //! impact passes both the absolute and the relative minimum; a drop is the
@@ -43,6 +47,7 @@
 //! same weekday moved the same way in each of the two weeks before (a
 //! weekly pattern the baseline must learn, not an anomaly).
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::Thresholds;
@@ -152,7 +157,21 @@ impl Verdict {
 /// day, `None` where the day is unknown (no allocated data). The result has
 /// one entry per day: `None` where the day is unknown or lacks history.
 pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Option<Verdict>> {
+    evaluate_from(values, None, thresholds)
+}
+
+/// [`evaluate`] of a series whose first day is `start`: its first and last
+/// [`MONTH_EDGE_DAYS`] days of each month also follow what the same days
+/// of the previous months did (see [`month_edge_factor`]).
+pub fn evaluate_from(
+    values: &[Option<Decimal>],
+    start: Option<NaiveDate>,
+    thresholds: &Thresholds,
+) -> Vec<Option<Verdict>> {
     let n = values.len();
+    // Each judged day's actual over its expected value before any
+    // month-edge factor: what the same day of a later month learns from.
+    let mut edge_ratios: Vec<Option<Decimal>> = vec![None; n];
     let mut out: Vec<Option<Verdict>> = vec![None; n];
     // What later days see of each day: the raw value, or the expected value
     // while the day is part of a short anomalous run.
@@ -178,6 +197,13 @@ pub fn evaluate(values: &[Option<Decimal>], thresholds: &Thresholds) -> Vec<Opti
         seasonal[t] = factor;
         if known < MIN_HISTORY || judged_from.is_some_and(|from| t < from) {
             continue;
+        }
+        // Quiet days (a weekday-only service's weekend) have no ratio to learn.
+        if expected >= thresholds.min_impact && expected > Decimal::ZERO {
+            edge_ratios[t] = Some(actual / expected);
+        }
+        if let Some(start) = start {
+            expected = (expected * month_edge_factor(start, t, &edge_ratios)).round_dp(DP);
         }
         let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
         let mut moved = judge(actual, expected, threshold, thresholds);
@@ -368,6 +394,7 @@ fn bounds(
         })
         .collect();
     let settled = residuals.len() >= SETTLED_RESIDUALS;
+    let tail = tail_factor(&residuals);
     let raw_spread = if residuals.len() >= MIN_HISTORY {
         median(residuals) * MAD_SCALE
     } else {
@@ -382,11 +409,100 @@ fn bounds(
     };
     let floor = expected.abs() * floor_percent / Decimal::ONE_HUNDRED;
     let spread = raw_spread.max(floor).max(Decimal::new(1, 2)).round_dp(DP);
-    let mut threshold = thresholds.sensitivity * spread;
+    let mut threshold = thresholds.sensitivity * spread * tail;
     if !settled {
         threshold *= SHORT_HISTORY_WIDENING;
     }
     (spread, threshold)
+}
+
+/// Days at each end of a month that follow the same days of earlier months
+/// (month-start batch jobs, month-end closing).
+pub const MONTH_EDGE_DAYS: u32 = 3;
+/// Earlier months that must tell before a month-edge day follows them.
+pub const MONTH_EDGE_MIN_MONTHS: usize = 1;
+/// Earlier months a month-edge day looks back over.
+pub const MONTH_EDGE_MONTHS: u32 = 3;
+
+/// The factor a day at a month's edge (its first or last
+/// [`MONTH_EDGE_DAYS`] days) raises its expected value by: when the same
+/// day (counted from the month's start or end) was at least 5% above its
+/// own expected value in each of at least two of the last
+/// [`MONTH_EDGE_MONTHS`] months, the smallest of those rises (at most
+/// 1.5); else 1. So a team that spends 15% more on each month's last days
+/// alerts on the first two months' at most, not every month.
+fn month_edge_factor(start: NaiveDate, t: usize, ratios: &[Option<Decimal>]) -> Decimal {
+    use chrono::{Datelike, Days, Months};
+    let Some(day) = start.checked_add_days(Days::new(t as u64)) else {
+        return Decimal::ONE;
+    };
+    let first = day.with_day(1).expect("day 1 exists");
+    let last = first + Months::new(1) - Days::new(1);
+    // Days from the start, or (negative) from the end.
+    let position = if day.day() <= MONTH_EDGE_DAYS {
+        i64::from(day.day() - 1)
+    } else if last.day() - day.day() < MONTH_EDGE_DAYS {
+        -i64::from(last.day() - day.day()) - 1
+    } else {
+        return Decimal::ONE;
+    };
+    let mut seen = Vec::new();
+    for k in 1..=MONTH_EDGE_MONTHS {
+        let Some(month) = first.checked_sub_months(Months::new(k)) else {
+            break;
+        };
+        let same = if position >= 0 {
+            month + Days::new(position as u64)
+        } else {
+            month + Months::new(1) - Days::new((-position) as u64)
+        };
+        let Ok(j) = usize::try_from((same - start).num_days()) else {
+            break;
+        };
+        if let Some(r) = ratios.get(j).copied().flatten() {
+            seen.push(r);
+        }
+    }
+    // Every one of at least two earlier months higher on that day: the
+    // smallest of their rises, so one noisy month teaches nothing and a
+    // real spike on the day stays above it.
+    let rise = Decimal::new(105, 2);
+    if seen.len() < MONTH_EDGE_MIN_MONTHS {
+        return Decimal::ONE;
+    }
+    let typical = median(seen);
+    if typical < rise {
+        return Decimal::ONE;
+    }
+    typical.min(Decimal::new(15, 1))
+}
+
+/// Errors needed before a series' tails are measured.
+pub const TAIL_RESIDUALS: usize = 28;
+/// What a measured tail factor must exceed 1 by to count (sampling noise).
+pub const TAIL_MARGIN: Decimal = Decimal::from_parts(15, 0, 0, false, 2);
+/// The most a series' heavy tails widen its threshold.
+pub const TAIL_MAX: Decimal = Decimal::from_parts(16, 0, 0, false, 1);
+
+/// How much heavier than a normal distribution's a series' error tails are:
+/// its 95th percentile absolute error over 1.96 robust spreads (1 for
+/// Gaussian noise, about 1.4 for Student-t with 3 degrees of freedom or
+/// Laplace noise), at least 1 and at most [`TAIL_MAX`]. The threshold is
+/// multiplied by it, so a series whose ordinary days often sit 4 spreads
+/// out needs a bigger move to alert. 1 until [`TAIL_RESIDUALS`] errors exist.
+fn tail_factor(residuals: &[Decimal]) -> Decimal {
+    if residuals.len() < TAIL_RESIDUALS {
+        return Decimal::ONE;
+    }
+    let mut sorted = residuals.to_vec();
+    sorted.sort();
+    let spread = median(sorted.clone()) * MAD_SCALE;
+    if spread.is_zero() {
+        return Decimal::ONE;
+    }
+    let q95 = sorted[(sorted.len() * 95).div_ceil(100) - 1];
+    // Less a margin: Gaussian noise measures above 1 by chance.
+    (q95 / (Decimal::new(196, 2) * spread) - TAIL_MARGIN).clamp(Decimal::ONE, TAIL_MAX)
 }
 
 /// Which way a day moved past its bounds, if it did by enough: past the
@@ -494,6 +610,69 @@ mod tests {
             .enumerate()
             .filter_map(|(i, v)| v.as_ref().and_then(|v| v.flagged).map(|f| (i, f)))
             .collect()
+    }
+
+    /// Issue 9: a team spending 25% more on each month's last two days
+    /// alerted every month. The same days of earlier months teach it.
+    #[test]
+    fn a_rise_on_every_months_last_days_alerts_once_not_every_month() {
+        use chrono::Datelike;
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let series: Vec<Option<Decimal>> = weekly(160)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let day = start + chrono::Days::new(i as u64);
+                let next = day + chrono::Days::new(2);
+                let month_end = next.month() != day.month();
+                v.map(|v| {
+                    if month_end {
+                        v * Decimal::new(125, 2)
+                    } else {
+                        v
+                    }
+                })
+            })
+            .collect();
+        let months_flagged = |verdicts: &[Option<Verdict>]| {
+            let mut months: Vec<u32> = flagged(verdicts)
+                .into_iter()
+                .map(|(i, _)| (start + chrono::Days::new(i as u64)).month())
+                .collect();
+            months.dedup();
+            months
+        };
+        // Without dates, every month's end is a spike ...
+        assert_eq!(
+            months_flagged(&evaluate(&series, &defaults())),
+            vec![1, 2, 3, 4, 5]
+        );
+        // ... with them, only the first month's.
+        assert_eq!(
+            months_flagged(&evaluate_from(&series, Some(start), &defaults())),
+            vec![1]
+        );
+        // A spike on a month-edge day well above the learnt rise still alerts.
+        let mut spiked = series.clone();
+        let may_31 = (NaiveDate::from_ymd_opt(2026, 5, 31).unwrap() - start).num_days() as usize;
+        spiked[may_31] = spiked[may_31].map(|v| v * d(3));
+        let found = flagged(&evaluate_from(&spiked, Some(start), &defaults()));
+        assert!(found.contains(&(may_31, Direction::Spike)), "{found:?}");
+    }
+
+    #[test]
+    fn heavy_tailed_errors_widen_the_threshold_and_light_ones_do_not() {
+        // Mostly small errors and a few five times as large (heavy tails).
+        let heavy: Vec<Decimal> = (0..56)
+            .map(|i| if i % 9 == 0 { d(5) } else { d(1) })
+            .collect();
+        let factor = tail_factor(&heavy);
+        assert!(factor > d(1) && factor <= TAIL_MAX, "{factor}");
+        // Evenly spread errors: lighter tails than a normal distribution's.
+        let light: Vec<Decimal> = (0..56).map(|i| Decimal::new(i * 5, 2)).collect();
+        assert_eq!(tail_factor(&light), d(1));
+        // Too few errors to tell.
+        assert_eq!(tail_factor(&heavy[..TAIL_RESIDUALS - 1]), d(1));
     }
 
     #[test]

@@ -483,6 +483,8 @@ struct Series<'a> {
 
 /// A scope's daily values: the total, and the recurring part of it.
 struct Values {
+    /// The first day of the series.
+    start: NaiveDate,
     total: Vec<Option<Decimal>>,
     recurring: Vec<Decimal>,
 }
@@ -500,7 +502,7 @@ impl Values {
     /// Verdicts on the judged values, restated on the totals: the recurring
     /// part is added to both the actual and the expected value.
     fn evaluate(&self, thresholds: &Thresholds) -> Vec<Option<Verdict>> {
-        let mut verdicts = evaluate(&self.judged(), thresholds);
+        let mut verdicts = detect::evaluate_from(&self.judged(), Some(self.start), thresholds);
         for (v, r) in verdicts.iter_mut().zip(&self.recurring) {
             if let Some(v) = v {
                 v.actual += r;
@@ -539,6 +541,7 @@ impl Series<'_> {
         }
         let at = |d: &NaiveDate| sums.get(d).copied().unwrap_or_default();
         Values {
+            start: self.calendar.first().copied().unwrap_or_default(),
             total: self
                 .calendar
                 .iter()
