@@ -54,6 +54,9 @@ impl Default for Limits {
     }
 }
 
+/// How long shutting down waits for in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -91,7 +94,8 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes; in-flight requests finish first.
+    /// Serves until `shutdown` completes; in-flight requests finish first
+    /// (for up to [`SHUTDOWN_GRACE`]).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -136,7 +140,14 @@ impl Application {
                 drop(slot);
             });
         }
-        graceful.shutdown().await;
+        // In-flight requests finish; a connection still sending its head
+        // is given up to the header timeout; nothing waits past the grace.
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the shutdown grace; closing them");
+        }
         Ok(())
     }
 }
