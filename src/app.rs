@@ -140,6 +140,8 @@ impl Application {
                 drop(slot);
             });
         }
+        // No new connections from here on.
+        drop(listener);
         // In-flight requests finish; a connection still sending its head
         // is given up to the header timeout; nothing waits past the grace.
         if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())

@@ -241,14 +241,19 @@ async fn import_and_allocate(
         let rules = rules::load_dir(&settings.rules_dir).map_err(|e| {
             anyhow::anyhow!("imported, but the rules are invalid so nothing was re-allocated:\n{e}")
         })?;
+        // One month that cannot be allocated does not hold back the others.
+        let mut failed = Vec::new();
         for month in &stale {
             match service::allocate_month(store, &rules, *month, settings.cost_basis).await {
                 Ok(_) | Err(service::ServiceError::NoData(_)) => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("imported, but re-allocating {month} failed"));
-                }
+                Err(e) => failed.push(format!("{month}: {e}")),
             }
+        }
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "imported, but re-allocating failed for {}",
+                failed.join("; ")
+            );
         }
     }
     // Detection follows every re-allocation; its failure does not undo

@@ -231,8 +231,10 @@ pub async fn team_costs(
         Granularity::Month => {
             // Each month as its showback has it (rounded among all owners).
             let mut showbacks = Vec::new();
-            let mut month = Month::of(from);
-            while month <= Month::of(to) {
+            for month in store
+                .allocated_months(Month::of(from), Month::of(to))
+                .await?
+            {
                 if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {
                     let currencies = rows
                         .iter()
@@ -245,7 +247,6 @@ pub async fn team_costs(
                         showbacks.push((report, currencies));
                     }
                 }
-                month = month.next();
             }
             engine::team_months(owner, from, to, &showbacks)
         }

@@ -44,3 +44,11 @@ CREATE INDEX billing_allocation_shares_month ON billing_allocation_shares (month
 
 -- Reading an invoice month's lines.
 CREATE INDEX cost_lines_billing_period ON cost_lines (billing_period_start);
+
+-- Months allocated before this migration have no invoice view yet: make
+-- every month with cost lines (by charge or by invoice) stale, so the next
+-- scheduled run (or `allot allocate`) allocates both views.
+UPDATE month_changes SET version = version + 1;
+INSERT INTO month_changes (month, changed_at, version)
+SELECT DISTINCT to_char(billing_period_start, 'YYYY-MM'), now(), 1 FROM cost_lines
+WHERE to_char(billing_period_start, 'YYYY-MM') NOT IN (SELECT month FROM month_changes);

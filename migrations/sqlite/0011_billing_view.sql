@@ -44,3 +44,11 @@ CREATE INDEX billing_allocation_shares_month ON billing_allocation_shares (month
 
 -- Reading an invoice month's lines.
 CREATE INDEX cost_lines_billing_period ON cost_lines (billing_period_start);
+
+-- Months allocated before this migration have no invoice view yet: make
+-- every month with cost lines (by charge or by invoice) stale, so the next
+-- scheduled run (or `allot allocate`) allocates both views.
+UPDATE month_changes SET version = version + 1;
+INSERT INTO month_changes (month, changed_at, version)
+SELECT DISTINCT substr(billing_period_start, 1, 7), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 1 FROM cost_lines
+WHERE substr(billing_period_start, 1, 7) NOT IN (SELECT month FROM month_changes);

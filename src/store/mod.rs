@@ -758,6 +758,20 @@ impl Store {
         })
     }
 
+    /// The months in `from..=to` that have a stored charge-month allocation.
+    pub async fn allocated_months(&self, from: Month, to: Month) -> Result<Vec<Month>> {
+        with_pool!(self, pool => {
+            let months: Vec<String> = sqlx::query_scalar(
+                "SELECT month FROM allocation_runs WHERE month >= $1 AND month <= $2 ORDER BY month",
+            )
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(pool)
+            .await?;
+            months.iter().map(|m| Month::parse(m).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+        })
+    }
+
     /// The cost bases of the allocations of months `from..=to`.
     pub async fn cost_bases(&self, from: Month, to: Month) -> Result<Vec<CostBasis>> {
         with_pool!(self, pool => {

@@ -198,10 +198,8 @@ pub fn evaluate_from(
         if known < MIN_HISTORY || judged_from.is_some_and(|from| t < from) {
             continue;
         }
-        // Quiet days (a weekday-only service's weekend) have no ratio to learn.
-        if expected >= thresholds.min_impact && expected > Decimal::ZERO {
-            edge_ratios[t] = Some(actual / expected);
-        }
+        // What the day was against the weekly model alone (recorded below).
+        let base_expected = expected;
         if let Some(start) = start {
             expected = (expected * month_edge_factor(start, t, &edge_ratios)).round_dp(DP);
         }
@@ -243,6 +241,15 @@ pub fn evaluate_from(
                     run_direction = None;
                     misses = 0;
                 }
+            }
+        }
+        // What later months' same day learns: not from quiet days (a
+        // weekday-only service's weekend), nor from a move beyond what a
+        // month edge may explain (a real spike teaches nothing).
+        if base_expected >= thresholds.min_impact && base_expected > Decimal::ZERO {
+            let ratio = actual / base_expected;
+            if moved.is_none() || (ratio >= Decimal::ONE && ratio <= MONTH_EDGE_MAX) {
+                edge_ratios[t] = Some(ratio);
             }
         }
         // A drop needs the weekday's pattern: a first weekend is no drop.
@@ -421,16 +428,20 @@ fn bounds(
 pub const MONTH_EDGE_DAYS: u32 = 3;
 /// Earlier months that must tell before a month-edge day follows them.
 pub const MONTH_EDGE_MIN_MONTHS: usize = 1;
+/// The most a month edge raises a day's expected value by.
+pub const MONTH_EDGE_MAX: Decimal = Decimal::from_parts(15, 0, 0, false, 1);
 /// Earlier months a month-edge day looks back over.
 pub const MONTH_EDGE_MONTHS: u32 = 3;
 
 /// The factor a day at a month's edge (its first or last
-/// [`MONTH_EDGE_DAYS`] days) raises its expected value by: when the same
-/// day (counted from the month's start or end) was at least 5% above its
-/// own expected value in each of at least two of the last
-/// [`MONTH_EDGE_MONTHS`] months, the smallest of those rises (at most
-/// 1.5); else 1. So a team that spends 15% more on each month's last days
-/// alerts on the first two months' at most, not every month.
+/// [`MONTH_EDGE_DAYS`] days) raises its expected value by: the median of
+/// what the same day (counted from the month's start or end) was over its
+/// weekly expectation in the last [`MONTH_EDGE_MONTHS`] months (at least
+/// [`MONTH_EDGE_MIN_MONTHS`]), when that median is a rise of 5% or more,
+/// at most [`MONTH_EDGE_MAX`]; else 1. Days past their bounds by more than
+/// that maximum (real spikes) are not learnt from. So a team that spends
+/// 15% more on each month's last days alerts on the first month's, not
+/// every month's.
 fn month_edge_factor(start: NaiveDate, t: usize, ratios: &[Option<Decimal>]) -> Decimal {
     use chrono::{Datelike, Days, Months};
     let Some(day) = start.checked_add_days(Days::new(t as u64)) else {
@@ -474,7 +485,7 @@ fn month_edge_factor(start: NaiveDate, t: usize, ratios: &[Option<Decimal>]) -> 
     if typical < rise {
         return Decimal::ONE;
     }
-    typical.min(Decimal::new(15, 1))
+    typical.min(MONTH_EDGE_MAX)
 }
 
 /// Errors needed before a series' tails are measured.
@@ -658,6 +669,20 @@ mod tests {
         spiked[may_31] = spiked[may_31].map(|v| v * d(3));
         let found = flagged(&evaluate_from(&spiked, Some(start), &defaults()));
         assert!(found.contains(&(may_31, Direction::Spike)), "{found:?}");
+    }
+
+    #[test]
+    fn a_spike_on_a_month_edge_teaches_the_next_month_nothing() {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut series = weekly(70);
+        let day = |m: u32, d: u32| {
+            (NaiveDate::from_ymd_opt(2026, m, d).unwrap() - start).num_days() as usize
+        };
+        series[day(1, 31)] = series[day(1, 31)].map(|v| v * d(3));
+        series[day(2, 28)] = series[day(2, 28)].map(|v| v * Decimal::new(14, 1));
+        let found = flagged(&evaluate_from(&series, Some(start), &defaults()));
+        assert!(found.contains(&(day(1, 31), Direction::Spike)), "{found:?}");
+        assert!(found.contains(&(day(2, 28), Direction::Spike)), "{found:?}");
     }
 
     #[test]
