@@ -69,12 +69,13 @@ fn replacement(buf: &[u8], max_head_bytes: usize) -> Option<Vec<u8>> {
     let (code, message) = match status {
         414 => (
             "uri_too_long",
-            "the request target is over 64 KiB; send long inputs in a POST body".to_string(),
+            "the request target is too long for the server; send long inputs in a POST body"
+                .to_string(),
         ),
         431 => (
             "headers_too_large",
             format!(
-                "the request head is over the limit of {max_head_bytes} bytes; send fewer or shorter headers"
+                "the request head is over the limit of {max_head_bytes} bytes or 100 headers; send fewer or shorter headers"
             ),
         ),
         400..=499 => (
