@@ -179,7 +179,7 @@ impl<'r> Allocator<'r> {
         // midnight touches two days but is not recurring.
         let recurring =
             line.charge_period_end - line.charge_period_start > chrono::Duration::days(1);
-        let owner = match rules.assign(line) {
+        let owner = match rules.assign_in(line, month) {
             Assignment::Team { team, rule } => {
                 for (index, pool) in rules.pools.iter().enumerate() {
                     if pool.method == Method::Proportional

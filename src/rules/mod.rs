@@ -255,9 +255,15 @@ impl RuleSet {
 
     /// Gives a line its owner: the first rule in effect that matches wins.
     pub fn assign(&self, line: &CostLine) -> Assignment {
+        self.assign_in(line, line.month())
+    }
+
+    /// [`RuleSet::assign`] with the rules and pools in effect in `month`:
+    /// the month of the report the line is in, which for the invoice view
+    /// may be later than the line's own charge month.
+    pub fn assign_in(&self, line: &CostLine, month: Month) -> Assignment {
         let tags = self.line_tags(line);
         let tag = |key: &str| tag_value(&tags, key);
-        let month = line.month();
         for (index, rule) in self.rules.iter().enumerate() {
             if !rule.active.contains(month) || !self.matches_with(&rule.matchers, line, &tags) {
                 continue;

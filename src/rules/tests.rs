@@ -954,3 +954,56 @@ fn a_mistake_in_one_rule_does_not_hide_the_mistakes_in_others() {
     assert!(e[1].message.starts_with("unknown field `servce`"));
     assert!(e[3].message.starts_with("unknown field `bogus`"));
 }
+
+/// Issue 9 (invoice view): a late charge on next month's invoice is given
+/// an owner by the rules of the invoice's month, so it does not land in a
+/// pool that month no longer has.
+#[test]
+fn a_line_is_assigned_by_the_rules_of_the_month_it_is_reported_in() {
+    let set = rules(
+        r#"
+[[pool]]
+name = "platform-even"
+method = "even"
+targets = ["payments", "search"]
+until = "2026-09"
+
+[[pool]]
+name = "platform-by-cost"
+method = "even"
+targets = ["payments"]
+from = "2026-10"
+
+[[rule]]
+name = "platform-until-september"
+pool = "platform-even"
+match.service = "Shared Platform"
+until = "2026-09"
+
+[[rule]]
+name = "platform-from-october"
+pool = "platform-by-cost"
+match.service = "Shared Platform"
+from = "2026-10"
+"#,
+    );
+    let mut late = line();
+    late.service_name = Some("Shared Platform".into());
+    late.charge_period_start = Utc.with_ymd_and_hms(2026, 9, 30, 0, 0, 0).unwrap();
+    late.charge_period_end = late.charge_period_start + chrono::Duration::hours(1);
+    let name = |a: Assignment| match a {
+        Assignment::Pool { pool, .. } => set.pools[pool].name.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        name(set.assign(&late)),
+        "platform-even",
+        "its charge month's rules"
+    );
+    let october = Month::parse("2026-10").unwrap();
+    assert_eq!(
+        name(set.assign_in(&late, october)),
+        "platform-by-cost",
+        "the invoice month's"
+    );
+}
