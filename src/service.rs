@@ -44,16 +44,6 @@ pub struct MonthAllocation {
     pub billing: Option<Allocation>,
 }
 
-impl MonthAllocation {
-    /// The allocation of one view.
-    pub fn view(&self, period: Period) -> Option<&Allocation> {
-        match period {
-            Period::Charge => self.charge.as_ref(),
-            Period::Billing => self.billing.as_ref(),
-        }
-    }
-}
-
 /// Allocates a month with `rules` in both views (charge month at `basis`,
 /// invoice at billed cost) and stores the result in one transaction,
 /// replacing any earlier one.
@@ -96,44 +86,43 @@ pub async fn allocate_month_with_progress(
                 }
             })
             .await?;
-        views.push((lines > 0).then(|| allocator.finish()).transpose()?);
+        if lines == 0 {
+            views.push(None);
+            continue;
+        }
+        let allocation = allocator.finish()?;
+        let run = AllocationRun {
+            month,
+            period,
+            allocated_at: Utc::now(),
+            cost_basis: basis,
+            lines: allocation.lines,
+            known_teams: rules.declared_teams().into_iter().collect(),
+            data_through: allocation.data_through,
+            input_version,
+        };
+        views.push(Some((allocation, run)));
     }
-    let billing = views.pop().flatten();
-    let charge = views.pop().flatten();
-    let run = |a: &Allocation| AllocationRun {
-        month,
-        period: a.period,
-        allocated_at: Utc::now(),
-        cost_basis: a.cost_basis,
-        lines: a.lines,
-        known_teams: rules.declared_teams().into_iter().collect(),
-        data_through: a.data_through,
-        input_version,
-    };
-    let runs = (charge.as_ref().map(run), billing.as_ref().map(run));
-    fn view<'a>(
-        a: &'a Option<Allocation>,
-        run: &'a Option<AllocationRun>,
-    ) -> Option<MonthView<'a>> {
-        a.as_ref().zip(run.as_ref()).map(|(a, run)| MonthView {
+    let [charge, billing]: [Option<(Allocation, AllocationRun)>; 2] =
+        views.try_into().expect("one entry per period");
+    fn stored(view: &Option<(Allocation, AllocationRun)>) -> Option<MonthView<'_>> {
+        view.as_ref().map(|(a, run)| MonthView {
             run,
             rows: &a.rows,
             shares: &a.shares,
         })
     }
     store
-        .replace_month(
-            month,
-            input_version,
-            view(&charge, &runs.0),
-            view(&billing, &runs.1),
-        )
+        .replace_month(month, input_version, stored(&charge), stored(&billing))
         .await?;
     if charge.is_none() && billing.is_none() {
         // The month's data is gone (or never came): so is its allocation.
         return Err(ServiceError::NoData(month));
     }
-    Ok(MonthAllocation { charge, billing })
+    Ok(MonthAllocation {
+        charge: charge.map(|(a, _)| a),
+        billing: billing.map(|(a, _)| a),
+    })
 }
 
 /// The stored allocation of a month in `period`'s view.
@@ -226,7 +215,7 @@ pub async fn team_costs(
     let mut costs = match granularity {
         Granularity::Day => {
             let rows = store.owner_rows(&owner, from, to).await?;
-            engine::team_costs(owner, from, to, granularity, &rows)
+            engine::team_costs(owner, from, to, &rows)
         }
         Granularity::Month => {
             // Each month as its showback has it (rounded among all owners).

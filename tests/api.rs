@@ -522,6 +522,27 @@ async fn read_until_closed(
     )
 }
 
+/// Sends `request` on a new connection and reads the answer until the
+/// server closes it (within `bound`).
+async fn exchange(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    bound: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = socket.write_all(request).await;
+    read_until_closed(&mut socket, bound).await
+}
+
+/// The JSON body of a raw HTTP answer.
+fn json_body(answer: &str) -> Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", &answer[..answer.len().min(300)]))
+}
+
 #[tokio::test]
 async fn a_client_dripping_header_lines_is_cut_off_at_the_header_read_timeout() {
     // Issue 9: a header line every 20 s held a connection for 185 s.
@@ -560,18 +581,13 @@ async fn a_client_dripping_header_lines_is_cut_off_at_the_header_read_timeout() 
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_at_the_header_read_timeout() {
-    use tokio::io::AsyncWriteExt;
     let limits = allot::app::Limits {
         header_read_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
     let (addr, _db) = spawn_limited(limits).await;
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let (answer, held) = read_until_closed(&mut socket, std::time::Duration::from_secs(3)).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (answer, held) = exchange(addr, request, std::time::Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(held < std::time::Duration::from_secs(2), "held {held:?}");
 }
@@ -579,7 +595,6 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_header_read_timeout() {
 #[tokio::test]
 async fn a_huge_url_or_header_gets_the_documented_json_error() {
     // Issue 9: a 1 MB URL got a 431 with an empty body.
-    use tokio::io::AsyncWriteExt;
     let (addr, _db) = spawn_limited(allot::app::Limits::default()).await;
     // Over the head limit (hyper refuses it before the router), over
     // hyper's own URI limit, and over allot's: each a JSON error.
@@ -588,22 +603,18 @@ async fn a_huge_url_or_header_gets_the_documented_json_error() {
         (100_000, 414, "uri_too_long"),
         (20_000, 414, "uri_too_long"),
     ] {
-        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!(
             "GET /api/v1/showback?month={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             "9".repeat(length)
         );
-        // The server may answer and close before it has read everything.
-        let _ = socket.write_all(request.as_bytes()).await;
-        let (answer, _) = read_until_closed(&mut socket, std::time::Duration::from_secs(5)).await;
+        let (answer, _) =
+            exchange(addr, request.as_bytes(), std::time::Duration::from_secs(5)).await;
         assert!(
             answer.starts_with(&format!("HTTP/1.1 {status}")),
             "{length}: {}",
             &answer[..answer.len().min(300)]
         );
-        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{length}: {e}: {}", &answer[..answer.len().min(300)]));
-        assert_eq!(error_code(&body), code, "{length}");
+        assert_eq!(error_code(&json_body(&answer)), code, "{length}");
     }
     let client = reqwest::Client::new();
     let r = client
@@ -619,20 +630,13 @@ async fn a_huge_url_or_header_gets_the_documented_json_error() {
 
 #[tokio::test]
 async fn a_body_that_stops_arriving_gets_a_json_408() {
-    use tokio::io::AsyncWriteExt;
     let limits = allot::app::Limits {
         body_read_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
     let (addr, _db) = spawn_limited(limits).await;
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"records\": [")
-        .await
-        .unwrap();
-    let (answer, _) = read_until_closed(&mut socket, std::time::Duration::from_secs(3)).await;
+    let request = b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"records\": [";
+    let (answer, _) = exchange(addr, request, std::time::Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
-    assert_eq!(error_code(&body), "request_timeout");
+    assert_eq!(error_code(&json_body(&answer)), "request_timeout");
 }

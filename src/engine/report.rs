@@ -202,29 +202,23 @@ pub struct TeamCosts {
     pub cost_basis: Option<CostBasis>,
 }
 
-/// Groups one owner's allocated amounts by period, rounding by largest
-/// remainder per currency so the periods add up to the rounded total, and
-/// each period's services add up to the period.
+/// Groups one owner's allocated amounts by day, rounding by largest
+/// remainder per currency so the days add up to the rounded total, and
+/// each day's services add up to the day. (Months come from the months'
+/// showbacks: [`team_months`].)
 pub fn team_costs(
     owner: Owner,
     from: NaiveDate,
     to: NaiveDate,
-    granularity: Granularity,
     rows: &[AllocationRow],
 ) -> TeamCosts {
     let mut exact: BTreeMap<(Currency, NaiveDate), BTreeMap<String, Decimal>> = BTreeMap::new();
-    let in_range = |r: &AllocationRow| match granularity {
-        Granularity::Day => r.day >= from && r.day <= to,
-        Granularity::Month => r.month >= Month::of(from) && r.month <= Month::of(to),
-    };
-    for r in rows.iter().filter(|r| r.owner == owner && in_range(r)) {
-        let start = match granularity {
-            Granularity::Day => r.day,
-            // A month's figure is its allocation, as in the showback.
-            Granularity::Month => r.month.first_day(),
-        };
+    for r in rows
+        .iter()
+        .filter(|r| r.owner == owner && r.day >= from && r.day <= to)
+    {
         *exact
-            .entry((r.currency, start))
+            .entry((r.currency, r.day))
             .or_default()
             .entry(r.service_name.clone())
             .or_default() += r.amount;
@@ -263,7 +257,7 @@ pub fn team_costs(
         owner,
         from,
         to,
-        granularity,
+        granularity: Granularity::Day,
         points,
         totals,
         cost_basis: None,

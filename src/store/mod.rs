@@ -737,27 +737,6 @@ impl Store {
         })
     }
 
-    /// Allocated amounts of one owner in the allocations of months `from..=to`.
-    pub async fn owner_rows_by_month(
-        &self,
-        owner: &Owner,
-        from: Month,
-        to: Month,
-    ) -> Result<Vec<AllocationRow>> {
-        with_pool!(self, pool => {
-            let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations \
-                 WHERE owner = $1 AND month >= $2 AND month <= $3",
-            )
-            .bind(owner.name())
-            .bind(from.to_string())
-            .bind(to.to_string())
-            .fetch_all(pool)
-            .await?;
-            rows.into_iter().map(allocation_row).collect()
-        })
-    }
-
     /// The months in `from..=to` that have a stored charge-month allocation.
     pub async fn allocated_months(&self, from: Month, to: Month) -> Result<Vec<Month>> {
         with_pool!(self, pool => {
