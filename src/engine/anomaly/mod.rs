@@ -620,37 +620,46 @@ fn anomaly(scope: Scope, currency: Currency, days: &[(NaiveDate, Verdict)]) -> A
 }
 
 /// Folds anomalies that another one already says: a team-and-service
-/// anomaly when its team fired on overlapping days in the same direction
-/// (the service is then one of the team anomaly's contributors), and a
+/// anomaly when its team fired on overlapping days in the same direction,
+/// starting no later (the service is then one of the team anomaly's
+/// contributors); a team anomaly that starts later than one of its
+/// services' (its top service) and ends within it (the service said it first: its days
+/// say it all, and the event keeps the day it started); and a
 /// billing-account anomaly that is mostly one team's anomaly (that team is
 /// its top contributor and the team's impact is at least half the
 /// account's). One alert then says it all.
 fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
-    let teams: Vec<&Anomaly> = found
-        .iter()
-        .filter(|a| matches!(a.scope, Scope::Team(_)))
-        .collect();
     let overlapping = |t: &Anomaly, a: &Anomaly| {
         t.currency == a.currency
             && t.direction == a.direction
             && t.first_day <= a.last_day
             && a.first_day <= t.last_day
     };
+    let same_owner = |t: &Anomaly, a: &Anomaly| t.scope.owner() == a.scope.owner();
+    let of_scope = |pick: fn(&Scope) -> bool| -> Vec<&Anomaly> {
+        found.iter().filter(|a| pick(&a.scope)).collect()
+    };
+    let teams = of_scope(|s| matches!(s, Scope::Team(_)));
+    let services = of_scope(|s| matches!(s, Scope::TeamService(..)));
     let keep: Vec<bool> = found
         .iter()
         .map(|a| match &a.scope {
-            Scope::Team(_) => true,
-            Scope::TeamService(owner, _) => !teams
+            Scope::Team(_) => !services.iter().any(|s| {
+                same_owner(s, a)
+                    && top(a, "service") == s.scope.service()
+                    && overlapping(s, a)
+                    && s.first_day < a.first_day
+                    && a.last_day <= s.last_day
+            }),
+            Scope::TeamService(..) => !teams
                 .iter()
-                .any(|t| t.scope.owner() == Some(owner) && overlapping(t, a)),
-            Scope::Account(_) => {
-                let top = a.contributors.iter().find(|c| c.kind == "team");
-                !teams.iter().any(|t| {
-                    overlapping(t, a)
-                        && top.is_some_and(|c| t.scope.owner().is_some_and(|o| o.name() == c.name))
-                        && t.impact.abs() * Decimal::TWO >= a.impact.abs()
-                })
-            }
+                .any(|t| same_owner(t, a) && overlapping(t, a) && t.first_day <= a.first_day),
+            Scope::Account(_) => !teams.iter().any(|t| {
+                overlapping(t, a)
+                    && top(a, "team")
+                        .is_some_and(|c| t.scope.owner().is_some_and(|o| o.name() == c))
+                    && t.impact.abs() * Decimal::TWO >= a.impact.abs()
+            }),
         })
         .collect();
     found
@@ -658,6 +667,14 @@ fn fold(found: Vec<Anomaly>) -> Vec<Anomaly> {
         .zip(keep)
         .filter_map(|(a, k)| k.then_some(a))
         .collect()
+}
+
+/// The name of an anomaly's top contributor of a kind (`service`, `team`).
+fn top<'a>(a: &'a Anomaly, kind: &str) -> Option<&'a str> {
+    a.contributors
+        .iter()
+        .find(|c| c.kind == kind)
+        .map(|c| c.name.as_str())
 }
 
 /// The children that moved most in the anomaly's direction, per dimension.

@@ -161,6 +161,29 @@ fn a_spike_hidden_by_an_equal_drop_in_the_same_team_is_still_found() {
 }
 
 #[test]
+fn a_service_spike_that_its_team_shows_only_later_keeps_its_first_day() {
+    // S3 doubles from Tuesday; its team's total (1,400 a weekday) moves by
+    // enough only once the rise grows on Thursday.
+    let mut amounts = history(60);
+    for (day, delta) in [(43, 150), (44, 150), (45, 400), (46, 400)] {
+        add(&mut amounts, day, "payments", "AmazonS3", delta);
+    }
+    let found: Vec<Anomaly> = run(&amounts, 60)
+        .into_iter()
+        .filter(|a| a.scope.owner() == Some(&team("payments")))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].scope.label(), "payments / AmazonS3");
+    assert_eq!(
+        (found[0].first_day, found[0].last_day),
+        (
+            start() + chrono::Days::new(43),
+            start() + chrono::Days::new(46)
+        )
+    );
+}
+
+#[test]
 fn a_spike_lasting_several_days_is_one_anomaly_whose_impact_accumulates() {
     let mut amounts = history(60);
     for day in 43..46 {
