@@ -10,9 +10,10 @@
 //!   days centred on it (all 7 known, so the week is balanced); `s(t)` is
 //!   the median of those ratios (1 while no week tells it). Ratios, so a weekly pattern keeps its
 //!   shape when the level grows or shifts;
-//! - **level** `l(t)`: the median over the last 7 days of the cleaned value
-//!   divided by that day's own seasonal factor, so the weekly pattern does
-//!   not bias it and a trend moves it within days;
+//! - **level** `l(t)`: the median over the last [`LEVEL_DAYS`] days of the
+//!   cleaned value divided by that day's own seasonal factor, so the weekly
+//!   pattern does not bias it and a trend moves it within days (after a
+//!   level shift was adopted, only the shift's days count);
 //! - **expected** `e(t) = l(t) × s(t)`;
 //! - **spread**: 1.4826 × the median of `|actual - expected|` over the last
 //!   [`HISTORY_DAYS`] normal days, once at least 7 such residuals exist;
@@ -65,6 +66,13 @@ pub const SPREAD_DAYS: usize = 56;
 pub const MIN_HISTORY: usize = 7;
 /// Weeks of same-weekday values behind the seasonal offset.
 pub const SEASON_WEEKS: usize = 4;
+/// The longest run adopted as a level shift that can still turn out to
+/// have been a spike: a move back to the old baseline within this many
+/// days of the run's start ends the spike (and is no drop).
+pub const SPIKE_MAX_DAYS: usize = 14;
+/// Days whose median is the level (10: a median of a week and a half is
+/// steadier than a week's and still follows a trend within days).
+pub const LEVEL_DAYS: usize = 10;
 /// Residuals needed before the spread is taken from the detector's own errors.
 pub const SETTLED_RESIDUALS: usize = 14;
 /// Bounds are this many times wider while history is short.
@@ -184,6 +192,9 @@ pub fn evaluate_from(
     // The last run adopted as a new level, while it may still turn out to
     // have been temporary.
     let mut adopted: Option<(Vec<usize>, Direction)> = None;
+    // Where the level is measured from: the first day of the last level
+    // shift adopted (its days are the new level; earlier ones are not).
+    let mut level_from = 0;
     let judged_from = first_spend(values).map(|f| f + OWN_HISTORY_DAYS);
     for t in 0..n {
         let Some(actual) = values[t] else { continue };
@@ -193,7 +204,7 @@ pub fn evaluate_from(
             factor,
             value: mut expected,
             known: pattern_known,
-        } = expected_at(&clean, &seasonal, t);
+        } = expected_at(&clean, &seasonal, t, level_from);
         seasonal[t] = factor;
         if known < MIN_HISTORY || judged_from.is_some_and(|from| t < from) {
             continue;
@@ -210,7 +221,7 @@ pub fn evaluate_from(
         // temporary change (a spike that ended), not a new level. Put its
         // days back to their expected values.
         if let Some((days, direction)) = &adopted {
-            if days.last().is_some_and(|&last| t > last + 7) {
+            if t > days[0] + SPIKE_MAX_DAYS {
                 adopted = None;
             } else if moved.is_some_and(|m| m != *direction) {
                 // The baseline from before the run: everything since its
@@ -219,7 +230,7 @@ pub fn evaluate_from(
                 for slot in before.iter_mut().take(t).skip(days[0]) {
                     *slot = None;
                 }
-                let e = expected_at(&before, &seasonal, t);
+                let e = expected_at(&before, &seasonal, t, 0);
                 if judge(actual, e.value, threshold, thresholds).is_none() {
                     // Every day since the run started stands in at the
                     // level from before it.
@@ -237,6 +248,7 @@ pub fn evaluate_from(
                     expected = e.value;
                     moved = None;
                     adopted = None;
+                    level_from = 0;
                     run.clear();
                     run_direction = None;
                     misses = 0;
@@ -307,6 +319,7 @@ pub fn evaluate_from(
                     clean[j] = values[j];
                 }
                 adopted = Some((run.clone(), d));
+                level_from = run[0];
             } else {
                 clean[t] = Some(expected);
             }
@@ -361,13 +374,18 @@ pub(crate) fn first_spend(values: &[Option<Decimal>]) -> Option<usize> {
 /// The seasonal factor of day `t` and its expected value, from what earlier
 /// days show (`clean`) and their own factors.
 /// The factor is 1 while no week tells it (`known` false).
-fn expected_at(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> Expected {
+fn expected_at(
+    clean: &[Option<Decimal>],
+    seasonal: &[Decimal],
+    t: usize,
+    level_from: usize,
+) -> Expected {
     let factor = seasonal_factor(clean, t);
     let known = factor.is_some();
     let factor = factor.unwrap_or(Decimal::ONE);
     Expected {
         factor,
-        value: (level(clean, seasonal, t) * factor).round_dp(DP),
+        value: (level(clean, seasonal, t, level_from) * factor).round_dp(DP),
         known,
     }
 }
@@ -561,12 +579,20 @@ fn seasonal_factor(clean: &[Option<Decimal>], t: usize) -> Option<Decimal> {
     (!factors.is_empty()).then(|| median(factors).max(Decimal::ZERO))
 }
 
-/// The median of the last week's deseasonalised values (the last 14 or 28
-/// days' when the last week has fewer than 4 usable days). Days whose
-/// weekday is seasonally zero tell nothing about the level and are skipped.
-fn level(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize) -> Decimal {
-    for days in [7, 14, HISTORY_DAYS] {
-        let values: Vec<Decimal> = (t.saturating_sub(days)..t)
+/// The median of the last [`LEVEL_DAYS`] days' deseasonalised values (the
+/// last 14 or 28 days' when those have fewer than 4 usable days), none
+/// before `level_from` (where the last adopted level shift started) once
+/// [`ADAPT_AFTER`] days of it exist: the new level alone, so alerts stop
+/// within the adaptation window. Days whose weekday is seasonally zero
+/// tell nothing about the level and are skipped.
+fn level(clean: &[Option<Decimal>], seasonal: &[Decimal], t: usize, level_from: usize) -> Decimal {
+    let from = if t.saturating_sub(level_from) >= ADAPT_AFTER {
+        level_from
+    } else {
+        0
+    };
+    for days in [LEVEL_DAYS, 14, HISTORY_DAYS] {
+        let values: Vec<Decimal> = (t.saturating_sub(days).max(from)..t)
             .filter(|&j| seasonal[j] > Decimal::ZERO)
             .filter_map(|j| clean[j].map(|v| v / seasonal[j]))
             .collect();
