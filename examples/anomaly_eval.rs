@@ -34,7 +34,9 @@ fn main() -> ExitCode {
     settings.defaults.drops = drops;
     let mut total = Score::default();
     println!("seed  spikes  detected  first-day  false  adapt  precision  recall");
-    for seed in 1..=seeds as u64 {
+    // `--seed N`: that scenario alone (to look into one with --verbose).
+    let only = arg(&args, "--seed", 0);
+    for seed in (1..=seeds as u64).filter(|s| only == 0 || *s == only as u64) {
         let s = scenario(seed, days, teams);
         let sc = score(&s, &detect(&s, &rules, &settings));
         println!("{seed:>4}  {}", sc.columns());

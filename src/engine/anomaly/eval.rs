@@ -542,14 +542,22 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
             }
             // Blamed on a level shift when the shifted series is what moved,
             // within four weeks of the shift.
-            let after_shift = scenario.shifts.iter().any(|s| {
+            let after_shift = scenario.shifts.iter().find(|s| {
                 covers(&a.scope, &s.team, &s.service, &s.account)
                     && moved == Some(s.service.as_str())
                     && a.last_day >= s.day
                     && a.first_day < s.day + Days::new(28)
             });
-            if after_shift {
+            if let Some(shift) = after_shift {
                 score.late_shift_alerts += 1;
+                if let Some(line) = score.false_alert_details.last_mut() {
+                    line.push_str(&format!(
+                        " (after the {}% level shift of {} on {})",
+                        shift.percent.round_dp(0),
+                        shift.service,
+                        shift.day
+                    ));
+                }
             }
         }
     }
