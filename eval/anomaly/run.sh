@@ -4,7 +4,7 @@
 #   eval/anomaly/run.sh [SEEDS] [-- extra anomaly-eval-data flags]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SEEDS=${1:-5}
+SEEDS=${1:-10}
 shift || true
 OUT=target/anomaly-eval
 cargo build --release --quiet --example anomaly-eval-data
