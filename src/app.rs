@@ -4,8 +4,9 @@
 //! Connections are served by hyper directly (not `axum::serve`) so that
 //! every connection is bounded: a request head must arrive within
 //! [`Limits::header_read_timeout`] (which also closes a kept-alive
-//! connection left idle that long), a body within
-//! [`Limits::body_read_timeout`], a head may not exceed
+//! connection left idle that long), a body without a pause of
+//! [`Limits::body_read_timeout`] and whole within
+//! [`Limits::body_deadline`], a head may not exceed
 //! [`Limits::max_head_bytes`], and at most [`Limits::max_connections`] are
 //! served at once. Requests hyper refuses itself still get the documented
 //! JSON error (`http::wire`).
@@ -30,6 +31,10 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time allowed between pieces of a request body (408 after it).
     pub body_read_timeout: Duration,
+    /// Time allowed for a whole request body, however it trickles in
+    /// (408 after it): a client sending a byte every few seconds holds a
+    /// connection no longer than this.
+    pub body_deadline: Duration,
     /// The largest request head read (request line and headers): 431
     /// beyond it. Within it, a target over [`Limits::max_uri_bytes`] gets
     /// 414 and headers over [`Limits::max_header_bytes`] 431. All answer
@@ -46,6 +51,7 @@ impl Default for Limits {
         Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            body_deadline: Duration::from_secs(60),
             max_head_bytes: 256 * 1024,
             max_uri_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,

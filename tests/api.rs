@@ -629,6 +629,50 @@ async fn a_huge_url_or_header_gets_the_documented_json_error() {
 }
 
 #[tokio::test]
+async fn a_body_dripping_a_byte_at_a_time_gets_a_json_408_at_its_deadline() {
+    // Issue 9: the body timeout was reset by every piece, so a client
+    // sending a byte just within it held its connection for as long as it liked.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = allot::app::Limits {
+        body_read_timeout: std::time::Duration::from_millis(400),
+        body_deadline: std::time::Duration::from_millis(1000),
+        ..Default::default()
+    };
+    let (addr, _db) = spawn_limited(limits).await;
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let started = std::time::Instant::now();
+    writer
+        .write_all(b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{")
+        .await
+        .unwrap();
+    // A byte every 100 ms: never a pause the per-piece timeout sees.
+    let drip = tokio::spawn(async move {
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("}}") {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer within 5 s of the last byte read"),
+        }
+    }
+    let held = started.elapsed();
+    drip.abort();
+    let answer = String::from_utf8_lossy(&got).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(error_code(&json_body(&answer)), "request_timeout");
+    assert!(held < std::time::Duration::from_secs(4), "held {held:?}");
+}
+
+#[tokio::test]
 async fn a_body_that_stops_arriving_gets_a_json_408() {
     let limits = allot::app::Limits {
         body_read_timeout: std::time::Duration::from_millis(300),

@@ -36,11 +36,12 @@ pub fn body_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
     })
 }
 
-/// Whether reading a body failed because it stopped arriving.
+/// Whether reading a body failed because it stopped arriving or missed
+/// its deadline.
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.is::<tower_http::timeout::TimeoutError>() {
+        if c.is::<tower_http::timeout::TimeoutError>() || c.is::<super::deadline::BodyDeadline>() {
             return true;
         }
         cause = c.source();
@@ -111,7 +112,9 @@ pub enum ApiError {
         "the request headers are {bytes} bytes, over the limit of {limit}; send fewer or shorter headers"
     )]
     HeadersTooLarge { bytes: usize, limit: usize },
-    #[error("the request body stopped arriving; send it whole without pauses")]
+    #[error(
+        "the request body stopped arriving or took too long in all; send it whole, without pauses"
+    )]
     BodyTimeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -3,6 +3,7 @@
 //! no SQL and no allocation logic.
 
 mod anomalies;
+mod deadline;
 mod error;
 mod imports;
 mod params;
@@ -40,7 +41,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole API, refusing request targets and headers beyond `limits` and
-/// bodies that stall, in the documented JSON shape.
+/// bodies that stall or take too long in all, in the documented JSON shape.
 pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -56,6 +57,12 @@ pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             limits.body_read_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                let request = request.map(|body| deadline::within(body, limits.body_deadline));
+                next.run(request).await
+            },
         ))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
