@@ -18,23 +18,7 @@ use crate::config::{Settings, Source, SourceKind};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3};
 use crate::rules;
 use crate::service;
-use crate::store::{ImportRun, ImportSummary, Store, StoreError};
-
-/// `schedule` or `manual`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Manual,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-        }
-    }
-}
+use crate::store::{ImportRun, ImportSummary, RunStatus, Store, StoreError, Trigger};
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -160,7 +144,7 @@ async fn run_locked(
     if interrupted > 0 {
         tracing::warn!(source = %source.name, runs = interrupted, "earlier runs were interrupted; marked failed");
     }
-    let id = store.start_run(&source.name, trigger.as_str()).await?;
+    let id = store.start_run(&source.name, trigger).await?;
     tracing::info!(source = %source.name, run = id, trigger = trigger.as_str(), "import run started");
     let started = std::time::Instant::now();
     let lease = {
@@ -307,7 +291,7 @@ where
     for attempt in 0..=source.retries {
         match run_once(store, settings, source, Trigger::Schedule).await? {
             Outcome::Ran(run) => {
-                let failed = run.status == "failed";
+                let failed = run.status == RunStatus::Failed;
                 last = Some(run);
                 if !failed || attempt == source.retries || !pause(delay).await {
                     break;

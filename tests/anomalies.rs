@@ -13,9 +13,10 @@ use allot::config::{Settings, Source, SourceKind};
 use allot::domain::{CostBasis, Month};
 use allot::engine::anomaly::AnomalySettings;
 use allot::present;
-use allot::scheduler::{Outcome, Trigger, run_once};
+use allot::scheduler::{Outcome, run_once};
 use allot::service;
 use allot::store::{AnomalyFilter, AnomalyStatus};
+use allot::store::{RunStatus, Trigger};
 use axum::http::StatusCode;
 use chrono::{Days, NaiveDate};
 use std::str::FromStr;
@@ -216,10 +217,10 @@ backend_tests! {
         // August, then September up to the spike day: each run imports,
         // allocates, detects and alerts.
         let Outcome::Ran(r) = run(august, 31, &[]).await.unwrap() else { panic!("busy") };
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
         assert!(db.store.anomalies(&Default::default()).await.unwrap().is_empty(), "steady costs and month-long fees raise nothing");
         let Outcome::Ran(r) = run(september, 16, &[spike]).await.unwrap() else { panic!("busy") };
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
 
         // One anomaly: the service's and the account's fold into the team's.
         let list = db.store.anomalies(&Default::default()).await.unwrap();
@@ -266,7 +267,7 @@ backend_tests! {
         // The spike goes on a second day: still one anomaly, its impact grown,
         // and no new alert.
         let Outcome::Ran(r) = run(september, 17, &[spike, second]).await.unwrap() else { panic!("busy") };
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
         let again = db.store.anomalies(&Default::default()).await.unwrap();
         assert_eq!(again.len(), 1, "{again:?}");
         assert_eq!(again[0].id, team.id);
@@ -278,12 +279,12 @@ backend_tests! {
         // (kept, not listed by default); restated back, it reopens, with no
         // new alert either way.
         let Outcome::Ran(r) = run(september, 17, &[]).await.unwrap() else { panic!("busy") };
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
         assert!(db.store.anomalies(&Default::default()).await.unwrap().is_empty());
         let withdrawn = db.store.anomalies(&AnomalyFilter { status: Some(AnomalyStatus::Withdrawn), ..Default::default() }).await.unwrap();
         assert_eq!(withdrawn.iter().map(|a| a.id).collect::<Vec<_>>(), vec![team.id]);
         let Outcome::Ran(r) = run(september, 17, &[spike, second]).await.unwrap() else { panic!("busy") };
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
         let reopened = db.store.anomalies(&Default::default()).await.unwrap();
         assert_eq!((reopened.len(), reopened[0].id, reopened[0].status), (1, team.id, AnomalyStatus::Open));
         assert_eq!(seen.lock().unwrap().len(), 3);

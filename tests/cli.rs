@@ -409,7 +409,8 @@ fn sigterm_lets_a_scheduled_run_finish_and_exits_cleanly() {
     });
     assert!(!runs.is_empty());
     assert!(
-        runs.iter().all(|r| r.status == "succeeded"),
+        runs.iter()
+            .all(|r| r.status == allot::store::RunStatus::Succeeded),
         "no run left running or half-done: {runs:?}"
     );
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use allot::domain::{CostBasis, Month};
 use allot::importers::cost_explorer::{self, GroupKey, Request};
+use allot::store::RunStatus;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -170,9 +171,9 @@ backend_tests! {
             anomalies: Default::default(),
             webhooks: vec![],
         };
-        let outcome = allot::scheduler::run_once(&db.store, &settings, &source, allot::scheduler::Trigger::Schedule).await.unwrap();
+        let outcome = allot::scheduler::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
         let allot::scheduler::Outcome::Ran(run) = outcome else { panic!("busy") };
-        assert_eq!(run.status, "succeeded", "{run:?}");
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
         assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);
         assert!(db.store.allocation(allot::domain::Period::Charge, Month::parse("2026-10").unwrap()).await.unwrap().is_some(), "re-allocated");
     }

@@ -11,7 +11,8 @@ use std::str::FromStr;
 use allot::config::{Settings, Source, SourceKind};
 use allot::domain::{CostBasis, Month};
 use allot::engine::GroupBy;
-use allot::scheduler::{Outcome, Trigger, run_once};
+use allot::scheduler::{Outcome, run_once};
+use allot::store::{RunStatus, Trigger};
 
 fn settings(dir: &Path, kind: SourceKind) -> Settings {
     Settings {
@@ -68,7 +69,7 @@ backend_tests! {
         let broken = std::fs::read_to_string(dir.path().join("cur.csv")).unwrap().replacen(",RIFee,", ",Mystery,", 1);
         std::fs::write(dir.path().join("cur.csv"), broken).unwrap();
         let failed = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
-        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.status, RunStatus::Failed);
         assert!(failed.error.as_deref().unwrap().contains("cur.csv:4: column lineItem/LineItemType"), "{failed:?}");
         let lines = db.store.lines_for_month(Month::parse("2026-09").unwrap()).await.unwrap();
         let total: rust_decimal::Decimal = lines.iter().map(|l| l.line.effective_cost).sum();
@@ -86,7 +87,7 @@ backend_tests! {
         assert!(replica.try_lock_source("other").await.unwrap().is_some(), "other sources are free");
         held.release().await.unwrap();
         let run = ran(run_once(&replica, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
-        assert_eq!(run.status, "succeeded", "the source is free again once its holder releases it");
+        assert_eq!(run.status, RunStatus::Succeeded, "the source is free again once its holder releases it");
     }
 
     async fn the_api_runs_a_source_and_lists_runs(db) {
@@ -116,17 +117,17 @@ backend_tests! {
         std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
         let s = settings(dir.path(), SourceKind::Focus);
         // A process started a run and died before importing anything.
-        let dead = db.store.start_run("bill", "schedule").await.unwrap();
+        let dead = db.store.start_run("bill", Trigger::Schedule).await.unwrap();
         // The next run, in a restarted process (a new pool), completes.
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
         let month = Month::parse("2026-10").unwrap();
         let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let dead = restarted.import_run(dead).await.unwrap().unwrap();
-        assert_eq!(dead.status, "failed");
+        assert_eq!(dead.status, RunStatus::Failed);
         assert_eq!(dead.error.as_deref(), Some("interrupted before its import was stored; nothing of it was stored"));
         let runs = restarted.import_runs(10).await.unwrap();
-        assert!(runs.iter().all(|r| r.status != "running"), "no run is left running: {runs:?}");
+        assert!(runs.iter().all(|r| r.status != RunStatus::Running), "no run is left running: {runs:?}");
     }
 
     async fn a_run_killed_after_its_import_committed_says_so_and_the_next_run_reallocates(db) {
@@ -136,7 +137,7 @@ backend_tests! {
         let month = Month::parse("2026-10").unwrap();
         // A run imports and is killed before it re-allocates: its import
         // committed, its record was never finished.
-        let killed = db.store.start_run("bill", "schedule").await.unwrap();
+        let killed = db.store.start_run("bill", Trigger::Schedule).await.unwrap();
         let options = allot::importers::ReadOptions { run: Some(killed), ..Default::default() };
         allot::importers::focus::import(&db.store, &[dir.path().join("part-1.csv")], options).await.unwrap();
         assert!(matches!(
@@ -148,7 +149,7 @@ backend_tests! {
         let next = ran(run_once(&restarted, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let killed = restarted.import_run(killed).await.unwrap().unwrap();
-        assert_eq!(killed.status, "failed");
+        assert_eq!(killed.status, RunStatus::Failed);
         assert_eq!(
             killed.error.as_deref(),
             Some("interrupted after its import was stored; the months it changed are re-allocated by the next run")
@@ -163,14 +164,14 @@ backend_tests! {
     }
 
     async fn a_run_whose_lease_lapsed_is_marked_interrupted(db) {
-        let run = db.store.start_run("bill", "manual").await.unwrap();
+        let run = db.store.start_run("bill", Trigger::Manual).await.unwrap();
         let soon = chrono::Utc::now() + chrono::TimeDelta::seconds(10);
         assert_eq!(db.store.fail_lapsed_runs(soon).await.unwrap(), 0, "its lease still holds");
         db.store.renew_run_lease(run).await.unwrap();
         let later = chrono::Utc::now() + allot::store::RUN_LEASE + chrono::TimeDelta::seconds(1);
         assert_eq!(db.store.fail_lapsed_runs(later).await.unwrap(), 1);
         let run = db.store.import_run(run).await.unwrap().unwrap();
-        assert_eq!(run.status, "failed");
+        assert_eq!(run.status, RunStatus::Failed);
     }
 
     async fn a_failed_run_is_retried_with_doubling_waits_until_it_succeeds(db) {
@@ -192,10 +193,10 @@ backend_tests! {
             async { true }
         };
         let last = allot::scheduler::run_with_retries(&db.store, &s, &s.sources[0], pause).await.unwrap().unwrap();
-        assert_eq!(last.status, "succeeded");
+        assert_eq!(last.status, RunStatus::Succeeded);
         assert_eq!(*waits.lock().unwrap(), vec![std::time::Duration::from_millis(10), std::time::Duration::from_millis(20)]);
-        let statuses: Vec<String> = db.store.import_runs(10).await.unwrap().into_iter().rev().map(|r| r.status).collect();
-        assert_eq!(statuses, vec!["failed", "failed", "succeeded"]);
+        let statuses: Vec<RunStatus> = db.store.import_runs(10).await.unwrap().into_iter().rev().map(|r| r.status).collect();
+        assert_eq!(statuses, vec![RunStatus::Failed, RunStatus::Failed, RunStatus::Succeeded]);
     }
 }
 
@@ -243,7 +244,7 @@ backend_tests! {
             #[allow(deprecated)]
             socket.set_linger(Some(std::time::Duration::ZERO)).unwrap();
         }
-        let runs = poll(|runs| runs.iter().all(|r| r.status != "running")).await;
+        let runs = poll(|runs| runs.iter().all(|r| r.status != RunStatus::Running)).await;
         let run = &runs[0];
         assert_eq!((run.status.as_str(), run.trigger.as_str()), ("succeeded", "manual"), "{run:?}");
         assert!(!db.store.lines_for_month(Month::parse("2026-10").unwrap()).await.unwrap().is_empty());

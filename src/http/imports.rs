@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{ApiError, AppState};
-use crate::scheduler::{self, Outcome, Trigger};
+use crate::scheduler::{self, Outcome};
 use crate::store::ImportRun;
+use crate::store::Trigger;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,10 +24,10 @@ fn run_json(r: &ImportRun) -> Value {
     json!({
         "id": r.id,
         "source": r.source,
-        "trigger": r.trigger,
+        "trigger": r.trigger.as_str(),
         "started_at": r.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "finished_at": r.finished_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        "status": r.status,
+        "status": r.status.as_str(),
         "rows": r.rows_read,
         "months": r.months.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         "error": r.error,

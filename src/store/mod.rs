@@ -133,17 +133,72 @@ pub struct PoolShare {
     pub fallback: Option<String>,
 }
 
+/// What started an import run: its source's schedule, or a person
+/// (`POST /api/v1/imports/{source}/run`). Stored as `schedule` or `manual`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Trigger> {
+        match s {
+            "schedule" => Ok(Trigger::Schedule),
+            "manual" => Ok(Trigger::Manual),
+            other => Err(StoreError::Corrupt(format!(
+                "import run trigger `{other}` is neither `schedule` nor `manual`"
+            ))),
+        }
+    }
+}
+
+/// Where an import run stands. Stored as `running`, `succeeded` or `failed`
+/// (a run whose process died is marked failed once its lease lapses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<RunStatus> {
+        match s {
+            "running" => Ok(RunStatus::Running),
+            "succeeded" => Ok(RunStatus::Succeeded),
+            "failed" => Ok(RunStatus::Failed),
+            other => Err(StoreError::Corrupt(format!(
+                "import run status `{other}` is not `running`, `succeeded` or `failed`"
+            ))),
+        }
+    }
+}
+
 /// One run of a configured import source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportRun {
     pub id: i64,
     pub source: String,
-    /// `schedule` or `manual`.
-    pub trigger: String,
+    pub trigger: Trigger,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub rows_read: u64,
     /// Months whose data the run changed.
     pub months: Vec<Month>,
@@ -1009,14 +1064,14 @@ impl Store {
 
     /// Records the start of a run; returns its id. The run holds a lease of
     /// [`RUN_LEASE`] that its process renews while it runs.
-    pub async fn start_run(&self, source: &str, trigger: &str) -> Result<i64> {
+    pub async fn start_run(&self, source: &str, trigger: Trigger) -> Result<i64> {
         let now = Utc::now();
         with_pool!(self, pool => {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO import_runs (source, trigger, started_at, status, lease_until) VALUES ($1, $2, $3, 'running', $4) RETURNING id",
             )
             .bind(source)
-            .bind(trigger)
+            .bind(trigger.as_str())
             .bind(now)
             .bind(now + RUN_LEASE)
             .fetch_one(pool)
@@ -1059,7 +1114,7 @@ impl Store {
                  rows_read = COALESCE($3, rows_read), months = CASE WHEN $3 IS NULL THEN months ELSE $4 END, error = $5 WHERE id = $6",
             )
             .bind(Utc::now())
-            .bind(if succeeded { "succeeded" } else { "failed" })
+            .bind(if succeeded { RunStatus::Succeeded } else { RunStatus::Failed }.as_str())
             .bind(rows_read.map(|r| r as i64))
             .bind(&months)
             .bind(error.unwrap_or(""))
@@ -1106,10 +1161,10 @@ impl Store {
                     Ok(ImportRun {
                         id,
                         source,
-                        trigger,
+                        trigger: Trigger::parse(&trigger)?,
                         started_at,
                         finished_at,
-                        status,
+                        status: RunStatus::parse(&status)?,
                         rows_read: rows_read as u64,
                         months: months
                             .split(',')
