@@ -42,6 +42,19 @@ impl AnomalyStatus {
     }
 }
 
+/// A stored status, as decoded from its column.
+impl TryFrom<String> for AnomalyStatus {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> std::result::Result<AnomalyStatus, StoreError> {
+        AnomalyStatus::parse(&s).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "anomaly status `{s}` is not `open`, `acknowledged` or `withdrawn`"
+            ))
+        })
+    }
+}
+
 /// An anomaly as stored, with its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredAnomaly {
@@ -95,7 +108,8 @@ struct Candidate {
     direction: String,
     first_day: NaiveDate,
     last_day: NaiveDate,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: AnomalyStatus,
 }
 
 impl Candidate {
@@ -143,7 +157,13 @@ fn match_stored(found: &[Anomaly], candidates: &mut [Option<Candidate>]) -> Vec<
                 .iter()
                 .enumerate()
                 .filter_map(|(i, c)| c.as_ref().filter(|c| c.near(a) && test(c)).map(|c| (i, c)))
-                .max_by_key(|(i, c)| (c.status != "withdrawn", c.overlap(a), std::cmp::Reverse(*i)))
+                .max_by_key(|(i, c)| {
+                    (
+                        c.status != AnomalyStatus::Withdrawn,
+                        c.overlap(a),
+                        std::cmp::Reverse(*i),
+                    )
+                })
                 .map(|(i, _)| i)
         };
     for (slot, a) in out.iter_mut().zip(found) {
@@ -421,7 +441,10 @@ impl Store {
                         .bind(&contributors)
                         .bind(basis.as_str())
                         .bind(now)
-                        .bind(if c.status == "withdrawn" { "open" } else { c.status.as_str() })
+                        .bind(match c.status {
+                            AnomalyStatus::Withdrawn => AnomalyStatus::Open,
+                            kept => kept,
+                        }.as_str())
                         .bind(c.id)
                         .execute(&mut *tx)
                         .await?;
@@ -470,8 +493,9 @@ impl Store {
                 }
             }
             for c in candidates.into_iter().flatten() {
-                if c.status == "open" && c.first_day <= to && c.last_day >= from {
-                    sqlx::query("UPDATE anomalies SET status = 'withdrawn', updated_at = $1 WHERE id = $2")
+                if c.status == AnomalyStatus::Open && c.first_day <= to && c.last_day >= from {
+                    sqlx::query("UPDATE anomalies SET status = $1, updated_at = $2 WHERE id = $3")
+                        .bind(AnomalyStatus::Withdrawn.as_str())
                         .bind(now)
                         .bind(c.id)
                         .execute(&mut *tx)
