@@ -10,11 +10,12 @@ use clap::{Parser, Subcommand};
 use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month, Period};
+use crate::engine::anomaly::AnomalyStatus;
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
 use crate::present::{self, Format};
 use crate::rules;
-use crate::store::{AnomalyFilter, AnomalyStatus, ImportSummary, Store};
+use crate::store::{AnomalyFilter, ImportSummary, Store};
 use crate::{demo, scheduler, service};
 
 #[derive(Debug, Parser)]

@@ -379,7 +379,7 @@ fn explanation_cells(i: &Item) -> Cells {
             pool.clone(),
             match fallback {
                 Some(f) => format!("{method} (fallback: {f})"),
-                None => method.clone(),
+                None => method.to_string(),
             },
             weight.normalize().to_string(),
             total_weight.normalize().to_string(),

@@ -130,7 +130,7 @@ async fn stored(
     store: &Store,
     period: Period,
     month: Month,
-) -> Result<(AllocationRun, Vec<crate::store::AllocationRow>), ServiceError> {
+) -> Result<(AllocationRun, Vec<crate::engine::AllocationRow>), ServiceError> {
     if let Some(found) = store.allocation(period, month).await? {
         return Ok(found);
     }

@@ -435,10 +435,10 @@ async fn a_write_during_a_long_sqlite_import_answers_503_with_retry_after() {
     assert_eq!(r.status(), 200);
 }
 
-fn store_line() -> allot::store::StoredLine {
+fn store_line() -> allot::domain::StoredLine {
     use chrono::TimeZone;
     let start = chrono::Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
-    allot::store::StoredLine {
+    allot::domain::StoredLine {
         line: allot::domain::CostLine {
             charge_period_start: start,
             charge_period_end: start + chrono::Duration::days(1),

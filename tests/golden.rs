@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
 use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags};
 use allot::engine::{GroupBy, allocate, showback};
-use allot::store::StoredLine;
 use chrono::{Duration, NaiveTime};
 use rust_decimal::Decimal;
 

@@ -5,9 +5,9 @@ mod common;
 
 use std::io::Write;
 
+use allot::domain::StoredLine;
 use allot::domain::{ChargeCategory, CostBasis, Month};
 use allot::importers::{ImportError, Progress, focus};
-use allot::store::StoredLine;
 use rust_decimal::Decimal;
 
 const HEADER: &str = "BilledCost,EffectiveCost,ListCost,ContractedCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeFrequency,ProviderName,ServiceName,SubAccountId,ResourceId,ConsumedQuantity,ConsumedUnit,Tags";

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
+use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
 use allot::domain::{
     ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
 };
 use allot::engine::{GroupBy, allocate, showback};
 use allot::rules::check;
-use allot::store::StoredLine;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 

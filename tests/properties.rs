@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use allot::domain::StoredLine;
 use allot::domain::money::round_half_away;
 use allot::domain::{
     ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Period, Tags, TeamId, UsageRecord,
 };
 use allot::engine::{Allocator, GroupBy, allocate, showback};
 use allot::rules::{RuleSet, check};
-use allot::store::StoredLine;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;

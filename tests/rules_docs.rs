@@ -12,13 +12,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
 use allot::domain::{
     ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
 };
 use allot::engine::{Allocation, GroupBy, allocate, showback};
 use allot::rules::{self, Assignment, RuleSet, Unassignable};
-use allot::store::StoredLine;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
@@ -610,7 +610,7 @@ fn run_numeric(set: &RuleSet, ex: &NumericExample, report: &mut Report) {
         report.coverage.several_currencies |= a.totals.len() > 1;
         for share in &a.shares {
             report.coverage.methods.insert(share.method.to_string());
-            if let Some(fallback) = share.fallback.as_deref() {
+            if let Some(fallback) = share.fallback {
                 report.coverage.fallbacks.insert(fallback.to_string());
             }
             report.coverage.pool_feeds_pool |= share.target_is_pool;

@@ -2,8 +2,8 @@
 
 mod common;
 
+use allot::domain::StoredLine;
 use allot::domain::{ChargeCategory, CostLine, Currency, Month, Tags};
-use allot::store::StoredLine;
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
@@ -31,7 +31,12 @@ fn line(billed: &str, effective: &str, list: &str) -> CostLine {
         contracted_cost: Some("-0.000000000001".parse().unwrap()),
         consumed_quantity: Some("123456789.123456789012".parse().unwrap()),
         consumed_unit: Some("Hours".into()),
-        tags: Tags::from_json(r#"{" team": "payments", "Env": "prod"}"#).unwrap(),
+        tags: Tags(
+            [(" team", "payments"), ("Env", "prod")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
     }
 }
 

@@ -143,32 +143,6 @@ impl fmt::Display for Period {
 pub struct Tags(pub BTreeMap<String, String>);
 
 impl Tags {
-    /// Canonical JSON (keys sorted), the stored form.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".to_string())
-    }
-
-    /// Reads tags from a JSON object. String values are kept as they are;
-    /// numbers and booleans become their text, `null` becomes an empty value.
-    pub fn from_json(s: &str) -> Result<Tags, String> {
-        // Values are read raw so that numbers keep their exact text.
-        let map: BTreeMap<String, &serde_json::value::RawValue> =
-            serde_json::from_str(s).map_err(|e| format!("a JSON object of tags ({e})"))?;
-        map.into_iter()
-            .map(|(k, raw)| {
-                let text = raw.get();
-                let value = match text.as_bytes().first() {
-                    Some(b'"') => serde_json::from_str::<String>(text)
-                        .map_err(|e| format!("a JSON object of tags ({e})"))?,
-                    Some(b'n') if text == "null" => String::new(),
-                    _ => text.to_string(),
-                };
-                Ok((k, value))
-            })
-            .collect::<Result<_, String>>()
-            .map(Tags)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -251,19 +225,12 @@ mod tests {
         assert_eq!(ChargeCategory::parse("TAX"), Some(ChargeCategory::Tax));
         assert_eq!(ChargeCategory::parse("Refund"), None);
     }
+}
 
-    #[test]
-    fn tags_keep_odd_keys_and_stringify_values() {
-        let t = Tags::from_json(
-            r#"{" org": "x", "n": 3, "b": true, "z": null, "big": 12345678901234567890}"#,
-        )
-        .unwrap();
-        assert_eq!(t.0.get("big").unwrap(), "12345678901234567890");
-        assert_eq!(t.0.get(" org").unwrap(), "x");
-        assert_eq!(t.0.get("n").unwrap(), "3");
-        assert_eq!(t.0.get("b").unwrap(), "true");
-        assert_eq!(t.0.get("z").unwrap(), "");
-        assert_eq!(Tags::from_json(&t.to_json()).unwrap(), t);
-        assert!(Tags::from_json("[1]").is_err());
-    }
+/// A cost line as stored: possibly the sum of several source rows that differ
+/// only in their hour (importers roll hourly rows up into daily lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredLine {
+    pub line: CostLine,
+    pub source_rows: u64,
 }

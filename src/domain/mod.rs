@@ -7,7 +7,7 @@ pub mod month;
 pub mod team;
 pub mod usage;
 
-pub use cost_line::{ChargeCategory, CostBasis, CostLine, Period, Tags};
+pub use cost_line::{ChargeCategory, CostBasis, CostLine, Period, StoredLine, Tags};
 pub use money::{Currency, Money};
 pub use month::Month;
 pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED};

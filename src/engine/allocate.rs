@@ -8,13 +8,145 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::split::split;
-use crate::domain::{CostBasis, Currency, Metric, Month, Owner, Period, TeamId, UsageRecord};
+use crate::domain::{
+    CostBasis, Currency, Metric, Month, Owner, Period, StoredLine, TeamId, UsageRecord,
+};
 use crate::rules::{Assignment, Fallback, Method, PoolTarget, PoolTargets, RuleSet, Unassignable};
-use crate::store::{AllocationRow, PoolShare, StoredLine};
 
 /// Decimal places of a day's share when a charge is spread over several days;
 /// the last day takes the exact remainder so nothing is lost.
 const SPREAD_DP: u32 = 12;
+
+/// One allocated amount: exact, before any rounding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocationRow {
+    /// The month whose allocation holds the amount (its charge's month).
+    pub month: Month,
+    /// The day the amount falls on: a charge spanning several days is spread
+    /// over all of them, which may reach into the next month.
+    pub day: NaiveDate,
+    pub owner: Owner,
+    pub service_name: String,
+    /// The billing account of the cost lines the amount came from.
+    pub account: String,
+    pub currency: Currency,
+    pub rule: String,
+    /// The shared pool the amount came from; `None` for direct cost.
+    pub pool: Option<String>,
+    /// Whether the amount is a day's share of a charge spanning several
+    /// days (a monthly fee, a commitment, tax).
+    pub recurring: bool,
+    pub amount: Decimal,
+    pub lines: u64,
+}
+
+/// What one target received from one pool in one currency, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolShare {
+    pub pool: String,
+    pub method: ShareMethod,
+    pub currency: Currency,
+    /// A team name, a pool name, or `unallocated`.
+    pub target: String,
+    pub target_is_pool: bool,
+    pub weight: Decimal,
+    pub total_weight: Decimal,
+    /// Exact.
+    pub amount: Decimal,
+    /// Set when every weight was zero and the pool's fallback decided.
+    pub fallback: Option<FallbackTaken>,
+}
+
+/// How a pool's share was weighed: its method, without the metric of
+/// `usage`. Stored and shown as `even`, `fixed`, `proportional` or `usage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareMethod {
+    Even,
+    Fixed,
+    Proportional,
+    Usage,
+}
+
+impl ShareMethod {
+    pub const ALL: [ShareMethod; 4] = [
+        ShareMethod::Even,
+        ShareMethod::Fixed,
+        ShareMethod::Proportional,
+        ShareMethod::Usage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareMethod::Even => "even",
+            ShareMethod::Fixed => "fixed",
+            ShareMethod::Proportional => "proportional",
+            ShareMethod::Usage => "usage",
+        }
+    }
+
+    /// The method named `s`, as [`ShareMethod::as_str`] spells it.
+    pub fn parse(s: &str) -> Option<ShareMethod> {
+        ShareMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl From<&Method> for ShareMethod {
+    fn from(m: &Method) -> ShareMethod {
+        match m {
+            Method::Even => ShareMethod::Even,
+            Method::Fixed => ShareMethod::Fixed,
+            Method::Proportional => ShareMethod::Proportional,
+            Method::Usage(_) => ShareMethod::Usage,
+        }
+    }
+}
+
+impl std::fmt::Display for ShareMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which fallback decided a pool's split when every weight was zero.
+/// Stored and shown as `even`, `team` or `unallocated`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FallbackTaken {
+    /// Split evenly among the pool's targets.
+    Even,
+    /// Given to the pool's fallback team.
+    Team,
+    /// Left unallocated.
+    Unallocated,
+}
+
+impl FallbackTaken {
+    pub const ALL: [FallbackTaken; 3] = [
+        FallbackTaken::Even,
+        FallbackTaken::Team,
+        FallbackTaken::Unallocated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FallbackTaken::Even => "even",
+            FallbackTaken::Team => "team",
+            FallbackTaken::Unallocated => "unallocated",
+        }
+    }
+
+    /// The fallback named `s`, as [`FallbackTaken::as_str`] spells it.
+    pub fn parse(s: &str) -> Option<FallbackTaken> {
+        FallbackTaken::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for FallbackTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Lines a rule matched but could not give to a team or pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -405,25 +537,25 @@ impl<'r> Allocator<'r> {
                 match &pool.fallback {
                     Fallback::Even if !targets.is_empty() => {
                         weights = vec![Decimal::ONE; targets.len()];
-                        fallback = Some("even");
+                        fallback = Some(FallbackTaken::Even);
                     }
                     Fallback::Team(team) => {
                         targets = vec![(Owner::Team(team.clone()), None)];
                         weights = vec![Decimal::ONE];
-                        fallback = Some("team");
+                        fallback = Some(FallbackTaken::Team);
                     }
                     Fallback::Even | Fallback::Unallocated => {
                         targets = vec![(Owner::Unallocated, None)];
                         weights = vec![Decimal::ONE];
-                        fallback = Some("unallocated");
+                        fallback = Some(FallbackTaken::Unallocated);
                     }
                 }
                 diagnostics.push(format!(
                     "pool `{pool_name}`: every {} weight is zero in {currency}; {}",
                     pool.method.name(),
                     match fallback {
-                        Some("even") => "split evenly among its targets".to_string(),
-                        Some("team") =>
+                        Some(FallbackTaken::Even) => "split evenly among its targets".to_string(),
+                        Some(FallbackTaken::Team) =>
                             format!("given to its fallback team `{}`", targets[0].0.name()),
                         _ => "left unallocated".to_string(),
                     }
@@ -474,7 +606,7 @@ impl<'r> Allocator<'r> {
             for (i, (owner, q)) in targets.iter().enumerate() {
                 shares.push(PoolShare {
                     pool: pool_name.clone(),
-                    method: pool.method.name().to_string(),
+                    method: ShareMethod::from(&pool.method),
                     currency,
                     target: match q {
                         Some(q) => self.rules.pools[*q].name.clone(),
@@ -484,7 +616,7 @@ impl<'r> Allocator<'r> {
                     weight: weights[i],
                     total_weight,
                     amount: received[i],
-                    fallback: fallback.map(str::to_string),
+                    fallback,
                 });
             }
         }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::allocate::{AllocationRow, FallbackTaken, PoolShare, ShareMethod};
 use super::report::{GroupBy, showback};
 use crate::domain::money::{PRESENTATION_DP, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
-use crate::store::{AllocationRow, PoolShare};
 
 /// Where an amount came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,10 +20,10 @@ pub enum Source {
     /// A share of a pool.
     Pool {
         pool: String,
-        method: String,
+        method: ShareMethod,
         weight: Decimal,
         total_weight: Decimal,
-        fallback: Option<String>,
+        fallback: Option<FallbackTaken>,
     },
 }
 
@@ -84,10 +84,10 @@ pub fn explain(
             currency: s.currency,
             source: Source::Pool {
                 pool: s.pool.clone(),
-                method: s.method.clone(),
+                method: s.method,
                 weight: s.weight,
                 total_weight: s.total_weight,
-                fallback: s.fallback.clone(),
+                fallback: s.fallback,
             },
             exact: s.amount,
             amount: Decimal::ZERO,

@@ -9,7 +9,10 @@ pub mod preview;
 pub mod report;
 pub mod split;
 
-pub use allocate::{Allocation, Allocator, OutOfRange, Unallocatable, allocate};
+pub use allocate::{
+    Allocation, AllocationRow, Allocator, FallbackTaken, OutOfRange, PoolShare, ShareMethod,
+    Unallocatable, allocate,
+};
 pub use explain::{Explanation, explain};
 pub use preview::{PreviewRow, compare};
 pub use report::{

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::money::{PRESENTATION_DP, largest_remainder, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
-use crate::store::AllocationRow;
+use crate::engine::AllocationRow;
 
 /// How showback rows are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

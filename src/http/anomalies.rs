@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
+use crate::engine::anomaly::AnomalyStatus;
 use crate::present;
-use crate::store::{AnomalyFilter, AnomalyStatus};
+use crate::store::AnomalyFilter;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -21,8 +21,9 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
 use super::ImportError;
+use crate::domain::StoredLine;
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
-use crate::store::{ImportSummary, Store, StoredLine};
+use crate::store::{ImportSummary, Store};
 
 /// The billing account Cost Explorer data is stored under.
 pub const ACCOUNT: &str = "cost-explorer";

@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{decimal, is_null, opt_text, timestamp};
 use super::{CsvFile, ImportError, ReadOptions};
+use crate::domain::StoredLine;
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
-use crate::store::{ImportSummary, Store, StoredLine};
+use crate::store::{ImportSummary, Store};
 
 const ROLLUP_MAX_KEYS: usize = 25_000;
 const EXPECTED: &str = "an AWS Cost and Usage Report (legacy, snake_case or CUR 2.0)";
@@ -363,7 +364,8 @@ impl RowParser {
         if let Some(col) = self.cols.tag_map {
             let raw = record.get(col).unwrap_or("");
             if !is_null(raw) {
-                let map = Tags::from_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
+                let map =
+                    super::values::tags_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
                 for (k, v) in map.0 {
                     let key = k
                         .strip_prefix("user_")

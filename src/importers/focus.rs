@@ -17,8 +17,9 @@ use super::progress::ProgressReader;
 use super::rollup::{Amounts, Rollup, daily_period};
 use super::values::{PeriodProblem, check_periods, decimal, is_null, opt_text, timestamp};
 use super::{CsvFile, ImportError, Progress, ReadOptions};
+use crate::domain::StoredLine;
 use crate::domain::{ChargeCategory, CostLine, Currency, Tags};
-use crate::store::{ImportSummary, Store, StoredLine};
+use crate::store::{ImportSummary, Store};
 
 /// Distinct pending lines before the roll-up is drained to the database.
 const ROLLUP_MAX_KEYS: usize = 25_000;
@@ -175,7 +176,7 @@ impl RowParser {
         if let Some(t) = self.tag_cache.get(raw) {
             return Ok(t.clone());
         }
-        let t = Tags::from_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
+        let t = super::values::tags_json(raw).map_err(|e| self.err(line, col, &e, raw))?;
         if self.tag_cache.len() >= TAG_CACHE_MAX {
             self.tag_cache.clear();
         }

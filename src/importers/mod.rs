@@ -310,7 +310,7 @@ pub(crate) async fn import_files<F>(
 where
     F: FnOnce(
         Vec<PathBuf>,
-        tokio::sync::mpsc::Sender<Vec<crate::store::StoredLine>>,
+        tokio::sync::mpsc::Sender<Vec<crate::domain::StoredLine>>,
     ) -> tokio::task::JoinHandle<Result<u64, ImportError>>,
 {
     if paths.is_empty() {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::CostLine;
-use crate::store::StoredLine;
+use crate::domain::StoredLine;
 
 /// The amounts of one source row.
 #[derive(Default, Clone, Copy, Debug)]

@@ -1,8 +1,12 @@
 //! Parsing of the cell values billing exports contain: `NULL` literals,
 //! decimals (plain or scientific), and timestamps with or without `T`/`Z`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
+
+use crate::domain::Tags;
 
 /// Whether a cell means "no value": empty, or a `NULL`/`null` literal.
 pub fn is_null(s: &str) -> bool {
@@ -144,9 +148,46 @@ fn normalise_offset(t: &str) -> String {
     }
 }
 
+/// Reads tags from a JSON object, as FOCUS `Tags` and CUR `resource_tags`
+/// columns hold them. String values are kept as they are; numbers and
+/// booleans become their text, `null` becomes an empty value. The error
+/// says what was expected.
+pub fn tags_json(s: &str) -> Result<Tags, String> {
+    // Values are read raw so that numbers keep their exact text.
+    let map: BTreeMap<String, &serde_json::value::RawValue> =
+        serde_json::from_str(s).map_err(|e| format!("a JSON object of tags ({e})"))?;
+    map.into_iter()
+        .map(|(k, raw)| {
+            let text = raw.get();
+            let value = match text.as_bytes().first() {
+                Some(b'"') => serde_json::from_str::<String>(text)
+                    .map_err(|e| format!("a JSON object of tags ({e})"))?,
+                Some(b'n') if text == "null" => String::new(),
+                _ => text.to_string(),
+            };
+            Ok((k, value))
+        })
+        .collect::<Result<_, String>>()
+        .map(Tags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_keep_odd_keys_and_stringify_values() {
+        let t = tags_json(
+            r#"{" org": "x", "n": 3, "b": true, "z": null, "big": 12345678901234567890}"#,
+        )
+        .unwrap();
+        assert_eq!(t.0.get("big").unwrap(), "12345678901234567890");
+        assert_eq!(t.0.get(" org").unwrap(), "x");
+        assert_eq!(t.0.get("n").unwrap(), "3");
+        assert_eq!(t.0.get("b").unwrap(), "true");
+        assert_eq!(t.0.get("z").unwrap(), "");
+        assert!(tags_json("[1]").is_err());
+    }
 
     #[test]
     fn nulls() {

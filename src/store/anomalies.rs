@@ -7,53 +7,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use super::{DbDecimal, Result, Store, StoreError};
 use crate::domain::{CostBasis, Currency};
-use crate::engine::anomaly::{Anomaly, AnomalyDay, Contributor, Direction, Scope};
-
-/// Where an anomaly stands with people.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AnomalyStatus {
-    Open,
-    Acknowledged,
-    /// Restated data no longer shows it. Kept (it may have been alerted),
-    /// listed only when asked for; reopened if the data shows it again.
-    Withdrawn,
-}
-
-impl AnomalyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnomalyStatus::Open => "open",
-            AnomalyStatus::Acknowledged => "acknowledged",
-            AnomalyStatus::Withdrawn => "withdrawn",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AnomalyStatus> {
-        match s {
-            "open" => Some(AnomalyStatus::Open),
-            "acknowledged" => Some(AnomalyStatus::Acknowledged),
-            "withdrawn" => Some(AnomalyStatus::Withdrawn),
-            _ => None,
-        }
-    }
-}
-
-/// A stored status, as decoded from its column.
-impl TryFrom<String> for AnomalyStatus {
-    type Error = StoreError;
-
-    fn try_from(s: String) -> std::result::Result<AnomalyStatus, StoreError> {
-        AnomalyStatus::parse(&s).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "anomaly status `{s}` is not `open`, `acknowledged` or `withdrawn`"
-            ))
-        })
-    }
-}
+use crate::engine::anomaly::{
+    Anomaly, AnomalyDay, AnomalyStatus, Contributor, Direction, Known, Scope, candidate_window,
+    match_known,
+};
 
 /// An anomaly as stored, with its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,94 +51,45 @@ pub struct SavedAnomalies {
     pub withdrawn: u64,
 }
 
-/// How far apart (in days) a found anomaly and a stored one of the same
-/// series may be and still be the same anomaly.
-const SAME_ANOMALY_GAP_DAYS: u64 = 2;
-
-/// A stored anomaly as matching sees it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-struct Candidate {
+/// A stored anomaly's columns that matching needs.
+#[derive(sqlx::FromRow)]
+struct RawKnown {
     id: i64,
     scope: String,
     team: String,
-    #[sqlx(rename = "service_name")]
-    service: String,
+    service_name: String,
     account: String,
     currency: String,
     direction: String,
     first_day: NaiveDate,
     last_day: NaiveDate,
-    #[sqlx(try_from = "String")]
-    status: AnomalyStatus,
+    status: String,
 }
 
-impl Candidate {
-    fn near(&self, a: &Anomaly) -> bool {
-        let gap = chrono::Days::new(SAME_ANOMALY_GAP_DAYS);
-        self.currency == a.currency.as_str()
-            && self.direction == a.direction.as_str()
-            && self.first_day <= a.last_day + gap
-            && a.first_day <= self.last_day + gap
-    }
+impl TryFrom<RawKnown> for Known {
+    type Error = StoreError;
 
-    /// The same series.
-    fn same_series(&self, a: &Anomaly) -> bool {
-        self.scope == a.scope.kind()
-            && self.team == a.scope.owner().map(|o| o.name()).unwrap_or("")
-            && self.service == a.scope.service().unwrap_or("")
-            && self.account == a.scope.account().unwrap_or("")
-    }
-
-    /// A service anomaly of the team, on days of a team anomaly that now
-    /// says it.
-    fn absorbed_by(&self, a: &Anomaly) -> bool {
-        matches!(a.scope, Scope::Team(_))
-            && self.scope == "team_service"
-            && Some(self.team.as_str()) == a.scope.owner().map(|o| o.name())
-            && self.overlap(a) > 0
-    }
-
-    /// Days in common with `a` (zero or less when they only touch).
-    fn overlap(&self, a: &Anomaly) -> i64 {
-        (self.last_day.min(a.last_day) - self.first_day.max(a.first_day)).num_days() + 1
+    fn try_from(r: RawKnown) -> Result<Known> {
+        Ok(Known {
+            id: r.id,
+            scope: Scope::from_parts(&r.scope, &r.team, &r.service_name, &r.account)
+                .ok_or_else(|| corrupt("scope"))?,
+            currency: Currency::parse(&r.currency).map_err(|_| corrupt("currency"))?,
+            direction: Direction::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
+            first_day: r.first_day,
+            last_day: r.last_day,
+            status: status(&r.status)?,
+        })
     }
 }
 
-/// Which stored anomaly (index into `candidates`, taken out) each found one
-/// updates. First every found anomaly takes the stored one of its own
-/// series nearest to it (most days in common, open or acknowledged before
-/// withdrawn); then a team anomaly left without one takes a stored service
-/// anomaly of its team that it now says (its own series not found again).
-fn match_stored(found: &[Anomaly], candidates: &mut [Option<Candidate>]) -> Vec<Option<Candidate>> {
-    let mut out: Vec<Option<Candidate>> = vec![None; found.len()];
-    let best =
-        |a: &Anomaly, candidates: &[Option<Candidate>], test: &dyn Fn(&Candidate) -> bool| {
-            candidates
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| c.as_ref().filter(|c| c.near(a) && test(c)).map(|c| (i, c)))
-                .max_by_key(|(i, c)| {
-                    (
-                        c.status != AnomalyStatus::Withdrawn,
-                        c.overlap(a),
-                        std::cmp::Reverse(*i),
-                    )
-                })
-                .map(|(i, _)| i)
-        };
-    for (slot, a) in out.iter_mut().zip(found) {
-        if let Some(i) = best(a, candidates, &|c| c.same_series(a)) {
-            *slot = candidates[i].take();
-        }
-    }
-    for (slot, a) in out.iter_mut().zip(found) {
-        if slot.is_none()
-            && let Some(i) = best(a, candidates, &|c| c.absorbed_by(a))
-        {
-            *slot = candidates[i].take();
-        }
-    }
-    out
+/// A stored status.
+fn status(s: &str) -> Result<AnomalyStatus> {
+    AnomalyStatus::parse(s).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "anomaly status `{s}` is not `open`, `acknowledged` or `withdrawn`"
+        ))
+    })
 }
 
 /// A delivery that is due, as read (not yet claimed).
@@ -297,49 +208,60 @@ fn parse_contributors(s: &str) -> Result<Vec<Contributor>> {
         .collect()
 }
 
-fn stored<R: Row>(row: &R) -> Result<StoredAnomaly>
-where
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> DbDecimal: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let kind: String = row.try_get(1)?;
-    let team: String = row.try_get(2)?;
-    let service: String = row.try_get(3)?;
-    let account: String = row.try_get(4)?;
-    let currency: String = row.try_get(5)?;
-    let direction: String = row.try_get(6)?;
-    let days: String = row.try_get(13)?;
-    let contributors: String = row.try_get(14)?;
-    let basis: String = row.try_get(15)?;
-    let status: String = row.try_get(16)?;
-    Ok(StoredAnomaly {
-        id: row.try_get(0)?,
-        anomaly: Anomaly {
-            scope: Scope::from_parts(&kind, &team, &service, &account)
-                .ok_or_else(|| corrupt("scope"))?,
-            currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
-            direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction"))?,
-            first_day: row.try_get(7)?,
-            last_day: row.try_get(8)?,
-            actual: row.try_get::<DbDecimal, _>(9)?.0,
-            expected: row.try_get::<DbDecimal, _>(10)?.0,
-            impact: row.try_get::<DbDecimal, _>(11)?.0,
-            score: row.try_get::<DbDecimal, _>(12)?.0,
-            days: parse_days(&days)?,
-            contributors: parse_contributors(&contributors)?,
-        },
-        cost_basis: basis.parse().map_err(StoreError::Corrupt)?,
-        status: AnomalyStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        detected_at: row.try_get(17)?,
-        updated_at: row.try_get(18)?,
-        acknowledged_at: row.try_get(19)?,
-        ack_note: row.try_get(20)?,
-    })
+/// An anomaly's columns, as [`COLUMNS`] lists them.
+#[derive(sqlx::FromRow)]
+struct RawAnomaly {
+    id: i64,
+    scope: String,
+    team: String,
+    service_name: String,
+    account: String,
+    currency: String,
+    direction: String,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+    actual: DbDecimal,
+    expected: DbDecimal,
+    impact: DbDecimal,
+    score: DbDecimal,
+    days: String,
+    contributors: String,
+    cost_basis: String,
+    status: String,
+    detected_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    ack_note: String,
+}
+
+impl TryFrom<RawAnomaly> for StoredAnomaly {
+    type Error = StoreError;
+
+    fn try_from(r: RawAnomaly) -> Result<StoredAnomaly> {
+        Ok(StoredAnomaly {
+            id: r.id,
+            anomaly: Anomaly {
+                scope: Scope::from_parts(&r.scope, &r.team, &r.service_name, &r.account)
+                    .ok_or_else(|| corrupt("scope"))?,
+                currency: Currency::parse(&r.currency).map_err(|_| corrupt("currency"))?,
+                direction: Direction::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
+                first_day: r.first_day,
+                last_day: r.last_day,
+                actual: r.actual.0,
+                expected: r.expected.0,
+                impact: r.impact.0,
+                score: r.score.0,
+                days: parse_days(&r.days)?,
+                contributors: parse_contributors(&r.contributors)?,
+            },
+            cost_basis: r.cost_basis.parse().map_err(StoreError::Corrupt)?,
+            status: status(&r.status)?,
+            detected_at: r.detected_at,
+            updated_at: r.updated_at,
+            acknowledged_at: r.acknowledged_at,
+            ack_note: r.ack_note,
+        })
+    }
 }
 
 impl Store {
@@ -367,21 +289,7 @@ impl Store {
         route: impl Fn(&Anomaly) -> Vec<String>,
     ) -> Result<Option<SavedAnomalies>> {
         let mut saved = SavedAnomalies::default();
-        let gap = chrono::Days::new(SAME_ANOMALY_GAP_DAYS);
-        let lo = found
-            .iter()
-            .map(|a| a.first_day)
-            .chain([from])
-            .min()
-            .unwrap_or(from)
-            - gap;
-        let hi = found
-            .iter()
-            .map(|a| a.last_day)
-            .chain([to])
-            .max()
-            .unwrap_or(to)
-            + gap;
+        let (lo, hi) = candidate_window(found, from, to);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             // A write first: it takes the lock (SQLite's write lock, the
@@ -405,7 +313,7 @@ impl Store {
                 .bind(Utc::now().max(read_at))
                 .execute(&mut *tx)
                 .await?;
-            let rows: Vec<Candidate> =
+            let rows: Vec<RawKnown> =
                 sqlx::query_as(
                     "SELECT id, scope, team, service_name, account, currency, direction, first_day, last_day, status \
                      FROM anomalies WHERE last_day >= $1 AND first_day <= $2 ORDER BY first_day, id",
@@ -414,8 +322,11 @@ impl Store {
                 .bind(hi)
                 .fetch_all(&mut *tx)
                 .await?;
-            let mut candidates: Vec<Option<Candidate>> = rows.into_iter().map(Some).collect();
-            let matches = match_stored(found, &mut candidates);
+            let mut candidates: Vec<Option<Known>> = rows
+                .into_iter()
+                .map(|r| Known::try_from(r).map(Some))
+                .collect::<Result<_>>()?;
+            let matches = match_known(found, &mut candidates);
             for (a, matched) in found.iter().zip(matches) {
                 let days = days_json(&a.days);
                 let contributors = contributors_json(&a.contributors);
@@ -441,10 +352,7 @@ impl Store {
                         .bind(&contributors)
                         .bind(basis.as_str())
                         .bind(now)
-                        .bind(match c.status {
-                            AnomalyStatus::Withdrawn => AnomalyStatus::Open,
-                            kept => kept,
-                        }.as_str())
+                        .bind(c.status.found_again().as_str())
                         .bind(c.id)
                         .execute(&mut *tx)
                         .await?;
@@ -455,7 +363,7 @@ impl Store {
                             "INSERT INTO anomalies (anomaly_key, scope, team, service_name, account, currency, direction, \
                              first_day, last_day, actual, expected, impact, score, days, contributors, cost_basis, status, \
                              detected_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'open', $17, $17) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $18, $17, $17) \
                              RETURNING id",
                         )
                         .bind(a.key())
@@ -475,6 +383,7 @@ impl Store {
                         .bind(&contributors)
                         .bind(basis.as_str())
                         .bind(now)
+                        .bind(AnomalyStatus::Open.as_str())
                         .fetch_one(&mut *tx)
                         .await?;
                         for webhook in route(a) {
@@ -493,7 +402,7 @@ impl Store {
                 }
             }
             for c in candidates.into_iter().flatten() {
-                if c.status == AnomalyStatus::Open && c.first_day <= to && c.last_day >= from {
+                if c.withdrawn_by(from, to) {
                     sqlx::query("UPDATE anomalies SET status = $1, updated_at = $2 WHERE id = $3")
                         .bind(AnomalyStatus::Withdrawn.as_str())
                         .bind(now)
@@ -514,19 +423,21 @@ impl Store {
         let far_future = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
         let sql = format!(
             "SELECT {COLUMNS} FROM anomalies WHERE last_day >= $1 AND first_day <= $2 \
-             AND ($3 = '' OR (team = $3 AND scope <> 'account')) \
-             AND (($4 = '' AND status <> 'withdrawn') OR status = $4) \
+             AND ($3 = '' OR (team = $3 AND scope <> $5)) \
+             AND (($4 = '' AND status <> $6) OR status = $4) \
              ORDER BY first_day DESC, id DESC"
         );
         with_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows: Vec<RawAnomaly> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(filter.from.unwrap_or(far_past))
                 .bind(filter.to.unwrap_or(far_future))
                 .bind(filter.team.clone().unwrap_or_default())
                 .bind(filter.status.map(AnomalyStatus::as_str).unwrap_or(""))
+                .bind(Scope::ACCOUNT)
+                .bind(AnomalyStatus::Withdrawn.as_str())
                 .fetch_all(pool)
                 .await?;
-            rows.iter().map(stored).collect()
+            rows.into_iter().map(StoredAnomaly::try_from).collect()
         })
     }
 
@@ -534,8 +445,9 @@ impl Store {
     pub async fn anomaly(&self, id: i64) -> Result<Option<StoredAnomaly>> {
         let sql = format!("SELECT {COLUMNS} FROM anomalies WHERE id = $1");
         with_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
-            row.as_ref().map(stored).transpose()
+            let row: Option<RawAnomaly> =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            row.map(StoredAnomaly::try_from).transpose()
         })
     }
 

@@ -6,6 +6,7 @@
 //! summed in Rust, never in SQL.
 
 mod decimal;
+mod encoding;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -20,9 +21,10 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Owner, Period, Tags, TeamId,
-    UsageRecord,
+    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Owner, Period, StoredLine, Tags,
+    TeamId, UsageRecord,
 };
+use crate::engine::{AllocationRow, FallbackTaken, PoolShare, ShareMethod};
 pub use decimal::DbDecimal;
 
 /// The default database: an SQLite file in the working directory.
@@ -82,56 +84,6 @@ pub enum StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
-
-/// A cost line as stored: possibly the sum of several source rows that differ
-/// only in their hour (see `importers::rollup`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredLine {
-    pub line: CostLine,
-    pub source_rows: u64,
-}
-
-/// One allocated amount: exact, before any rounding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllocationRow {
-    /// The month whose allocation holds the amount (its charge's month).
-    pub month: Month,
-    /// The day the amount falls on: a charge spanning several days is spread
-    /// over all of them, which may reach into the next month.
-    pub day: NaiveDate,
-    pub owner: Owner,
-    pub service_name: String,
-    /// The billing account of the cost lines the amount came from.
-    pub account: String,
-    pub currency: Currency,
-    pub rule: String,
-    /// The shared pool the amount came from; `None` for direct cost.
-    pub pool: Option<String>,
-    /// Whether the amount is a day's share of a charge spanning several
-    /// days (a monthly fee, a commitment, tax).
-    pub recurring: bool,
-    pub amount: Decimal,
-    pub lines: u64,
-}
-
-/// What one target received from one pool in one currency, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolShare {
-    pub pool: String,
-    /// `even`, `fixed`, `proportional` or `usage`.
-    pub method: String,
-    pub currency: Currency,
-    /// A team name, a pool name, or `unallocated`.
-    pub target: String,
-    pub target_is_pool: bool,
-    pub weight: Decimal,
-    pub total_weight: Decimal,
-    /// Exact.
-    pub amount: Decimal,
-    /// Set when every weight was zero and the pool's fallback decided
-    /// (`even`, `team` or `unallocated`).
-    pub fallback: Option<String>,
-}
 
 /// What started an import run: its source's schedule, or a person
 /// (`POST /api/v1/imports/{source}/run`). Stored as `schedule` or `manual`.
@@ -344,8 +296,7 @@ macro_rules! with_tx {
 
 mod anomalies;
 pub use anomalies::{
-    AnomalyFilter, AnomalyStatus, DueNotification, PendingNotification, SavedAnomalies,
-    StoredAnomaly,
+    AnomalyFilter, DueNotification, PendingNotification, SavedAnomalies, StoredAnomaly,
 };
 
 enum Tx {
@@ -580,7 +531,7 @@ impl Store {
                     tags: match tag_cache.get(&tags) {
                         Some(t) => t.clone(),
                         None => {
-                            let t = Tags::from_json(&tags)
+                            let t = encoding::tags_from_json(&tags)
                                 .map_err(|e| StoreError::Corrupt(format!("tags `{tags}`: expected {e}")))?;
                             if tag_cache.len() < 100_000 {
                                 tag_cache.insert(tags, t.clone());
@@ -665,14 +616,14 @@ impl Store {
                     qb.push_values(chunk, |mut b, sh| {
                         b.push_bind(key.clone())
                             .push_bind(sh.pool.clone())
-                            .push_bind(sh.method.clone())
+                            .push_bind(sh.method.as_str())
                             .push_bind(sh.currency.as_str().to_string())
                             .push_bind(sh.target.clone())
                             .push_bind(sh.target_is_pool)
                             .push_bind(DbDecimal(sh.weight))
                             .push_bind(DbDecimal(sh.total_weight))
                             .push_bind(DbDecimal(sh.amount))
-                            .push_bind(sh.fallback.clone().unwrap_or_default());
+                            .push_bind(sh.fallback.map_or("", FallbackTaken::as_str));
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
@@ -754,19 +705,8 @@ impl Store {
 
     /// How the pools were split in the stored allocation of a month in `period`'s view.
     pub async fn pool_shares(&self, period: Period, month: Month) -> Result<Vec<PoolShare>> {
-        type Raw = (
-            String,
-            String,
-            String,
-            String,
-            bool,
-            DbDecimal,
-            DbDecimal,
-            DbDecimal,
-            String,
-        );
         with_pool!(self, pool => {
-            let rows: Vec<Raw> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let rows: Vec<RawPoolShare> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback \
                  FROM {} WHERE month = $1",
                 Tables::of(period).shares
@@ -774,21 +714,7 @@ impl Store {
             .bind(month.to_string())
             .fetch_all(pool)
             .await?;
-            rows.into_iter()
-                .map(|(pool, method, currency, target, target_is_pool, weight, total_weight, amount, fallback)| {
-                    Ok(PoolShare {
-                        pool,
-                        method,
-                        currency: Currency::parse(&currency).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        target,
-                        target_is_pool,
-                        weight: weight.0,
-                        total_weight: total_weight.0,
-                        amount: amount.0,
-                        fallback: (!fallback.is_empty()).then_some(fallback),
-                    })
-                })
-                .collect()
+            rows.into_iter().map(PoolShare::try_from).collect()
         })
     }
 
@@ -1383,7 +1309,7 @@ impl ImportTx {
                         .push_bind(line.contracted_cost.map(DbDecimal))
                         .push_bind(line.consumed_quantity.map(DbDecimal))
                         .push_bind(line.consumed_unit.clone())
-                        .push_bind(line.tags.to_json())
+                        .push_bind(encoding::tags_to_json(&line.tags))
                         .push_bind(l.source_rows as i64);
                 });
                 qb.build().execute(&mut **tx).await?;
@@ -1624,5 +1550,53 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://allot.db"), "sqlite://allot.db");
+    }
+}
+
+/// A stored pool share, as its columns hold it.
+#[derive(sqlx::FromRow)]
+struct RawPoolShare {
+    pool: String,
+    method: String,
+    currency: String,
+    target: String,
+    target_is_pool: bool,
+    weight: DbDecimal,
+    total_weight: DbDecimal,
+    amount: DbDecimal,
+    /// Empty when no fallback decided.
+    fallback: String,
+}
+
+impl TryFrom<RawPoolShare> for PoolShare {
+    type Error = StoreError;
+
+    fn try_from(r: RawPoolShare) -> Result<PoolShare> {
+        let method = ShareMethod::parse(&r.method).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "pool share method `{}` is not `even`, `fixed`, `proportional` or `usage`",
+                r.method
+            ))
+        })?;
+        let fallback = match r.fallback.as_str() {
+            "" => None,
+            f => Some(FallbackTaken::parse(f).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "pool share fallback `{f}` is not `even`, `team` or `unallocated`"
+                ))
+            })?),
+        };
+        Ok(PoolShare {
+            pool: r.pool,
+            method,
+            currency: Currency::parse(&r.currency)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            target: r.target,
+            target_is_pool: r.target_is_pool,
+            weight: r.weight.0,
+            total_weight: r.total_weight.0,
+            amount: r.amount.0,
+            fallback,
+        })
     }
 }

@@ -13,10 +13,10 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use super::{ADAPTATION_DAYS, Anomaly, AnomalySettings, Scope, detect_anomalies};
+use crate::domain::StoredLine;
 use crate::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, Tags, TeamId};
 use crate::engine::allocate;
 use crate::rules::RuleSet;
-use crate::store::StoredLine;
 
 /// Spikes at least this large (impact as a percentage of the series' daily
 /// level) are the ones the targets speak of.

@@ -9,6 +9,7 @@
 
 pub mod detect;
 pub mod eval;
+pub mod matching;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -16,10 +17,11 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::domain::{Currency, Month, Owner, TeamId};
-use crate::store::AllocationRow;
+use crate::engine::AllocationRow;
 pub use detect::{
     ADAPTATION_DAYS, Direction, HISTORY_DAYS, MIN_HISTORY, Verdict, evaluate, judge_against, median,
 };
+pub use matching::{AnomalyStatus, Known, SAME_ANOMALY_GAP_DAYS, candidate_window, match_known};
 
 /// Contributors listed per dimension.
 const TOP_CONTRIBUTORS: usize = 3;
@@ -86,12 +88,19 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The kind of a [`Scope::Team`], as stored and shown.
+    pub const TEAM: &'static str = "team";
+    /// The kind of a [`Scope::TeamService`].
+    pub const TEAM_SERVICE: &'static str = "team_service";
+    /// The kind of a [`Scope::Account`].
+    pub const ACCOUNT: &'static str = "account";
+
     /// `team`, `team_service` or `account`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Scope::Team(_) => "team",
-            Scope::TeamService(..) => "team_service",
-            Scope::Account(_) => "account",
+            Scope::Team(_) => Scope::TEAM,
+            Scope::TeamService(..) => Scope::TEAM_SERVICE,
+            Scope::Account(_) => Scope::ACCOUNT,
         }
     }
 
@@ -120,9 +129,9 @@ impl Scope {
     pub fn from_parts(kind: &str, team: &str, service: &str, account: &str) -> Option<Scope> {
         let owner = || Owner::from_name(team).ok();
         match kind {
-            "team" => Some(Scope::Team(owner()?)),
-            "team_service" => Some(Scope::TeamService(owner()?, service.to_string())),
-            "account" => Some(Scope::Account(account.to_string())),
+            Scope::TEAM => Some(Scope::Team(owner()?)),
+            Scope::TEAM_SERVICE => Some(Scope::TeamService(owner()?, service.to_string())),
+            Scope::ACCOUNT => Some(Scope::Account(account.to_string())),
             _ => None,
         }
     }
