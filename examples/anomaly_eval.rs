@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use allot::engine::anomaly::AnomalySettings;
-use allot::engine::anomaly::eval::{Score, TARGET_PERCENT, detect, rules, scenario, score};
+use allot_eval::{Score, TARGET_PERCENT, detect, rules, scenario, score};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter()

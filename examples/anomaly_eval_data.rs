@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use allot::domain::{CostBasis, Owner};
-use allot::engine::anomaly::eval::{InjectedSpike, LevelShift, Scenario, Score, rules, score};
 use allot::engine::anomaly::{self, AnomalySettings};
 use allot::importers::{Progress, focus};
 use allot::store::Store;
+use allot_eval::{InjectedSpike, LevelShift, Scenario, Score, rules, score};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 

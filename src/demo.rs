@@ -87,3 +87,22 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_rules_check() {
+        let sources: Vec<(PathBuf, String)> = RULES
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect();
+        let set = rules::check(&sources).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            set.rules[0].location,
+            "allocation-rules/10-ownership.toml:5"
+        );
+        assert_eq!(set.pools.len(), 3);
+    }
+}

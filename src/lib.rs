@@ -1,6 +1,12 @@
 //! allot: FinOps cost allocation. Importers load billing data into the store,
 //! the rule engine gives every cost line an owner, and the API and CLI serve
 //! exact showback. See `ARCHITECTURE.md` for the tour.
+//!
+//! This crate is the service: store, importers, HTTP API, CLI and
+//! scheduler. The pure core (domain types, rules, engine) is the
+//! `allot-core` crate, re-exported here under its module names.
+
+pub use allot_core::{domain, engine, rules};
 
 /// The API server bound to a listener.
 /// Webhook alerts for new anomalies.
@@ -12,18 +18,12 @@ pub mod cli;
 pub mod config;
 /// The bundled demo.
 pub mod demo;
-/// Money, months, teams and cost lines: the types everything else speaks.
-pub mod domain;
-/// The pure allocation engine and reports: no I/O.
-pub mod engine;
 /// The HTTP API.
 pub mod http;
 /// Billing importers (FOCUS): streaming, atomic, idempotent.
 pub mod importers;
 /// JSON, CSV and table presentation of reports.
 pub mod present;
-/// Ownership rules: parse, check and evaluate `allocation-rules/*.toml`.
-pub mod rules;
 /// Scheduled imports of configured sources.
 pub mod scheduler;
 /// Use cases shared by the CLI and the API.

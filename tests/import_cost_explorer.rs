@@ -2,6 +2,8 @@
 //! protocol on loopback: pagination, a throttling error retried by the SDK,
 //! estimated days recorded and replaced when final.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
+
 mod common;
 
 use std::sync::Arc;
@@ -143,6 +145,7 @@ backend_tests! {
         // The scheduler's client comes from the default credential chain.
         // SAFETY: set before any client is built in this test binary, and
         // only ever to these same values.
+        #[allow(unsafe_code)]
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDTEST");
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");

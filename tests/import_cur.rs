@@ -2,6 +2,8 @@
 //! gzip) gives the hand-computed unblended and amortized totals of
 //! `fixtures/cur/generate.py`.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
+
 mod common;
 
 use allot::domain::{ChargeCategory, CostBasis, Month};

@@ -1,6 +1,8 @@
 //! FOCUS importer against both backends: one test per quirk of real
 //! exports, the errors a broken file gets, atomicity and idempotence.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
+
 mod common;
 
 use std::io::Write;

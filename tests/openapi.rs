@@ -14,6 +14,8 @@
 //! list items indented under their key, enums and `required` as flow lists,
 //! multi-line strings as `|` block scalars.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 

@@ -1,5 +1,7 @@
 //! Store round trips on both backends: money is exact at any scale.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
+
 mod common;
 
 use allot::domain::StoredLine;

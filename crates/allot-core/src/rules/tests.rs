@@ -609,20 +609,6 @@ fn every_error_in_every_file_is_reported() {
     );
 }
 
-#[test]
-fn shipped_rules_check() {
-    let sources: Vec<(PathBuf, String)> = crate::demo::RULES
-        .iter()
-        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
-        .collect();
-    let set = check(&sources).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        set.rules[0].location,
-        "allocation-rules/10-ownership.toml:5"
-    );
-    assert_eq!(set.pools.len(), 3);
-}
-
 // ---- evaluation ----
 
 #[test]

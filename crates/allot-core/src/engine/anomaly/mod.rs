@@ -8,7 +8,6 @@
 //! Pure code: amounts and days in, anomalies out.
 
 pub mod detect;
-pub mod eval;
 pub mod matching;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

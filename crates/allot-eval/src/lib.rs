@@ -1,4 +1,5 @@
-//! The detector's evaluation harness: generates labelled billing data
+//! The anomaly detector's evaluation harness (test tooling, not part of the
+//! shipped `allot`): generates labelled billing data
 //! (several teams and services in two accounts, weekly seasonality, growth,
 //! noise, month-long fees and tax, level shifts, and injected spikes of
 //! varying size and length, some hidden at team level by an equal drop in
@@ -12,11 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use super::{ADAPTATION_DAYS, Anomaly, AnomalySettings, Scope, detect_anomalies};
-use crate::domain::StoredLine;
-use crate::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, Tags, TeamId};
-use crate::engine::allocate;
-use crate::rules::RuleSet;
+use allot_core::domain::{
+    ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, StoredLine, Tags, TeamId,
+};
+use allot_core::engine::allocate;
+use allot_core::engine::anomaly::{
+    ADAPTATION_DAYS, Anomaly, AnomalySettings, Direction, Scope, daily_amounts, detect_anomalies,
+    known_days, median,
+};
+use allot_core::rules::RuleSet;
 
 /// Spikes at least this large (impact as a percentage of the series' daily
 /// level) are the ones the targets speak of.
@@ -376,8 +381,8 @@ pub fn detect(scenario: &Scenario, rules: &RuleSet, settings: &AnomalySettings) 
         rows.extend(allocation.rows);
         month = month.next();
     }
-    let amounts = super::daily_amounts(&rows);
-    let known = super::known_days(&runs);
+    let amounts = daily_amounts(&rows);
+    let known = known_days(&runs);
     detect_anomalies(&amounts, &known, scenario.start, last, settings)
 }
 
@@ -482,7 +487,7 @@ pub fn score(scenario: &Scenario, anomalies: &[Anomaly]) -> Score {
         }
     }
     for a in anomalies {
-        if a.direction == super::Direction::Drop {
+        if a.direction == Direction::Drop {
             let partner = scenario.spikes.iter().any(|s| {
                 s.partner.as_ref().is_some_and(|(service, account)| {
                     covers(&a.scope, &s.team, service, account) && overlaps(a, s.first, s.last)
@@ -648,7 +653,7 @@ impl Score {
     }
 
     pub fn median_delay(&self) -> Decimal {
-        super::median(self.delays.iter().map(|d| Decimal::from(*d)).collect())
+        median(self.delays.iter().map(|d| Decimal::from(*d)).collect())
     }
 
     /// Whether the targets are met: precision and recall at least
@@ -666,7 +671,7 @@ impl Score {
 
 /// The rules the scenarios are allocated with: every line by its `team` tag.
 pub fn rules() -> RuleSet {
-    crate::rules::check(&[(
+    allot_core::rules::check(&[(
         "eval.toml".into(),
         "[[rule]]\nname = \"team-tag\"\nteam_from_tag = \"team\"\n".to_string(),
     )])
