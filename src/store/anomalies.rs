@@ -643,14 +643,14 @@ impl Store {
         Vec<(crate::domain::Month, CostBasis, Option<NaiveDate>)>,
     )> {
         with_pool!(self, pool => {
-            let rows: Vec<super::RawAllocationRow> = sqlx::query_as(
+            let rows: Vec<super::allocations::RawAllocationRow> = sqlx::query_as(
                 "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines \
                  FROM allocations WHERE day >= $1",
             )
             .bind(from)
             .fetch_all(pool)
             .await?;
-            let rows = rows.into_iter().map(super::allocation_row).collect::<Result<Vec<_>>>()?;
+            let rows = rows.into_iter().map(crate::engine::AllocationRow::try_from).collect::<Result<Vec<_>>>()?;
             let runs: Vec<(String, String, Option<NaiveDate>)> = sqlx::query_as(
                 "SELECT month, cost_basis, data_through FROM allocation_runs WHERE month >= $1 ORDER BY month",
             )
