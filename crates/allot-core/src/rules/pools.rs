@@ -8,8 +8,9 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use toml::Spanned;
 
+use super::check::Checker;
 use super::diagnostic::closest;
-use super::{Active, Checker, Matcher, ast, normalise};
+use super::{Active, Matcher, ast, normalise};
 use crate::domain::{Metric, Month, TeamId};
 
 /// How a pool's cost is split among its targets.

@@ -7,6 +7,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::domain::ChargeCategory;
 use crate::domain::{Currency, Tags};
 
 fn sources(files: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
