@@ -43,6 +43,33 @@ fn line(billed: &str, effective: &str, list: &str) -> CostLine {
 }
 
 backend_tests! {
+    async fn digests_stored_by_an_older_version_are_recomputed_so_a_reimport_changes_nothing(db) {
+        let month = Month::parse("2024-09").unwrap();
+        let mut other = line("2", "2", "2");
+        other.resource_id = Some("i-2".into());
+        let lines = vec![
+            StoredLine { line: line("1.50", "1.5", "2"), source_rows: 2 },
+            StoredLine { line: other, source_rows: 1 },
+        ];
+        let import = |store: allot::store::Store, lines: Vec<StoredLine>| async move {
+            let mut tx = store.begin_import("test", &["mem".into()], None).await.unwrap();
+            tx.insert_lines(&lines).await.unwrap();
+            tx.commit(3).await.unwrap()
+        };
+        assert_eq!(import(db.store.clone(), lines.clone()).await.changed_months, vec![month]);
+        // What an older allot stored: a digest in another format.
+        common::execute_raw(&db.url, "UPDATE billing_partitions SET digest = '00c0ffee00c0ffee'").await;
+        let reopened = allot::store::Store::connect(&db.url).await.unwrap();
+        let mut reordered = lines.clone();
+        reordered.reverse();
+        reordered[1].line.billed_cost = "1.5000".parse().unwrap();
+        let again = import(reopened.clone(), reordered).await;
+        assert_eq!(again.changed_months, Vec::<Month>::new(), "the same lines, in another order and scale");
+        let mut restated = lines.clone();
+        restated[0].line.effective_cost = "1.51".parse().unwrap();
+        assert_eq!(import(reopened, restated).await.changed_months, vec![month]);
+    }
+
     async fn money_round_trips_losslessly(db) {
         let lines = vec![
             StoredLine { line: line("0.000000000001", "1234567890123.123456789012", "-9999999999999.999999999999"), source_rows: 3 },

@@ -3,12 +3,13 @@
 //! earlier imports' rows, and only months whose content changed get a new
 //! version.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Utc};
+use futures_util::TryStreamExt;
 use sqlx::QueryBuilder;
 
-use super::lines::LINE_COLUMNS;
+use super::lines::{LINE_COLUMNS, RawLine};
 use super::{DbDecimal, INSERT_BATCH, Result, Store, Tx, bump_version, encoding};
 use crate::domain::{Month, Period, StoredLine};
 
@@ -49,20 +50,10 @@ pub struct ImportTx {
 #[derive(Default, Clone, Debug)]
 pub(super) struct PartitionContent {
     rows: u64,
-    /// Order-independent: the wrapping sum of the lines' hashes.
-    digest: u64,
+    /// Order-independent: the wrapping sum of the lines' hashes
+    /// ([`encoding::line_hash`]).
+    digest: u128,
     months: BTreeSet<Month>,
-}
-
-/// A stable hash of a stored line (its fields, amounts and row count).
-pub(super) fn line_digest(l: &StoredLine) -> u64 {
-    use std::hash::{Hash, Hasher};
-    // Fixed keys: the same line hashes the same in every run.
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new_with_keys(0x616c6c6f74, 0x6469676573);
-    l.line.hash(&mut h);
-    l.source_rows.hash(&mut h);
-    h.finish()
 }
 
 impl ImportTx {
@@ -84,7 +75,7 @@ impl ImportTx {
             let key = (line.billing_account_id.clone(), line.billing_period_start);
             let content = self.partitions.entry(key).or_default();
             content.rows += l.source_rows;
-            content.digest = content.digest.wrapping_add(line_digest(l));
+            content.digest = content.digest.wrapping_add(encoding::line_hash(l));
             // Both views of the data change: its charge month's and its invoice's.
             content.months.insert(line.month());
             content.months.insert(line.month_in(Period::Billing));
@@ -182,7 +173,7 @@ impl ImportTx {
                         content.months.extend(c.months.iter().copied());
                     }
                 }
-                let digest = format!("{:016x}", content.digest);
+                let digest = encoding::partition_digest(content.digest);
                 // Lock the partition first, so that concurrent imports of
                 // one export replace each other instead of adding up.
                 sqlx::query(
@@ -313,6 +304,48 @@ pub(super) fn claim_partitions(
 }
 
 impl Store {
+    /// Recomputes, in one transaction, every stored partition digest not in
+    /// the current format (see [`encoding`]) from the partition's stored
+    /// lines, so identical re-imports keep being recognised across versions;
+    /// returns how many were recomputed. Run when the database is opened.
+    pub(super) async fn upgrade_digests(&self) -> Result<u64> {
+        let current = format!("{}%", encoding::DIGEST_PREFIX);
+        let sql = format!(
+            "SELECT {LINE_COLUMNS} FROM cost_lines WHERE billing_account_id = $1 AND partition_period = $2"
+        );
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let old: Vec<(String, NaiveDate)> = sqlx::query_as(
+                "SELECT billing_account_id, billing_period_start FROM billing_partitions WHERE digest NOT LIKE $1",
+            )
+            .bind(&current)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut tags = HashMap::new();
+            for (account, period) in &old {
+                let mut sum = 0u128;
+                let mut rows = sqlx::query_as::<_, RawLine>(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(account)
+                    .bind(*period)
+                    .fetch(&mut *tx);
+                while let Some(raw) = rows.try_next().await? {
+                    sum = sum.wrapping_add(encoding::line_hash(&raw.into_line(&mut tags)?));
+                }
+                drop(rows);
+                sqlx::query(
+                    "UPDATE billing_partitions SET digest = $1 WHERE billing_account_id = $2 AND billing_period_start = $3",
+                )
+                .bind(encoding::partition_digest(sum))
+                .bind(account)
+                .bind(*period)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(old.len() as u64)
+        })
+    }
+
     /// Starts an import: everything written through the returned handle
     /// becomes visible at once on [`ImportTx::commit`], or not at all.
     /// `run` is the source run the import belongs to, if any: its record

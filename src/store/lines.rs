@@ -80,7 +80,7 @@ impl Store {
 
 /// A `cost_lines` row, as [`LINE_COLUMNS`] selects it.
 #[derive(sqlx::FromRow)]
-struct RawLine {
+pub(super) struct RawLine {
     charge_period_start: DateTime<Utc>,
     charge_period_end: DateTime<Utc>,
     billing_period_start: NaiveDate,
@@ -110,7 +110,7 @@ struct RawLine {
 impl RawLine {
     /// The line, with its tags parsed once per distinct text (lines of one
     /// resource share their tags).
-    fn into_line(self, tag_cache: &mut HashMap<String, Tags>) -> Result<StoredLine> {
+    pub(super) fn into_line(self, tag_cache: &mut HashMap<String, Tags>) -> Result<StoredLine> {
         let tags = match tag_cache.get(&self.tags) {
             Some(t) => t.clone(),
             None => {

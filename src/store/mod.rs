@@ -169,7 +169,9 @@ impl Store {
                     url: url.to_string(),
                     source,
                 })?;
-            Ok(Store::Sqlite(pool))
+            let store = Store::Sqlite(pool);
+            store.upgrade_digests().await?;
+            Ok(store)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|source| {
                 StoreError::Connect {
@@ -222,7 +224,9 @@ impl Store {
                     url: redact(url),
                     source,
                 })?;
-            Ok(Store::Postgres(pool))
+            let store = Store::Postgres(pool);
+            store.upgrade_digests().await?;
+            Ok(store)
         } else {
             Err(StoreError::UnsupportedUrl(redact(url)))
         }

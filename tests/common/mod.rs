@@ -146,3 +146,18 @@ pub fn shipped_rules() -> allot::rules::RuleSet {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Runs one statement on the test database behind the store, as another
+/// program (an older allot, an operator) would.
+pub async fn execute_raw(url: &str, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("open sqlite");
+        sqlx::query(sql).execute(&pool).await.expect("statement");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("open postgres");
+        sqlx::query(sql).execute(&pool).await.expect("statement");
+        pool.close().await;
+    }
+}
