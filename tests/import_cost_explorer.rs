@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

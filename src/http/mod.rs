@@ -197,7 +197,7 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("overflow")
         }
-        // A path in a variable: tests/openapi.rs checks that literal routes are documented.
+        // A path in a variable: tests/integration/openapi.rs checks that literal routes are documented.
         let path = "/boom";
         let app: Router = Router::new()
             .route(path, get(boom))

@@ -1,9 +1,7 @@
 //! The `allot` binary end to end: exit codes, one-line errors on stderr,
 //! and the finance CSV matching the golden file.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,9 +3,7 @@
 //! loopback (which fails once, so the alert is retried), never alerted twice
 //! across restarts, then listed and acknowledged through the API.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

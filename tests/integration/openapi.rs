@@ -14,8 +14,6 @@
 //! list items indented under their key, enums and `required` as flow lists,
 //! multi-line strings as `|` block scalars.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
@@ -23,10 +21,10 @@ use allot::app::Application;
 use allot::store::Store;
 use serde_json::Value;
 
-const DOC: &str = include_str!("../api/openapi.yaml");
-const ERROR_RS: &str = include_str!("../src/http/error.rs");
-const HTTP_MOD_RS: &str = include_str!("../src/http/mod.rs");
-const WIRE_RS: &str = include_str!("../src/http/wire.rs");
+const DOC: &str = include_str!("../../api/openapi.yaml");
+const ERROR_RS: &str = include_str!("../../src/http/error.rs");
+const HTTP_MOD_RS: &str = include_str!("../../src/http/mod.rs");
+const WIRE_RS: &str = include_str!("../../src/http/wire.rs");
 
 // ---------------------------------------------------------------------------
 // Reading the document.

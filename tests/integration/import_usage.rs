@@ -1,9 +1,7 @@
 //! Usage-metric importer on both backends: format, errors with position,
 //! atomicity and idempotence.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use allot::domain::Month;
 use allot::importers::usage;

@@ -2,8 +2,6 @@
 //! lines, rules and usage are allocated and its showback compared with the
 //! hand-computed `expected.csv` (see `fixtures/golden/pools/README.md`).
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
 use std::collections::BTreeSet;
 use std::path::Path;
 

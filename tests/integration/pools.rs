@@ -1,8 +1,6 @@
 //! Shared-cost pools end to end through the pure engine and the showback
 //! rounding: the worked cases finance checks by hand.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
 use std::path::PathBuf;
 
 use allot::domain::StoredLine;

@@ -2,9 +2,7 @@
 //! gzip) gives the hand-computed unblended and amortized totals of
 //! `fixtures/cur/generate.py`.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use allot::domain::{ChargeCategory, CostBasis, Month};
 use allot::importers::{Progress, cur};

@@ -3,9 +3,7 @@
 //! leaves the previous data intact, and a source never runs twice at once
 //! (across two stores on one PostgreSQL: two replicas).
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -2,9 +2,7 @@
 //! (ListObjectsV2 and GetObject, path-style): a manifest's `reportKeys`
 //! decide what is imported; without one, every data object under the prefix.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

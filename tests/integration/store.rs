@@ -1,8 +1,6 @@
 //! Store round trips on both backends: money is exact at any scale.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use allot::domain::StoredLine;
 use allot::domain::{ChargeCategory, CostLine, Currency, Month, Tags};

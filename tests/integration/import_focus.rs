@@ -1,9 +1,7 @@
 //! FOCUS importer against both backends: one test per quirk of real
 //! exports, the errors a broken file gets, atomicity and idempotence.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -2,8 +2,6 @@
 //! currency exactly and to the cent after rounding, gives every line exactly
 //! one owner, and does not depend on the order of its input.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

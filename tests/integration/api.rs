@@ -1,9 +1,7 @@
 //! The HTTP API, started on a random port against a fresh database on each
 //! backend and loaded with the demo bill.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
-mod common;
+use crate::common;
 
 use allot::app::Application;
 use allot::domain::{CostBasis, Month};

@@ -9,8 +9,6 @@
 //! `allot rules check` prints. Also:
 //! the shipped `allocation-rules/` are valid and are the demo's rules.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly on what it does not expect
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
