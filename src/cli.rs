@@ -12,9 +12,10 @@ use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month, Period};
 use crate::engine::anomaly::AnomalyStatus;
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, cost_explorer, cur, focus, s3, usage};
+use crate::importers::{Progress, cost_explorer, usage};
 use crate::present::{self, Format};
 use crate::rules;
+use crate::service::imports::{self, Files, ImportSpec};
 use crate::store::{AnomalyFilter, ImportSummary, Store};
 use crate::{demo, scheduler, service};
 
@@ -252,12 +253,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             source: ImportSource::Focus { files },
         } => {
-            let store = open(&settings.database_url).await?;
-            let started = std::time::Instant::now();
-            let summary =
-                focus::import(&store, &files, settings.read_options(Progress::Auto)).await?;
-            print_import(&summary, started, &settings.rules_dir);
-            Ok(())
+            let spec = ImportSpec::Export {
+                format: imports::Format::Focus,
+                files: Files::Local(files),
+            };
+            import(&settings, &spec).await
         }
         Command::Import {
             source:
@@ -268,33 +268,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     endpoint_url,
                 },
         } => {
-            let store = open(&settings.database_url).await?;
-            let today = chrono::Utc::now().date_naive();
-            let start = match start {
-                Some(start) => start,
-                None => cost_explorer::default_start(&store, today).await?,
+            let spec = ImportSpec::CostExplorer {
+                start,
+                end,
+                group_by,
+                endpoint_url,
             };
-            let end = end.unwrap_or(today + chrono::Duration::days(1));
-            let client = cost_explorer::client(endpoint_url.as_deref()).await;
-            let started = std::time::Instant::now();
-            let fetched = cost_explorer::import(
-                &store,
-                &client,
-                &cost_explorer::Request {
-                    start,
-                    end,
-                    group_by,
-                    run: None,
-                },
-            )
-            .await?;
-            print_import(&fetched.summary, started, &settings.rules_dir);
-            println!(
-                "{} GetCostAndUsage request(s) for {start}..{end}; {} estimated day(s), to be fetched again",
-                fetched.requests,
-                fetched.estimated_days.len()
-            );
-            Ok(())
+            import(&settings, &spec).await
         }
         Command::Import {
             source:
@@ -303,30 +283,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     endpoint_url,
                 },
         } => {
-            let store = open(&settings.database_url).await?;
-            let started = std::time::Instant::now();
-            let summary = match files.iter().find_map(|f| s3::Location::parse(f)) {
-                Some(location) => {
-                    anyhow::ensure!(
-                        files.len() == 1,
-                        "give one `s3://bucket/prefix`, or local files, not both"
-                    );
-                    let client = s3::client(endpoint_url.as_deref()).await;
-                    let downloaded = s3::fetch(&client, &location).await?;
-                    cur::import(
-                        &store,
-                        &downloaded.files,
-                        settings.read_options(Progress::Auto),
-                    )
-                    .await?
-                }
-                None => {
-                    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
-                    cur::import(&store, &paths, settings.read_options(Progress::Auto)).await?
-                }
+            let spec = ImportSpec::Export {
+                format: imports::Format::Cur,
+                files: Files::from_args(&files, endpoint_url)?,
             };
-            print_import(&summary, started, &settings.rules_dir);
-            Ok(())
+            import(&settings, &spec).await
         }
         Command::Import {
             source: ImportSource::Usage { files },
@@ -697,6 +658,26 @@ pub fn init(dir: &Path) -> anyhow::Result<Vec<String>> {
         done.push(format!("wrote `{}`", path.display()));
     }
     Ok(done)
+}
+
+/// `allot import focus|cur|cost-explorer`: imports and says what changed.
+async fn import(settings: &Settings, spec: &ImportSpec) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let started = std::time::Instant::now();
+    let today = chrono::Utc::now().date_naive();
+    let imported =
+        imports::import(&store, spec, settings.read_options(Progress::Auto), today).await?;
+    print_import(&imported.summary, started, &settings.rules_dir);
+    if let Some(fetch) = &imported.cost_explorer {
+        println!(
+            "{} GetCostAndUsage request(s) for {}..{}; {} estimated day(s), to be fetched again",
+            fetch.requests,
+            fetch.start,
+            fetch.end,
+            fetch.estimated_days.len()
+        );
+    }
+    Ok(())
 }
 
 fn print_import(summary: &ImportSummary, started: std::time::Instant, rules: &Path) {

@@ -8,16 +8,16 @@
 //! [`run_once`] is one step, testable on its own; [`run_schedules`] is the
 //! loop around it. This is an edge of the program: it reports with `anyhow`.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
 use chrono::Utc;
 
 use crate::alerts;
 use crate::config::{Settings, Source, SourceKind};
-use crate::importers::{Progress, cost_explorer, cur, focus, s3};
+use crate::importers::Progress;
 use crate::rules;
-use crate::service;
+use crate::service::{
+    self,
+    imports::{self, Files, Format, ImportSpec},
+};
 use crate::store::{ImportRun, ImportSummary, RunStatus, Store, StoreError, Trigger};
 
 /// How one attempt ended.
@@ -29,32 +29,6 @@ pub enum Outcome {
     Busy,
 }
 
-/// The files a source names: the file itself, or a directory's `.csv`,
-/// `.csv.gz` and `.parquet` files in name order.
-pub fn source_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("cannot read source `{}`", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            p.is_file()
-                && (name.ends_with(".csv")
-                    || name.ends_with(".csv.gz")
-                    || name.ends_with(".parquet"))
-        })
-        .collect();
-    files.sort();
-    anyhow::ensure!(
-        !files.is_empty(),
-        "source `{}` holds no .csv, .csv.gz or .parquet file",
-        path.display()
-    );
-    Ok(files)
-}
-
 /// Imports a source: Cost Explorer's changeable days, or the files (local or
 /// on S3) of a report. The import records itself in run `run`.
 async fn import_source(
@@ -63,41 +37,31 @@ async fn import_source(
     source: &Source,
     run: i64,
 ) -> anyhow::Result<ImportSummary> {
-    if source.kind == SourceKind::CostExplorer {
-        let client = cost_explorer::client(source.endpoint_url.as_deref()).await;
-        let today = Utc::now().date_naive();
-        let start = cost_explorer::default_start(store, today).await?;
-        let request = cost_explorer::Request {
-            start,
-            end: today + chrono::Duration::days(1),
+    let spec = match source.kind {
+        SourceKind::CostExplorer => ImportSpec::CostExplorer {
+            start: None,
+            end: None,
             group_by: source.group_by.clone(),
-            run: Some(run),
-        };
-        let fetched = cost_explorer::import(store, &client, &request).await?;
-        tracing::info!(source = %source.name, requests = fetched.requests, "cost explorer requests");
-        return Ok(fetched.summary);
-    }
-    // An S3 report is downloaded first (and removed after the import).
-    let location = source.path.to_str().and_then(s3::Location::parse);
-    let downloaded = match &location {
-        Some(location) => {
-            Some(s3::fetch(&s3::client(source.endpoint_url.as_deref()).await, location).await?)
-        }
-        None => None,
-    };
-    let files = match &downloaded {
-        Some(d) => d.files.clone(),
-        None => source_files(&source.path)?,
+            endpoint_url: source.endpoint_url.clone(),
+        },
+        SourceKind::Cur | SourceKind::Focus => ImportSpec::Export {
+            format: if source.kind == SourceKind::Cur {
+                Format::Cur
+            } else {
+                Format::Focus
+            },
+            files: Files::from_source_path(&source.path, source.endpoint_url.clone()),
+        },
     };
     let options = crate::importers::ReadOptions {
         run: Some(run),
         ..settings.read_options(Progress::Hidden)
     };
-    Ok(if source.kind == SourceKind::Cur {
-        cur::import(store, &files, options).await?
-    } else {
-        focus::import(store, &files, options).await?
-    })
+    let imported = imports::import(store, &spec, options, Utc::now().date_naive()).await?;
+    if let Some(fetch) = &imported.cost_explorer {
+        tracing::info!(source = %source.name, requests = fetch.requests, "cost explorer requests");
+    }
+    Ok(imported.summary)
 }
 
 /// How often `allot serve` looks for alerts due again.

@@ -1,5 +1,8 @@
-//! Use cases shared by the CLI and the HTTP API: load what the engine needs
-//! from the store, run the pure engine, store or return the result.
+//! Use cases shared by the CLI, the HTTP API and the scheduler: load what
+//! the engine needs from the store, run the pure engine, store or return
+//! the result. `imports` finds and imports billing data.
+
+pub mod imports;
 
 use chrono::{NaiveDate, Utc};
 
@@ -29,6 +32,17 @@ pub enum ServiceError {
         "anomaly detection was overtaken by newer detections {DETECTION_ATTEMPTS} times; run `allot anomalies detect` again"
     )]
     Overtaken,
+    #[error("give one `s3://bucket/prefix`, or local files, not both")]
+    MixedLocations,
+    #[error("cannot read source `{}`: {cause}", path.display())]
+    ReadSource {
+        path: std::path::PathBuf,
+        cause: String,
+    },
+    #[error("source `{}` holds no .csv, .csv.gz or .parquet file", .0.display())]
+    EmptySource(std::path::PathBuf),
+    #[error(transparent)]
+    Import(#[from] crate::importers::ImportError),
     #[error(transparent)]
     OutOfRange(#[from] engine::OutOfRange),
     #[error(transparent)]
