@@ -51,10 +51,9 @@ pub struct SavedAnomalies {
     pub withdrawn: u64,
 }
 
-/// A stored anomaly's columns that matching needs.
+/// The columns naming an anomaly's series, direction and days.
 #[derive(sqlx::FromRow)]
-struct RawKnown {
-    id: i64,
+struct RawSeries {
     scope: String,
     team: String,
     service_name: String,
@@ -63,6 +62,25 @@ struct RawKnown {
     direction: String,
     first_day: NaiveDate,
     last_day: NaiveDate,
+}
+
+impl RawSeries {
+    fn decode(&self) -> Result<(Scope, Currency, Direction)> {
+        Ok((
+            Scope::from_parts(&self.scope, &self.team, &self.service_name, &self.account)
+                .ok_or_else(|| corrupt("scope"))?,
+            Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
+            Direction::parse(&self.direction).ok_or_else(|| corrupt("direction"))?,
+        ))
+    }
+}
+
+/// A stored anomaly's columns that matching needs.
+#[derive(sqlx::FromRow)]
+struct RawKnown {
+    id: i64,
+    #[sqlx(flatten)]
+    series: RawSeries,
     status: String,
 }
 
@@ -70,14 +88,14 @@ impl TryFrom<RawKnown> for Known {
     type Error = StoreError;
 
     fn try_from(r: RawKnown) -> Result<Known> {
+        let (scope, currency, direction) = r.series.decode()?;
         Ok(Known {
             id: r.id,
-            scope: Scope::from_parts(&r.scope, &r.team, &r.service_name, &r.account)
-                .ok_or_else(|| corrupt("scope"))?,
-            currency: Currency::parse(&r.currency).map_err(|_| corrupt("currency"))?,
-            direction: Direction::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
-            first_day: r.first_day,
-            last_day: r.last_day,
+            scope,
+            currency,
+            direction,
+            first_day: r.series.first_day,
+            last_day: r.series.last_day,
             status: status(&r.status)?,
         })
     }
@@ -212,14 +230,8 @@ fn parse_contributors(s: &str) -> Result<Vec<Contributor>> {
 #[derive(sqlx::FromRow)]
 struct RawAnomaly {
     id: i64,
-    scope: String,
-    team: String,
-    service_name: String,
-    account: String,
-    currency: String,
-    direction: String,
-    first_day: NaiveDate,
-    last_day: NaiveDate,
+    #[sqlx(flatten)]
+    series: RawSeries,
     actual: DbDecimal,
     expected: DbDecimal,
     impact: DbDecimal,
@@ -238,15 +250,15 @@ impl TryFrom<RawAnomaly> for StoredAnomaly {
     type Error = StoreError;
 
     fn try_from(r: RawAnomaly) -> Result<StoredAnomaly> {
+        let (scope, currency, direction) = r.series.decode()?;
         Ok(StoredAnomaly {
             id: r.id,
             anomaly: Anomaly {
-                scope: Scope::from_parts(&r.scope, &r.team, &r.service_name, &r.account)
-                    .ok_or_else(|| corrupt("scope"))?,
-                currency: Currency::parse(&r.currency).map_err(|_| corrupt("currency"))?,
-                direction: Direction::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
-                first_day: r.first_day,
-                last_day: r.last_day,
+                scope,
+                currency,
+                direction,
+                first_day: r.series.first_day,
+                last_day: r.series.last_day,
                 actual: r.actual.0,
                 expected: r.expected.0,
                 impact: r.impact.0,
