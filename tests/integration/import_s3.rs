@@ -17,6 +17,10 @@ use rust_decimal::Decimal;
 
 type Objects = Arc<BTreeMap<String, Vec<u8>>>;
 
+/// Keys per listing page of the stand-in: small, so listings of a few
+/// objects span several pages.
+const PAGE_KEYS: usize = 2;
+
 async fn list(
     State(objects): State<Objects>,
     Path(bucket): Path<String>,
@@ -25,9 +29,19 @@ async fn list(
     assert_eq!(bucket, "billing");
     assert_eq!(q.get("list-type").map(String::as_str), Some("2"));
     let prefix = q.get("prefix").cloned().unwrap_or_default();
-    let contents: String = objects
+    // Pages of PAGE_KEYS keys, as S3 pages of 1,000: the continuation
+    // token is the index of the next key.
+    let matching: Vec<(&String, &Vec<u8>)> = objects
         .iter()
         .filter(|(k, _)| k.starts_with(&prefix))
+        .collect();
+    let start: usize = q
+        .get("continuation-token")
+        .map(|t| t.parse().unwrap())
+        .unwrap_or(0);
+    let end = (start + PAGE_KEYS).min(matching.len());
+    let contents: String = matching[start..end]
+        .iter()
         .map(|(k, v)| {
             format!(
                 "<Contents><Key>{k}</Key><Size>{}</Size></Contents>",
@@ -35,9 +49,16 @@ async fn list(
             )
         })
         .collect();
+    let more = if end < matching.len() {
+        format!(
+            "<IsTruncated>true</IsTruncated><NextContinuationToken>{end}</NextContinuationToken>"
+        )
+    } else {
+        "<IsTruncated>false</IsTruncated>".to_string()
+    };
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>billing</Name><Prefix>{prefix}</Prefix><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
-        objects.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>billing</Name><Prefix>{prefix}</Prefix><KeyCount>{}</KeyCount><MaxKeys>{PAGE_KEYS}</MaxKeys>{more}{contents}</ListBucketResult>",
+        end - start
     );
     ([("content-type", "application/xml")], body).into_response()
 }
@@ -125,5 +146,23 @@ backend_tests! {
         let empty = s3::Location::parse("s3://billing/nothing/").unwrap();
         let err = s3::fetch(&client(&url), &empty).await.err().unwrap();
         assert_eq!(err.to_string(), "S3: no .csv, .csv.gz or .parquet object under s3://billing/nothing/");
+    }
+
+    async fn a_listing_truncated_into_pages_is_read_to_its_last_page(db) {
+        // Five data objects and the manifest naming two of them: three pages
+        // of two keys, the manifest on the last one.
+        let mut objects: BTreeMap<String, Vec<u8>> = (1..=5)
+            .map(|i| (format!("paged/2026-09/part-{i}.csv"), fixture("snake-2026-09.csv")))
+            .collect();
+        objects.insert("paged/2026-09/report-Manifest.json".to_string(),
+            br#"{"reportKeys": ["paged/2026-09/part-5.csv"]}"#.to_vec());
+        let url = stand_in(objects).await;
+        let location = s3::Location::parse("s3://billing/paged/").unwrap();
+        let mut keys = s3::report_keys(&client(&url), &location).await.unwrap();
+        keys.sort();
+        assert_eq!(keys, vec!["paged/2026-09/part-5.csv"], "the manifest, on page 3, decides");
+        let downloaded = s3::fetch(&client(&url), &location).await.unwrap();
+        cur::import(&db.store, &downloaded.files, Progress::Hidden).await.unwrap();
+        assert!(amortized(&db).await > Decimal::ZERO);
     }
 }
