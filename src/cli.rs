@@ -414,7 +414,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let filter = AnomalyFilter {
                 from: month.map(|m| m.first_day()),
                 to: month.map(|m| m.last_day()),
-                team: team.map(|t| t.trim().to_ascii_lowercase()),
+                team: team.as_deref().map(crate::domain::normalise_team_name),
                 status,
             };
             let list = store.anomalies(&filter).await?;

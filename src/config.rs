@@ -225,7 +225,7 @@ impl WebhookConfig {
             Some(list) => Some(
                 list.iter()
                     .map(|t| {
-                        let t = t.trim().to_ascii_lowercase();
+                        let t = crate::domain::normalise_team_name(t);
                         if t == crate::domain::UNALLOCATED {
                             Ok(t)
                         } else {

@@ -43,7 +43,7 @@ async fn list(
         AnomalyStatus::parse(s)
             .ok_or_else(|| format!("expected `open`, `acknowledged` or `withdrawn`, found `{s}`"))
     })?;
-    let team = p.get("team").map(|t| t.trim().to_ascii_lowercase());
+    let team = p.get("team").map(crate::domain::normalise_team_name);
     let csv = wants_csv(p.get("format"), &headers)?;
     let filter = AnomalyFilter {
         from,

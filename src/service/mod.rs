@@ -195,8 +195,7 @@ pub async fn explain(
     team: &str,
     period: Period,
 ) -> Result<(AllocationRun, Explanation), ServiceError> {
-    let owner = Owner::from_name(&team.trim().to_ascii_lowercase())
-        .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
+    let owner = Owner::from_name(team).map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));
     }
@@ -221,8 +220,7 @@ pub async fn team_costs(
     to: NaiveDate,
     granularity: Granularity,
 ) -> Result<TeamCosts, ServiceError> {
-    let owner = Owner::from_name(&team.trim().to_ascii_lowercase())
-        .map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
+    let owner = Owner::from_name(team).map_err(|_| ServiceError::UnknownTeam(team.to_string()))?;
     if !store.owner_exists(&owner).await? {
         return Err(ServiceError::UnknownTeam(team.to_string()));
     }

@@ -10,5 +10,5 @@ pub mod usage;
 pub use cost_line::{ChargeCategory, CostBasis, CostLine, Period, StoredLine, Tags};
 pub use money::{Currency, Money};
 pub use month::Month;
-pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED};
+pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED, normalise_team_name};
 pub use usage::{Metric, UsageRecord};

@@ -21,11 +21,17 @@ pub enum TeamIdError {
     Reserved,
 }
 
+/// How every team name given to allot (in rules, configuration, the CLI,
+/// the API, usage files) is read: whitespace trimmed and ASCII lower-cased,
+/// so that `" Payments "` and `payments` are the same team.
+pub fn normalise_team_name(s: &str) -> String {
+    s.trim().to_ascii_lowercase()
+}
+
 impl TeamId {
-    /// Parses a team name after trimming whitespace and lower-casing it, so
-    /// that `" Payments "` and `payments` are the same team.
+    /// Parses a team name after [`normalise_team_name`].
     pub fn parse(s: &str) -> Result<Self, TeamIdError> {
-        let t = s.trim().to_ascii_lowercase();
+        let t = normalise_team_name(s);
         let valid = !t.is_empty()
             && t.len() <= 64
             && t.as_bytes()[0].is_ascii_alphanumeric()
@@ -68,9 +74,10 @@ impl Owner {
         }
     }
 
-    /// Reads a stored owner name back.
+    /// Reads an owner name (a team name or `unallocated`, after
+    /// [`normalise_team_name`]).
     pub fn from_name(s: &str) -> Result<Self, TeamIdError> {
-        if s == UNALLOCATED {
+        if normalise_team_name(s) == UNALLOCATED {
             Ok(Owner::Unallocated)
         } else {
             TeamId::parse(s).map(Owner::Team)
