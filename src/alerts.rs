@@ -1,5 +1,6 @@
 //! Webhook alerts for new anomalies: which webhooks an anomaly goes to, the
-//! Slack-compatible and generic JSON bodies, and delivery with retries. The
+//! Slack-compatible and generic JSON bodies, sending one, and the retry
+//! schedule (`service::anomalies::deliver_due` runs the deliveries). The
 //! deliveries owed are rows in the store (written with the anomaly), so an
 //! alert is sent once per anomaly across restarts: a delivery is marked
 //! sent when the receiver answers 2xx, and retried with doubling waits
@@ -10,12 +11,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::engine::anomaly::{Anomaly, Scope};
 use crate::present;
-use crate::store::{Store, StoreError, StoredAnomaly};
+use crate::store::StoredAnomaly;
 
 /// Attempts before a delivery is given up (and recorded as failed).
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -96,14 +96,6 @@ pub fn payload(format: WebhookFormat, a: &StoredAnomaly) -> Value {
     }
 }
 
-/// What went wrong delivering alerts (a receiver failing is not an error:
-/// it is retried).
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// What one delivery pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Delivered {
@@ -127,66 +119,16 @@ pub fn client() -> reqwest::Client {
 /// than an attempt may take.
 pub const CLAIM: Duration = Duration::from_secs(120);
 
-/// Sends every delivery due at `now`; failures are scheduled again. Each
-/// delivery is claimed just before it is sent, so two passes never send
-/// one alert twice.
-pub async fn deliver_due(
-    store: &Store,
-    webhooks: &[Webhook],
-    client: &reqwest::Client,
-    now: DateTime<Utc>,
-) -> Result<Delivered, AlertError> {
-    let started = std::time::Instant::now();
-    // `now` moves on with the pass (tests pass a `now` of their own).
-    let at = || now + started.elapsed();
-    let mut done = Delivered::default();
-    for pending in store.pending_notifications(now, 100).await? {
-        let Some(due) = store.claim_notification(&pending, at() + CLAIM).await? else {
-            continue;
-        };
-        let id = due.anomaly.id;
-        let outcome = match webhooks.iter().find(|w| w.name == due.webhook) {
-            None => Err(format!(
-                "webhook `{}` is no longer configured; the alert was not sent",
-                due.webhook
-            )),
-            Some(w) => send(client, w, &due.anomaly).await,
-        };
-        let (result, retry_at) = match &outcome {
-            Ok(()) => (Ok(()), None),
-            Err(error) => {
-                let attempts = due.attempts + 1;
-                let retry_at = (attempts < MAX_ATTEMPTS
-                    && webhooks.iter().any(|w| w.name == due.webhook))
-                .then(|| at() + FIRST_RETRY * 2u32.pow(attempts - 1));
-                tracing::warn!(anomaly = id, webhook = %due.webhook, attempts, %error, "alert not delivered");
-                (Err((error.as_str(), retry_at)), retry_at)
-            }
-        };
-        // A failure to record is logged, not fatal: the other deliveries go on.
-        match store.record_delivery(&due, at(), result).await {
-            Ok(true) => match (&outcome, retry_at) {
-                (Ok(()), _) => {
-                    done.sent += 1;
-                    tracing::info!(anomaly = id, webhook = %due.webhook, "alert sent");
-                }
-                (Err(_), Some(_)) => done.retrying += 1,
-                (Err(_), None) => done.given_up += 1,
-            },
-            Ok(false) => {
-                tracing::warn!(anomaly = id, webhook = %due.webhook, "the claim on this alert expired before it was recorded; another pass may send it again")
-            }
-            Err(e) => {
-                tracing::error!(anomaly = id, webhook = %due.webhook, error = %e, "cannot record an alert delivery")
-            }
-        }
-    }
-    Ok(done)
+/// When to try a delivery again after its `attempts`-th failed attempt:
+/// doubling waits, none after [`MAX_ATTEMPTS`] or once the webhook is no
+/// longer configured (the delivery is then given up).
+pub fn retry_after(attempts: u32, configured: bool) -> Option<Duration> {
+    (attempts < MAX_ATTEMPTS && configured).then(|| FIRST_RETRY * 2u32.pow(attempts - 1))
 }
 
 /// Sends one alert. Errors name the webhook, never its URL: a Slack
 /// webhook URL is a secret, and errors go to logs and the database.
-async fn send(client: &reqwest::Client, w: &Webhook, a: &StoredAnomaly) -> Result<(), String> {
+pub async fn send(client: &reqwest::Client, w: &Webhook, a: &StoredAnomaly) -> Result<(), String> {
     let response = client
         .post(&w.url)
         .header("X-Allot-Delivery", format!("{}/{}", a.id, w.name))

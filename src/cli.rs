@@ -12,11 +12,12 @@ use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, Month, Period};
 use crate::engine::anomaly::AnomalyStatus;
 use crate::engine::{Allocation, GroupBy};
-use crate::importers::{Progress, cost_explorer, usage};
+use crate::importers::{Progress, cost_explorer};
 use crate::present::{self, Format};
 use crate::rules;
 use crate::service::imports::{self, Files, ImportSpec};
-use crate::store::{AnomalyFilter, ImportSummary, Store};
+use crate::service::{Caller, ServiceError};
+use crate::store::{AllocationRun, AnomalyFilter, ImportSummary, Store};
 use crate::{demo, scheduler, service};
 
 #[derive(Debug, Parser)]
@@ -228,11 +229,72 @@ pub enum RulesCommand {
 
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings(&cli)?;
+    match cli.command {
+        Command::Import { source } => import(&settings, source).await,
+        Command::Init { dir } => {
+            for line in init(&dir)? {
+                println!("{line}");
+            }
+            println!("next: allot import focus FILE..., then allot allocate --month YYYY-MM");
+            Ok(())
+        }
+        Command::Allocate { month, .. } => allocate(&settings, month).await,
+        Command::Anomalies {
+            command: Some(AnomaliesCommand::Detect { month, format }),
+            ..
+        } => detect(&settings, month, format).await,
+        Command::Anomalies {
+            command: Some(AnomaliesCommand::Ack { id, note }),
+            ..
+        } => acknowledge(&settings, id, &note).await,
+        Command::Anomalies {
+            command: None,
+            month,
+            team,
+            status,
+            format,
+        } => anomalies(&settings, month, team.as_deref(), status, format).await,
+        Command::Showback {
+            month,
+            by,
+            period,
+            format,
+        } => showback(&settings, month, by, period, format).await,
+        Command::Rules {
+            command: RulesCommand::Check { .. },
+        } => check_rules(&settings.rules_dir),
+        Command::Rules {
+            command:
+                RulesCommand::Explain {
+                    month,
+                    team,
+                    period,
+                    format,
+                },
+        } => explain(&settings, month, &team, period, format).await,
+        Command::Rules {
+            command: RulesCommand::Preview { month, format, .. },
+        } => preview(&settings, month, format).await,
+        Command::Serve { .. } => {
+            let store = open(&settings.database_url).await?;
+            serve(store, settings.listen, settings).await
+        }
+        Command::Demo {
+            listen,
+            database,
+            no_serve,
+        } => run_demo(listen, &database, no_serve).await,
+    }
+}
+
+/// The settings for `cli`: flags and environment win over the
+/// configuration file, which wins over defaults.
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     let file = match &cli.config {
         Some(path) => FileConfig::load(path, true)?,
         None => FileConfig::load(Path::new(DEFAULT_CONFIG_FILE), false)?,
     };
-    // Flags and environment win over the file, which wins over defaults.
     let (rules_flag, basis_flag, listen_flag) = match &cli.command {
         Command::Allocate {
             rules, cost_basis, ..
@@ -243,346 +305,315 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen } => (None, None, *listen),
         _ => (None, None, None),
     };
-    let settings = file.settings(
+    Ok(file.settings(
         cli.database_url.clone(),
         listen_flag,
         basis_flag,
         rules_flag,
+    ))
+}
+
+/// `allot import ...`.
+async fn import(settings: &Settings, source: ImportSource) -> anyhow::Result<()> {
+    let spec = match source {
+        ImportSource::Focus { files } => ImportSpec::Export {
+            format: imports::Format::Focus,
+            files: Files::Local(files),
+        },
+        ImportSource::Cur {
+            files,
+            endpoint_url,
+        } => ImportSpec::Export {
+            format: imports::Format::Cur,
+            files: Files::from_args(&files, endpoint_url)?,
+        },
+        ImportSource::CostExplorer {
+            start,
+            end,
+            group_by,
+            endpoint_url,
+        } => ImportSpec::CostExplorer {
+            start,
+            end,
+            group_by,
+            endpoint_url,
+        },
+        ImportSource::Usage { files } => return import_usage(settings, &files).await,
+    };
+    import_billing(settings, &spec).await
+}
+
+/// `allot import usage`.
+async fn import_usage(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let summary = service::usage::import_files(&store, &Caller::Operator, files).await?;
+    let list = |months: &[Month]| {
+        if months.is_empty() {
+            "none".to_string()
+        } else {
+            months
+                .iter()
+                .map(Month::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    println!(
+        "imported {} usage records; months: {}; changed (re-allocate them): {}",
+        summary.records,
+        list(&summary.months),
+        list(&summary.changed_months)
     );
-    match cli.command {
-        Command::Import {
-            source: ImportSource::Focus { files },
-        } => {
-            let spec = ImportSpec::Export {
-                format: imports::Format::Focus,
-                files: Files::Local(files),
-            };
-            import(&settings, &spec).await
-        }
-        Command::Import {
-            source:
-                ImportSource::CostExplorer {
-                    start,
-                    end,
-                    group_by,
-                    endpoint_url,
-                },
-        } => {
-            let spec = ImportSpec::CostExplorer {
-                start,
-                end,
-                group_by,
-                endpoint_url,
-            };
-            import(&settings, &spec).await
-        }
-        Command::Import {
-            source:
-                ImportSource::Cur {
-                    files,
-                    endpoint_url,
-                },
-        } => {
-            let spec = ImportSpec::Export {
-                format: imports::Format::Cur,
-                files: Files::from_args(&files, endpoint_url)?,
-            };
-            import(&settings, &spec).await
-        }
-        Command::Import {
-            source: ImportSource::Usage { files },
-        } => {
-            let store = open(&settings.database_url).await?;
-            let summary = usage::import(&store, &files).await?;
-            let list = |months: &[Month]| {
-                if months.is_empty() {
-                    "none".to_string()
-                } else {
-                    months
-                        .iter()
-                        .map(Month::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            };
-            println!(
-                "imported {} usage records; months: {}; changed (re-allocate them): {}",
-                summary.records,
-                list(&summary.months),
-                list(&summary.changed_months)
-            );
-            Ok(())
-        }
-        Command::Init { dir } => {
-            for line in init(&dir)? {
-                println!("{line}");
-            }
-            println!("next: allot import focus FILE..., then allot allocate --month YYYY-MM");
-            Ok(())
-        }
-        Command::Allocate { month, .. } => {
-            let (dir, cost_basis) = (settings.rules_dir.clone(), settings.cost_basis);
-            anyhow::ensure!(
-                dir.is_dir(),
-                "no rules directory `{}`: run `allot init` to write a starter `allot.toml` and `allocation-rules/` (team from a `team` tag, everything else unallocated), or pass `--rules DIR`",
-                dir.display()
-            );
-            let rules = rules::load_dir(&dir).map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}\nthe rules in `{}` are invalid; nothing was allocated",
-                    dir.display()
-                )
-            })?;
-            let store = open(&settings.database_url).await?;
-            let allocation = service::allocate_month(&store, &rules, month, cost_basis).await?;
-            match &allocation.charge {
-                Some(a) => print_allocation(a),
-                None => println!("nothing was charged in {month}"),
-            }
-            if let Some(b) = &allocation.billing {
-                println!(
-                    "invoice {month} (billed cost, `--period billing`): {} source rows, total {}",
-                    b.lines,
-                    present::amounts_text(&b.totals)
-                );
-            }
-            let detection = service::detect_after_change(
-                &store,
-                &settings.anomalies,
-                &settings.webhooks,
-                &[month],
-            )
-            .await?;
-            if let Some(d) = detection {
-                print_detection(&d);
-            }
-            scheduler::deliver_alerts(&store, &settings).await;
-            Ok(())
-        }
-        Command::Anomalies {
-            command: Some(AnomaliesCommand::Detect { month, format }),
-            ..
-        } => {
-            let store = open(&settings.database_url).await?;
-            let d =
-                service::detect_months(&store, &settings.anomalies, &settings.webhooks, &[month])
-                    .await?
-                    .expect("one month was given");
-            anyhow::ensure!(
-                d.cost_basis.is_some(),
-                "month {month} has not been allocated: run `allot allocate --month {month}` first"
-            );
-            scheduler::deliver_alerts(&store, &settings).await;
-            let filter = AnomalyFilter {
-                from: Some(d.from),
-                to: Some(d.to),
-                ..AnomalyFilter::default()
-            };
-            let list = store.anomalies(&filter).await?;
-            if format == Format::Table {
-                print_detection(&d);
-            }
-            print!("{}", present::anomalies_text(&list, format));
-            Ok(())
-        }
-        Command::Anomalies {
-            command: Some(AnomaliesCommand::Ack { id, note }),
-            ..
-        } => {
-            let store = open(&settings.database_url).await?;
-            let acked = store
-                .acknowledge_anomaly(id, &note, chrono::Utc::now())
-                .await?
-                .ok_or_else(|| {
+    Ok(())
+}
+
+/// The rules of `dir`, for a command that would `action` with them.
+fn load_rules(dir: &Path, action: &str) -> anyhow::Result<rules::RuleSet> {
+    rules::load_dir(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nthe rules in `{}` are invalid; {action}",
+            dir.display()
+        )
+    })
+}
+
+/// `allot allocate`: allocates, detects anomalies, sends the alerts due.
+async fn allocate(settings: &Settings, month: Month) -> anyhow::Result<()> {
+    let dir = &settings.rules_dir;
+    anyhow::ensure!(
+        dir.is_dir(),
+        "no rules directory `{}`: run `allot init` to write a starter `allot.toml` and `allocation-rules/` (team from a `team` tag, everything else unallocated), or pass `--rules DIR`",
+        dir.display()
+    );
+    let rules = load_rules(dir, "nothing was allocated")?;
+    let store = open(&settings.database_url).await?;
+    let done = service::allocate(&store, settings, &rules, month).await?;
+    match &done.allocation.charge {
+        Some(a) => print_allocation(a),
+        None => println!("nothing was charged in {month}"),
+    }
+    if let Some(b) = &done.allocation.billing {
+        println!(
+            "invoice {month} (billed cost, `--period billing`): {} source rows, total {}",
+            b.lines,
+            present::amounts_text(&b.totals)
+        );
+    }
+    if let Some(d) = &done.detection {
+        print_detection(d);
+    }
+    Ok(())
+}
+
+/// `allot anomalies detect`.
+async fn detect(settings: &Settings, month: Month, format: Format) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let d = service::detect_months(&store, &settings.anomalies, &settings.webhooks, &[month])
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no month to detect anomalies in"))?;
+    anyhow::ensure!(
+        d.cost_basis.is_some(),
+        "month {month} has not been allocated: run `allot allocate --month {month}` first"
+    );
+    service::anomalies::deliver_alerts(&store, &settings.webhooks).await;
+    let filter = AnomalyFilter {
+        from: Some(d.from),
+        to: Some(d.to),
+        ..AnomalyFilter::default()
+    };
+    let list = service::anomalies::list(&store, &Caller::Operator, &filter).await?;
+    if format == Format::Table {
+        print_detection(&d);
+    }
+    print!("{}", present::anomalies_text(&list, format));
+    Ok(())
+}
+
+/// `allot anomalies ack`.
+async fn acknowledge(settings: &Settings, id: i64, note: &str) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let acked =
+        service::anomalies::acknowledge(&store, &Caller::Operator, id, note, chrono::Utc::now())
+            .await
+            .map_err(|e| match e {
+                ServiceError::UnknownAnomaly(id) => {
                     anyhow::anyhow!("no anomaly `{id}`: list them with `allot anomalies`")
-                })?;
-            println!(
-                "acknowledged #{}: {}",
-                acked.id,
-                present::anomaly_sentence(&acked)
-            );
-            Ok(())
-        }
-        Command::Anomalies {
-            command: None,
-            month,
-            team,
-            status,
-            format,
-        } => {
-            let store = open(&settings.database_url).await?;
-            let filter = AnomalyFilter {
-                from: month.map(|m| m.first_day()),
-                to: month.map(|m| m.last_day()),
-                team: team.as_deref().map(crate::domain::normalise_team_name),
-                status,
-            };
-            let list = store.anomalies(&filter).await?;
-            print!("{}", present::anomalies_text(&list, format));
-            Ok(())
-        }
-        Command::Showback {
-            month,
-            by,
-            period,
-            format,
-        } => {
-            let store = open(&settings.database_url).await?;
-            let (run, report) = service::showback(&store, month, by, period).await?;
-            let stale = service::is_stale(&store, &run).await?;
-            if stale {
-                eprintln!(
-                    "warning: billing data for {month} was imported after it was allocated; run `allot allocate --month {month}` for current figures"
-                );
-            }
-            match format {
-                Format::Table => print!("{}", present::showback_table(&report, period)),
-                Format::Csv => print!("{}", present::showback_csv(&report)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&present::showback_json(&run, &report, stale))?
-                ),
-            }
-            Ok(())
-        }
-        Command::Rules {
-            command: RulesCommand::Check { .. },
-        } => {
-            let dir = &settings.rules_dir;
-            match rules::load_dir(dir) {
-                Ok(set) => {
-                    println!(
-                        "{}: {} rules, {} pools, ok",
-                        dir.display(),
-                        set.rules.len(),
-                        set.pools.len()
-                    );
-                    Ok(())
                 }
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
-                }
-            }
-        }
-        Command::Rules {
-            command:
-                RulesCommand::Explain {
-                    month,
-                    team,
-                    period,
-                    format,
-                },
-        } => {
-            let store = open(&settings.database_url).await?;
-            let (run, explanation) = service::explain(&store, month, &team, period).await?;
-            if service::is_stale(&store, &run).await? {
-                eprintln!(
-                    "warning: billing data for {month} was imported after it was allocated; run `allot allocate --month {month}` for current figures"
-                );
-            }
-            match format {
-                Format::Table => print!("{}", present::explanation_table(&explanation)),
-                Format::Csv => print!("{}", present::explanation_csv(&explanation)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&present::explanation_json(&explanation))?
-                ),
-            }
-            Ok(())
-        }
-        Command::Rules {
-            command: RulesCommand::Preview { month, format, .. },
-        } => {
-            let dir = settings.rules_dir.clone();
-            let rules = rules::load_dir(&dir).map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}\nthe rules in `{}` are invalid; nothing to preview",
-                    dir.display()
-                )
+                other => other.into(),
             })?;
-            let store = open(&settings.database_url).await?;
-            let (run, candidate, rows) = service::preview(&store, &rules, month).await?;
-            let notes = present::allocation_notes(&candidate);
-            match format {
-                Format::Table => print!(
-                    "{}",
-                    present::preview_table(month, run.cost_basis, &rows, &notes)
-                ),
-                Format::Csv => print!("{}", present::preview_csv(month, &rows)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&present::preview_json(
-                        month,
-                        run.cost_basis,
-                        &rows,
-                        &notes
-                    ))?
-                ),
-            }
+    println!(
+        "acknowledged #{}: {}",
+        acked.id,
+        present::anomaly_sentence(&acked)
+    );
+    Ok(())
+}
+
+/// `allot anomalies`.
+async fn anomalies(
+    settings: &Settings,
+    month: Option<Month>,
+    team: Option<&str>,
+    status: Option<AnomalyStatus>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let filter = AnomalyFilter {
+        from: month.map(|m| m.first_day()),
+        to: month.map(|m| m.last_day()),
+        team: team.map(crate::domain::normalise_team_name),
+        status,
+    };
+    let list = service::anomalies::list(&store, &Caller::Operator, &filter).await?;
+    print!("{}", present::anomalies_text(&list, format));
+    Ok(())
+}
+
+/// Warns when the month's inputs changed after it was allocated.
+async fn warn_if_stale(store: &Store, run: &AllocationRun) -> anyhow::Result<bool> {
+    let stale = service::is_stale(store, run).await?;
+    if stale {
+        eprintln!(
+            "warning: billing data for {0} was imported after it was allocated; run `allot allocate --month {0}` for current figures",
+            run.month
+        );
+    }
+    Ok(stale)
+}
+
+/// `allot showback`.
+async fn showback(
+    settings: &Settings,
+    month: Month,
+    by: GroupBy,
+    period: Period,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let (run, report) = service::showback(&store, &Caller::Operator, month, by, period).await?;
+    let stale = warn_if_stale(&store, &run).await?;
+    match format {
+        Format::Table => print!("{}", present::showback_table(&report, period)),
+        Format::Csv => print!("{}", present::showback_csv(&report)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&present::showback_json(&run, &report, stale))?
+        ),
+    }
+    Ok(())
+}
+
+/// `allot rules check`.
+fn check_rules(dir: &Path) -> anyhow::Result<()> {
+    match rules::load_dir(dir) {
+        Ok(set) => {
+            println!(
+                "{}: {} rules, {} pools, ok",
+                dir.display(),
+                set.rules.len(),
+                set.pools.len()
+            );
             Ok(())
         }
-        Command::Serve { .. } => {
-            let listen = settings.listen;
-            let store = open(&settings.database_url).await?;
-            serve(store, listen, settings).await
-        }
-        Command::Demo {
-            listen,
-            database,
-            no_serve,
-        } => {
-            let prepared = demo::prepare(&database).await?;
-            print_allocation(&prepared.allocation);
-            print!(
-                "{}",
-                present::showback_table(&prepared.showback, Period::Charge)
-            );
-            if no_serve {
-                return Ok(());
-            }
-            let app = Application::build(prepared.store, listen)
-                .await
-                .with_context(|| {
-                    format!("cannot listen on `{listen}`; pass --listen with a free address")
-                })?;
-            let addr = app.local_addr()?;
-            let month = prepared.allocation.month;
-            println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop). Open:");
-            println!("  http://{addr}/api/v1/showback?month={month}");
-            println!("  http://{addr}/api/v1/showback?month={month}&group_by=team,service");
-            println!("  http://{addr}/api/v1/showback?month={month}&format=csv");
-            println!(
-                "  http://{addr}/api/v1/teams/payments/costs?from={}&to={}",
-                month.first_day(),
-                month
-                    .end_exclusive()
-                    .pred_opt()
-                    .unwrap_or(month.first_day())
-            );
-            println!(
-                "  http://{addr}/api/v1/teams/payments/costs?from={}&to={}&granularity=month",
-                month.first_day(),
-                month
-                    .end_exclusive()
-                    .pred_opt()
-                    .unwrap_or(month.first_day())
-            );
-            println!("  http://{addr}/api/v1/teams/payments/explain?month={month}");
-            println!("  http://{addr}/healthz");
-            println!(
-                "the database is `{0}`; from another terminal, try\n  cargo run --release -- --database-url sqlite://{0} rules explain --month {month} --team payments",
-                database.display()
-            );
-            app.run_until(shutdown_signal()).await?;
-            Ok(())
+        Err(errors) => {
+            eprintln!("{errors}");
+            bail!("{} error(s) in `{}`", errors.0.len(), dir.display())
         }
     }
 }
 
+/// `allot rules explain`.
+async fn explain(
+    settings: &Settings,
+    month: Month,
+    team: &str,
+    period: Period,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let (run, explanation) =
+        service::explain(&store, &Caller::Operator, month, team, period).await?;
+    warn_if_stale(&store, &run).await?;
+    match format {
+        Format::Table => print!("{}", present::explanation_table(&explanation)),
+        Format::Csv => print!("{}", present::explanation_csv(&explanation)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&present::explanation_json(&explanation))?
+        ),
+    }
+    Ok(())
+}
+
+/// `allot rules preview`.
+async fn preview(settings: &Settings, month: Month, format: Format) -> anyhow::Result<()> {
+    let rules = load_rules(&settings.rules_dir, "nothing to preview")?;
+    let store = open(&settings.database_url).await?;
+    let (run, candidate, rows) = service::preview(&store, &Caller::Operator, &rules, month).await?;
+    let notes = present::allocation_notes(&candidate);
+    match format {
+        Format::Table => print!(
+            "{}",
+            present::preview_table(month, run.cost_basis, &rows, &notes)
+        ),
+        Format::Csv => print!("{}", present::preview_csv(month, &rows)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&present::preview_json(
+                month,
+                run.cost_basis,
+                &rows,
+                &notes
+            ))?
+        ),
+    }
+    Ok(())
+}
+
+/// `allot demo`.
+async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow::Result<()> {
+    let prepared = demo::prepare(database).await?;
+    print_allocation(&prepared.allocation);
+    print!(
+        "{}",
+        present::showback_table(&prepared.showback, Period::Charge)
+    );
+    if no_serve {
+        return Ok(());
+    }
+    let app = Application::build(prepared.store, listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on `{listen}`; pass --listen with a free address")
+        })?;
+    let addr = app.local_addr()?;
+    let month = prepared.allocation.month;
+    let last_day = month.last_day();
+    println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop). Open:");
+    println!("  http://{addr}/api/v1/showback?month={month}");
+    println!("  http://{addr}/api/v1/showback?month={month}&group_by=team,service");
+    println!("  http://{addr}/api/v1/showback?month={month}&format=csv");
+    println!(
+        "  http://{addr}/api/v1/teams/payments/costs?from={}&to={last_day}",
+        month.first_day()
+    );
+    println!(
+        "  http://{addr}/api/v1/teams/payments/costs?from={}&to={last_day}&granularity=month",
+        month.first_day()
+    );
+    println!("  http://{addr}/api/v1/teams/payments/explain?month={month}");
+    println!("  http://{addr}/healthz");
+    println!(
+        "the database is `{0}`; from another terminal, try\n  cargo run --release -- --database-url sqlite://{0} rules explain --month {month} --team payments",
+        database.display()
+    );
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
 async fn open(url: &str) -> anyhow::Result<Store> {
     // The store's errors name the database (its password hidden).
-    Ok(Store::connect(url).await?)
+    Ok(service::connect(url).await?)
 }
 
 async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::Result<()> {
@@ -661,7 +692,7 @@ pub fn init(dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// `allot import focus|cur|cost-explorer`: imports and says what changed.
-async fn import(settings: &Settings, spec: &ImportSpec) -> anyhow::Result<()> {
+async fn import_billing(settings: &Settings, spec: &ImportSpec) -> anyhow::Result<()> {
     let store = open(&settings.database_url).await?;
     let started = std::time::Instant::now();
     let today = chrono::Utc::now().date_naive();

@@ -8,7 +8,9 @@ use anyhow::Context;
 
 use crate::domain::{CostBasis, Month, Period};
 use crate::engine::{Allocation, GroupBy, Showback};
-use crate::importers::{Progress, focus};
+use crate::importers::Progress;
+use crate::service::Caller;
+use crate::service::imports::{self, Files, Format, ImportSpec};
 use crate::store::Store;
 use crate::{rules, service};
 
@@ -55,12 +57,17 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
             }
         }
     }
-    let store = Store::connect(&format!("sqlite://{}", database.display())).await?;
+    let store = service::connect(&format!("sqlite://{}", database.display())).await?;
     let dir = tempdir()?;
     let path = dir.join(FIXTURE.0);
     std::fs::write(&path, FIXTURE.1)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
-    let imported = focus::import(&store, &[path], Progress::Hidden).await;
+    let spec = ImportSpec::Export {
+        format: Format::Focus,
+        files: Files::Local(vec![path]),
+    };
+    let today = chrono::Utc::now().date_naive();
+    let imported = imports::import(&store, &spec, Progress::Hidden.into(), today).await;
     let _ = std::fs::remove_dir_all(&dir);
     imported?;
     let sources: Vec<(PathBuf, String)> = RULES
@@ -74,7 +81,14 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
         .await?
         .charge
         .ok_or(service::ServiceError::NoData(month))?;
-    let (_, showback) = service::showback(&store, month, GroupBy::Team, Period::Charge).await?;
+    let (_, showback) = service::showback(
+        &store,
+        &Caller::Operator,
+        month,
+        GroupBy::Team,
+        Period::Charge,
+    )
+    .await?;
     Ok(Prepared {
         store,
         allocation,

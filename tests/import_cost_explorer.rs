@@ -175,8 +175,8 @@ backend_tests! {
             anomalies: Default::default(),
             webhooks: vec![],
         };
-        let outcome = allot::scheduler::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
-        let allot::scheduler::Outcome::Ran(run) = outcome else { panic!("busy") };
+        let outcome = allot::service::runs::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
+        let allot::service::runs::Outcome::Ran(run) = outcome else { panic!("busy") };
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
         assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);
         assert!(db.store.allocation(allot::domain::Period::Charge, Month::parse("2026-10").unwrap()).await.unwrap().is_some(), "re-allocated");

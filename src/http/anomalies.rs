@@ -15,6 +15,7 @@ use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
 use crate::engine::anomaly::AnomalyStatus;
 use crate::present;
+use crate::service::{self, Caller, ServiceError};
 use crate::store::AnomalyFilter;
 
 pub fn router() -> Router<AppState> {
@@ -51,11 +52,7 @@ async fn list(
         team,
         status,
     };
-    let list = state
-        .store
-        .anomalies(&filter)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let list = service::anomalies::list(&state.store, &Caller::Client, &filter).await?;
     if csv {
         Ok(csv_attachment(
             "anomalies.csv",
@@ -88,11 +85,17 @@ async fn acknowledge(
         )
     })?;
     let Json(body) = body.map_err(super::error::body_rejection)?;
-    let acked = state
-        .store
-        .acknowledge_anomaly(number, body.note.trim(), Utc::now())
-        .await
-        .map_err(anyhow::Error::from)?
-        .ok_or(ApiError::UnknownAnomaly(id))?;
+    let acked = service::anomalies::acknowledge(
+        &state.store,
+        &Caller::Client,
+        number,
+        &body.note,
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        ServiceError::UnknownAnomaly(_) => ApiError::UnknownAnomaly(id),
+        other => other.into(),
+    })?;
     Ok(Json(present::anomaly_json(&acked)).into_response())
 }

@@ -138,6 +138,10 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NothingCharged(m) => ApiError::NothingCharged(m.to_string()),
             ServiceError::OutOfRange(e) => ApiError::Unprocessable(e.to_string()),
+            ServiceError::UnknownSource(s) => ApiError::UnknownSource(s),
+            e @ (ServiceError::BadUsageRecord { .. }
+            | ServiceError::DuplicateUsageRecord { .. }) => ApiError::BadBody(e.to_string()),
+            ServiceError::Store(e) => e.into(),
             other => ApiError::Internal(other.into()),
         }
     }

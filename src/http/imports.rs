@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{ApiError, AppState};
-use crate::scheduler::{self, Outcome};
+use crate::service::runs::Outcome;
+use crate::service::{self, Caller};
 use crate::store::ImportRun;
-use crate::store::Trigger;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,13 +47,8 @@ async fn list(
                 .ok_or(format!("expected a number from 1 to 1000, found `{s}`"))
         })?
         .unwrap_or(50);
-    // A run whose process died shows as what it is once its lease lapsed.
-    state.store.fail_lapsed_runs(chrono::Utc::now()).await?;
-    let runs = state
-        .store
-        .import_runs(limit)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let runs =
+        service::runs::list(&state.store, &Caller::Client, limit, chrono::Utc::now()).await?;
     Ok(Json(json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()})).into_response())
 }
 
@@ -68,15 +63,7 @@ async fn run(
         .settings
         .clone()
         .ok_or_else(|| ApiError::UnknownSource(name.clone()))?;
-    let source = settings
-        .sources
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| ApiError::UnknownSource(name.clone()))?;
-    match scheduler::run_once(&state.store, &settings, source, Trigger::Manual)
-        .await
-        .map_err(anyhow::Error::from)?
-    {
+    match service::runs::run_source(&state.store, &Caller::Client, &settings, &name).await? {
         Outcome::Ran(run) => Ok(Json(run_json(&run)).into_response()),
         Outcome::Busy => Err(ApiError::Busy(name)),
     }

@@ -123,13 +123,14 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": state.store.backend()})).into_response(),
+    let (database, answer) = crate::service::health(&state.store).await;
+    match answer {
+        Ok(()) => Json(json!({"status": "ok", "database": database})).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": state.store.backend()})),
+                Json(json!({"status": "unavailable", "database": database})),
             )
                 .into_response()
         }

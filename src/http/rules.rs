@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::params::Params;
 use super::{ApiError, AppState, csv_attachment, wants_csv};
 use crate::domain::Month;
+use crate::service::Caller;
 use crate::{present, rules, service};
 
 pub fn router() -> Router<AppState> {
@@ -54,7 +55,8 @@ async fn preview(
         .map(|(n, t)| (PathBuf::from(n), t))
         .collect();
     let rules = rules::check(&sources).map_err(|e| ApiError::InvalidRules(e.to_string()))?;
-    let (run, candidate, rows) = service::preview(&state.store, &rules, month).await?;
+    let (run, candidate, rows) =
+        service::preview(&state.store, &Caller::Client, &rules, month).await?;
     if csv {
         Ok(csv_attachment(
             &format!("preview-{month}.csv"),

@@ -10,6 +10,7 @@ use super::params::Params;
 use super::{ApiError, AppState, csv_attachment, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::GroupBy;
+use crate::service::Caller;
 use crate::{present, service};
 
 pub fn router() -> Router<AppState> {
@@ -30,7 +31,8 @@ async fn showback(
         .optional("period", str::parse::<Period>)?
         .unwrap_or_default();
     let csv = wants_csv(p.get("format"), &headers)?;
-    let (run, report) = service::showback(&state.store, month, group_by, period).await?;
+    let (run, report) =
+        service::showback(&state.store, &Caller::Client, month, group_by, period).await?;
     let stale = service::is_stale(&state.store, &run).await?;
     if stale {
         tracing::warn!(%month, "serving a showback allocated before the latest import");

@@ -13,6 +13,7 @@ use super::params::{Params, date};
 use super::{ApiError, AppState, csv_attachment, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::Granularity;
+use crate::service::Caller;
 use crate::{present, service};
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +46,8 @@ async fn costs(
         .optional("granularity", str::parse::<Granularity>)?
         .unwrap_or(Granularity::Day);
     let csv = wants_csv(p.get("format"), &headers)?;
-    let costs = service::team_costs(&state.store, &team, from, to, granularity).await?;
+    let costs =
+        service::team_costs(&state.store, &Caller::Client, &team, from, to, granularity).await?;
     if csv {
         Ok(csv_attachment(
             &format!("{}-costs-{from}-{to}.csv", costs.owner.name()),
@@ -69,7 +71,8 @@ async fn explain(
         .optional("period", str::parse::<Period>)?
         .unwrap_or_default();
     let csv = wants_csv(p.get("format"), &headers)?;
-    let (_, explanation) = service::explain(&state.store, month, &team, period).await?;
+    let (_, explanation) =
+        service::explain(&state.store, &Caller::Client, month, &team, period).await?;
     if csv {
         Ok(csv_attachment(
             &format!("{}-explain-{month}.csv", explanation.owner.name()),

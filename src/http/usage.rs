@@ -1,8 +1,6 @@
 //! `POST /api/v1/usage`: record usage metrics (the weights of `usage`
 //! splits) as JSON; the same records `allot import usage` reads from CSV.
 
-use std::collections::HashSet;
-
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +12,9 @@ use serde_json::value::RawValue;
 
 use super::params::Params;
 use super::{ApiError, AppState};
-use crate::domain::{Month, UsageRecord};
-use crate::importers::usage::parse_record;
+use crate::domain::Month;
+use crate::service::usage::UsageInput;
+use crate::service::{self, Caller};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/usage", post(record))
@@ -45,46 +44,31 @@ async fn record(
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
     let Json(body) = body.map_err(super::error::body_rejection)?;
-    let mut records: Vec<UsageRecord> = Vec::with_capacity(body.records.len());
-    let mut seen = HashSet::new();
-    for (i, r) in body.records.iter().enumerate() {
-        let raw = r.quantity.get();
-        let quantity = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string());
-        let record =
-            parse_record(&r.date, &r.team, &r.metric, &quantity).map_err(|(field, expected)| {
-                let found = match field {
-                    "date" => r.date.as_str(),
-                    "team" => r.team.as_str(),
-                    "metric" => r.metric.as_str(),
-                    _ => quantity.as_str(),
-                };
-                ApiError::BadBody(format!(
-                    "records[{i}].{field}: expected {expected}, found `{found}`"
-                ))
-            })?;
-        if !seen.insert((record.date, record.team.clone(), record.metric.clone())) {
-            return Err(ApiError::BadBody(format!(
-                "records[{i}]: a second record for {} {} {}; send one per date, team and metric",
-                record.date, record.team, record.metric
-            )));
-        }
-        records.push(record);
-    }
-    let changed: Vec<String> = state
-        .store
-        .upsert_usage_waiting(&records, Some(super::error::WRITE_WAIT))
-        .await?
+    let inputs: Vec<UsageInput> = body
+        .records
         .iter()
-        .map(Month::to_string)
+        .map(|r| {
+            let raw = r.quantity.get();
+            UsageInput {
+                date: r.date.clone(),
+                team: r.team.clone(),
+                metric: r.metric.clone(),
+                quantity: serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string()),
+            }
+        })
         .collect();
-    let mut months: Vec<String> = records
-        .iter()
-        .map(|r| Month::of(r.date).to_string())
-        .collect();
-    months.sort();
-    months.dedup();
-    Ok(
-        Json(json!({"records": records.len(), "months": months, "changed_months": changed}))
-            .into_response(),
+    let summary = service::usage::record(
+        &state.store,
+        &Caller::Client,
+        &inputs,
+        Some(super::error::WRITE_WAIT),
     )
+    .await?;
+    let list = |months: &[Month]| months.iter().map(Month::to_string).collect::<Vec<_>>();
+    Ok(Json(json!({
+        "records": summary.records,
+        "months": list(&summary.months),
+        "changed_months": list(&summary.changed_months),
+    }))
+    .into_response())
 }

@@ -1,9 +1,9 @@
 //! Usage-metric importer: CSV with the columns `date,team,metric,quantity`
 //! (any order, a header row). `date` is a day (`2026-10-05`) or a month
 //! (`2026-10`, recorded on its first day). The file is checked completely
-//! before anything is stored; then it is stored in one transaction.
+//! before anything is stored (`service::usage` stores it, in one
+//! transaction).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -11,13 +11,16 @@ use rust_decimal::Decimal;
 
 use super::values::decimal;
 use super::{CsvFile, ImportError};
-use crate::domain::{Metric, Month, TeamId, UsageRecord};
-use crate::store::Store;
+use crate::domain::{Metric, Month, TeamId, UsageKeys, UsageRecord};
 
 const EXPECTED: &str = "a usage file with the columns date,team,metric,quantity";
 
-/// Reads and checks a usage CSV file.
-pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
+/// Where a usage record was read: a file and its line.
+pub type RecordAt = (PathBuf, u64);
+
+/// Reads and checks a usage CSV file, one of a batch whose records `keys`
+/// holds: a batch has one record per date, team and metric.
+pub fn read(path: &Path, keys: &mut UsageKeys<RecordAt>) -> Result<Vec<UsageRecord>, ImportError> {
     let io = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
@@ -41,7 +44,6 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
         (col("date")?, col("team")?, col("metric")?, col("quantity")?);
     index.finish()?;
     let mut records = Vec::new();
-    let mut seen: HashMap<(NaiveDate, TeamId, Metric), u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     while csv.read(&mut record)? {
         let line = record.position().map(|p| p.line()).unwrap_or(0);
@@ -59,12 +61,7 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
             get(metric_col),
             get(quantity_col),
         ];
-        let UsageRecord {
-            date,
-            team,
-            metric,
-            quantity,
-        } = parse_record(cells[0], cells[1], cells[2], cells[3]).map_err(
+        let parsed = parse_record(cells[0], cells[1], cells[2], cells[3]).map_err(
             |(column, expected)| {
                 let found = match column {
                     "date" => cells[0],
@@ -75,19 +72,19 @@ pub fn read(path: &Path) -> Result<Vec<UsageRecord>, ImportError> {
                 err(column, expected, found)
             },
         )?;
-        if let Some(first) = seen.insert((date, team.clone(), metric.clone()), line) {
+        if let Err((file, first)) = keys.insert(&parsed, (path.to_path_buf(), line)) {
+            let place = if file == path {
+                format!("line {first}")
+            } else {
+                format!("`{}` line {first}", file.display())
+            };
             return Err(err(
                 "date",
-                &format!("one row per date, team and metric (line {first} has the same)"),
+                &format!("one row per date, team and metric ({place} has the same)"),
                 get(date_col),
             ));
         }
-        records.push(UsageRecord {
-            date,
-            team,
-            metric,
-            quantity,
-        });
+        records.push(parsed);
     }
     Ok(records)
 }
@@ -130,34 +127,4 @@ fn column_key(name: &str) -> String {
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
     crate::domain::month::parse_day(t).or_else(|| Month::parse(t).ok().map(|m| m.first_day()))
-}
-
-/// What a usage import stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageSummary {
-    pub records: u64,
-    pub months: Vec<Month>,
-    /// Months whose figures changed: their allocations are stale.
-    pub changed_months: Vec<Month>,
-}
-
-/// Imports usage files: all are checked before any is stored, then stored
-/// in one transaction.
-pub async fn import(store: &Store, paths: &[PathBuf]) -> Result<UsageSummary, ImportError> {
-    if paths.is_empty() {
-        return Err(ImportError::NoFiles);
-    }
-    let mut records = Vec::new();
-    for path in paths {
-        records.extend(read(path)?);
-    }
-    let changed_months = store.upsert_usage(&records).await?;
-    let mut months: Vec<Month> = records.iter().map(|r| Month::of(r.date)).collect();
-    months.sort();
-    months.dedup();
-    Ok(UsageSummary {
-        records: records.len() as u64,
-        months,
-        changed_months,
-    })
 }

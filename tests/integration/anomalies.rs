@@ -14,8 +14,8 @@ use allot::domain::{CostBasis, Month};
 use allot::engine::anomaly::AnomalySettings;
 use allot::engine::anomaly::AnomalyStatus;
 use allot::present;
-use allot::scheduler::{Outcome, run_once};
 use allot::service;
+use allot::service::runs::{Outcome, run_once};
 use allot::store::AnomalyFilter;
 use allot::store::{RunStatus, Trigger};
 use axum::http::StatusCode;
@@ -238,7 +238,7 @@ backend_tests! {
         assert_eq!(seen.lock().unwrap().len(), 2);
         let later = chrono::Utc::now() + chrono::Duration::hours(1);
         let client = alerts::client();
-        let done = alerts::deliver_due(&db.store, &settings.webhooks, &client, later).await.unwrap();
+        let done = allot::service::anomalies::deliver_due(&db.store, &settings.webhooks, &client, later).await.unwrap();
         assert_eq!((done.sent, done.retrying), (1, 0));
         {
             let seen = seen.lock().unwrap();
@@ -261,7 +261,7 @@ backend_tests! {
         let reopened = allot::store::Store::connect(&db.url).await.unwrap();
         let d = service::detect_months(&reopened, &settings.anomalies, &settings.webhooks, &[september]).await.unwrap().unwrap();
         assert_eq!((d.saved.new.len(), d.saved.updated), (0, 1), "{d:?}");
-        let done = alerts::deliver_due(&reopened, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap();
+        let done = allot::service::anomalies::deliver_due(&reopened, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap();
         assert_eq!(done, alerts::Delivered::default());
         assert_eq!(seen.lock().unwrap().len(), 3);
 
@@ -345,18 +345,18 @@ backend_tests! {
             // What was read before the claim cannot be claimed again.
             assert!(db.store.claim_notification(p, until).await.unwrap().is_none());
         }
-        assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, now).await.unwrap(), alerts::Delivered::default());
+        assert_eq!(allot::service::anomalies::deliver_due(&db.store, &settings.webhooks, &client, now).await.unwrap(), alerts::Delivered::default());
         assert!(seen.lock().unwrap().is_empty());
         // Once it expires, two passes at once send each alert once.
         let later = now + chrono::Duration::hours(1);
         let (a, b) = tokio::join!(
-            alerts::deliver_due(&db.store, &settings.webhooks, &client, later),
-            alerts::deliver_due(&db.store, &settings.webhooks, &client, later),
+            allot::service::anomalies::deliver_due(&db.store, &settings.webhooks, &client, later),
+            allot::service::anomalies::deliver_due(&db.store, &settings.webhooks, &client, later),
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a.sent + b.sent, 2, "{a:?} {b:?}");
         assert_eq!(seen.lock().unwrap().len(), 2);
-        assert_eq!(alerts::deliver_due(&db.store, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap(), alerts::Delivered::default());
+        assert_eq!(allot::service::anomalies::deliver_due(&db.store, &settings.webhooks, &client, later + chrono::Duration::hours(1)).await.unwrap(), alerts::Delivered::default());
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
 }

@@ -66,7 +66,8 @@ fn lines(dir: &Path) -> Vec<StoredLine> {
 fn run(dir: &Path) -> String {
     let rules = allot::rules::load_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let usage = if dir.join("usage.csv").exists() {
-        allot::importers::usage::read(&dir.join("usage.csv")).expect("usage.csv")
+        allot::importers::usage::read(&dir.join("usage.csv"), &mut Default::default())
+            .expect("usage.csv")
     } else {
         vec![]
     };

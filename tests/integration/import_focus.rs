@@ -307,11 +307,11 @@ backend_tests! {
         let (_e, restated) = common::write_temp("v2.csv", &csv(&main));
         let s = focus::import(&db.store, &[restated], Progress::Hidden).await.unwrap();
         assert_eq!(s.changed_months, vec![august, Month::parse("2024-09").unwrap()]);
-        let (run, _) = allot::service::showback(&db.store, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (run, _) = allot::service::showback(&db.store, &allot::service::Caller::Operator, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(allot::service::is_stale(&db.store, &run).await.unwrap());
         assert!(allot::service::allocate_month(&db.store, &rules, august, CostBasis::Effective).await.is_err());
         assert!(matches!(
-            allot::service::showback(&db.store, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await,
+            allot::service::showback(&db.store, &allot::service::Caller::Operator, august, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await,
             Err(allot::service::ServiceError::NotAllocated(_))
         ));
     }
@@ -355,15 +355,15 @@ backend_tests! {
         ];
         for (m, period, total) in expect {
             for by in [Team, TeamService] {
-                let (run, report) = showback(&db.store, m, by, period).await.unwrap();
+                let (run, report) = showback(&db.store, &allot::service::Caller::Operator, m, by, period).await.unwrap();
                 assert_eq!(totals(&report), vec![d(total)], "{m} {period} by {by:?}");
                 assert_eq!(run.period, period);
                 let basis = if period == Billing { CostBasis::Billed } else { CostBasis::Effective };
                 assert_eq!(report.cost_basis, basis);
             }
         }
-        assert!(matches!(showback(&db.store, m10, Team, Charge).await, Err(ServiceError::NothingCharged(_))));
-        let (_, explained) = allot::service::explain(&db.store, m9, "data", Billing).await.unwrap();
+        assert!(matches!(showback(&db.store, &allot::service::Caller::Operator, m10, Team, Charge).await, Err(ServiceError::NothingCharged(_))));
+        let (_, explained) = allot::service::explain(&db.store, &allot::service::Caller::Operator, m9, "data", Billing).await.unwrap();
         assert_eq!(explained.totals.values().copied().collect::<Vec<_>>(), vec![d("13.00")]);
 
         // A restated September invoice changes August's charges too: both
@@ -371,10 +371,10 @@ backend_tests! {
         let (_c, restated) = common::write_temp("sep2.csv", &september("3.30"));
         let s = focus::import(&db.store, &[restated], Progress::Hidden).await.unwrap();
         assert_eq!(s.changed_months, vec![m8, m9, m10]);
-        let (run, _) = showback(&db.store, m9, Team, Billing).await.unwrap();
+        let (run, _) = showback(&db.store, &allot::service::Caller::Operator, m9, Team, Billing).await.unwrap();
         assert!(is_stale(&db.store, &run).await.unwrap(), "the September invoice view is stale");
         allocate_month(&db.store, &rules, m9, CostBasis::Effective).await.unwrap();
-        let (run, report) = showback(&db.store, m9, Team, Billing).await.unwrap();
+        let (run, report) = showback(&db.store, &allot::service::Caller::Operator, m9, Team, Billing).await.unwrap();
         assert!(!is_stale(&db.store, &run).await.unwrap());
         assert_eq!(totals(&report), vec![d("13.30")]);
         assert_eq!(db.store.stale_months().await.unwrap(), vec![m8, m10]);
@@ -393,16 +393,16 @@ backend_tests! {
         let rules = common::shipped_rules();
         let month = Month::parse("2024-09").unwrap();
         allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert_eq!(report.totals.values().copied().collect::<Vec<_>>(), vec![d("14.98")]);
         assert!(report.rows.iter().any(|r| r.owner.name() == "unallocated"));
         // The invoice view: BilledCost of billing period 2024-09 is 20.28
         // (its charges come to 20.52, 0.24 of which is on the October invoice).
-        let (_, invoice) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
+        let (_, invoice) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
         assert_eq!(invoice.totals.values().copied().collect::<Vec<_>>(), vec![d("20.28")]);
         let october = Month::parse("2024-10").unwrap();
         allot::service::allocate_month(&db.store, &rules, october, CostBasis::Effective).await.unwrap();
-        let (_, invoice) = allot::service::showback(&db.store, october, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
+        let (_, invoice) = allot::service::showback(&db.store, &allot::service::Caller::Operator, october, allot::engine::GroupBy::Team, allot::domain::Period::Billing).await.unwrap();
         assert_eq!(invoice.totals.values().copied().collect::<Vec<_>>(), vec![d("0.24")]);
     }
 }
@@ -612,13 +612,13 @@ backend_tests! {
         .await
         .unwrap();
         assert!(interleaved);
-        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         let shown: Decimal = report.rows.iter().map(|r| r.total_cost).sum();
         assert_eq!(shown, d("62.5"), "the allocation read the month before the import");
         assert!(allot::service::is_stale(&db.store, &run).await.unwrap(), "and says it is stale");
         assert_eq!(db.store.stale_months().await.unwrap(), vec![month]);
         allot::service::allocate_month(&db.store, &rules, month, CostBasis::Effective).await.unwrap();
-        let (run, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert_eq!(report.rows.iter().map(|r| r.total_cost).sum::<Decimal>(), d("75"));
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap());
     }
@@ -634,11 +634,11 @@ backend_tests! {
         let (_d, path) = common::write_temp("evil.csv", &csv(&[evil, plus]));
         focus::import(&db.store, &[path], Progress::Hidden).await.unwrap();
         allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::TeamService, allot::domain::Period::Charge).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::TeamService, allot::domain::Period::Charge).await.unwrap();
         let text = allot::present::showback_csv(&report);
         assert!(text.contains("2024-09,payments,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",USD,effective,-3.00,0.00,-3.00\r\n"), "{text}");
         assert!(text.contains("2024-09,payments,'@SUM(A1),USD,effective,5.00,0.00,5.00\r\n"), "{text}");
-        let costs = allot::service::team_costs(&db.store, "payments", month.first_day(), month.last_day(), allot::engine::Granularity::Month).await.unwrap();
+        let costs = allot::service::team_costs(&db.store, &allot::service::Caller::Operator, "payments", month.first_day(), month.last_day(), allot::engine::Granularity::Month).await.unwrap();
         let text = allot::present::team_costs_csv(&costs);
         assert!(text.contains(",'@SUM(A1),5.00\r\n") && text.contains(",-3.00\r\n"), "{text}");
     }
@@ -733,7 +733,7 @@ backend_tests! {
             assert_eq!(total(&from_parquet, basis), total(&from_csv, basis), "{basis:?}");
         }
         allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
-        let (_, report) = allot::service::showback(&db.store, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (_, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
         assert_eq!(allot::present::showback_csv(&report), golden, "tags from the Parquet map give the same owners");
     }

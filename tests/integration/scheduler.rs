@@ -11,7 +11,7 @@ use std::str::FromStr;
 use allot::config::{Settings, Source, SourceKind};
 use allot::domain::{CostBasis, Month};
 use allot::engine::GroupBy;
-use allot::scheduler::{Outcome, run_once};
+use allot::service::runs::{Outcome, run_once};
 use allot::store::{RunStatus, Trigger};
 
 fn settings(dir: &Path, kind: SourceKind) -> Settings {
@@ -52,7 +52,7 @@ backend_tests! {
         assert_eq!((first.status.as_str(), first.rows_read), ("succeeded", 408));
         // October, and the November invoice that holds one of its credits.
         assert_eq!(first.months, vec![Month::parse("2026-10").unwrap(), Month::parse("2026-11").unwrap()]);
-        let (run, report) = allot::service::showback(&db.store, Month::parse("2026-10").unwrap(), GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (run, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, Month::parse("2026-10").unwrap(), GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap(), "the changed month was re-allocated");
         assert_eq!(report.totals.values().map(|t| t.to_string()).collect::<Vec<_>>(), vec!["538.59", "3254.67"]);
         let second = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Manual).await.unwrap());
@@ -141,7 +141,7 @@ backend_tests! {
         let options = allot::importers::ReadOptions { run: Some(killed), ..Default::default() };
         allot::importers::focus::import(&db.store, &[dir.path().join("part-1.csv")], options).await.unwrap();
         assert!(matches!(
-            allot::service::showback(&db.store, month, GroupBy::Team, allot::domain::Period::Charge).await,
+            allot::service::showback(&db.store, &allot::service::Caller::Operator, month, GroupBy::Team, allot::domain::Period::Charge).await,
             Err(allot::service::ServiceError::NotAllocated(_))
         ));
         // The next run imports nothing new, yet re-allocates the month left stale.
@@ -155,7 +155,7 @@ backend_tests! {
             Some("interrupted after its import was stored; the months it changed are re-allocated by the next run")
         );
         assert_eq!((killed.rows_read, killed.months.clone()), (next.rows_read, vec![month, month.next()]));
-        let (run, report) = allot::service::showback(&restarted, month, GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
+        let (run, report) = allot::service::showback(&restarted, &allot::service::Caller::Operator, month, GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(!allot::service::is_stale(&restarted, &run).await.unwrap());
         assert!(!report.rows.is_empty());
         // And a run after that has nothing left to re-allocate.

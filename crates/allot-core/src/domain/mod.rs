@@ -11,4 +11,4 @@ pub use cost_line::{ChargeCategory, CostBasis, CostLine, Period, StoredLine, Tag
 pub use money::{Currency, Money};
 pub use month::Month;
 pub use team::{Owner, TeamId, TeamIdError, UNALLOCATED, normalise_team_name};
-pub use usage::{Metric, UsageRecord};
+pub use usage::{Metric, UsageKeys, UsageRecord};

@@ -57,9 +57,58 @@ pub struct UsageRecord {
     pub quantity: Decimal,
 }
 
+/// The records seen so far of one batch, by what identifies a figure
+/// (date, team and metric): a batch may hold one record per key, however
+/// it arrives (CSV files, an API body). `P` is where a record came from.
+#[derive(Debug)]
+pub struct UsageKeys<P> {
+    seen: std::collections::HashMap<(NaiveDate, TeamId, Metric), P>,
+}
+
+impl<P: Clone> UsageKeys<P> {
+    pub fn new() -> Self {
+        UsageKeys {
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Takes `record`, from `at`; a record of the same key seen before is
+    /// an error carrying where that one came from.
+    pub fn insert(&mut self, record: &UsageRecord, at: P) -> Result<(), P> {
+        let key = (record.date, record.team.clone(), record.metric.clone());
+        match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(first) => Err(first.get().clone()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(at);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<P: Clone> Default for UsageKeys<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_record_for_a_key_names_the_first() {
+        let record = |team: &str, quantity: i64| UsageRecord {
+            date: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            team: TeamId::parse(team).unwrap(),
+            metric: Metric::parse("cpu_hours").unwrap(),
+            quantity: Decimal::from(quantity),
+        };
+        let mut keys = UsageKeys::new();
+        assert_eq!(keys.insert(&record("web", 1), 2), Ok(()));
+        assert_eq!(keys.insert(&record("data", 1), 3), Ok(()));
+        assert_eq!(keys.insert(&record("web", 5), 4), Err(2));
+    }
 
     #[test]
     fn metric_names() {

@@ -1,0 +1,114 @@
+//! Reports of stored allocations: the showback, a team's explanation and
+//! its costs over a range.
+
+use chrono::NaiveDate;
+
+use super::{Action, Caller, ServiceError};
+use crate::domain::{Month, Owner, Period};
+use crate::engine::{self, Explanation, Granularity, GroupBy, Showback, TeamCosts};
+use crate::store::{AllocationRun, Store};
+
+/// The stored allocation of a month in `period`'s view.
+pub(super) async fn stored(
+    store: &Store,
+    period: Period,
+    month: Month,
+) -> Result<(AllocationRun, Vec<crate::engine::AllocationRow>), ServiceError> {
+    if let Some(found) = store.allocation(period, month).await? {
+        return Ok(found);
+    }
+    if period == Period::Charge && store.allocation(Period::Billing, month).await?.is_some() {
+        return Err(ServiceError::NothingCharged(month));
+    }
+    Err(ServiceError::NotAllocated(month))
+}
+
+/// The showback of an allocated month in `period`'s view.
+pub async fn showback(
+    store: &Store,
+    caller: &Caller,
+    month: Month,
+    group_by: GroupBy,
+    period: Period,
+) -> Result<(AllocationRun, Showback), ServiceError> {
+    caller.authorize(Action::Read)?;
+    let (run, rows) = stored(store, period, month).await?;
+    let report = engine::showback(month, run.cost_basis, &rows, group_by);
+    Ok((run, report))
+}
+
+/// Everything a team (or `unallocated`) received in an allocated month, in
+/// `period`'s view.
+pub async fn explain(
+    store: &Store,
+    caller: &Caller,
+    month: Month,
+    team: &str,
+    period: Period,
+) -> Result<(AllocationRun, Explanation), ServiceError> {
+    caller.authorize(Action::Read)?;
+    let owner = known_owner(store, team).await?;
+    let (run, rows) = stored(store, period, month).await?;
+    let shares = store.pool_shares(period, month).await?;
+    let explanation = engine::explain(month, run.cost_basis, &owner, &rows, &shares);
+    Ok((run, explanation))
+}
+
+/// A team's (or `unallocated`'s) costs over an inclusive date range.
+pub async fn team_costs(
+    store: &Store,
+    caller: &Caller,
+    team: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: Granularity,
+) -> Result<TeamCosts, ServiceError> {
+    caller.authorize(Action::Read)?;
+    let owner = known_owner(store, team).await?;
+    let mut costs = match granularity {
+        Granularity::Day => {
+            let rows = store.owner_rows(&owner, from, to).await?;
+            engine::team_costs(owner, from, to, &rows)
+        }
+        Granularity::Month => {
+            // Each month as its showback has it (rounded among all owners).
+            let mut showbacks = Vec::new();
+            for month in store
+                .allocated_months(Month::of(from), Month::of(to))
+                .await?
+            {
+                if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {
+                    let currencies = rows
+                        .iter()
+                        .filter(|r| r.owner == owner)
+                        .map(|r| r.currency)
+                        .collect::<std::collections::BTreeSet<_>>();
+                    if !currencies.is_empty() {
+                        let report =
+                            engine::showback(month, run.cost_basis, &rows, GroupBy::TeamService);
+                        showbacks.push((report, currencies));
+                    }
+                }
+            }
+            engine::team_months(owner, from, to, &showbacks)
+        }
+    };
+    // Daily views may show charges spread from the month before `from`.
+    let first = Month::of(from.checked_sub_days(chrono::Days::new(31)).unwrap_or(from));
+    let bases = store.cost_bases(first, Month::of(to)).await?;
+    costs.cost_basis = match bases.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    Ok(costs)
+}
+
+/// The owner `team` names, if it is a known team (or `unallocated`).
+async fn known_owner(store: &Store, team: &str) -> Result<Owner, ServiceError> {
+    let unknown = || ServiceError::UnknownTeam(team.to_string());
+    let owner = Owner::from_name(team).map_err(|_| unknown())?;
+    if !store.owner_exists(&owner).await? {
+        return Err(unknown());
+    }
+    Ok(owner)
+}
