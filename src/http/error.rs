@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::service::ServiceError;
 
@@ -70,6 +69,89 @@ impl From<crate::store::StoreError> for ApiError {
             other => ApiError::Internal(other.into()),
         }
     }
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code and a message saying how to fix it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_parameter` (400), `invalid_body` (400),
+    /// `invalid_rules` (422), `unknown_team` (404),
+    /// `unknown_source` (404), `unknown_anomaly` (404), `busy` (409),
+    /// `not_allocated` (404), `out_of_range` (422: the month's
+    /// amounts add up beyond what allot splits exactly, 10^16 per
+    /// currency), `not_found` (404, no such endpoint),
+    /// `method_not_allowed` (405), `unavailable` (503, with
+    /// `Retry-After`: a write could not get the database's write
+    /// lock within 3 seconds, as while an import commits on SQLite;
+    /// retry), `request_timeout` (408: a request body paused for
+    /// over 30 seconds, or was not whole 60 seconds after the
+    /// request head), `uri_too_long` (414: a request target over
+    /// 16 KiB), `headers_too_large` (431: headers over 64 KiB, or a
+    /// request head over 256 KiB), `invalid_request` (400: bytes
+    /// that are not HTTP/1.1), `internal` (500). A connection is
+    /// closed when a whole request head does not arrive within 10
+    /// seconds of the server waiting for one, which also closes a
+    /// kept-alive connection idle that long; at most 512
+    /// connections are served at once.
+    #[schema(schema_with = error_codes)]
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Every error code the API answers with.
+pub const ERROR_CODES: [&str; 17] = [
+    "invalid_parameter",
+    "invalid_body",
+    "invalid_rules",
+    "unknown_team",
+    "unknown_source",
+    "unknown_anomaly",
+    "not_allocated",
+    "out_of_range",
+    "not_found",
+    "method_not_allowed",
+    "busy",
+    "unavailable",
+    "request_timeout",
+    "uri_too_long",
+    "headers_too_large",
+    "invalid_request",
+    "internal",
+];
+
+fn error_codes() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ERROR_CODES))
+}
+
+/// An error answer: `status` with the body `{"error": {"code", "message"}}`.
+pub fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    debug_assert!(
+        ERROR_CODES.contains(&code),
+        "undocumented error code `{code}`"
+    );
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }),
+    )
+        .into_response()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,11 +259,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut response = error_response(status, code, message);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

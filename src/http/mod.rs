@@ -4,6 +4,7 @@
 
 mod anomalies;
 mod deadline;
+pub mod doc;
 mod error;
 mod imports;
 mod params;
@@ -16,15 +17,13 @@ pub mod wire;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::present::body::Health;
 use crate::store::Store;
-pub use error::ApiError;
-
-/// The OpenAPI document, kept in `api/openapi.yaml`.
-pub const OPENAPI_YAML: &str = include_str!("../../api/openapi.yaml");
+pub use error::{ApiError, ERROR_CODES, ErrorBody, error_response};
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -43,15 +42,8 @@ pub fn router(state: AppState) -> Router {
 /// The whole API, refusing request targets and headers beyond `limits` and
 /// bodies that stall or take too long in all, in the documented JSON shape.
 pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/openapi.yaml", get(openapi))
-        .merge(showback::router())
-        .merge(teams::router())
-        .merge(rules::router())
-        .merge(usage::router())
-        .merge(imports::router())
-        .merge(anomalies::router())
+    let (routes, _) = api_router().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
@@ -74,6 +66,19 @@ pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every documented route, with the document it makes.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::base())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi))
+        .merge(showback::router())
+        .merge(teams::router())
+        .merge(rules::router())
+        .merge(usage::router())
+        .merge(imports::router())
+        .merge(anomalies::router())
 }
 
 /// Refuses a request whose target or headers exceed `limits`.
@@ -115,46 +120,76 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("no message");
     tracing::error!(panic = message, "a request handler panicked");
-    (
+    error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"error": {"code": "internal", "message": "internal error; the server log has the cause"}})),
+        "internal",
+        "internal error; the server log has the cause",
     )
-        .into_response()
 }
 
+/// Health check
+///
+/// Answers whether the server can reach its database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "getHealth",
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "The database cannot be reached.", body = Health),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     let (database, answer) = crate::service::health(&state.store).await;
     match answer {
-        Ok(()) => Json(json!({"status": "ok", "database": database})).into_response(),
+        Ok(()) => Json(Health {
+            status: "ok",
+            database,
+        })
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": database})),
+                Json(Health {
+                    status: "unavailable",
+                    database,
+                }),
             )
                 .into_response()
         }
     }
 }
 
+/// This OpenAPI document
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.yaml",
+    tag = "operations",
+    operation_id = "getOpenApi",
+    responses(
+        (status = 200, description = "The document, as YAML.", content((String = "application/yaml"))),
+    ),
+)]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
+    ([(header::CONTENT_TYPE, "application/yaml")], doc::yaml()).into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    (
+    error_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({"error": {"code": "method_not_allowed", "message": "this endpoint does not accept that method; see /api/v1/openapi.yaml"}})),
+        "method_not_allowed",
+        "this endpoint does not accept that method; see /api/v1/openapi.yaml",
     )
-        .into_response()
 }
 
 async fn not_found() -> Response {
-    (
+    error_response(
         StatusCode::NOT_FOUND,
-        Json(json!({"error": {"code": "not_found", "message": "no such endpoint; see /api/v1/openapi.yaml"}})),
+        "not_found",
+        "no such endpoint; see /api/v1/openapi.yaml",
     )
-        .into_response()
 }
 
 /// Whether the client asked for CSV (`format=csv` or `Accept: text/csv`).
@@ -201,7 +236,7 @@ mod tests {
         // A path in a variable: tests/integration/openapi.rs checks that literal routes are documented.
         let path = "/boom";
         let app: Router = Router::new()
-            .route(path, get(boom))
+            .route(path, axum::routing::get(boom))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
         let response = app
             .oneshot(

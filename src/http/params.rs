@@ -72,3 +72,42 @@ pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
         format!("expected a date as `YYYY-MM-DD` in the years 2000 to 2099, found `{s}`")
     })
 }
+
+/// The query parameters several endpoints share, as the document shows
+/// them (`params(MonthParam, ...)` in a handler's `#[utoipa::path]`). The
+/// handlers read them through [`Params`]; these types only document them.
+pub mod doc {
+    #![allow(dead_code)]
+
+    /// `month`.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct MonthParam {
+        /// The allocated month (UTC), `YYYY-MM`.
+        #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2024-09")]
+        month: String,
+    }
+
+    /// `period`.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct PeriodParam {
+        /// Which costs make the month. `charge` (the default): the costs
+        /// charged in the month, at the allocation's cost basis. `billing`:
+        /// the costs of the invoice whose billing period starts in the
+        /// month, whichever month they were charged in, at billed cost
+        /// (FOCUS `BilledCost`), so that they add up to the invoice.
+        #[param(pattern = "^(charge|billing)$", example = "charge")]
+        period: Option<String>,
+    }
+
+    /// `format`.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct FormatParam {
+        /// `json` or `csv`. When absent, CSV is chosen if the `Accept`
+        /// header contains `text/csv`, JSON otherwise.
+        #[param(pattern = "^(json|csv)$", example = "json")]
+        format: Option<String>,
+    }
+}

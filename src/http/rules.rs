@@ -1,39 +1,61 @@
 //! `POST /api/v1/rules/preview`: what a candidate rule set would do to each
 //! team's total of an allocated month. Nothing is stored.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::params::Params;
-use super::{ApiError, AppState, csv_attachment, wants_csv};
+use super::params::doc::{FormatParam, MonthParam};
+use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
 use crate::domain::Month;
+use crate::present::body::PreviewRequest;
 use crate::service::Caller;
 use crate::{present, rules, service};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/rules/preview", post(preview))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(preview))
 }
 
-/// The candidate rule files, by file name (`*.toml`), read in name order.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PreviewBody {
-    files: BTreeMap<String, String>,
-}
-
+/// Preview a candidate rule set on an allocated month
+///
+/// Allocates the month again from its stored cost lines with the candidate
+/// rules (and the stored allocation's cost basis) and returns, per team and
+/// currency, the current total, the candidate total and the difference.
+/// Nothing is stored. This is what an operator runs on a pull request that
+/// changes rules (`allot rules preview` does the same from a directory).
+#[utoipa::path(
+    post,
+    path = "/api/v1/rules/preview",
+    tag = "rules",
+    operation_id = "previewRules",
+    params(
+        MonthParam,
+        FormatParam,
+    ),
+    request_body = PreviewRequest,
+    responses(
+        (status = 200, description = "The comparison. As CSV an attachment named `preview-MONTH.csv` with the header row `month,team,currency,current,candidate,difference`.", content(
+            (crate::present::body::Preview = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid (`invalid_parameter`) or the body is not an object `{\"files\": {NAME: TEXT}}` of `.toml` files (`invalid_body`).", body = ErrorBody),
+        (status = 404, description = "The month is not allocated (`not_allocated`).", body = ErrorBody),
+        (status = 422, description = "The candidate rules are invalid (`invalid_rules`); the message lists every error as `rules check` prints it.", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
 async fn preview(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    body: Result<Json<PreviewBody>, JsonRejection>,
+    body: Result<Json<PreviewRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["month", "format"])?;
     let month = p.required("month", Month::parse)?;

@@ -1,22 +1,53 @@
 //! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::params::Params;
-use super::{ApiError, AppState, csv_attachment, wants_csv};
+use super::params::doc::{FormatParam, MonthParam, PeriodParam};
+use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::GroupBy;
 use crate::service::Caller;
 use crate::{present, service};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/showback", get(showback))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(showback))
 }
 
+/// Showback of an allocated month
+///
+/// The cost of every team in one allocated month, per currency. Rows are
+/// ordered by currency, then team name, with `unallocated` last; every
+/// currency present has an `unallocated` row, even when it is `0.00`. The
+/// month must have been allocated first (`allot allocate --month YYYY-MM`).
+/// A month whose invoice holds only charges of other months answers
+/// `not_allocated` for `period=charge` and says to ask for `period=billing`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/showback",
+    tag = "reports",
+    operation_id = "getShowback",
+    params(
+        MonthParam,
+        ("group_by" = Option<String>, Query, example = "team", pattern = "^(team|team,service)$", description = "`team` (the default) gives one row per team and currency; `team,service` one row per team, service and currency (and adds the `service` field and column)."),
+        PeriodParam,
+        FormatParam,
+    ),
+    responses(
+        (status = 200, description = "The showback. As CSV an attachment named `showback-YYYY-MM.csv` (`showback-invoice-YYYY-MM.csv` with `period=billing`) with the header row `month,team,currency,cost_basis,direct_cost,shared_cost,total_cost`, or with `group_by=team,service` `month,team,service,currency,cost_basis,direct_cost,shared_cost,total_cost`.", content(
+            (crate::present::body::Showback = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A query parameter is missing, malformed or unknown (`invalid_parameter`).", body = ErrorBody),
+        (status = 404, description = "The month has not been allocated (`not_allocated`).", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`); the cause is in the server log only.", body = ErrorBody),
+    ),
+)]
 async fn showback(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,

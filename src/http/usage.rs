@@ -1,46 +1,51 @@
 //! `POST /api/v1/usage`: record usage metrics (the weights of `usage`
 //! splits) as JSON; the same records `allot import usage` reads from CSV.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
-use serde_json::value::RawValue;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::params::Params;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody};
 use crate::domain::Month;
+use crate::present::body::{UsageRequest, UsageResult};
 use crate::service::usage::UsageInput;
 use crate::service::{self, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/usage", post(record))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsageBody {
-    records: Vec<RecordBody>,
-}
-
-/// One record; `quantity` may be a JSON number or a decimal string (both
-/// are read from their exact text, never through a float).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordBody {
-    date: String,
-    team: String,
-    metric: String,
-    quantity: Box<RawValue>,
-}
-
+/// Record usage metrics
+///
+/// Records usage metrics, the weights of `usage` pool splits: the same
+/// records `allot import usage FILE` reads from CSV. `date` is a day
+/// (`YYYY-MM-DD`) or a month (`YYYY-MM`, recorded on its first day). A
+/// record for a date, team and metric already stored replaces it, so
+/// sending the same records twice changes nothing; a body holds one record
+/// per date, team and metric. All records are checked before any is
+/// stored. `quantity` is a JSON number or a decimal string, read from its
+/// exact text.
+#[utoipa::path(
+    post,
+    path = "/api/v1/usage",
+    tag = "usage",
+    operation_id = "recordUsage",
+    request_body = UsageRequest,
+    responses(
+        (status = 200, description = "What was stored.", body = UsageResult),
+        (status = 400, description = "A record is invalid (`invalid_body`); the message names it, e.g. `records[1].quantity`. Nothing is stored.", body = ErrorBody),
+        (status = 503, description = "The database's write lock was not free within 3 seconds (`unavailable`; on SQLite an import holds it until it commits). Nothing was stored; retry after the `Retry-After` seconds.", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
 async fn record(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
-    body: Result<Json<UsageBody>, JsonRejection>,
+    body: Result<Json<UsageRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
     let Json(body) = body.map_err(super::error::body_rejection)?;
@@ -65,10 +70,10 @@ async fn record(
     )
     .await?;
     let list = |months: &[Month]| months.iter().map(Month::to_string).collect::<Vec<_>>();
-    Ok(Json(json!({
-        "records": summary.records,
-        "months": list(&summary.months),
-        "changed_months": list(&summary.changed_months),
-    }))
+    Ok(Json(UsageResult {
+        records: summary.records,
+        months: list(&summary.months),
+        changed_months: list(&summary.changed_months),
+    })
     .into_response())
 }

@@ -87,7 +87,14 @@ fn replacement(buf: &[u8], max_head_bytes: usize) -> Option<Vec<u8>> {
             "internal error; the server log has the cause".to_string(),
         ),
     };
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    debug_assert!(
+        super::ERROR_CODES.contains(&code),
+        "undocumented error code `{code}`"
+    );
+    let body = serde_json::to_string(&super::ErrorBody {
+        error: super::error::ErrorDetail { code, message },
+    })
+    .unwrap_or_default();
     let mut out = format!(
         "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()

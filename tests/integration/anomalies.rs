@@ -248,6 +248,7 @@ backend_tests! {
             let text = slack.1["text"].as_str().unwrap();
             assert!(text.contains("payments cost 2700.00 USD on 2026-09-16") && text.contains("service `AmazonEC2`"), "{text}");
             let generic = seen.iter().find(|s| s.1.get("event").is_some() && s.1["anomaly"]["scope"] == "team").unwrap();
+            crate::common::contract::check("Anomaly", &generic.1["anomaly"]);
             assert_eq!(generic.1["anomaly"]["first_day"], "2026-09-16");
             assert_eq!(generic.1["anomaly"]["actual"], "2700.00");
         }
@@ -298,6 +299,7 @@ backend_tests! {
         let body: serde_json::Value = http.get(format!("{base}/api/v1/anomalies"))
             .query(&[("team", "payments"), ("from", "2026-09-01"), ("to", "2026-09-30")])
             .send().await.unwrap().json().await.unwrap();
+        crate::common::contract::check("Anomalies", &body);
         let listed = body["anomalies"].as_array().unwrap();
         assert_eq!(listed.len(), 1, "{body}");
         assert_eq!(listed[0]["status"], "open");
@@ -306,6 +308,7 @@ backend_tests! {
             .send().await.unwrap();
         assert_eq!(reply.status(), 200);
         let acked: serde_json::Value = reply.json().await.unwrap();
+        crate::common::contract::check("Anomaly", &acked);
         assert_eq!((acked["status"].as_str(), acked["note"].as_str()), (Some("acknowledged"), Some("planned load test")));
         let open: serde_json::Value = http.get(format!("{base}/api/v1/anomalies"))
             .query(&[("team", "payments"), ("status", "open")])

@@ -355,6 +355,8 @@ backend_tests! {
         let r = app.client.post(&url).json(&ok).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
+        crate::common::contract::check("UsageResult", &body);
+        crate::common::contract::check("UsageRequest", &ok);
         assert_eq!(body, serde_json::json!({"records": 2, "months": ["2026-10"], "changed_months": ["2026-10"]}));
         // The same figures again change nothing.
         let again: Value = app.client.post(&url).json(&ok).send().await.unwrap().json().await.unwrap();

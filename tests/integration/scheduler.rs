@@ -102,7 +102,9 @@ backend_tests! {
         assert_eq!(r.status(), 200);
         let run: serde_json::Value = r.json().await.unwrap();
         assert_eq!((run["status"].as_str(), run["trigger"].as_str(), run["months"][0].as_str()), (Some("succeeded"), Some("manual"), Some("2026-10")));
+        crate::common::contract::check("ImportRun", &run);
         let list: serde_json::Value = client.get(format!("{base}/api/v1/imports?limit=5")).send().await.unwrap().json().await.unwrap();
+        crate::common::contract::check("ImportRuns", &list);
         assert_eq!(list["runs"][0]["id"], run["id"]);
         let r = client.post(format!("{base}/api/v1/imports/nope/run")).send().await.unwrap();
         assert_eq!(r.status(), 404);

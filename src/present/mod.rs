@@ -1,7 +1,9 @@
 //! Presenting reports as JSON (the API's shapes, money as strings), CSV
 //! (RFC 4180, header row, plain decimals) and aligned tables for people.
 
-use serde_json::{Value, json};
+pub mod body;
+
+use body::Amount;
 
 use crate::domain::Period;
 use crate::domain::money::{PRESENTATION_DP, format_fixed};
@@ -46,45 +48,55 @@ fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// Per-currency totals as `[{"currency", FIELD}]`.
-fn totals_json(
-    totals: &std::collections::BTreeMap<crate::domain::Currency, rust_decimal::Decimal>,
-    field: &str,
-) -> Value {
-    Value::Array(
-        totals
-            .iter()
-            .map(|(c, t)| json!({"currency": c.as_str(), field: money(*t)}))
-            .collect(),
-    )
-}
-
 /// Showback as JSON.
 ///
 /// `stale` says the month's inputs changed after the allocation read them.
-pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> Value {
-    json!({
-        "month": s.month.to_string(),
-        "period": run.period.as_str(),
-        "cost_basis": s.cost_basis.as_str(),
-        "group_by": match s.group_by { GroupBy::Team => "team", GroupBy::TeamService => "team,service" },
-        "allocated_at": run.allocated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "stale": stale,
-        "rows": s.rows.iter().map(|r| {
-            let mut row = json!({
-                "team": r.owner.name(),
-                "currency": r.currency.as_str(),
-                "direct_cost": money(r.direct_cost),
-                "shared_cost": money(r.shared_cost),
-                "total_cost": money(r.total_cost),
-            });
-            if let Some(service) = &r.service {
-                row["service"] = if service.is_empty() { Value::Null } else { json!(service) };
-            }
-            row
-        }).collect::<Vec<_>>(),
-        "totals": totals_json(&s.totals, "total_cost"),
-    })
+pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> body::Showback {
+    body::Showback {
+        month: s.month.to_string(),
+        period: run.period.as_str(),
+        cost_basis: s.cost_basis.as_str(),
+        group_by: match s.group_by {
+            GroupBy::Team => "team",
+            GroupBy::TeamService => "team,service",
+        },
+        allocated_at: timestamp(run.allocated_at),
+        stale,
+        rows: s
+            .rows
+            .iter()
+            .map(|r| body::ShowbackRow {
+                team: r.owner.name().to_string(),
+                service: r
+                    .service
+                    .as_ref()
+                    .map(|s| (!s.is_empty()).then(|| s.clone())),
+                currency: r.currency.into(),
+                direct_cost: Amount::of(r.direct_cost),
+                shared_cost: Amount::of(r.shared_cost),
+                total_cost: Amount::of(r.total_cost),
+            })
+            .collect(),
+        totals: showback_totals(&s.totals),
+    }
+}
+
+/// Per-currency totals.
+fn showback_totals(
+    totals: &std::collections::BTreeMap<crate::domain::Currency, rust_decimal::Decimal>,
+) -> Vec<body::ShowbackTotal> {
+    totals
+        .iter()
+        .map(|(c, t)| body::ShowbackTotal {
+            currency: (*c).into(),
+            total_cost: Amount::of(*t),
+        })
+        .collect()
+}
+
+/// A time as the API writes it: RFC 3339, UTC, whole seconds.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Showback as CSV: one header row, then one row per team (and service).
@@ -168,24 +180,42 @@ pub fn showback_table(s: &Showback, period: Period) -> String {
 }
 
 /// A team's costs as JSON.
-pub fn team_costs_json(t: &TeamCosts) -> Value {
-    json!({
-        "team": t.owner.name(),
-        "from": t.from.to_string(),
-        "to": t.to.to_string(),
-        "granularity": match t.granularity { Granularity::Day => "day", Granularity::Month => "month" },
-        "cost_basis": t.cost_basis.map(|b| b.as_str()),
-        "points": t.points.iter().map(|p| json!({
-            "start": p.start.to_string(),
-            "currency": p.currency.as_str(),
-            "cost": money(p.cost),
-            "services": p.services.iter().map(|(s, c)| json!({
-                "service": if s.is_empty() { Value::Null } else { json!(s) },
-                "cost": money(*c),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "totals": totals_json(&t.totals, "cost"),
-    })
+pub fn team_costs_json(t: &TeamCosts) -> body::TeamCosts {
+    body::TeamCosts {
+        team: t.owner.name().to_string(),
+        from: t.from.to_string(),
+        to: t.to.to_string(),
+        granularity: match t.granularity {
+            Granularity::Day => "day",
+            Granularity::Month => "month",
+        },
+        cost_basis: t.cost_basis.map(|b| b.as_str()),
+        points: t
+            .points
+            .iter()
+            .map(|p| body::CostPoint {
+                start: p.start.to_string(),
+                currency: p.currency.into(),
+                cost: Amount::of(p.cost),
+                services: p
+                    .services
+                    .iter()
+                    .map(|(s, c)| body::ServiceCost {
+                        service: (!s.is_empty()).then(|| s.clone()),
+                        cost: Amount::of(*c),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        totals: t
+            .totals
+            .iter()
+            .map(|(c, t)| body::CostTotal {
+                currency: (*c).into(),
+                cost: Amount::of(*t),
+            })
+            .collect(),
+    }
 }
 
 /// A team's costs as CSV: one row per period, currency and service.
@@ -238,34 +268,51 @@ pub fn table(rows: &[Vec<String>], numeric_from: usize) -> String {
 }
 
 /// An explanation as JSON.
-pub fn explanation_json(e: &Explanation) -> Value {
-    json!({
-        "month": e.month.to_string(),
-        "team": e.owner.name(),
-        "cost_basis": e.cost_basis.as_str(),
-        "items": e.items.iter().map(|i| {
-            let mut item = match &i.source {
-                Source::Direct { rule, lines } => json!({
-                    "source": "direct",
-                    "rule": if rule.is_empty() { Value::Null } else { json!(rule) },
-                    "lines": lines,
-                }),
-                Source::Pool { pool, method, weight, total_weight, fallback } => json!({
-                    "source": "pool",
-                    "pool": pool,
-                    "method": method,
-                    "weight": weight.normalize().to_string(),
-                    "total_weight": total_weight.normalize().to_string(),
-                    "fallback": fallback,
-                }),
-            };
-            item["currency"] = json!(i.currency.as_str());
-            item["amount"] = json!(money(i.amount));
-            item["exact_amount"] = json!(i.exact.normalize().to_string());
-            item
-        }).collect::<Vec<_>>(),
-        "totals": totals_json(&e.totals, "total_cost"),
-    })
+pub fn explanation_json(e: &Explanation) -> body::Explanation {
+    body::Explanation {
+        month: e.month.to_string(),
+        team: e.owner.name().to_string(),
+        cost_basis: e.cost_basis.as_str(),
+        items: e.items.iter().map(explanation_item).collect(),
+        totals: showback_totals(&e.totals),
+    }
+}
+
+fn explanation_item(i: &Item) -> body::ExplanationItem {
+    let mut item = body::ExplanationItem {
+        source: "direct",
+        rule: None,
+        lines: None,
+        pool: None,
+        method: None,
+        weight: None,
+        total_weight: None,
+        fallback: None,
+        currency: i.currency.into(),
+        amount: Amount::of(i.amount),
+        exact_amount: i.exact.normalize().to_string(),
+    };
+    match &i.source {
+        Source::Direct { rule, lines } => {
+            item.rule = Some((!rule.is_empty()).then(|| rule.clone()));
+            item.lines = Some(*lines);
+        }
+        Source::Pool {
+            pool,
+            method,
+            weight,
+            total_weight,
+            fallback,
+        } => {
+            item.source = "pool";
+            item.pool = Some(pool.clone());
+            item.method = Some(method.as_str());
+            item.weight = Some(weight.normalize().to_string());
+            item.total_weight = Some(total_weight.normalize().to_string());
+            item.fallback = Some(fallback.map(|f| f.as_str()));
+        }
+    }
+    item
 }
 
 /// An explanation as CSV: one row per amount received.
@@ -394,19 +441,22 @@ pub fn preview_json(
     basis: crate::domain::CostBasis,
     rows: &[PreviewRow],
     notes: &[String],
-) -> Value {
-    json!({
-        "month": month.to_string(),
-        "cost_basis": basis.as_str(),
-        "rows": rows.iter().map(|r| json!({
-            "team": r.owner.name(),
-            "currency": r.currency.as_str(),
-            "current": money(r.current),
-            "candidate": money(r.candidate),
-            "difference": money(r.difference),
-        })).collect::<Vec<_>>(),
-        "notes": notes,
-    })
+) -> body::Preview {
+    body::Preview {
+        month: month.to_string(),
+        cost_basis: basis.as_str(),
+        rows: rows
+            .iter()
+            .map(|r| body::PreviewRow {
+                team: r.owner.name().to_string(),
+                currency: r.currency.into(),
+                current: Amount::of(r.current),
+                candidate: Amount::of(r.candidate),
+                difference: Amount::of(r.difference),
+            })
+            .collect(),
+        notes: notes.to_vec(),
+    }
 }
 
 /// A preview as CSV.
@@ -507,49 +557,59 @@ pub fn allocation_warnings(a: &crate::engine::Allocation) -> Vec<String> {
 
 /// An anomaly as the API returns it (and the generic webhook sends it):
 /// amounts rounded to cents as strings.
-pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> Value {
+pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> body::Anomaly {
     let a = &s.anomaly;
-    json!({
-        "id": s.id,
-        "scope": a.scope.kind(),
-        "team": a.scope.owner().map(|o| o.name()),
-        "service": a.scope.service(),
-        "account": a.scope.account(),
-        "currency": a.currency.as_str(),
-        "direction": a.direction.as_str(),
-        "first_day": a.first_day.to_string(),
-        "last_day": a.last_day.to_string(),
-        "actual": money(a.actual),
-        "expected": money(a.expected),
-        "impact": money(a.impact),
-        "score": a.score.to_string(),
-        "cost_basis": s.cost_basis.as_str(),
-        "days": a.days.iter().map(|d| json!({
-            "day": d.day.to_string(),
-            "actual": money(d.actual),
-            "expected": money(d.expected),
-            "impact": money(d.actual - d.expected),
-            "score": d.score.to_string(),
-        })).collect::<Vec<_>>(),
-        "contributors": a.contributors.iter().map(|c| json!({
-            "kind": c.kind,
-            "name": c.name,
-            "actual": money(c.actual),
-            "expected": money(c.expected),
-            "impact": money(c.impact),
-        })).collect::<Vec<_>>(),
-        "explanation": anomaly_sentence(s),
-        "status": s.status.as_str(),
-        "detected_at": s.detected_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "updated_at": s.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "acknowledged_at": s.acknowledged_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        "note": s.ack_note,
-    })
+    body::Anomaly {
+        id: s.id,
+        scope: a.scope.kind(),
+        team: a.scope.owner().map(|o| o.name().to_string()),
+        service: a.scope.service().map(str::to_string),
+        account: a.scope.account().map(str::to_string),
+        currency: a.currency.into(),
+        direction: a.direction.as_str(),
+        first_day: a.first_day.to_string(),
+        last_day: a.last_day.to_string(),
+        actual: Amount::of(a.actual),
+        expected: Amount::of(a.expected),
+        impact: Amount::of(a.impact),
+        score: a.score.to_string(),
+        cost_basis: s.cost_basis.as_str(),
+        days: a
+            .days
+            .iter()
+            .map(|d| body::AnomalyDay {
+                day: d.day.to_string(),
+                actual: Amount::of(d.actual),
+                expected: Amount::of(d.expected),
+                impact: Amount::of(d.actual - d.expected),
+                score: d.score.to_string(),
+            })
+            .collect(),
+        contributors: a
+            .contributors
+            .iter()
+            .map(|c| body::Contributor {
+                kind: c.kind.clone(),
+                name: c.name.clone(),
+                actual: Amount::of(c.actual),
+                expected: Amount::of(c.expected),
+                impact: Amount::of(c.impact),
+            })
+            .collect(),
+        explanation: anomaly_sentence(s),
+        status: s.status.as_str(),
+        detected_at: timestamp(s.detected_at),
+        updated_at: timestamp(s.updated_at),
+        acknowledged_at: s.acknowledged_at.map(timestamp),
+        note: s.ack_note.clone(),
+    }
 }
 
 /// A list of anomalies, as the API and `--format json` give it.
-pub fn anomalies_json(list: &[crate::store::StoredAnomaly]) -> Value {
-    json!({ "anomalies": list.iter().map(anomaly_json).collect::<Vec<_>>() })
+pub fn anomalies_json(list: &[crate::store::StoredAnomaly]) -> body::Anomalies {
+    body::Anomalies {
+        anomalies: list.iter().map(anomaly_json).collect(),
+    }
 }
 
 /// A list of anomalies in one of the reporting formats.

@@ -1,0 +1,493 @@
+//! The JSON bodies of the API (and of the CLI's `--format json`), one typed
+//! struct each. They serialize to what clients read and derive the schemas
+//! of the generated OpenAPI document (`http::doc`), so the two cannot
+//! drift. Money is a string with two places ([`Amount`]), never a number.
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::domain::money::{PRESENTATION_DP, format_fixed};
+
+/// A string schema with `values` as its enumeration.
+fn one_of(values: &[&str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+}
+
+/// A string schema whose values match `pattern`.
+fn text(pattern: &str, description: &str, example: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .examples([example])
+        .into()
+}
+
+fn cost_basis() -> ObjectBuilder {
+    one_of(&["effective", "billed", "list"]).description(Some(
+        "The FOCUS cost allocated: `effective` (EffectiveCost, amortized), `billed` (BilledCost) or `list` (ListCost).",
+    ))
+}
+
+fn cost_basis_or_null() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .enum_values(Some([
+            serde_json::json!("effective"),
+            serde_json::json!("billed"),
+            serde_json::json!("list"),
+            serde_json::Value::Null,
+        ]))
+        .description(Some(
+            "The cost basis of the months shown; `null` when none is allocated or they differ.",
+        ))
+}
+
+fn health_status() -> ObjectBuilder {
+    one_of(&["ok", "unavailable"])
+}
+
+fn backend() -> ObjectBuilder {
+    one_of(&["sqlite", "postgres"])
+}
+
+fn period() -> ObjectBuilder {
+    one_of(&["charge", "billing"])
+}
+
+fn group_by() -> ObjectBuilder {
+    one_of(&["team", "team,service"])
+}
+
+fn granularity() -> ObjectBuilder {
+    one_of(&["day", "month"])
+}
+
+fn item_source() -> ObjectBuilder {
+    one_of(&["direct", "pool"])
+}
+
+fn share_method() -> ObjectBuilder {
+    one_of(&["even", "fixed", "proportional", "usage"])
+}
+
+fn trigger() -> ObjectBuilder {
+    one_of(&["schedule", "manual"])
+}
+
+fn run_status() -> ObjectBuilder {
+    one_of(&["running", "succeeded", "failed"])
+}
+
+fn scope() -> ObjectBuilder {
+    one_of(&["team", "team_service", "account"])
+}
+
+fn direction() -> ObjectBuilder {
+    one_of(&["spike", "drop"])
+}
+
+fn anomaly_status() -> ObjectBuilder {
+    one_of(&["open", "acknowledged", "withdrawn"])
+}
+
+fn contributor_kind() -> ObjectBuilder {
+    one_of(&["service", "account", "team"])
+}
+
+fn quantity() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+        ]))
+        .examples(["3.25"])
+}
+
+/// A decimal amount with exactly two places, as a string (`"1131.07"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Amount(String);
+
+impl Amount {
+    pub fn of(d: rust_decimal::Decimal) -> Amount {
+        Amount(format_fixed(d, PRESENTATION_DP))
+    }
+}
+
+impl PartialSchema for Amount {
+    fn schema() -> RefOr<Schema> {
+        text(
+            r"^-?[0-9]+\.[0-9]{2}$",
+            "A decimal amount with exactly two places, as a string.",
+            "1131.07",
+        )
+    }
+}
+impl ToSchema for Amount {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Money".into()
+    }
+}
+
+/// An ISO 4217 alphabetic currency code, upper case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Currency(pub String);
+
+impl PartialSchema for Currency {
+    fn schema() -> RefOr<Schema> {
+        text(
+            "^[A-Z]{3}$",
+            "ISO 4217 alphabetic currency code, upper case.",
+            "USD",
+        )
+    }
+}
+impl ToSchema for Currency {}
+
+impl From<crate::domain::Currency> for Currency {
+    fn from(c: crate::domain::Currency) -> Self {
+        Currency(c.as_str().to_string())
+    }
+}
+
+/// A calendar month, `YYYY-MM`.
+fn month() -> RefOr<Schema> {
+    text(
+        "^[0-9]{4}-(0[1-9]|1[0-2])$",
+        "The calendar month (UTC), `YYYY-MM`.",
+        "2024-09",
+    )
+}
+
+fn date() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+}
+
+/// Whether the server reaches its database.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(schema_with = health_status)]
+    pub status: &'static str,
+    /// The database backend.
+    #[schema(schema_with = backend)]
+    pub database: &'static str,
+}
+
+/// The cost of every team in one allocated month, per currency.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Showback {
+    #[schema(schema_with = month)]
+    pub month: String,
+    /// `charge`: the costs charged in the month; `billing`: the costs of
+    /// the invoice starting in the month (then `cost_basis` is `billed`).
+    #[schema(schema_with = period)]
+    pub period: &'static str,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    #[schema(schema_with = group_by)]
+    pub group_by: &'static str,
+    /// When the month was allocated (UTC, whole seconds).
+    #[schema(format = DateTime, example = "2024-10-01T08:30:00Z")]
+    pub allocated_at: String,
+    /// True when the month's inputs (billing lines, usage figures) changed
+    /// after the allocation started reading them: the figures are those of
+    /// the earlier allocation. Run `allot allocate --month YYYY-MM` to bring
+    /// them up to date (a scheduled run re-allocates every stale month).
+    pub stale: bool,
+    pub rows: Vec<ShowbackRow>,
+    /// One entry per currency; the sum of that currency's rows' `total_cost`.
+    pub totals: Vec<ShowbackTotal>,
+}
+
+/// One team's (and with `group_by=team,service`, one service's) cost.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ShowbackRow {
+    /// The team name, or `unallocated`.
+    #[schema(example = "payments")]
+    pub team: String,
+    /// Present only with `group_by=team,service`; `null` for costs with no
+    /// service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, required = false, example = "Amazon RDS")]
+    pub service: Option<Option<String>>,
+    pub currency: Currency,
+    pub direct_cost: Amount,
+    pub shared_cost: Amount,
+    pub total_cost: Amount,
+}
+
+/// A currency's total.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ShowbackTotal {
+    pub currency: Currency,
+    pub total_cost: Amount,
+}
+
+/// One team's costs over a date range.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TeamCosts {
+    pub team: String,
+    #[schema(schema_with = date)]
+    pub from: String,
+    #[schema(schema_with = date)]
+    pub to: String,
+    #[schema(schema_with = granularity)]
+    pub granularity: &'static str,
+    #[schema(schema_with = cost_basis_or_null)]
+    pub cost_basis: Option<&'static str>,
+    pub points: Vec<CostPoint>,
+    pub totals: Vec<CostTotal>,
+}
+
+/// A day's or a month's cost in one currency, by service.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CostPoint {
+    /// The day, or the first day of the month.
+    #[schema(schema_with = date)]
+    pub start: String,
+    pub currency: Currency,
+    pub cost: Amount,
+    pub services: Vec<ServiceCost>,
+}
+
+/// A service's part of a point; `service` is `null` for costs with none.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ServiceCost {
+    pub service: Option<String>,
+    pub cost: Amount,
+}
+
+/// A currency's total over the range.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CostTotal {
+    pub currency: Currency,
+    pub cost: Amount,
+}
+
+/// Everything a team received in an allocated month, and why.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Explanation {
+    #[schema(schema_with = month)]
+    pub month: String,
+    #[schema(example = "payments")]
+    pub team: String,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    pub items: Vec<ExplanationItem>,
+    /// Per currency, the team's showback `total_cost`; the items add up to it.
+    pub totals: Vec<ShowbackTotal>,
+}
+
+/// One amount received: lines a rule gave the team (`direct`), or a share
+/// of a pool (`pool`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ExplanationItem {
+    /// `direct`: lines a rule gave the team; `pool`: a share of a pool.
+    #[schema(schema_with = item_source)]
+    pub source: &'static str,
+    /// With `direct`, the rule that matched (null for lines no rule matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, required = false)]
+    pub rule: Option<Option<String>>,
+    /// With `direct`, the number of source rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
+    /// With `pool`, the pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// With `pool`, how it was split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = share_method, required = false)]
+    pub method: Option<&'static str>,
+    /// With `pool`, the team's weight (exact decimal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<String>,
+    /// With `pool`, the sum of all targets' weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_weight: Option<String>,
+    /// With `pool`, set when every weight was zero and the pool's fallback
+    /// decided: `even`, `team` or `unallocated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, required = false)]
+    pub fallback: Option<Option<&'static str>>,
+    pub currency: Currency,
+    pub amount: Amount,
+    /// The exact amount before rounding.
+    pub exact_amount: String,
+}
+
+/// How candidate rules would change each team's total.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Preview {
+    #[schema(schema_with = month)]
+    pub month: String,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    pub rows: Vec<PreviewRow>,
+    /// What the candidate allocation reports (fallbacks taken, tag values
+    /// naming unknown teams).
+    pub notes: Vec<String>,
+}
+
+/// One team's total now and with the candidate rules.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PreviewRow {
+    pub team: String,
+    pub currency: Currency,
+    pub current: Amount,
+    pub candidate: Amount,
+    pub difference: Amount,
+}
+
+/// The candidate rule files of a preview.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// Rule files by name (each ending in `.toml`), read in name order.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// Usage figures to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRequest {
+    pub records: Vec<UsageRecord>,
+}
+
+/// One usage figure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecord {
+    /// `YYYY-MM-DD`, or `YYYY-MM` for a monthly figure.
+    pub date: String,
+    pub team: String,
+    /// Lower-case letters, digits and `_`, such as `cpu_core_hours`.
+    pub metric: String,
+    /// A non-negative decimal as a string, e.g. `"3.25"` (a JSON number is
+    /// accepted too and read from its exact text, never through a float).
+    #[schema(schema_with = quantity)]
+    pub quantity: Box<serde_json::value::RawValue>,
+}
+
+/// What recording usage stored.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UsageResult {
+    pub records: u64,
+    /// The months the records are dated in.
+    pub months: Vec<String>,
+    /// The months whose figures changed (figures sent again unchanged
+    /// change nothing). Their allocations are now stale until allocated
+    /// again; a scheduled run re-allocates them.
+    pub changed_months: Vec<String>,
+}
+
+/// The latest import runs, newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImportRuns {
+    pub runs: Vec<ImportRun>,
+}
+
+/// One run of a configured source.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImportRun {
+    pub id: i64,
+    pub source: String,
+    #[schema(schema_with = trigger)]
+    pub trigger: &'static str,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    #[schema(schema_with = run_status)]
+    pub status: &'static str,
+    /// Source rows read.
+    pub rows: u64,
+    /// Months whose data the run changed (re-allocated).
+    pub months: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// Stored anomalies, newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Anomalies {
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// A spend spike (or drop) in one series, with its days and what drove it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Anomaly {
+    pub id: i64,
+    #[schema(schema_with = scope)]
+    pub scope: &'static str,
+    pub team: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub currency: Currency,
+    #[schema(schema_with = direction)]
+    pub direction: &'static str,
+    #[schema(schema_with = date)]
+    pub first_day: String,
+    #[schema(schema_with = date)]
+    pub last_day: String,
+    pub actual: Amount,
+    pub expected: Amount,
+    pub impact: Amount,
+    /// How far the days stood from their baseline, in robust spreads.
+    pub score: String,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    pub days: Vec<AnomalyDay>,
+    pub contributors: Vec<Contributor>,
+    /// The anomaly in one sentence.
+    pub explanation: String,
+    #[schema(schema_with = anomaly_status)]
+    pub status: &'static str,
+    #[schema(format = DateTime)]
+    pub detected_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(format = DateTime)]
+    pub acknowledged_at: Option<String>,
+    pub note: String,
+}
+
+/// One day of an anomaly.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AnomalyDay {
+    #[schema(schema_with = date)]
+    pub day: String,
+    pub actual: Amount,
+    pub expected: Amount,
+    pub impact: Amount,
+    pub score: String,
+}
+
+/// A service, account or team that drove an anomaly.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Contributor {
+    #[schema(schema_with = contributor_kind)]
+    pub kind: String,
+    pub name: String,
+    pub actual: Amount,
+    pub expected: Amount,
+    pub impact: Amount,
+}
+
+/// An acknowledgement's note.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    #[serde(default)]
+    pub note: String,
+}
