@@ -131,43 +131,26 @@ pub(crate) fn tags_from_json(s: &str) -> Result<Tags, String> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone, Utc};
-
     use super::*;
-    use crate::domain::{ChargeCategory, CostLine, Currency};
+    use crate::domain::{CostLine, sample};
 
     fn line() -> StoredLine {
-        StoredLine {
-            line: CostLine {
-                charge_period_start: Utc.with_ymd_and_hms(2024, 9, 3, 0, 0, 0).unwrap(),
-                charge_period_end: Utc.with_ymd_and_hms(2024, 9, 4, 0, 0, 0).unwrap(),
-                billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-                billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
-                billing_account_id: "acct".into(),
-                billing_account_name: None,
+        let l = sample::line(sample::day(2024, 9, 3), sample::amount("1.50"));
+        sample::stored(
+            CostLine {
                 sub_account_id: Some("sub".into()),
-                sub_account_name: None,
-                provider: "AWS".into(),
                 service_name: Some("Amazon EC2".into()),
-                service_category: None,
                 region: Some("us-east-1".into()),
                 resource_id: Some("i-1".into()),
-                charge_category: ChargeCategory::Usage,
-                charge_class: None,
-                currency: Currency::parse("USD").unwrap(),
-                billed_cost: "1.50".parse().unwrap(),
-                effective_cost: "1.5".parse().unwrap(),
-                list_cost: "2".parse().unwrap(),
-                contracted_cost: None,
-                consumed_quantity: Some("3.000".parse().unwrap()),
+                effective_cost: sample::amount("1.5"),
+                list_cost: sample::amount("2"),
+                consumed_quantity: Some(sample::amount("3.000")),
                 consumed_unit: Some("Hours".into()),
-                tags: Tags(BTreeMap::from([(
-                    "team".to_string(),
-                    "payments".to_string(),
-                )])),
+                tags: sample::tags(&[("team", "payments")]),
+                ..l
             },
-            source_rows: 2,
-        }
+            2,
+        )
     }
 
     #[test]

@@ -438,36 +438,15 @@ async fn a_write_during_a_long_sqlite_import_answers_503_with_retry_after() {
 }
 
 fn store_line() -> allot::domain::StoredLine {
-    use chrono::TimeZone;
-    let start = chrono::Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
-    allot::domain::StoredLine {
-        line: allot::domain::CostLine {
-            charge_period_start: start,
-            charge_period_end: start + chrono::Duration::days(1),
-            billing_period_start: start.date_naive(),
-            billing_period_end: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            billing_account_id: "acct".into(),
-            billing_account_name: None,
-            sub_account_id: None,
-            sub_account_name: None,
-            provider: "AWS".into(),
+    use allot::domain::sample;
+    let l = sample::line(sample::day(2026, 10, 1), rust_decimal::Decimal::ONE);
+    sample::stored(
+        allot::domain::CostLine {
             service_name: Some("AmazonEC2".into()),
-            service_category: None,
-            region: None,
-            resource_id: None,
-            charge_category: allot::domain::ChargeCategory::Usage,
-            charge_class: None,
-            currency: allot::domain::Currency::parse("USD").unwrap(),
-            billed_cost: rust_decimal::Decimal::ONE,
-            effective_cost: rust_decimal::Decimal::ONE,
-            list_cost: rust_decimal::Decimal::ONE,
-            contracted_cost: None,
-            consumed_quantity: None,
-            consumed_unit: None,
-            tags: Default::default(),
+            ..l
         },
-        source_rows: 1,
-    }
+        1,
+    )
 }
 
 backend_tests! {

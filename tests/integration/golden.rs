@@ -7,7 +7,7 @@ use std::path::Path;
 
 use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
-use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags};
+use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags, sample};
 use allot::engine::{GroupBy, allocate, showback};
 use chrono::{Duration, NaiveTime};
 use rust_decimal::Decimal;
@@ -25,40 +25,21 @@ fn lines(dir: &Path) -> Vec<StoredLine> {
             let tags = if r[2].is_empty() {
                 Tags::default()
             } else {
-                Tags(
-                    [("team".to_string(), r[2].to_string())]
-                        .into_iter()
-                        .collect(),
-                )
+                sample::tags(&[("team", &r[2])])
             };
-            StoredLine {
-                line: CostLine {
-                    charge_period_start: start,
+            let l = sample::line(start.date_naive(), amount);
+            sample::stored(
+                CostLine {
                     charge_period_end: start + Duration::days(days),
-                    billing_period_start: month.first_day(),
-                    billing_period_end: month.end_exclusive(),
                     billing_account_id: "golden".into(),
-                    billing_account_name: None,
-                    sub_account_id: None,
-                    sub_account_name: None,
-                    provider: "AWS".into(),
                     service_name: (!r[3].is_empty()).then(|| r[3].to_string()),
-                    service_category: None,
-                    region: None,
-                    resource_id: None,
                     charge_category: ChargeCategory::parse(&r[4]).expect("charge category"),
-                    charge_class: None,
                     currency: Currency::parse(&r[5]).expect("currency"),
-                    billed_cost: amount,
-                    effective_cost: amount,
-                    list_cost: amount,
-                    contracted_cost: None,
-                    consumed_quantity: None,
-                    consumed_unit: None,
                     tags,
+                    ..l
                 },
-                source_rows: 1,
-            }
+                1,
+            )
         })
         .collect()
 }

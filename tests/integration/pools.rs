@@ -5,47 +5,25 @@ use std::path::PathBuf;
 
 use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
-use allot::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
-};
+use allot::domain::sample;
+use allot::domain::{CostBasis, CostLine, Currency, Metric, Month, TeamId, UsageRecord};
 use allot::engine::{GroupBy, allocate, showback};
 use allot::rules::check;
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 fn line(team: Option<&str>, service: &str, amount: &str) -> StoredLine {
-    let start = Utc.with_ymd_and_hms(2026, 10, 5, 0, 0, 0).unwrap();
-    StoredLine {
-        line: CostLine {
-            charge_period_start: start,
-            charge_period_end: start + chrono::Duration::days(1),
-            billing_period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-            billing_period_end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            billing_account_id: "acct".into(),
-            billing_account_name: None,
-            sub_account_id: None,
-            sub_account_name: None,
-            provider: "AWS".into(),
+    let tags = team
+        .map(|t| sample::tags(&[("team", t)]))
+        .unwrap_or_default();
+    sample::stored(
+        CostLine {
             service_name: Some(service.into()),
-            service_category: None,
-            region: None,
-            resource_id: None,
-            charge_category: ChargeCategory::Usage,
-            charge_class: None,
-            currency: Currency::parse("USD").unwrap(),
-            billed_cost: amount.parse().unwrap(),
-            effective_cost: amount.parse().unwrap(),
-            list_cost: amount.parse().unwrap(),
-            contracted_cost: None,
-            consumed_quantity: None,
-            consumed_unit: None,
-            tags: Tags(
-                team.map(|t| [("team".to_string(), t.to_string())].into_iter().collect())
-                    .unwrap_or_default(),
-            ),
+            tags,
+            ..sample::line(sample::day(2026, 10, 5), sample::amount(amount))
         },
-        source_rows: 1,
-    }
+        1,
+    )
 }
 
 /// engineering $6,000, marketing $3,000, finops $1,000 direct; a $1,000.00 shared line.

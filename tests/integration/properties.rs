@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use allot::domain::StoredLine;
 use allot::domain::money::round_half_away;
+use allot::domain::sample;
 use allot::domain::{
     ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Period, Tags, TeamId, UsageRecord,
 };
 use allot::engine::{Allocator, GroupBy, allocate, showback};
 use allot::rules::{RuleSet, check};
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, NaiveDate};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -117,35 +118,24 @@ prop_compose! {
         tags in proptest::collection::vec((0usize..4, 0usize..7), 0..3),
         rows in 1u64..30,
     ) -> StoredLine {
-        let start = Utc.with_ymd_and_hms(2024, 9, 1, 0, 0, 0).unwrap() + Duration::days(day);
-        StoredLine {
-            line: CostLine {
-                charge_period_start: start,
-                charge_period_end: start + Duration::hours(hours),
-                billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-                billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
-                billing_account_id: "acct".into(),
-                billing_account_name: None,
+        let l = sample::line(sample::day(2024, 9, 1) + Duration::days(day), Decimal::ZERO);
+        sample::stored(
+            CostLine {
+                charge_period_end: l.charge_period_start + Duration::hours(hours),
+                billing_period_start: sample::day(2024, 9, 1),
+                billing_period_end: sample::day(2024, 10, 1),
                 sub_account_id: Some(format!("sub-{sub}")),
-                sub_account_name: None,
-                provider: "AWS".into(),
                 service_name: Some(SERVICES[service].into()),
-                service_category: None,
-                region: None,
-                resource_id: None,
                 charge_category: ChargeCategory::ALL[category],
-                charge_class: None,
                 currency: Currency::parse(CURRENCIES[currency]).unwrap(),
                 billed_cost: billed,
                 effective_cost: effective,
                 list_cost: list,
-                contracted_cost: None,
-                consumed_quantity: None,
-                consumed_unit: None,
                 tags: Tags(tags.into_iter().map(|(k, v)| (TAG_KEYS[k].to_string(), TEAM_VALUES[v].to_string())).collect()),
+                ..l
             },
-            source_rows: rows,
-        }
+            rows,
+        )
     }
 }
 

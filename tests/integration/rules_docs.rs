@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
+use allot::domain::sample;
 use allot::domain::{
     ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
 };
@@ -143,31 +144,11 @@ fn blocks(doc: &str) -> Vec<Block> {
 }
 
 fn default_line() -> CostLine {
-    let start = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    let l = sample::line(sample::day(2026, 10, 1), Decimal::ONE);
     CostLine {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::hours(1),
-        billing_period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-        billing_period_end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        charge_period_end: l.charge_period_start + chrono::Duration::hours(1),
         billing_account_id: "123456789012".into(),
-        billing_account_name: None,
-        sub_account_id: None,
-        sub_account_name: None,
-        provider: "AWS".into(),
-        service_name: None,
-        service_category: None,
-        region: None,
-        resource_id: None,
-        charge_category: ChargeCategory::Usage,
-        charge_class: None,
-        currency: Currency::parse("USD").unwrap(),
-        billed_cost: Decimal::ONE,
-        effective_cost: Decimal::ONE,
-        list_cost: Decimal::ONE,
-        contracted_cost: None,
-        consumed_quantity: None,
-        consumed_unit: None,
-        tags: Tags::default(),
+        ..l
     }
 }
 

@@ -3,40 +3,25 @@
 use crate::common;
 
 use allot::domain::StoredLine;
-use allot::domain::{ChargeCategory, CostLine, Currency, Month, Tags};
-use chrono::{NaiveDate, TimeZone, Utc};
+use allot::domain::{CostLine, Month, sample};
 use rust_decimal::Decimal;
 
 fn line(billed: &str, effective: &str, list: &str) -> CostLine {
     CostLine {
-        charge_period_start: Utc.with_ymd_and_hms(2024, 9, 3, 0, 0, 0).unwrap(),
-        charge_period_end: Utc.with_ymd_and_hms(2024, 9, 4, 0, 0, 0).unwrap(),
-        billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-        billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
-        billing_account_id: "acct".into(),
         billing_account_name: Some("Acme".into()),
         sub_account_id: Some("sub".into()),
-        sub_account_name: None,
-        provider: "AWS".into(),
         service_name: Some("Amazon EC2".into()),
         service_category: Some("Compute".into()),
         region: Some("us-east-1".into()),
         resource_id: Some("i-1".into()),
-        charge_category: ChargeCategory::Usage,
-        charge_class: None,
-        currency: Currency::parse("USD").unwrap(),
-        billed_cost: billed.parse().unwrap(),
-        effective_cost: effective.parse().unwrap(),
-        list_cost: list.parse().unwrap(),
-        contracted_cost: Some("-0.000000000001".parse().unwrap()),
-        consumed_quantity: Some("123456789.123456789012".parse().unwrap()),
+        billed_cost: sample::amount(billed),
+        effective_cost: sample::amount(effective),
+        list_cost: sample::amount(list),
+        contracted_cost: Some(sample::amount("-0.000000000001")),
+        consumed_quantity: Some(sample::amount("123456789.123456789012")),
         consumed_unit: Some("Hours".into()),
-        tags: Tags(
-            [(" team", "payments"), ("Env", "prod")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
+        tags: sample::tags(&[(" team", "payments"), ("Env", "prod")]),
+        ..sample::line(sample::day(2024, 9, 3), Decimal::ZERO)
     }
 }
 

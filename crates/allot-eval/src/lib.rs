@@ -8,14 +8,13 @@
 //! arithmetic is decimal. `cargo run --release --example anomaly-eval`
 //! prints the scores (see `docs/anomalies.md`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use allot_core::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Month, Owner, StoredLine, Tags, TeamId,
-};
+use allot_core::domain::sample;
+use allot_core::domain::{ChargeCategory, CostBasis, CostLine, Month, Owner, StoredLine, TeamId};
 use allot_core::engine::allocate;
 use allot_core::engine::anomaly::{
     ADAPTATION_DAYS, Anomaly, AnomalySettings, Direction, Scope, daily_amounts, detect_anomalies,
@@ -336,35 +335,17 @@ fn line(
 ) -> StoredLine {
     let at =
         |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"));
-    let month = Month::of(from);
-    StoredLine {
-        line: CostLine {
-            charge_period_start: at(from),
+    sample::stored(
+        CostLine {
             charge_period_end: at(until),
-            billing_period_start: month.first_day(),
-            billing_period_end: month.end_exclusive(),
             billing_account_id: account.to_string(),
-            billing_account_name: None,
-            sub_account_id: None,
-            sub_account_name: None,
-            provider: "AWS".into(),
             service_name: Some(service.to_string()),
-            service_category: None,
-            region: None,
-            resource_id: None,
             charge_category: category,
-            charge_class: None,
-            currency: Currency::parse("USD").expect("USD is a currency"),
-            billed_cost: cost,
-            effective_cost: cost,
-            list_cost: cost,
-            contracted_cost: None,
-            consumed_quantity: None,
-            consumed_unit: None,
-            tags: Tags(BTreeMap::from([("team".to_string(), team.to_string())])),
+            tags: sample::tags(&[("team", team)]),
+            ..sample::line(from, cost)
         },
-        source_rows: 1,
-    }
+        1,
+    )
 }
 
 /// Allocates every month of the scenario by its `team` tag and runs the

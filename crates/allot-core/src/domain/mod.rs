@@ -4,6 +4,8 @@
 pub mod cost_line;
 pub mod money;
 pub mod month;
+#[cfg(any(test, feature = "test-support"))]
+pub mod sample;
 pub mod team;
 pub mod usage;
 

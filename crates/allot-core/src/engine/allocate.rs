@@ -643,36 +643,16 @@ fn spread(amount: Decimal, days: &[NaiveDate]) -> Vec<(NaiveDate, Decimal)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChargeCategory, CostLine, Tags};
-    use chrono::TimeZone;
+    use crate::domain::{ChargeCategory, CostLine, sample};
 
     #[test]
     fn a_charge_crossing_the_month_end_is_spread_over_all_its_days_and_stays_in_its_month() {
-        let start = chrono::Utc.with_ymd_and_hms(2024, 9, 25, 0, 0, 0).unwrap();
+        let l = sample::line(sample::day(2024, 9, 25), Decimal::from(100));
         let line = CostLine {
-            charge_period_start: start,
-            charge_period_end: start + chrono::Duration::days(10),
-            billing_period_start: NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-            billing_period_end: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+            charge_period_end: l.charge_period_start + chrono::Duration::days(10),
             billing_account_id: "a".into(),
-            billing_account_name: None,
-            sub_account_id: None,
-            sub_account_name: None,
-            provider: "AWS".into(),
-            service_name: None,
-            service_category: None,
-            region: None,
-            resource_id: None,
             charge_category: ChargeCategory::Purchase,
-            charge_class: None,
-            currency: Currency::parse("USD").unwrap(),
-            billed_cost: Decimal::from(100),
-            effective_cost: Decimal::from(100),
-            list_cost: Decimal::from(100),
-            contracted_cost: None,
-            consumed_quantity: None,
-            consumed_unit: None,
-            tags: Tags::default(),
+            ..l
         };
         let month = Month::parse("2024-09").unwrap();
         let a = allocate(

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use super::*;
 use crate::domain::ChargeCategory;
-use crate::domain::{Currency, Tags};
+use crate::domain::{Tags, sample};
 
 fn sources(files: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
     files
@@ -59,43 +59,20 @@ fn rules(text: &str) -> RuleSet {
 }
 
 fn line() -> CostLine {
-    let start = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    let day = sample::day(2026, 10, 1);
+    let l = sample::line(day, Decimal::ONE);
     CostLine {
-        charge_period_start: start,
-        charge_period_end: start + chrono::Duration::hours(1),
-        billing_period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-        billing_period_end: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        charge_period_end: l.charge_period_start + chrono::Duration::hours(1),
         billing_account_id: "000000000000".into(),
-        billing_account_name: None,
-        sub_account_id: None,
-        sub_account_name: None,
-        provider: "AWS".into(),
-        service_name: None,
-        service_category: None,
-        region: None,
-        resource_id: None,
-        charge_category: ChargeCategory::Usage,
-        charge_class: None,
-        currency: Currency::parse("USD").unwrap(),
-        billed_cost: Decimal::ONE,
-        effective_cost: Decimal::ONE,
-        list_cost: Decimal::ONE,
-        contracted_cost: None,
-        consumed_quantity: None,
-        consumed_unit: None,
-        tags: Tags::default(),
+        ..l
     }
 }
 
 fn tagged(pairs: &[(&str, &str)]) -> CostLine {
-    let mut l = line();
-    l.tags = Tags(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
-    l
+    CostLine {
+        tags: sample::tags(pairs),
+        ..line()
+    }
 }
 
 fn team(name: &str) -> TeamId {
