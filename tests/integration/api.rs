@@ -112,12 +112,10 @@ backend_tests! {
             assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
             assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
             let body = r.text().await.unwrap();
-            let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
-            assert_eq!(body, golden);
+            common::golden::assert_golden("demo-showback-team.csv", &body);
         }
         let r = app.client.get(format!("{}/api/v1/showback?month=2026-10&group_by=team,service&format=csv", app.base)).send().await.unwrap();
-        let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team-service.csv")).unwrap();
-        assert_eq!(r.text().await.unwrap(), golden);
+        common::golden::assert_golden("demo-showback-team-service.csv", &r.text().await.unwrap());
     }
 
     async fn the_invoice_view_adds_up_to_each_invoices_billed_cost(db) {

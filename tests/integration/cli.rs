@@ -46,10 +46,7 @@ fn import_allocate_showback_csv_matches_the_golden_file() {
     );
     let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
     assert!(out.status.success());
-    let golden =
-        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
-            .unwrap();
-    assert_eq!(text(&out.stdout), golden);
+    common::golden::assert_golden("demo-showback-team.csv", &text(&out.stdout));
     let out = allot(
         &db,
         &[
@@ -255,10 +252,7 @@ fn explain_and_preview_from_the_command_line() {
     );
     // Nothing was stored: the showback is unchanged.
     let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
-    let golden =
-        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
-            .unwrap();
-    assert_eq!(text(&out.stdout), golden);
+    common::golden::assert_golden("demo-showback-team.csv", &text(&out.stdout));
 }
 
 #[test]
@@ -393,10 +387,7 @@ fn sigterm_lets_a_scheduled_run_finish_and_exits_cleanly() {
     assert!(rest.contains("shutting down"), "{rest}");
     // Every recorded run finished; the data is the whole export.
     let out = allot(&db, &["showback", "--month", "2026-10", "--format", "csv"]);
-    let golden =
-        std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv"))
-            .unwrap();
-    assert_eq!(text(&out.stdout), golden);
+    common::golden::assert_golden("demo-showback-team.csv", &text(&out.stdout));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,6 +1,7 @@
 //! The data-driven golden runner over `fixtures/golden/pools/*/`: each case's
 //! lines, rules and usage are allocated and its showback compared with the
-//! hand-computed `expected.csv` (see `fixtures/golden/pools/README.md`).
+//! hand-computed `expected.csv` (see `fixtures/golden/pools/README.md`);
+//! `ALLOT_BLESS=1` rewrites a differing `expected.csv` (`common::golden`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -85,16 +86,11 @@ fn every_golden_case_comes_out_exactly() {
         "expected the golden cases under {}",
         root.display()
     );
-    let mut failures = Vec::new();
-    for case in &cases {
-        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
-        let got = run(case);
-        if got != expected {
-            failures.push(format!(
-                "{}:\n--- expected\n{expected}--- got\n{got}",
-                case.display()
-            ));
-        }
-    }
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            crate::common::golden::compare(&case.join("expected.csv"), &run(case)).err()
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

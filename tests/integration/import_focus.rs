@@ -734,8 +734,8 @@ backend_tests! {
         }
         allot::service::allocate_month(&db.store, &common::shipped_rules(), month, CostBasis::Effective).await.unwrap();
         let (_, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, month, allot::engine::GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
-        let golden = std::fs::read_to_string(common::root().join("fixtures/golden/demo-showback-team.csv")).unwrap();
-        assert_eq!(allot::present::showback_csv(&report), golden, "tags from the Parquet map give the same owners");
+        // Tags from the Parquet map give the same owners.
+        common::golden::assert_golden("demo-showback-team.csv", &allot::present::showback_csv(&report));
     }
 }
 

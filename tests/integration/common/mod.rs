@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod golden;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
