@@ -425,7 +425,7 @@ async fn detect(settings: &Settings, month: Month, format: Format) -> anyhow::Re
     if format == Format::Table {
         print_detection(&d);
     }
-    print!("{}", present::anomalies_text(&list, format));
+    print!("{}", present::render(&present::AnomalyList(&list), format));
     Ok(())
 }
 
@@ -465,7 +465,7 @@ async fn anomalies(
         status,
     };
     let list = service::anomalies::list(&store, &Caller::Operator, &filter).await?;
-    print!("{}", present::anomalies_text(&list, format));
+    print!("{}", present::render(&present::AnomalyList(&list), format));
     Ok(())
 }
 
@@ -492,14 +492,12 @@ async fn showback(
     let store = open(&settings.database_url).await?;
     let (run, report) = service::showback(&store, &Caller::Operator, month, by, period).await?;
     let stale = warn_if_stale(&store, &run).await?;
-    match format {
-        Format::Table => print!("{}", present::showback_table(&report, period)),
-        Format::Csv => print!("{}", present::showback_csv(&report)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&present::showback_json(&run, &report, stale))?
-        ),
-    }
+    let report = present::ShowbackReport {
+        run: &run,
+        showback: &report,
+        stale,
+    };
+    print!("{}", present::render(&report, format));
     Ok(())
 }
 
@@ -534,14 +532,7 @@ async fn explain(
     let (run, explanation) =
         service::explain(&store, &Caller::Operator, month, team, period).await?;
     warn_if_stale(&store, &run).await?;
-    match format {
-        Format::Table => print!("{}", present::explanation_table(&explanation)),
-        Format::Csv => print!("{}", present::explanation_csv(&explanation)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&present::explanation_json(&explanation))?
-        ),
-    }
+    print!("{}", present::render(&explanation, format));
     Ok(())
 }
 
@@ -551,22 +542,13 @@ async fn preview(settings: &Settings, month: Month, format: Format) -> anyhow::R
     let store = open(&settings.database_url).await?;
     let (run, candidate, rows) = service::preview(&store, &Caller::Operator, &rules, month).await?;
     let notes = present::allocation_notes(&candidate);
-    match format {
-        Format::Table => print!(
-            "{}",
-            present::preview_table(month, run.cost_basis, &rows, &notes)
-        ),
-        Format::Csv => print!("{}", present::preview_csv(month, &rows)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&present::preview_json(
-                month,
-                run.cost_basis,
-                &rows,
-                &notes
-            ))?
-        ),
-    }
+    let report = present::PreviewReport {
+        month,
+        cost_basis: run.cost_basis,
+        rows: &rows,
+        notes: &notes,
+    };
+    print!("{}", present::render(&report, format));
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::params::doc::FormatParam;
 use super::params::{Params, date};
-use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
+use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::engine::anomaly::AnomalyStatus;
 use crate::present;
 use crate::present::body::{self, AckRequest};
@@ -86,14 +86,7 @@ async fn list(
         status,
     };
     let list = service::anomalies::list(&state.store, &Caller::Client, &filter).await?;
-    if csv {
-        Ok(csv_attachment(
-            "anomalies.csv",
-            present::anomalies_csv(&list),
-        ))
-    } else {
-        Ok(Json(present::anomalies_json(&list)).into_response())
-    }
+    Ok(respond(csv, &present::AnomalyList(&list)))
 }
 
 /// Acknowledge an anomaly

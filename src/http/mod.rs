@@ -208,6 +208,15 @@ fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError
     }
 }
 
+/// `report` as the client asked: a CSV attachment or JSON.
+fn respond<R: crate::present::Report>(csv: bool, report: &R) -> Response {
+    if csv {
+        csv_attachment(&report.filename(), report.csv())
+    } else {
+        Json(report.json()).into_response()
+    }
+}
+
 /// A CSV attachment.
 fn csv_attachment(filename: &str, body: String) -> Response {
     (

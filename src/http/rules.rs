@@ -7,13 +7,13 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::params::Params;
 use super::params::doc::{FormatParam, MonthParam};
-use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
+use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::Month;
 use crate::present::body::PreviewRequest;
 use crate::service::Caller;
@@ -79,13 +79,12 @@ async fn preview(
     let rules = rules::check(&sources).map_err(|e| ApiError::InvalidRules(e.to_string()))?;
     let (run, candidate, rows) =
         service::preview(&state.store, &Caller::Client, &rules, month).await?;
-    if csv {
-        Ok(csv_attachment(
-            &format!("preview-{month}.csv"),
-            present::preview_csv(month, &rows),
-        ))
-    } else {
-        let notes = present::allocation_notes(&candidate);
-        Ok(Json(present::preview_json(month, run.cost_basis, &rows, &notes)).into_response())
-    }
+    let notes = present::allocation_notes(&candidate);
+    let report = present::PreviewReport {
+        month,
+        cost_basis: run.cost_basis,
+        rows: &rows,
+        notes: &notes,
+    };
+    Ok(respond(csv, &report))
 }

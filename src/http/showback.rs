@@ -1,15 +1,14 @@
 //! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment.
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::params::Params;
 use super::params::doc::{FormatParam, MonthParam, PeriodParam};
-use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
+use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::GroupBy;
 use crate::service::Caller;
@@ -68,15 +67,10 @@ async fn showback(
     if stale {
         tracing::warn!(%month, "serving a showback allocated before the latest import");
     }
-    if csv {
-        Ok(csv_attachment(
-            &match period {
-                Period::Charge => format!("showback-{month}.csv"),
-                Period::Billing => format!("showback-invoice-{month}.csv"),
-            },
-            present::showback_csv(&report),
-        ))
-    } else {
-        Ok(Json(present::showback_json(&run, &report, stale)).into_response())
-    }
+    let report = present::ShowbackReport {
+        run: &run,
+        showback: &report,
+        stale,
+    };
+    Ok(respond(csv, &report))
 }

@@ -1,22 +1,21 @@
 //! `GET /api/v1/teams/{team}/costs`: one team's costs by day or month;
 //! `GET /api/v1/teams/{team}/explain`: what it received in a month, and why.
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{Datelike, Utc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::params::doc::{FormatParam, MonthParam, PeriodParam};
 use super::params::{Params, date};
-use super::{ApiError, AppState, ErrorBody, csv_attachment, wants_csv};
+use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::Granularity;
+use crate::service;
 use crate::service::Caller;
-use crate::{present, service};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,14 +78,7 @@ async fn costs(
     let csv = wants_csv(p.get("format"), &headers)?;
     let costs =
         service::team_costs(&state.store, &Caller::Client, &team, from, to, granularity).await?;
-    if csv {
-        Ok(csv_attachment(
-            &format!("{}-costs-{from}-{to}.csv", costs.owner.name()),
-            present::team_costs_csv(&costs),
-        ))
-    } else {
-        Ok(Json(present::team_costs_json(&costs)).into_response())
-    }
+    Ok(respond(csv, &costs))
 }
 
 /// What a team received in a month, and why
@@ -133,12 +125,5 @@ async fn explain(
     let csv = wants_csv(p.get("format"), &headers)?;
     let (_, explanation) =
         service::explain(&state.store, &Caller::Client, month, &team, period).await?;
-    if csv {
-        Ok(csv_attachment(
-            &format!("{}-explain-{month}.csv", explanation.owner.name()),
-            present::explanation_csv(&explanation),
-        ))
-    } else {
-        Ok(Json(present::explanation_json(&explanation)).into_response())
-    }
+    Ok(respond(csv, &explanation))
 }

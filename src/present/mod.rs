@@ -2,6 +2,9 @@
 //! (RFC 4180, header row, plain decimals) and aligned tables for people.
 
 pub mod body;
+pub mod report;
+
+pub use report::{AnomalyList, PreviewReport, Report, ShowbackReport, render};
 
 use body::Amount;
 
@@ -609,18 +612,6 @@ pub fn anomaly_json(s: &crate::store::StoredAnomaly) -> body::Anomaly {
 pub fn anomalies_json(list: &[crate::store::StoredAnomaly]) -> body::Anomalies {
     body::Anomalies {
         anomalies: list.iter().map(anomaly_json).collect(),
-    }
-}
-
-/// A list of anomalies in one of the reporting formats.
-pub fn anomalies_text(list: &[crate::store::StoredAnomaly], format: Format) -> String {
-    match format {
-        Format::Table => anomalies_table(list),
-        Format::Csv => anomalies_csv(list),
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&anomalies_json(list)).expect("JSON values serialise")
-        ),
     }
 }
 
