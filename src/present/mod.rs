@@ -39,14 +39,33 @@ fn text_cell(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// An RFC 4180 writer (CRLF line ends) into memory.
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
+/// Text from the data (team, service, rule names, notes) in a CSV cell,
+/// made safe for spreadsheets by [`text_cell`].
+struct Cell<'a>(&'a str);
+
+impl serde::Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&text_cell(self.0))
+    }
 }
 
-/// The text a [`csv_writer`] holds (writing to memory cannot fail).
+/// A CSV text: `header`, then each row through `csv::Writer::serialize`
+/// (the header is written even without rows, so it is given; a test
+/// checks it names each row type's fields).
+fn csv_rows<T: serde::Serialize>(header: &[&str], rows: impl IntoIterator<Item = T>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .has_headers(false)
+        .from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(header);
+    for row in rows {
+        let _ = w.serialize(row);
+    }
+    csv_text(w)
+}
+
+/// The text a CSV writer holds (writing to memory cannot fail).
 fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
@@ -104,36 +123,92 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Showback as CSV: one header row, then one row per team (and service).
 pub fn showback_csv(s: &Showback) -> String {
-    let mut w = csv_writer();
-    let by_service = s.group_by == GroupBy::TeamService;
-    let mut header = vec!["month", "team"];
-    if by_service {
-        header.push("service");
-    }
-    header.extend([
-        "currency",
-        "cost_basis",
-        "direct_cost",
-        "shared_cost",
-        "total_cost",
-    ]);
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(&header);
-    for r in &s.rows {
-        let mut rec = vec![s.month.to_string(), text_cell(r.owner.name()).into_owned()];
-        if by_service {
-            rec.push(text_cell(r.service.as_deref().unwrap_or_default()).into_owned());
-        }
-        rec.extend([
-            r.currency.to_string(),
-            s.cost_basis.to_string(),
+    let month = s.month.to_string();
+    let amounts = |r: &crate::engine::ShowbackRow| {
+        (
             money(r.direct_cost),
             money(r.shared_cost),
             money(r.total_cost),
-        ]);
-        let _ = w.write_record(&rec);
+        )
+    };
+    if s.group_by == GroupBy::TeamService {
+        csv_rows(
+            &SHOWBACK_SERVICE_HEADER,
+            s.rows.iter().map(|r| {
+                let (direct_cost, shared_cost, total_cost) = amounts(r);
+                ShowbackServiceCsv {
+                    month: &month,
+                    team: Cell(r.owner.name()),
+                    service: Cell(r.service.as_deref().unwrap_or_default()),
+                    currency: r.currency.as_str(),
+                    cost_basis: s.cost_basis.as_str(),
+                    direct_cost,
+                    shared_cost,
+                    total_cost,
+                }
+            }),
+        )
+    } else {
+        csv_rows(
+            &SHOWBACK_HEADER,
+            s.rows.iter().map(|r| {
+                let (direct_cost, shared_cost, total_cost) = amounts(r);
+                ShowbackCsv {
+                    month: &month,
+                    team: Cell(r.owner.name()),
+                    currency: r.currency.as_str(),
+                    cost_basis: s.cost_basis.as_str(),
+                    direct_cost,
+                    shared_cost,
+                    total_cost,
+                }
+            }),
+        )
     }
-    csv_text(w)
+}
+
+const SHOWBACK_HEADER: [&str; 7] = [
+    "month",
+    "team",
+    "currency",
+    "cost_basis",
+    "direct_cost",
+    "shared_cost",
+    "total_cost",
+];
+
+#[derive(serde::Serialize)]
+struct ShowbackCsv<'a> {
+    month: &'a str,
+    team: Cell<'a>,
+    currency: &'a str,
+    cost_basis: &'a str,
+    direct_cost: String,
+    shared_cost: String,
+    total_cost: String,
+}
+
+const SHOWBACK_SERVICE_HEADER: [&str; 8] = [
+    "month",
+    "team",
+    "service",
+    "currency",
+    "cost_basis",
+    "direct_cost",
+    "shared_cost",
+    "total_cost",
+];
+
+#[derive(serde::Serialize)]
+struct ShowbackServiceCsv<'a> {
+    month: &'a str,
+    team: Cell<'a>,
+    service: Cell<'a>,
+    currency: &'a str,
+    cost_basis: &'a str,
+    direct_cost: String,
+    shared_cost: String,
+    total_cost: String,
 }
 
 /// Showback as an aligned table with a total line per currency.
@@ -223,20 +298,29 @@ pub fn team_costs_json(t: &TeamCosts) -> body::TeamCosts {
 
 /// A team's costs as CSV: one row per period, currency and service.
 pub fn team_costs_csv(t: &TeamCosts) -> String {
-    let mut w = csv_writer();
-    let _ = w.write_record(["team", "start", "currency", "service", "cost"]);
-    for p in &t.points {
-        for (service, cost) in &p.services {
-            let _ = w.write_record([
-                &text_cell(t.owner.name()),
-                p.start.to_string().as_str(),
-                p.currency.as_str(),
-                &text_cell(service),
-                &money(*cost),
-            ]);
-        }
-    }
-    csv_text(w)
+    csv_rows(
+        &TEAM_COSTS_HEADER,
+        t.points.iter().flat_map(|p| {
+            p.services.iter().map(move |(service, cost)| TeamCostCsv {
+                team: Cell(t.owner.name()),
+                start: p.start.to_string(),
+                currency: p.currency.as_str(),
+                service: Cell(service),
+                cost: money(*cost),
+            })
+        }),
+    )
+}
+
+const TEAM_COSTS_HEADER: [&str; 5] = ["team", "start", "currency", "service", "cost"];
+
+#[derive(serde::Serialize)]
+struct TeamCostCsv<'a> {
+    team: Cell<'a>,
+    start: String,
+    currency: &'a str,
+    service: Cell<'a>,
+    cost: String,
 }
 
 /// Left-aligned text columns, right-aligned numbers from `numeric_from` on.
@@ -320,37 +404,55 @@ fn explanation_item(i: &Item) -> body::ExplanationItem {
 
 /// An explanation as CSV: one row per amount received.
 pub fn explanation_csv(e: &Explanation) -> String {
-    let mut w = csv_writer();
-    let _ = w.write_record([
-        "month",
-        "team",
-        "currency",
-        "source",
-        "rule",
-        "pool",
-        "method",
-        "weight",
-        "total_weight",
-        "lines",
-        "amount",
-    ]);
-    for i in &e.items {
-        let (source, rule, pool, method, weight, total, lines) = explanation_cells(i);
-        let _ = w.write_record([
-            e.month.to_string(),
-            text_cell(e.owner.name()).into_owned(),
-            i.currency.to_string(),
-            text_cell(source).into_owned(),
-            text_cell(&rule).into_owned(),
-            text_cell(&pool).into_owned(),
-            text_cell(&method).into_owned(),
-            weight,
-            total,
-            lines,
-            money(i.amount),
-        ]);
-    }
-    csv_text(w)
+    let month = e.month.to_string();
+    let cells: Vec<(&Item, Cells)> = e.items.iter().map(|i| (i, explanation_cells(i))).collect();
+    csv_rows(
+        &EXPLANATION_HEADER,
+        cells.iter().map(
+            |(i, (source, rule, pool, method, weight, total_weight, lines))| ExplanationCsv {
+                month: &month,
+                team: Cell(e.owner.name()),
+                currency: i.currency.as_str(),
+                source: Cell(source),
+                rule: Cell(rule),
+                pool: Cell(pool),
+                method: Cell(method),
+                weight,
+                total_weight,
+                lines,
+                amount: money(i.amount),
+            },
+        ),
+    )
+}
+
+const EXPLANATION_HEADER: [&str; 11] = [
+    "month",
+    "team",
+    "currency",
+    "source",
+    "rule",
+    "pool",
+    "method",
+    "weight",
+    "total_weight",
+    "lines",
+    "amount",
+];
+
+#[derive(serde::Serialize)]
+struct ExplanationCsv<'a> {
+    month: &'a str,
+    team: Cell<'a>,
+    currency: &'a str,
+    source: Cell<'a>,
+    rule: Cell<'a>,
+    pool: Cell<'a>,
+    method: Cell<'a>,
+    weight: &'a str,
+    total_weight: &'a str,
+    lines: &'a str,
+    amount: String,
 }
 
 /// An explanation as a table with a total per currency.
@@ -464,26 +566,37 @@ pub fn preview_json(
 
 /// A preview as CSV.
 pub fn preview_csv(month: crate::domain::Month, rows: &[PreviewRow]) -> String {
-    let mut w = csv_writer();
-    let _ = w.write_record([
-        "month",
-        "team",
-        "currency",
-        "current",
-        "candidate",
-        "difference",
-    ]);
-    for r in rows {
-        let _ = w.write_record([
-            month.to_string(),
-            text_cell(r.owner.name()).into_owned(),
-            r.currency.to_string(),
-            money(r.current),
-            money(r.candidate),
-            money(r.difference),
-        ]);
-    }
-    csv_text(w)
+    let month = month.to_string();
+    csv_rows(
+        &PREVIEW_HEADER,
+        rows.iter().map(|r| PreviewCsv {
+            month: &month,
+            team: Cell(r.owner.name()),
+            currency: r.currency.as_str(),
+            current: money(r.current),
+            candidate: money(r.candidate),
+            difference: money(r.difference),
+        }),
+    )
+}
+
+const PREVIEW_HEADER: [&str; 6] = [
+    "month",
+    "team",
+    "currency",
+    "current",
+    "candidate",
+    "difference",
+];
+
+#[derive(serde::Serialize)]
+struct PreviewCsv<'a> {
+    month: &'a str,
+    team: Cell<'a>,
+    currency: &'a str,
+    current: String,
+    candidate: String,
+    difference: String,
 }
 
 /// A preview as a table; unchanged teams are listed too.
@@ -695,36 +808,57 @@ fn anomaly_cells(s: &crate::store::StoredAnomaly) -> Vec<String> {
 
 /// Anomalies as CSV: one row each, with its score and top contributors.
 pub fn anomalies_csv(list: &[crate::store::StoredAnomaly]) -> String {
-    let mut w = csv_writer();
     let mut header: Vec<&str> = ANOMALY_HEADER.to_vec();
     header.extend(["score", "contributors", "note"]);
-    w.write_record(&header).expect("writing to memory");
-    for s in list {
-        let mut cells: Vec<String> = anomaly_cells(s)
-            .into_iter()
-            .enumerate()
-            // The text cells (team, service, account); the rest are fixed words, dates and amounts.
-            .map(|(i, c)| {
-                if (3..=5).contains(&i) {
-                    text_cell(&c).into_owned()
-                } else {
-                    c
-                }
-            })
-            .collect();
-        cells.push(s.anomaly.score.to_string());
-        cells.push(
-            s.anomaly
-                .contributors
-                .iter()
-                .map(|c| format!("{}:{}:{}", c.kind, c.name, money(c.impact)))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        cells.push(text_cell(&s.ack_note).into_owned());
-        w.write_record(&cells).expect("writing to memory");
-    }
-    csv_text(w)
+    csv_rows(
+        &header,
+        list.iter().map(|s| {
+            let a = &s.anomaly;
+            AnomalyCsv {
+                id: s.id,
+                status: s.status.as_str(),
+                scope: a.scope.kind(),
+                team: Cell(a.scope.owner().map(|o| o.name()).unwrap_or_default()),
+                service: Cell(a.scope.service().unwrap_or_default()),
+                account: Cell(a.scope.account().unwrap_or_default()),
+                currency: a.currency.as_str(),
+                direction: a.direction.as_str(),
+                first_day: a.first_day.to_string(),
+                last_day: a.last_day.to_string(),
+                actual: money(a.actual),
+                expected: money(a.expected),
+                impact: money(a.impact),
+                score: a.score.to_string(),
+                contributors: a
+                    .contributors
+                    .iter()
+                    .map(|c| format!("{}:{}:{}", c.kind, c.name, money(c.impact)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                note: Cell(&s.ack_note),
+            }
+        }),
+    )
+}
+
+#[derive(serde::Serialize)]
+struct AnomalyCsv<'a> {
+    id: i64,
+    status: &'a str,
+    scope: &'a str,
+    team: Cell<'a>,
+    service: Cell<'a>,
+    account: Cell<'a>,
+    currency: &'a str,
+    direction: &'a str,
+    first_day: String,
+    last_day: String,
+    actual: String,
+    expected: String,
+    impact: String,
+    score: String,
+    contributors: String,
+    note: Cell<'a>,
 }
 
 /// Anomalies for people: a table, then each one's explanation.
@@ -740,4 +874,121 @@ pub fn anomalies_table(list: &[crate::store::StoredAnomaly]) -> String {
         out.push_str(&format!("#{}: {}\n", s.id, anomaly_sentence(s)));
     }
     out
+}
+
+#[cfg(test)]
+mod csv_header_tests {
+    use super::*;
+
+    /// The header `csv::Writer::serialize` derives from `row`'s fields.
+    fn derived_header<T: serde::Serialize>(row: T) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        text.lines().next().unwrap().to_string()
+    }
+
+    #[test]
+    fn each_written_header_names_its_row_types_fields() {
+        let money = String::new;
+        let cases = [
+            (
+                SHOWBACK_HEADER.join(","),
+                derived_header(ShowbackCsv {
+                    month: "",
+                    team: Cell(""),
+                    currency: "",
+                    cost_basis: "",
+                    direct_cost: money(),
+                    shared_cost: money(),
+                    total_cost: money(),
+                }),
+            ),
+            (
+                SHOWBACK_SERVICE_HEADER.join(","),
+                derived_header(ShowbackServiceCsv {
+                    month: "",
+                    team: Cell(""),
+                    service: Cell(""),
+                    currency: "",
+                    cost_basis: "",
+                    direct_cost: money(),
+                    shared_cost: money(),
+                    total_cost: money(),
+                }),
+            ),
+            (
+                TEAM_COSTS_HEADER.join(","),
+                derived_header(TeamCostCsv {
+                    team: Cell(""),
+                    start: money(),
+                    currency: "",
+                    service: Cell(""),
+                    cost: money(),
+                }),
+            ),
+            (
+                EXPLANATION_HEADER.join(","),
+                derived_header(ExplanationCsv {
+                    month: "",
+                    team: Cell(""),
+                    currency: "",
+                    source: Cell(""),
+                    rule: Cell(""),
+                    pool: Cell(""),
+                    method: Cell(""),
+                    weight: "",
+                    total_weight: "",
+                    lines: "",
+                    amount: money(),
+                }),
+            ),
+            (
+                PREVIEW_HEADER.join(","),
+                derived_header(PreviewCsv {
+                    month: "",
+                    team: Cell(""),
+                    currency: "",
+                    current: money(),
+                    candidate: money(),
+                    difference: money(),
+                }),
+            ),
+            (
+                [
+                    ANOMALY_HEADER.as_slice(),
+                    &["score", "contributors", "note"],
+                ]
+                .concat()
+                .join(","),
+                derived_header(AnomalyCsv {
+                    id: 0,
+                    status: "",
+                    scope: "",
+                    team: Cell(""),
+                    service: Cell(""),
+                    account: Cell(""),
+                    currency: "",
+                    direction: "",
+                    first_day: money(),
+                    last_day: money(),
+                    actual: money(),
+                    expected: money(),
+                    impact: money(),
+                    score: money(),
+                    contributors: money(),
+                    note: Cell(""),
+                }),
+            ),
+        ];
+        for (written, derived) in cases {
+            assert_eq!(written, derived);
+        }
+    }
+
+    #[test]
+    fn a_text_cell_that_looks_like_a_formula_is_written_as_text() {
+        let csv = csv_rows(&["team"], [(Cell("=HYPERLINK(1)"),)]);
+        assert_eq!(csv, "team\r\n'=HYPERLINK(1)\r\n");
+    }
 }
