@@ -8,8 +8,7 @@ use std::path::Path;
 
 use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
-use allot::domain::{ChargeCategory, CostBasis, CostLine, Currency, Month, Tags, sample};
-use allot::engine::{GroupBy, allocate, showback};
+use allot::domain::{ChargeCategory, CostLine, Currency, Month, Tags, sample};
 use chrono::{Duration, NaiveTime};
 use rust_decimal::Decimal;
 
@@ -57,8 +56,8 @@ fn run(dir: &Path) -> String {
     let months: BTreeSet<Month> = lines.iter().map(|l| l.line.month()).collect();
     let mut out = String::from("month,team,currency,direct_cost,shared_cost,total_cost\n");
     for month in months {
-        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage).unwrap();
-        for r in showback(month, CostBasis::Effective, &a.rows, GroupBy::Team).rows {
+        let (_, report) = crate::common::golden::allocate_month(month, &lines, &rules, &usage);
+        for r in report.rows {
             out.push_str(&format!(
                 "{month},{},{},{},{},{}\n",
                 r.owner.name(),

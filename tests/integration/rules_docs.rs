@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use allot::domain::StoredLine;
 use allot::domain::money::format_fixed;
 use allot::domain::sample;
-use allot::domain::{
-    ChargeCategory, CostBasis, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord,
-};
-use allot::engine::{Allocation, GroupBy, allocate, showback};
+use allot::domain::{ChargeCategory, CostLine, Currency, Metric, Month, Tags, TeamId, UsageRecord};
+use allot::engine::Allocation;
 use allot::rules::{self, Assignment, RuleSet, Unassignable};
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -574,8 +572,8 @@ fn run_numeric(set: &RuleSet, ex: &NumericExample, report: &mut Report) {
             ));
             return;
         };
-        let a: Allocation = allocate(month, &lines, set, CostBasis::Effective, &usage).unwrap();
-        let s = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
+        let (a, s): (Allocation, _) =
+            crate::common::golden::allocate_month(month, &lines, set, &usage);
         // Every team plus `unallocated` adds up to the month's bill, to the cent.
         for (currency, exact) in &a.totals {
             let rounded = s.totals.get(currency).copied().unwrap_or_default();

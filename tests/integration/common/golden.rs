@@ -6,6 +6,10 @@
 
 use std::path::Path;
 
+use allot::domain::{CostBasis, Month, StoredLine, UsageRecord};
+use allot::engine::{Allocation, GroupBy, Showback, allocate, showback};
+use allot::rules::RuleSet;
+
 /// Whether this run rewrites golden files (`ALLOT_BLESS=1`).
 pub fn blessing() -> bool {
     std::env::var_os("ALLOT_BLESS").is_some()
@@ -35,4 +39,20 @@ pub fn compare(path: &Path, got: &str) -> Result<(), String> {
         "{} differs (run with ALLOT_BLESS=1 to rewrite it, then review the diff):\n--- expected\n{expected}--- got\n{got}",
         path.display()
     ))
+}
+
+/// The step every "lines + rules -> showback" case runs (the golden pool
+/// cases and the numeric examples of `docs/rules.md`): `month` of `lines`
+/// allocated with `rules` and `usage` at effective cost, and its showback
+/// per team.
+pub fn allocate_month(
+    month: Month,
+    lines: &[StoredLine],
+    rules: &RuleSet,
+    usage: &[UsageRecord],
+) -> (Allocation, Showback) {
+    let a = allocate(month, lines, rules, CostBasis::Effective, usage)
+        .unwrap_or_else(|e| panic!("{month} cannot be allocated: {e}"));
+    let s = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
+    (a, s)
 }
