@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
-use crate::domain::{CostBasis, Month, Period};
+use crate::domain::{CostBasis, MetricScope, Month, Period, SCOPE_EXPECTED};
 use crate::engine::anomaly::AnomalyStatus;
+use crate::engine::unit_cost::UnitCostStatus;
 use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer};
 use crate::present::{self, Format};
@@ -88,6 +89,30 @@ pub enum Command {
         /// `open`, `acknowledged` or `withdrawn` [default: open and acknowledged].
         #[arg(long, value_parser = parse_status)]
         status: Option<AnomalyStatus>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// The business metrics declared in allot.toml (`[[metric]]`).
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
+    /// A metric's unit costs month by month: a scope's allocated cost
+    /// (direct plus shared) per unit of the metric, with month-over-month
+    /// and year-over-year changes.
+    UnitCosts {
+        /// A declared metric.
+        #[arg(long)]
+        metric: String,
+        /// The first month, YYYY-MM.
+        #[arg(long, value_parser = Month::parse)]
+        from: Month,
+        /// The last month, YYYY-MM [default: `from`].
+        #[arg(long, value_parser = Month::parse)]
+        to: Option<Month>,
+        /// `team:NAME`, `group:NAME` or `environment:NAME` [default: the organisation].
+        #[arg(long, default_value = "", value_parser = parse_scope)]
+        scope: MetricScope,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -169,6 +194,28 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Business metrics for unit costs: CSV `date,metric,value[,scope]`
+    /// (date `YYYY-MM-DD`, or `YYYY-MM` for a month's value; scope empty
+    /// for the organisation, else `team:NAME`, `group:NAME` or
+    /// `environment:NAME`). Metrics must be declared in allot.toml. A
+    /// point imported again with another value replaces the old one.
+    Metrics {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// List the declared metrics.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<MetricScope, String> {
+    MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +311,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules {
             command: RulesCommand::Check { .. },
         } => check_rules(&settings.rules_dir),
+        Command::Metrics {
+            command: MetricsCommand::List { format },
+        } => {
+            let list = present::MetricList(settings.metrics.values().collect());
+            print!("{}", present::render(&list, format));
+            Ok(())
+        }
+        Command::UnitCosts {
+            metric,
+            from,
+            to,
+            scope,
+            format,
+        } => unit_costs(&settings, &metric, &scope, from, to.unwrap_or(from), format).await,
         Command::Rules {
             command:
                 RulesCommand::Explain {
@@ -339,6 +400,7 @@ async fn import(settings: &Settings, source: ImportSource) -> anyhow::Result<()>
             endpoint_url,
         },
         ImportSource::Usage { files } => return import_usage(settings, &files).await,
+        ImportSource::Metrics { files } => return import_metrics(settings, &files).await,
     };
     import_billing(settings, &spec).await
 }
@@ -364,6 +426,52 @@ async fn import_usage(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<
         list(&summary.months),
         list(&summary.changed_months)
     );
+    Ok(())
+}
+
+/// `allot import metrics`.
+async fn import_metrics(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let summary =
+        service::metrics::import_files(&store, &Caller::Operator, &settings.metrics, files).await?;
+    println!(
+        "imported {} metric points: {} added, {} replaced, {} unchanged",
+        summary.points, summary.added, summary.replaced, summary.unchanged
+    );
+    if !summary.changed.is_empty() {
+        let changed: Vec<String> = summary
+            .changed
+            .iter()
+            .map(|(metric, month)| format!("{metric} {month}"))
+            .collect();
+        println!("unit costs changed: {}", changed.join(", "));
+    }
+    Ok(())
+}
+
+/// `allot unit-costs`.
+async fn unit_costs(
+    settings: &Settings,
+    metric: &str,
+    scope: &MetricScope,
+    from: Month,
+    to: Month,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let series =
+        service::unit_costs::series(&store, &Caller::Operator, settings, metric, scope, from, to)
+            .await?;
+    if series
+        .rows
+        .iter()
+        .any(|r| r.status == UnitCostStatus::Stale)
+    {
+        eprintln!(
+            "warning: some months' billing data or usage changed after they were allocated (status `stale`); re-allocate them with `allot allocate --month YYYY-MM`"
+        );
+    }
+    print!("{}", present::render(&series, format));
     Ok(())
 }
 

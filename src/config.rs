@@ -30,6 +30,12 @@
 //! [anomalies.teams.payments] # per-team overrides
 //! min_impact = 100
 //!
+//! [[metric]]                 # business metrics for unit costs; see docs/unit-costs.md
+//! name = "orders"            # lower-case letters, digits, `_` and `-`
+//! unit = "order"             # unit costs are per one of it
+//! description = "Completed checkout orders"
+//! aggregation = "sum"        # sum | average | last: how days make a month (default sum)
+//!
 //! [[webhook]]                # alerts for new anomalies
 //! name = "payments-slack"
 //! url = "https://hooks.slack.com/services/..."
@@ -47,7 +53,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::alerts::{Webhook, WebhookFormat};
-use crate::domain::{CostBasis, TeamId};
+use crate::domain::{Aggregation, CostBasis, MetricDef, MetricName, TeamId};
 use crate::engine::anomaly::{AnomalySettings, Thresholds};
 use crate::importers::Limits;
 use crate::rules::DEFAULT_RULES_DIR;
@@ -89,6 +95,51 @@ pub struct FileConfig {
     pub anomalies: AnomaliesConfig,
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<WebhookConfig>,
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<MetricConfig>,
+}
+
+/// One `[[metric]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricConfig {
+    pub name: String,
+    pub unit: String,
+    #[serde(default)]
+    pub description: String,
+    /// `sum` (default), `average` or `last`.
+    pub aggregation: Option<String>,
+}
+
+impl MetricConfig {
+    fn checked(&self) -> Result<MetricDef, String> {
+        let name = MetricName::parse(&self.name).map_err(|e| format!("metric: {e}"))?;
+        let unit = self.unit.trim();
+        if unit.is_empty() || unit.len() > 64 {
+            return Err(format!(
+                "metric `{name}`: expected a `unit` of 1 to 64 characters, such as \"order\""
+            ));
+        }
+        let aggregation = match self.aggregation.as_deref() {
+            None => Aggregation::Sum,
+            Some(a) => Aggregation::parse(a).ok_or_else(|| {
+                format!(
+                    "metric `{name}`: expected aggregation `sum`, `average` or `last`, found `{a}`"
+                )
+            })?,
+        };
+        if self.description.len() > 1024 {
+            return Err(format!(
+                "metric `{name}`: the description is longer than 1024 bytes"
+            ));
+        }
+        Ok(MetricDef {
+            name,
+            unit: unit.to_string(),
+            description: self.description.trim().to_string(),
+            aggregation,
+        })
+    }
 }
 
 /// A decimal setting written as a number or a string (`3`, `2.5`, `"2.5"`).
@@ -336,6 +387,8 @@ pub struct Settings {
     pub import_limits: Limits,
     pub anomalies: AnomalySettings,
     pub webhooks: Vec<Webhook>,
+    /// The declared business metrics, by name.
+    pub metrics: BTreeMap<MetricName, MetricDef>,
 }
 
 impl Settings {
@@ -435,6 +488,17 @@ impl FileConfig {
             }
             hook.checked().map_err(|message| invalid(at, message))?;
         }
+        let mut metrics = BTreeSet::new();
+        for metric in &config.metrics {
+            let at = text.find(&format!("\"{}\"", metric.name)).unwrap_or(0);
+            let def = metric.checked().map_err(|message| invalid(at, message))?;
+            if !metrics.insert(def.name.clone()) {
+                return Err(invalid(
+                    at,
+                    format!("metric `{}` is declared twice", def.name),
+                ));
+            }
+        }
         Ok(config)
     }
 
@@ -480,6 +544,12 @@ impl FileConfig {
                 .webhooks
                 .iter()
                 .filter_map(|w| w.checked().ok())
+                .collect(),
+            metrics: self
+                .metrics
+                .iter()
+                .filter_map(|m| m.checked().ok())
+                .map(|m| (m.name.clone(), m))
                 .collect(),
         }
     }
@@ -631,6 +701,48 @@ mod tests {
             e.to_string(),
             "allot.toml:1:1: `import.max_field_bytes` must be at least 256 and at most `import.max_record_bytes`; see the configuration section of README.md"
         );
+    }
+
+    #[test]
+    fn metrics_are_declared_with_an_aggregation() {
+        let file = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[[metric]]\nname = \"orders\"\nunit = \"order\"\ndescription = \"Completed orders\"\n\n[[metric]]\nname = \"active-customers\"\nunit = \"customer\"\naggregation = \"average\"\n",
+        )
+        .unwrap();
+        let settings = file.settings(None, None, None, None);
+        let got: Vec<_> = settings
+            .metrics
+            .values()
+            .map(|m| (m.name.as_str(), m.unit.as_str(), m.aggregation.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("active-customers", "customer", "average"),
+                ("orders", "order", "sum")
+            ]
+        );
+        for (text, message) in [
+            (
+                "[[metric]]\nname = \"orders\"\nunit = \"order\"\naggregation = \"max\"\n",
+                "allot.toml:2:8: metric `orders`: expected aggregation `sum`, `average` or `last`, found `max`",
+            ),
+            (
+                "[[metric]]\nname = \"Orders Total\"\nunit = \"order\"\n",
+                "allot.toml:2:8: metric: expected a metric name of lower-case letters, digits, `_` or `-` (such as `orders`), found `Orders Total`",
+            ),
+            (
+                "[[metric]]\nname = \"orders\"\nunit = \"order\"\n[[metric]]\nname = \"orders\"\nunit = \"order\"\n",
+                "allot.toml:2:8: metric `orders` is declared twice",
+            ),
+        ] {
+            let e = FileConfig::parse(Path::new("allot.toml"), text).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("{message}; see the configuration section of README.md")
+            );
+        }
     }
 
     #[test]

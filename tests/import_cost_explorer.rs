@@ -172,6 +172,7 @@ backend_tests! {
             rules_dir: common::root().join("allocation-rules"),
             sources: vec![source.clone()],
             import_limits: allot::importers::Limits::default(),
+            metrics: Default::default(),
             anomalies: Default::default(),
             webhooks: vec![],
         };

@@ -25,6 +25,7 @@ use super::ErrorBody;
         (name = "reports", description = "Showback, team costs and explanations."),
         (name = "rules", description = "Candidate rules, previewed."),
         (name = "usage", description = "Usage figures, the weights of `usage` splits."),
+        (name = "unit costs", description = "Business metrics and the unit costs they give: cost per order, per deployment, per customer."),
         (name = "imports", description = "Runs of configured sources."),
         (name = "anomalies", description = "Spend spikes (and drops) and their acknowledgements."),
         (name = "operations", description = "Health and this document."),

@@ -83,6 +83,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// `invalid_parameter` (400), `invalid_body` (400),
     /// `invalid_rules` (422), `unknown_team` (404),
+    /// `unknown_metric` (404: not declared with `[[metric]]`),
+    /// `unknown_group` (404: not in the rules' `[groups]`),
     /// `unknown_source` (404), `unknown_anomaly` (404), `busy` (409),
     /// `not_allocated` (404), `out_of_range` (422: the month's
     /// amounts add up beyond what allot splits exactly, 10^16 per
@@ -106,11 +108,13 @@ pub struct ErrorDetail {
 }
 
 /// Every error code the API answers with.
-pub const ERROR_CODES: [&str; 17] = [
+pub const ERROR_CODES: [&str; 19] = [
     "invalid_parameter",
     "invalid_body",
     "invalid_rules",
     "unknown_team",
+    "unknown_metric",
+    "unknown_group",
     "unknown_source",
     "unknown_anomaly",
     "not_allocated",
@@ -171,6 +175,12 @@ pub enum ApiError {
     Busy(String),
     #[error("unknown team `{0}`")]
     UnknownTeam(String),
+    /// A metric not declared in allot.toml; the message lists the declared ones.
+    #[error("{0}")]
+    UnknownMetric(String),
+    /// A group not declared in the rules; the message lists the declared ones.
+    #[error("{0}")]
+    UnknownGroup(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
     NotAllocated(String),
     #[error(
@@ -222,7 +232,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::OutOfRange(e) => ApiError::Unprocessable(e.to_string()),
             ServiceError::UnknownSource(s) => ApiError::UnknownSource(s),
             e @ (ServiceError::BadUsageRecord { .. }
-            | ServiceError::DuplicateUsageRecord { .. }) => ApiError::BadBody(e.to_string()),
+            | ServiceError::DuplicateUsageRecord { .. }
+            | ServiceError::BadMetricPoint { .. }
+            | ServiceError::ConflictingMetricPoint { .. }) => ApiError::BadBody(e.to_string()),
+            e @ ServiceError::UnknownMetric { .. } => ApiError::UnknownMetric(e.to_string()),
+            e @ ServiceError::UnknownGroup { .. } => ApiError::UnknownGroup(e.to_string()),
+            e @ (ServiceError::BadRange { .. } | ServiceError::RangeTooLong { .. }) => {
+                ApiError::bad("from", e.to_string())
+            }
+            ServiceError::Rules(e) => ApiError::InvalidRules(format!(
+                "the configured rules are invalid; fix them (`allot rules check`):\n{e}"
+            )),
             ServiceError::Store(e) => e.into(),
             other => ApiError::Internal(other.into()),
         }
@@ -236,6 +256,8 @@ impl IntoResponse for ApiError {
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
             ApiError::UnknownTeam(_) => (StatusCode::NOT_FOUND, "unknown_team"),
+            ApiError::UnknownMetric(_) => (StatusCode::NOT_FOUND, "unknown_metric"),
+            ApiError::UnknownGroup(_) => (StatusCode::NOT_FOUND, "unknown_group"),
             ApiError::UnknownSource(_) => (StatusCode::NOT_FOUND, "unknown_source"),
             ApiError::UnknownAnomaly(_) => (StatusCode::NOT_FOUND, "unknown_anomaly"),
             ApiError::Busy(_) => (StatusCode::CONFLICT, "busy"),

@@ -7,10 +7,12 @@ mod deadline;
 pub mod doc;
 mod error;
 mod imports;
+mod metrics;
 mod params;
 mod rules;
 mod showback;
 mod teams;
+mod unit_costs;
 mod usage;
 pub mod wire;
 
@@ -32,6 +34,18 @@ pub struct AppState {
     /// The configured sources and allocation settings (none in tests that
     /// do not configure them).
     pub settings: Option<std::sync::Arc<crate::config::Settings>>,
+}
+
+impl AppState {
+    /// The settings in force: those configured, or the defaults (no
+    /// sources, no metrics) in tests that configure none.
+    pub fn settings(&self) -> std::sync::Arc<crate::config::Settings> {
+        self.settings.clone().unwrap_or_else(|| {
+            std::sync::Arc::new(
+                crate::config::FileConfig::default().settings(None, None, None, None),
+            )
+        })
+    }
 }
 
 /// The whole API, with the default connection limits.
@@ -77,6 +91,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(teams::router())
         .merge(rules::router())
         .merge(usage::router())
+        .merge(metrics::router())
+        .merge(unit_costs::router())
         .merge(imports::router())
         .merge(anomalies::router())
 }

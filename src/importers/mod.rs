@@ -6,6 +6,7 @@ pub mod cost_explorer;
 mod csv_input;
 pub mod cur;
 pub mod focus;
+pub mod metrics;
 mod parquet_rows;
 mod progress;
 mod rollup;

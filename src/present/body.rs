@@ -491,3 +491,143 @@ pub struct AckRequest {
     #[serde(default)]
     pub note: String,
 }
+
+fn unit_cost_status() -> ObjectBuilder {
+    one_of(&["ok", "no_metric", "zero_metric", "no_cost", "stale"]).description(Some(
+        "`ok`; `no_metric` (no value for the month), `zero_metric` (the value is 0), `no_cost` (the month is not allocated, or the scope has no cost in it): then `unit_cost` is null; `stale` (figures from an allocation older than its billing data or usage: re-allocate).",
+    ))
+}
+
+fn aggregation() -> ObjectBuilder {
+    one_of(&["sum", "average", "last"])
+}
+
+fn decimal_text_or_null() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+        .examples(["1.25"])
+}
+
+/// A metric's unit costs for one scope, month by month.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCosts {
+    #[schema(example = "orders")]
+    pub metric: String,
+    /// What one of the metric is: the unit cost is the cost per it.
+    #[schema(example = "order")]
+    pub unit: String,
+    #[schema(schema_with = aggregation)]
+    pub aggregation: &'static str,
+    /// `organisation`, `team:NAME`, `group:NAME` or `environment:NAME`.
+    #[schema(example = "team:checkout")]
+    pub scope: String,
+    #[schema(schema_with = month)]
+    pub from: String,
+    #[schema(schema_with = month)]
+    pub to: String,
+    #[schema(schema_with = cost_basis_or_null)]
+    pub cost_basis: Option<&'static str>,
+    /// One row per month and currency, oldest first.
+    pub rows: Vec<UnitCostRow>,
+}
+
+/// One month of a unit-cost series, in one currency.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostRow {
+    #[schema(schema_with = month)]
+    pub month: String,
+    /// `null` only when no month of the range has any cost.
+    #[schema(value_type = Option<Currency>)]
+    pub currency: Option<Currency>,
+    /// The scope's allocated cost (direct plus shared) as the showback
+    /// rounds it; `null` when the month has none.
+    #[schema(value_type = Option<Amount>)]
+    pub cost: Option<Amount>,
+    /// The metric's value for the month (aggregated from its days as the
+    /// metric declares); `null` when it has none.
+    #[schema(schema_with = decimal_text_or_null)]
+    pub metric_value: Option<String>,
+    /// `cost / metric_value`, to six significant digits; `null` unless the
+    /// status is `ok` or `stale`.
+    #[schema(schema_with = decimal_text_or_null)]
+    pub unit_cost: Option<String>,
+    /// Change of the unit cost from the month before, in percent (one
+    /// place); `null` when either month has none.
+    #[schema(schema_with = decimal_text_or_null)]
+    pub mom_change_pct: Option<String>,
+    /// Change from the same month a year before, in percent.
+    #[schema(schema_with = decimal_text_or_null)]
+    pub yoy_change_pct: Option<String>,
+    #[schema(schema_with = unit_cost_status)]
+    pub status: &'static str,
+}
+
+/// The declared business metrics.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Metrics {
+    pub metrics: Vec<Metric>,
+}
+
+/// A declared metric (`[[metric]]` in allot.toml).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Metric {
+    #[schema(example = "orders")]
+    pub name: String,
+    #[schema(example = "order")]
+    pub unit: String,
+    pub description: String,
+    #[schema(schema_with = aggregation)]
+    pub aggregation: &'static str,
+}
+
+/// Metric points to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsRequest {
+    pub points: Vec<MetricPointInput>,
+}
+
+/// One metric point.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricPointInput {
+    /// `YYYY-MM-DD`, or `YYYY-MM` for a whole month's value.
+    pub date: String,
+    /// A declared metric.
+    pub metric: String,
+    /// A non-negative decimal as a string, e.g. `"1200"` (a JSON number is
+    /// accepted too and read from its exact text, never through a float).
+    #[schema(schema_with = quantity)]
+    pub value: Box<serde_json::value::RawValue>,
+    /// Absent or empty for the organisation, else `team:NAME`,
+    /// `group:NAME` or `environment:NAME`.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// What recording metric points did.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MetricsResult {
+    /// Distinct points received (one sent twice counts once).
+    pub points: u64,
+    /// Points not stored before.
+    pub added: u64,
+    /// Points stored before with another value, now replaced.
+    pub replaced: u64,
+    /// Points stored before with the same value.
+    pub unchanged: u64,
+    /// The months whose points changed, per metric.
+    pub changed: Vec<MetricMonth>,
+}
+
+/// A metric and a month.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MetricMonth {
+    pub metric: String,
+    #[schema(schema_with = month)]
+    pub month: String,
+}

@@ -3,8 +3,10 @@
 
 pub mod body;
 pub mod report;
+mod unit_costs;
 
 pub use report::{AnomalyList, PreviewReport, Report, ShowbackReport, render};
+pub use unit_costs::MetricList;
 
 use body::Amount;
 

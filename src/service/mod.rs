@@ -6,6 +6,8 @@
 //!
 //! - `imports`: billing data from files, a directory, S3 or Cost Explorer;
 //! - `usage`: usage figures from CSV files or the API;
+//! - `metrics`: business-metric points from CSV files or the API;
+//! - `unit_costs`: unit-cost series of a metric per scope;
 //! - `allocation`: allocating a month and what follows it, and the preview;
 //! - `reports`: showback, explanations, team costs;
 //! - `anomalies`: detection, the list, acknowledgements, alert delivery;
@@ -14,8 +16,10 @@
 pub mod allocation;
 pub mod anomalies;
 pub mod imports;
+pub mod metrics;
 pub mod reports;
 pub mod runs;
+pub mod unit_costs;
 pub mod usage;
 
 pub use allocation::{
@@ -51,6 +55,8 @@ pub enum Action {
     Acknowledge,
     /// Record usage figures.
     RecordUsage,
+    /// Record business-metric points.
+    RecordMetrics,
     /// Preview candidate rules.
     Preview,
     /// Run a configured source now.
@@ -106,6 +112,39 @@ pub enum ServiceError {
     },
     #[error("records[{index}]: a second record for {key}; send one per date, team and metric")]
     DuplicateUsageRecord { index: usize, key: String },
+    #[error("points[{index}].{field}: expected {expected}, found `{found}`")]
+    BadMetricPoint {
+        index: usize,
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "points[{index}]: another value for {key} than points[{first}]; send one value per date, metric and scope"
+    )]
+    ConflictingMetricPoint {
+        index: usize,
+        first: usize,
+        key: String,
+    },
+    #[error(
+        "unknown metric `{name}`: {}",
+        known_list(declared, "metric", "declare it with `[[metric]]` in allot.toml")
+    )]
+    UnknownMetric { name: String, declared: Vec<String> },
+    #[error(
+        "unknown group `{name}`: {}",
+        known_list(declared, "group", "declare it in the rules' `[groups]`")
+    )]
+    UnknownGroup { name: String, declared: Vec<String> },
+    #[error("`from` {from} is after `to` {to}: give the earlier month first")]
+    BadRange { from: Month, to: Month },
+    #[error(
+        "a range of {months} months is longer than the {max} a series may span: ask for a shorter one"
+    )]
+    RangeTooLong { months: usize, max: usize },
+    #[error("{0}\nthe rules are invalid; fix them (`allot rules check`) to report by group")]
+    Rules(crate::rules::RuleErrors),
     #[error("imported, but the rules are invalid so nothing was re-allocated:\n{0}")]
     RulesInvalidAfterImport(String),
     #[error("imported, but re-allocating failed for {0}")]
@@ -120,6 +159,16 @@ pub enum ServiceError {
     OutOfRange(#[from] engine::OutOfRange),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `the declared KINDs are `a`, `b`` or how to declare one.
+fn known_list(declared: &[String], kind: &str, how: &str) -> String {
+    if declared.is_empty() {
+        format!("none is declared; {how}")
+    } else {
+        let names: Vec<String> = declared.iter().map(|n| format!("`{n}`")).collect();
+        format!("the declared {kind}s are {}", names.join(", "))
+    }
 }
 
 /// Opens the store at `url` (see [`Store::connect`]).

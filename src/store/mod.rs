@@ -111,11 +111,13 @@ mod allocations;
 mod anomalies;
 mod import;
 mod lines;
+mod metrics;
 mod runs;
 mod usage;
 
 pub use allocations::{AllocationRun, MonthView};
 pub use import::{ImportSummary, ImportTx};
+pub use metrics::{MetricChange, MetricWrite};
 pub use runs::{ImportRun, RUN_LEASE, RunStatus, SourceLock, Trigger};
 
 pub use anomalies::{

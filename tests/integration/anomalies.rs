@@ -178,6 +178,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         rules_dir: rules.to_path_buf(),
         sources: vec![source.clone()],
         import_limits: allot::importers::Limits::default(),
+        metrics: Default::default(),
         anomalies: AnomalySettings::default(),
         webhooks: vec![
             Webhook {

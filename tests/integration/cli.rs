@@ -547,3 +547,69 @@ fn an_unknown_table_suggests_a_field_allowed_there() {
     assert!(err.contains("did you mean `[teams]`?"), "{err}");
     assert!(!err.contains("did you mean `team`?"), "{err}");
 }
+
+#[test]
+fn metrics_are_listed_imported_and_give_unit_costs_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("allot.db");
+    let config = dir.path().join("allot.toml");
+    std::fs::write(
+        &config,
+        "[[metric]]\nname = \"orders\"\nunit = \"order\"\ndescription = \"Completed orders\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        allot(&db, &all)
+    };
+    let out = run(&["metrics", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "metric  unit   aggregation  description\norders  order  sum          Completed orders\n"
+    );
+    let fixture = common::demo_fixture();
+    assert!(
+        run(&["import", "focus", fixture.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(run(&["allocate", "--month", "2026-10"]).status.success());
+    let points = dir.path().join("orders.csv");
+    std::fs::write(
+        &points,
+        "date,metric,value,scope\n2026-10,orders,400,team:payments\n",
+    )
+    .unwrap();
+    let out = run(&["import", "metrics", points.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "imported 1 metric points: 1 added, 0 replaced, 0 unchanged\nunit costs changed: orders 2026-10\n"
+    );
+    let out = run(&[
+        "unit-costs",
+        "--metric",
+        "orders",
+        "--from",
+        "2026-10",
+        "--scope",
+        "team:payments",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "cost per order (orders), team:payments, 2026-10..2026-10\n\
+         month    status  currency     cost  value  unit cost  mom %  yoy %\n\
+         2026-10  ok      EUR        224.41    400   0.561025\n\
+         2026-10  ok      USD       1072.80    400      2.682\n"
+    );
+    let out = run(&["unit-costs", "--metric", "revenue", "--from", "2026-10"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: unknown metric `revenue`: the declared metrics are `orders`"
+    );
+}

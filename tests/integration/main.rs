@@ -20,6 +20,7 @@ mod import_cur;
 mod import_focus;
 mod import_s3;
 mod import_usage;
+mod metrics;
 mod openapi;
 mod pools;
 mod properties;

@@ -72,6 +72,10 @@ impl Op {
                 {"date": "2024-09", "team": "search", "metric": "cpu_core_hours", "quantity": 12},
             ]}),
             "/api/v1/anomalies/{id}/ack" => json!({"note": "a planned load test"}),
+            "/api/v1/metrics" => json!({"points": [
+                {"date": "2024-09-01", "metric": "orders", "value": "1200"},
+                {"date": "2024-09", "metric": "orders", "value": 40, "scope": "team:payments"},
+            ]}),
             other => panic!("{other}: teach this test a request body"),
         })
     }
@@ -171,7 +175,16 @@ struct Server {
 impl Server {
     async fn start(store: Store) -> Server {
         let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let app = Application::build(store, listen).await.expect("bind");
+        // The metric the documented examples name.
+        let config = allot::config::FileConfig::parse(
+            std::path::Path::new("allot.toml"),
+            "[[metric]]\nname = \"orders\"\nunit = \"order\"\n",
+        )
+        .expect("a valid configuration");
+        let app = Application::build(store, listen)
+            .await
+            .expect("bind")
+            .with_settings(config.settings(None, None, None, None));
         let addr = app.local_addr().expect("local address");
         tokio::spawn(app.run_until(std::future::pending()));
         Server {

@@ -31,6 +31,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
             retry_after: std::time::Duration::from_secs(1),
         }],
         import_limits: allot::importers::Limits::default(),
+        metrics: Default::default(),
         anomalies: Default::default(),
         webhooks: vec![],
     }

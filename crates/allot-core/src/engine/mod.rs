@@ -8,6 +8,7 @@ pub mod explain;
 pub mod preview;
 pub mod report;
 pub mod split;
+pub mod unit_cost;
 
 pub use allocate::{
     Allocation, AllocationRow, Allocator, FallbackTaken, OutOfRange, PoolShare, ShareMethod,

@@ -15,10 +15,24 @@ pub struct FileAst {
     pub tag_keys: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
     /// Usage metrics that `usage` pools may name.
     pub usage: Option<UsageAst>,
+    /// Group name -> its members: teams, and `group:NAME` for a group in it.
+    pub groups: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    /// The environment dimension.
+    pub environment: Option<EnvironmentAst>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleAst>>,
     #[serde(default)]
     pub pool: Vec<Spanned<PoolAst>>,
+}
+
+/// `[environment]`: the tag that names a line's environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentAst {
+    /// The tag key (spellings from `[tag_keys]` apply).
+    pub tag: Spanned<String>,
+    /// Value alias -> environment (`prod = "production"`).
+    pub aliases: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,6 +36,8 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
     for (path, text, file) in &files {
         checker.aliases(path, text, file);
     }
+    checker.groups(&files);
+    checker.environment(&files);
     for (path, text, file) in &files {
         checker.declare_pools(path, text, file);
     }

@@ -8,6 +8,7 @@
 pub mod ast;
 mod check;
 mod diagnostic;
+mod dimensions;
 mod parse;
 mod pattern;
 mod pools;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::domain::{CostLine, Metric, Month, TeamId};
 pub use check::check;
 pub use diagnostic::{Diagnostic, RuleErrors};
+pub use dimensions::{EnvironmentDimension, Groups, UNSPECIFIED};
 pub use pattern::{Pattern, normalise};
 pub use pools::{Fallback, Method, Pool, PoolTarget, Targets as PoolTargets};
 
@@ -176,6 +178,10 @@ pub struct RuleSet {
     team_aliases: HashMap<String, TeamId>,
     /// Normalised tag-key spelling -> canonical key.
     tag_keys: HashMap<String, String>,
+    /// `[groups]`, expanded.
+    groups: Groups,
+    /// `[environment]`.
+    environment: Option<EnvironmentDimension>,
 }
 
 impl RuleSet {

@@ -36,7 +36,15 @@ pub(super) const POOL_FIELDS: [&str; 7] = [
     "method", "targets", "shares", "filter", "metric", "fallback", "metrics",
 ];
 
-pub(super) const TOP_FIELDS: [&str; 5] = ["teams", "tag_keys", "usage", "rule", "pool"];
+pub(super) const TOP_FIELDS: [&str; 7] = [
+    "teams",
+    "tag_keys",
+    "usage",
+    "groups",
+    "environment",
+    "rule",
+    "pool",
+];
 
 /// Parses one file entry by entry, so that a mistake in one rule or pool
 /// does not hide the mistakes in the others: every entry that parses is
@@ -94,6 +102,14 @@ pub(super) fn parse_file(path: &Path, text: &str) -> (ast::FileAst, Vec<Diagnost
                 Ok(v) => file.usage = Some(v),
                 Err(e) => problems.push(e),
             },
+            "groups" => match Deserialize::deserialize(value.into_deserializer()) {
+                Ok(v) => file.groups = Some(v),
+                Err(e) => problems.push(e),
+            },
+            "environment" => match ast::EnvironmentAst::deserialize(value.into_deserializer()) {
+                Ok(v) => file.environment = Some(v),
+                Err(e) => problems.push(e),
+            },
             other => {
                 let fields = TOP_FIELDS.map(|f| format!("`{f}`")).join(", ");
                 let message = format!("unknown field `{other}`, expected one of {fields}");
@@ -125,7 +141,7 @@ pub(super) fn unknown_field_hint(field: &str) -> String {
         .chain(&RULE_FIELDS)
         .chain(&TOP_FIELDS)
         .chain(&POOL_FIELDS)
-        .chain(&["known", "aliases"])
+        .chain(&["known", "aliases", "tag"])
         .copied();
     match closest(field, all.filter(|c| *c != field)) {
         Some(s) => format!("did you mean `{s}`?"),

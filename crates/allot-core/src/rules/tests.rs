@@ -129,7 +129,7 @@ fn unknown_field_far_from_any_points_to_the_docs() {
         &d,
         "r.toml",
         (1, 2),
-        "unknown field `bogus`, expected one of `teams`, `tag_keys`, `usage`, `rule`, `pool`",
+        "unknown field `bogus`, expected one of `teams`, `tag_keys`, `usage`, `groups`, `environment`, `rule`, `pool`",
         "bogus",
         "see docs/rules.md for the fields a rule file may use",
     );
@@ -970,4 +970,116 @@ from = "2026-10"
         "platform-by-cost",
         "the invoice month's"
     );
+}
+
+#[test]
+fn groups_hold_teams_and_nested_groups() {
+    let set = rules(
+        r#"
+[teams]
+known = ["web", "api", "mobile", "data"]
+
+[groups]
+platform = ["web", "api"]
+digital = ["mobile", "group:platform"]
+analytics = ["data", "web"]
+
+[[rule]]
+name = "all"
+team = "web"
+"#,
+    );
+    let g = |name: &str| {
+        set.groups()
+            .teams(&crate::domain::ScopeName::parse(name).unwrap())
+            .map(|teams| teams.iter().map(TeamId::as_str).collect::<Vec<_>>())
+    };
+    assert_eq!(g("platform"), Some(vec!["api", "web"]));
+    assert_eq!(g("digital"), Some(vec!["api", "mobile", "web"]));
+    // A team may belong to several groups.
+    assert_eq!(g("analytics"), Some(vec!["data", "web"]));
+    assert_eq!(g("nope"), None);
+}
+
+#[test]
+fn a_group_that_contains_itself_is_named_with_its_cycle() {
+    let d = only_error(
+        r#"[groups]
+a = ["web", "group:b"]
+b = ["group:a"]
+"#,
+    );
+    assert_eq!(d.message, "group `a` contains itself: a -> b -> a");
+    assert_eq!(d.line, 2);
+}
+
+#[test]
+fn a_group_member_must_be_a_known_team_or_a_declared_group() {
+    let all = errors(&[(
+        "r.toml",
+        r#"[teams]
+known = ["web", "api"]
+
+[groups]
+platform = ["web", "apj", "group:platfrom"]
+"#,
+    )]);
+    let messages: Vec<_> = all
+        .iter()
+        .map(|d| (d.message.as_str(), d.hint.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (
+                "team `apj` is not a known team",
+                "did you mean `api`? otherwise add `apj` to `[teams] known`"
+            ),
+            ("unknown group `platfrom`", "did you mean `group:platform`?"),
+        ]
+    );
+}
+
+#[test]
+fn a_lines_environment_comes_from_its_tag_after_spellings_and_aliases() {
+    let set = rules(
+        r#"
+[tag_keys]
+environment = ["env", "Environment"]
+
+[environment]
+tag = "environment"
+aliases = { prod = "production", prd = "production", stg = "staging" }
+
+[[rule]]
+name = "all"
+team = "web"
+"#,
+    );
+    let env = |pairs: &[(&str, &str)]| set.environment_of(&tagged(pairs)).to_string();
+    assert_eq!(env(&[("env", "PROD")]), "production");
+    assert_eq!(env(&[("Environment", "prd")]), "production");
+    assert_eq!(env(&[("environment", "staging")]), "staging");
+    assert_eq!(env(&[("environment", "qa")]), "qa");
+    assert_eq!(env(&[("environment", "not a name!")]), "unspecified");
+    assert_eq!(env(&[("team", "web")]), "unspecified");
+    // Without `[environment]`, every line is unspecified.
+    let plain = rules("[[rule]]\nname = \"all\"\nteam = \"web\"\n");
+    assert_eq!(
+        plain
+            .environment_of(&tagged(&[("environment", "prod")]))
+            .as_str(),
+        "unspecified"
+    );
+}
+
+#[test]
+fn environment_is_declared_once() {
+    let all = errors(&[
+        ("a.toml", "[environment]\ntag = \"env\"\n"),
+        ("b.toml", "[environment]\ntag = \"stage\"\n"),
+    ]);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0].message, "`[environment]` is declared twice");
+    assert_eq!(all[0].file.to_str(), Some("b.toml"));
 }

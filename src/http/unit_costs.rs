@@ -1,0 +1,79 @@
+//! `GET /api/v1/unit-costs`: a metric's unit costs for one scope, month by
+//! month, as JSON or a CSV attachment.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::params::Params;
+use super::params::doc::FormatParam;
+use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
+use crate::domain::{MetricScope, Month, SCOPE_EXPECTED};
+use crate::service::{self, Caller};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(series))
+}
+
+/// A metric's unit costs, month by month
+///
+/// For each month from `from` to `to` and each currency: the scope's
+/// allocated cost (direct plus shared, as the showback rounds it), the
+/// metric's value (its days aggregated as the metric declares), the unit
+/// cost (cost per unit of the metric, six significant digits) and its
+/// change from the month before and from a year before, in percent. A
+/// month without a unit cost says why in `status` and has `null` figures;
+/// a change is `null` unless both months have a unit cost.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unit-costs",
+    tag = "unit costs",
+    operation_id = "getUnitCosts",
+    params(
+        ("metric" = String, Query, example = "orders", description = "A metric declared with `[[metric]]` in allot.toml."),
+        ("from" = String, Query, example = "2025-01", pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", description = "The first month, `YYYY-MM`."),
+        ("to" = Option<String>, Query, example = "2025-12", pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", description = "The last month, `YYYY-MM` (at most 120 months after `from`); defaults to `from`."),
+        ("scope" = Option<String>, Query, example = "team:checkout", description = "`team:NAME`, `group:NAME` (a group of the rules' `[groups]`) or `environment:NAME`; absent or empty for the whole organisation (every cost, `unallocated` included)."),
+        FormatParam,
+    ),
+    responses(
+        (status = 200, description = "The series. As CSV an attachment named `unit-costs-METRIC-SCOPE-FROM-TO.csv` with the header row `month,metric,scope,currency,cost,metric_value,unit_cost,mom_change_pct,yoy_change_pct,status`.", content(
+            (crate::present::body::UnitCosts = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A query parameter is missing, malformed or unknown, or the range is reversed or too long (`invalid_parameter`).", body = ErrorBody),
+        (status = 404, description = "The metric is not declared (`unknown_metric`), the team is not known (`unknown_team`) or the group is not declared (`unknown_group`).", body = ErrorBody),
+        (status = 422, description = "A group was asked for and the configured rules are invalid (`invalid_rules`).", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
+async fn series(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["metric", "from", "to", "scope", "format"])?;
+    let metric = p.required("metric", |s| Ok::<_, String>(s.to_string()))?;
+    let from = p.required("from", Month::parse)?;
+    let to = p.optional("to", Month::parse)?.unwrap_or(from);
+    let scope = p
+        .optional("scope", |s| {
+            MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
+        })?
+        .unwrap_or(MetricScope::Organisation);
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let settings = state.settings();
+    let series = service::unit_costs::series(
+        &state.store,
+        &Caller::Client,
+        &settings,
+        &metric,
+        &scope,
+        from,
+        to,
+    )
+    .await?;
+    Ok(respond(csv, &series))
+}

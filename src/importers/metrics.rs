@@ -1,0 +1,158 @@
+//! Business-metric importer: CSV with the columns `date,metric,value` and
+//! an optional `scope` (any order, a header row). `date` is a day
+//! (`2026-10-05`) or a month (`2026-10`); `value` an exact non-negative
+//! decimal; `scope` empty (the organisation), `team:NAME`, `group:NAME` or
+//! `environment:NAME`. Every metric must be declared (`[[metric]]` in
+//! `allot.toml`). The files are checked completely before anything is
+//! stored (`service::metrics` stores them, in one transaction).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+use super::values::decimal;
+use super::{CsvFile, ImportError};
+use crate::domain::{
+    MetricDef, MetricName, MetricPoint, MetricScope, PointDate, PointKeys, SCOPE_EXPECTED, Seen,
+};
+
+const EXPECTED: &str = "a metrics file with the columns date,metric,value[,scope]";
+
+/// Where a metric point was read: a file and its line.
+pub type PointAt = (PathBuf, u64);
+
+/// A cell that is wrong: its column, what it should hold, what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadCell {
+    pub column: &'static str,
+    pub expected: String,
+    pub found: String,
+}
+
+/// Reads and checks a metrics CSV file, one of a batch whose points `keys`
+/// holds. Points repeated with the same value are kept once; the same
+/// point with two values is an error naming both rows.
+pub fn read(
+    path: &Path,
+    declared: &BTreeMap<MetricName, MetricDef>,
+    keys: &mut PointKeys<PointAt>,
+) -> Result<Vec<MetricPoint>, ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut csv = CsvFile::open(
+        path,
+        std::io::BufReader::new(file),
+        super::Limits::default(),
+    )?;
+    let headers = csv.headers().clone();
+    let index = super::HeaderIndex::new(path, &headers, column_key, |_| true);
+    let col = |name: &str| {
+        index.get(name).ok_or_else(|| ImportError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            expected: EXPECTED,
+        })
+    };
+    let (date_col, metric_col, value_col) = (col("date")?, col("metric")?, col("value")?);
+    let scope_col = index.get("scope");
+    index.finish()?;
+    let mut points = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while csv.read(&mut record)? {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let err = |bad: BadCell| ImportError::Value {
+            path: path.to_path_buf(),
+            line,
+            column: bad.column.to_string(),
+            expected: bad.expected,
+            found: bad.found,
+        };
+        let scope = scope_col.map(get).unwrap_or("");
+        let point = parse_point(
+            declared,
+            get(date_col),
+            get(metric_col),
+            get(value_col),
+            scope,
+        )
+        .map_err(err)?;
+        match keys.insert(&point, (path.to_path_buf(), line)) {
+            Seen::New => points.push(point),
+            Seen::Repeated => {}
+            Seen::Conflict((file, first)) => {
+                let place = if file == path {
+                    format!("line {first}")
+                } else {
+                    format!("`{}` line {first}", file.display())
+                };
+                return Err(err(BadCell {
+                    column: "value",
+                    expected: format!(
+                        "one value per date, metric and scope ({place} has another for {} {} {})",
+                        point.date, point.metric, point.scope
+                    ),
+                    found: get(value_col).to_string(),
+                }));
+            }
+        }
+    }
+    Ok(points)
+}
+
+/// A metric point from its four cells, checked against the declared
+/// metrics, or the cell that is wrong.
+pub fn parse_point(
+    declared: &BTreeMap<MetricName, MetricDef>,
+    date: &str,
+    metric: &str,
+    value: &str,
+    scope: &str,
+) -> Result<MetricPoint, BadCell> {
+    let bad = |column: &'static str, expected: &str, found: &str| BadCell {
+        column,
+        expected: expected.to_string(),
+        found: found.to_string(),
+    };
+    let date = PointDate::parse(date)
+        .ok_or_else(|| bad("date", "a day `YYYY-MM-DD` or a month `YYYY-MM`", date))?;
+    let name = MetricName::parse(metric)
+        .map_err(|_| bad("metric", "a metric name such as `orders`", metric))?;
+    if !declared.contains_key(&name) {
+        let expected = if declared.is_empty() {
+            "a metric declared with `[[metric]]` in allot.toml (none is declared)".to_string()
+        } else {
+            let names: Vec<String> = declared.keys().map(|m| format!("`{m}`")).collect();
+            format!(
+                "a metric declared with `[[metric]]` in allot.toml ({})",
+                names.join(", ")
+            )
+        };
+        return Err(BadCell {
+            column: "metric",
+            expected,
+            found: metric.to_string(),
+        });
+    }
+    let value = decimal(value)
+        .filter(|v| *v >= Decimal::ZERO)
+        .ok_or_else(|| bad("value", "a non-negative decimal number", value))?;
+    let scope = MetricScope::parse(scope).ok_or_else(|| bad("scope", SCOPE_EXPECTED, scope))?;
+    Ok(MetricPoint {
+        metric: name,
+        scope,
+        date,
+        value: value.normalize(),
+    })
+}
+
+/// How a metrics column name is matched: case, spaces and a BOM do not matter.
+fn column_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
+}

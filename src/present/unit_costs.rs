@@ -1,0 +1,220 @@
+//! Unit costs and the declared metrics in the three formats: a series'
+//! JSON body, CSV (one row per month and currency) and table.
+
+use rust_decimal::Decimal;
+
+use super::body;
+use super::report::Report;
+use super::{Cell, csv_rows, money, table};
+use crate::domain::MetricDef;
+use crate::engine::unit_cost::{UnitCostRow, shown};
+use crate::service::unit_costs::UnitCostSeries;
+
+/// A decimal as shown: normalised, no exponent (`"0.125"`, `"1200"`).
+fn plain(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn pct(d: Option<Decimal>) -> String {
+    d.map(|d| format!("{d:.1}")).unwrap_or_default()
+}
+
+fn row_json(r: &UnitCostRow) -> body::UnitCostRow {
+    body::UnitCostRow {
+        month: r.month.to_string(),
+        currency: r.currency.map(body::Currency::from),
+        cost: r.cost.map(body::Amount::of),
+        metric_value: r.metric_value.map(plain),
+        unit_cost: r.unit_cost.map(|u| plain(shown(u))),
+        mom_change_pct: r.mom_change_pct.map(|d| format!("{d:.1}")),
+        yoy_change_pct: r.yoy_change_pct.map(|d| format!("{d:.1}")),
+        status: r.status.as_str(),
+    }
+}
+
+impl Report for UnitCostSeries {
+    type Body = body::UnitCosts;
+
+    fn json(&self) -> Self::Body {
+        body::UnitCosts {
+            metric: self.metric.name.to_string(),
+            unit: self.metric.unit.clone(),
+            aggregation: self.metric.aggregation.as_str(),
+            scope: self.scope.to_string(),
+            from: self.from.to_string(),
+            to: self.to.to_string(),
+            cost_basis: self.cost_basis.map(|b| b.as_str()),
+            rows: self.rows.iter().map(row_json).collect(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        let metric = self.metric.name.to_string();
+        let scope = self.scope.to_string();
+        csv_rows(
+            &UNIT_COSTS_HEADER,
+            self.rows.iter().map(|r| UnitCostCsv {
+                month: r.month.to_string(),
+                metric: &metric,
+                scope: Cell(&scope),
+                currency: r
+                    .currency
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                cost: r.cost.map(money).unwrap_or_default(),
+                metric_value: r.metric_value.map(plain).unwrap_or_default(),
+                unit_cost: r.unit_cost.map(|u| plain(shown(u))).unwrap_or_default(),
+                mom_change_pct: pct(r.mom_change_pct),
+                yoy_change_pct: pct(r.yoy_change_pct),
+                status: r.status.as_str(),
+            }),
+        )
+    }
+
+    fn table(&self) -> String {
+        let head = format!(
+            "cost per {} ({}), {}, {}..{}\n",
+            self.metric.unit, self.metric.name, self.scope, self.from, self.to
+        );
+        let rows: Vec<Vec<String>> = std::iter::once(
+            [
+                "month",
+                "status",
+                "currency",
+                "cost",
+                "value",
+                "unit cost",
+                "mom %",
+                "yoy %",
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
+        .chain(self.rows.iter().map(|r| {
+            vec![
+                r.month.to_string(),
+                r.status.as_str().to_string(),
+                r.currency
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                r.cost.map(money).unwrap_or_else(|| "-".into()),
+                r.metric_value.map(plain).unwrap_or_else(|| "-".into()),
+                r.unit_cost
+                    .map(|u| plain(shown(u)))
+                    .unwrap_or_else(|| "-".into()),
+                pct(r.mom_change_pct),
+                pct(r.yoy_change_pct),
+            ]
+        }))
+        .collect();
+        head + &table(&rows, 3)
+    }
+
+    fn filename(&self) -> String {
+        let scope = match &self.scope {
+            crate::domain::MetricScope::Organisation => "organisation".to_string(),
+            other => other.key().replace(':', "-"),
+        };
+        format!(
+            "unit-costs-{}-{scope}-{}-{}.csv",
+            self.metric.name, self.from, self.to
+        )
+    }
+}
+
+pub(super) const UNIT_COSTS_HEADER: [&str; 10] = [
+    "month",
+    "metric",
+    "scope",
+    "currency",
+    "cost",
+    "metric_value",
+    "unit_cost",
+    "mom_change_pct",
+    "yoy_change_pct",
+    "status",
+];
+
+#[derive(serde::Serialize)]
+pub(super) struct UnitCostCsv<'a> {
+    month: String,
+    metric: &'a str,
+    scope: Cell<'a>,
+    currency: String,
+    cost: String,
+    metric_value: String,
+    unit_cost: String,
+    mom_change_pct: String,
+    yoy_change_pct: String,
+    status: &'static str,
+}
+
+/// The declared metrics.
+pub struct MetricList<'a>(pub Vec<&'a MetricDef>);
+
+impl Report for MetricList<'_> {
+    type Body = body::Metrics;
+
+    fn json(&self) -> Self::Body {
+        body::Metrics {
+            metrics: self
+                .0
+                .iter()
+                .map(|m| body::Metric {
+                    name: m.name.to_string(),
+                    unit: m.unit.clone(),
+                    description: m.description.clone(),
+                    aggregation: m.aggregation.as_str(),
+                })
+                .collect(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        csv_rows(
+            &METRICS_HEADER,
+            self.0.iter().map(|m| MetricCsv {
+                name: m.name.as_str(),
+                unit: Cell(&m.unit),
+                aggregation: m.aggregation.as_str(),
+                description: Cell(&m.description),
+            }),
+        )
+    }
+
+    fn table(&self) -> String {
+        if self.0.is_empty() {
+            return "no metrics declared: add a `[[metric]]` to allot.toml (see docs/unit-costs.md)\n"
+                .to_string();
+        }
+        let rows: Vec<Vec<String>> = std::iter::once(
+            ["metric", "unit", "aggregation", "description"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .chain(self.0.iter().map(|m| {
+            vec![
+                m.name.to_string(),
+                m.unit.clone(),
+                m.aggregation.as_str().to_string(),
+                m.description.clone(),
+            ]
+        }))
+        .collect();
+        table(&rows, 4)
+    }
+
+    fn filename(&self) -> String {
+        "metrics.csv".to_string()
+    }
+}
+
+pub(super) const METRICS_HEADER: [&str; 4] = ["name", "unit", "aggregation", "description"];
+
+#[derive(serde::Serialize)]
+pub(super) struct MetricCsv<'a> {
+    name: &'a str,
+    unit: Cell<'a>,
+    aggregation: &'static str,
+    description: Cell<'a>,
+}

@@ -1,0 +1,192 @@
+//! Unit costs: a scope's showback cost of each month divided by a metric's
+//! value for it. The cost side is the stored allocation, rounded as the
+//! showback rounds it, so a scope's cost is exactly the sum of its
+//! showback rows; the metric side is the stored points, aggregated as the
+//! metric declares. Both are read when asked: a metric change shows at
+//! once, and a month whose allocation is older than its billing data says
+//! `stale`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+
+use super::{Action, Caller, ServiceError, is_stale};
+use crate::config::Settings;
+use crate::domain::{
+    CostBasis, Currency, MetricDef, MetricName, MetricScope, Month, Owner, Period, TeamId,
+};
+use crate::engine::unit_cost::{self, MonthCost, UnitCostRow, minus_months};
+use crate::engine::{self, GroupBy, Showback};
+use crate::rules::RuleSet;
+use crate::store::Store;
+
+pub use super::metrics::Declared;
+
+/// The longest range of one series, in months.
+pub const MAX_MONTHS: usize = 120;
+
+/// A unit-cost series: one metric, one scope, a range of months.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitCostSeries {
+    pub metric: MetricDef,
+    pub scope: MetricScope,
+    pub from: Month,
+    pub to: Month,
+    /// The cost basis of the allocations read (`None` when none was, or
+    /// months were allocated on different bases).
+    pub cost_basis: Option<CostBasis>,
+    pub rows: Vec<UnitCostRow>,
+}
+
+/// The unit costs of `metric` for `scope`, month by month over
+/// `from..=to`, with changes against the month before and a year before.
+pub async fn series(
+    store: &Store,
+    caller: &Caller,
+    settings: &Settings,
+    metric: &str,
+    scope: &MetricScope,
+    from: Month,
+    to: Month,
+) -> Result<UnitCostSeries, ServiceError> {
+    caller.authorize(Action::Read)?;
+    let def = declared_metric(&settings.metrics, metric)?;
+    if from > to {
+        return Err(ServiceError::BadRange { from, to });
+    }
+    let months = unit_cost::months_between(from, to).len();
+    if months > MAX_MONTHS {
+        return Err(ServiceError::RangeTooLong {
+            months,
+            max: MAX_MONTHS,
+        });
+    }
+    let teams = scope_teams(store, settings, scope).await?;
+    let first = minus_months(from, 12);
+    let mut bases: Vec<CostBasis> = Vec::new();
+    let mut costs = BTreeMap::new();
+    for month in store.allocated_months(first, to).await? {
+        let Some((run, showback)) = month_showback(store, month).await? else {
+            continue;
+        };
+        if month >= from && !bases.contains(&run.cost_basis) {
+            bases.push(run.cost_basis);
+        }
+        let cost = MonthCost {
+            stale: is_stale(store, &run).await?,
+            by_currency: scope_cost(&showback, scope, teams.as_ref()),
+        };
+        costs.insert(month, cost);
+    }
+    let points: Vec<_> = store
+        .metric_points(&def.name, first, to)
+        .await?
+        .into_iter()
+        .filter(|p| &p.scope == scope)
+        .collect();
+    let values = unit_cost::month_values(def.aggregation, &points);
+    let rows = unit_cost::unit_costs(from, to, &costs, &values);
+    Ok(UnitCostSeries {
+        metric: def.clone(),
+        scope: scope.clone(),
+        from,
+        to,
+        cost_basis: match bases.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        },
+        rows,
+    })
+}
+
+/// The declared metric `name`, or an error listing the declared ones.
+pub fn declared_metric<'d>(
+    declared: &'d Declared,
+    name: &str,
+) -> Result<&'d MetricDef, ServiceError> {
+    MetricName::parse(name)
+        .ok()
+        .and_then(|n| declared.get(&n))
+        .ok_or_else(|| ServiceError::UnknownMetric {
+            name: name.to_string(),
+            declared: declared.keys().map(|m| m.to_string()).collect(),
+        })
+}
+
+/// The teams a group scope stands for (`None` for other scopes); an
+/// unknown team or group is an error.
+async fn scope_teams(
+    store: &Store,
+    settings: &Settings,
+    scope: &MetricScope,
+) -> Result<Option<BTreeSet<TeamId>>, ServiceError> {
+    match scope {
+        MetricScope::Team(team) => {
+            if !store.owner_exists(&Owner::Team(team.clone())).await? {
+                return Err(ServiceError::UnknownTeam(team.to_string()));
+            }
+            Ok(Some([team.clone()].into()))
+        }
+        MetricScope::Group(group) => {
+            let rules = current_rules(settings)?;
+            group_teams(&rules, group).map(Some)
+        }
+        MetricScope::Organisation | MetricScope::Environment(_) => Ok(None),
+    }
+}
+
+/// The rules of the configured directory: groups are read from them when a
+/// report asks, so a change to `[groups]` needs no re-allocation.
+pub(super) fn current_rules(settings: &Settings) -> Result<RuleSet, ServiceError> {
+    crate::rules::load_dir(&settings.rules_dir).map_err(ServiceError::Rules)
+}
+
+/// The teams of group `group` in `rules`.
+pub(super) fn group_teams(
+    rules: &RuleSet,
+    group: &crate::domain::ScopeName,
+) -> Result<BTreeSet<TeamId>, ServiceError> {
+    match rules.groups().teams(group) {
+        Some(teams) => Ok(teams.clone()),
+        None => Err(ServiceError::UnknownGroup {
+            name: group.to_string(),
+            declared: rules.groups().iter().map(|(g, _)| g.to_string()).collect(),
+        }),
+    }
+}
+
+/// A month's stored charge-month allocation as its showback by team and
+/// environment (rounded hierarchically: environments onto teams, teams
+/// onto the bill).
+async fn month_showback(
+    store: &Store,
+    month: Month,
+) -> Result<Option<(crate::store::AllocationRun, Showback)>, ServiceError> {
+    let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
+        return Ok(None);
+    };
+    let showback = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
+    Ok(Some((run, showback)))
+}
+
+/// A scope's cost per currency in a month's showback: the bill for the
+/// organisation, the sum of its teams' rows for a team or group. A
+/// currency in which the scope has no row is absent.
+fn scope_cost(
+    showback: &Showback,
+    scope: &MetricScope,
+    teams: Option<&BTreeSet<TeamId>>,
+) -> BTreeMap<Currency, Decimal> {
+    let mut out: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    for row in &showback.rows {
+        let counts = match (scope, &row.owner) {
+            (MetricScope::Organisation, _) => true,
+            (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
+            (_, Owner::Unallocated) => false,
+        };
+        if counts {
+            *out.entry(row.currency).or_default() += row.total_cost;
+        }
+    }
+    out
+}
