@@ -10,13 +10,14 @@ use clap::{Parser, Subcommand};
 use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
 use crate::domain::{CostBasis, MetricScope, Month, Period, SCOPE_EXPECTED};
+use crate::engine::Allocation;
 use crate::engine::anomaly::AnomalyStatus;
 use crate::engine::unit_cost::UnitCostStatus;
-use crate::engine::{Allocation, GroupBy};
 use crate::importers::{Progress, cost_explorer};
 use crate::present::{self, Format};
 use crate::rules;
 use crate::service::imports::{self, Files, ImportSpec};
+use crate::service::reports::ShowbackBy;
 use crate::service::{Caller, ServiceError};
 use crate::store::{AllocationRun, AnomalyFilter, ImportSummary, Store};
 use crate::{demo, scheduler, service};
@@ -63,9 +64,11 @@ pub enum Command {
     Showback {
         #[arg(long, value_parser = Month::parse)]
         month: Month,
-        /// `team` or `team,service`.
-        #[arg(long, default_value = "team", value_parser = str::parse::<GroupBy>)]
-        by: GroupBy,
+        /// `team`, `team,service`, `team,environment` (the rules'
+        /// `[environment]`; shared cost follows each team's direct cost) or
+        /// `group` (the rules' `[groups]`).
+        #[arg(long, default_value = "team", value_parser = str::parse::<ShowbackBy>)]
+        by: ShowbackBy,
         /// `charge`: the costs charged in the month, at the allocation's
         /// cost basis; `billing`: the costs of the invoice (billing period)
         /// starting in the month, at billed cost, which add up to the invoice.
@@ -593,11 +596,32 @@ async fn warn_if_stale(store: &Store, run: &AllocationRun) -> anyhow::Result<boo
 async fn showback(
     settings: &Settings,
     month: Month,
-    by: GroupBy,
+    by: ShowbackBy,
     period: Period,
     format: Format,
 ) -> anyhow::Result<()> {
     let store = open(&settings.database_url).await?;
+    let by = match by {
+        ShowbackBy::Rows(by) => by,
+        ShowbackBy::Group => {
+            let (run, report) = service::reports::group_showback(
+                &store,
+                &Caller::Operator,
+                settings,
+                month,
+                period,
+            )
+            .await?;
+            let stale = warn_if_stale(&store, &run).await?;
+            let report = present::GroupShowbackReport {
+                run: &run,
+                showback: &report,
+                stale,
+            };
+            print!("{}", present::render(&report, format));
+            return Ok(());
+        }
+    };
     let (run, report) = service::showback(&store, &Caller::Operator, month, by, period).await?;
     let stale = warn_if_stale(&store, &run).await?;
     let report = present::ShowbackReport {

@@ -12,6 +12,7 @@ use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::{Month, Period};
 use crate::engine::GroupBy;
 use crate::service::Caller;
+use crate::service::reports::ShowbackBy;
 use crate::{present, service};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,17 +34,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "getShowback",
     params(
         MonthParam,
-        ("group_by" = Option<String>, Query, example = "team", pattern = "^(team|team,service)$", description = "`team` (the default) gives one row per team and currency; `team,service` one row per team, service and currency (and adds the `service` field and column)."),
+        ("group_by" = Option<String>, Query, example = "team", pattern = "^(team|team,service|team,environment|group)$", description = "`team` (the default) gives one row per team and currency; `team,service` one row per team, service and currency (and adds the `service` field and column); `team,environment` one row per team, environment and currency (the rules' `[environment]` tag; a team's shared cost is attributed to its environments in proportion to its direct cost in each), adding the `environment` field and column; `group` one row per group of the rules' `[groups]` and currency, each the exact sum of its teams' rows (a `GroupShowback`)."),
         PeriodParam,
         FormatParam,
     ),
     responses(
-        (status = 200, description = "The showback. As CSV an attachment named `showback-YYYY-MM.csv` (`showback-invoice-YYYY-MM.csv` with `period=billing`) with the header row `month,team,currency,cost_basis,direct_cost,shared_cost,total_cost`, or with `group_by=team,service` `month,team,service,currency,cost_basis,direct_cost,shared_cost,total_cost`.", content(
-            (crate::present::body::Showback = "application/json"),
+        (status = 200, description = "The showback. As CSV an attachment named `showback-YYYY-MM.csv` (`showback-invoice-YYYY-MM.csv` with `period=billing`) with the header row `month,team,currency,cost_basis,direct_cost,shared_cost,total_cost`, with `group_by=team,service` `month,team,service,currency,cost_basis,direct_cost,shared_cost,total_cost`, with `group_by=team,environment` `month,team,environment,currency,cost_basis,direct_cost,shared_cost,total_cost`; with `group_by=group` named `showback-groups-YYYY-MM.csv`, header `month,group,teams,currency,cost_basis,direct_cost,shared_cost,total_cost` (teams separated by spaces).", content(
+            (crate::present::body::AnyShowback = "application/json"),
             (String = "text/csv"),
         )),
         (status = 400, description = "A query parameter is missing, malformed or unknown (`invalid_parameter`).", body = ErrorBody),
         (status = 404, description = "The month has not been allocated (`not_allocated`).", body = ErrorBody),
+        (status = 422, description = "`group_by=group` was asked for and the configured rules are invalid (`invalid_rules`).", body = ErrorBody),
         (status = 500, description = "An unexpected failure (`internal`); the cause is in the server log only.", body = ErrorBody),
     ),
 )]
@@ -54,13 +56,34 @@ async fn showback(
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["month", "group_by", "period", "format"])?;
     let month = p.required("month", Month::parse)?;
-    let group_by = p
-        .optional("group_by", str::parse::<GroupBy>)?
-        .unwrap_or(GroupBy::Team);
+    let by = p
+        .optional("group_by", str::parse::<ShowbackBy>)?
+        .unwrap_or(ShowbackBy::Rows(GroupBy::Team));
     let period = p
         .optional("period", str::parse::<Period>)?
         .unwrap_or_default();
     let csv = wants_csv(p.get("format"), &headers)?;
+    let group_by = match by {
+        ShowbackBy::Rows(group_by) => group_by,
+        ShowbackBy::Group => {
+            let settings = state.settings();
+            let (run, report) = service::reports::group_showback(
+                &state.store,
+                &Caller::Client,
+                &settings,
+                month,
+                period,
+            )
+            .await?;
+            let stale = service::is_stale(&state.store, &run).await?;
+            let report = present::GroupShowbackReport {
+                run: &run,
+                showback: &report,
+                stale,
+            };
+            return Ok(respond(csv, &report));
+        }
+    };
     let (run, report) =
         service::showback(&state.store, &Caller::Client, month, group_by, period).await?;
     let stale = service::is_stale(&state.store, &run).await?;

@@ -63,7 +63,7 @@ fn period() -> ObjectBuilder {
 }
 
 fn group_by() -> ObjectBuilder {
-    one_of(&["team", "team,service"])
+    one_of(&["team", "team,service", "team,environment"])
 }
 
 fn granularity() -> ObjectBuilder {
@@ -221,10 +221,69 @@ pub struct ShowbackRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, required = false, example = "Amazon RDS")]
     pub service: Option<Option<String>>,
+    /// Present only with `group_by=team,environment`: the environment (the
+    /// rules' `[environment]` tag), or `unspecified`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "production")]
+    pub environment: Option<String>,
     pub currency: Currency,
     pub direct_cost: Amount,
     pub shared_cost: Amount,
     pub total_cost: Amount,
+}
+
+/// The cost of every group of teams (the rules' `[groups]`) in one
+/// allocated month, per currency: each group's row adds up its teams'
+/// rows of the team showback exactly.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GroupShowback {
+    #[schema(schema_with = month)]
+    pub month: String,
+    #[schema(schema_with = period)]
+    pub period: &'static str,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    /// Always `group`.
+    #[schema(schema_with = group_by_group)]
+    pub group_by: &'static str,
+    #[schema(format = DateTime, example = "2024-10-01T08:30:00Z")]
+    pub allocated_at: String,
+    /// As in the team showback.
+    pub stale: bool,
+    /// True when some team is in more than one group: the group rows then
+    /// add up to more than `totals`.
+    pub overlapping: bool,
+    /// Per currency: groups by name, then `ungrouped` (teams in no group),
+    /// then `unallocated`.
+    pub rows: Vec<GroupShowbackRow>,
+    /// The bill per currency, as in the team showback.
+    pub totals: Vec<ShowbackTotal>,
+}
+
+/// One group's cost in one currency.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GroupShowbackRow {
+    /// A group name, `ungrouped` or `unallocated`.
+    #[schema(example = "commerce")]
+    pub group: String,
+    /// The group's teams that have cost in this currency.
+    pub teams: Vec<String>,
+    pub currency: Currency,
+    pub direct_cost: Amount,
+    pub shared_cost: Amount,
+    pub total_cost: Amount,
+}
+
+/// A showback: by team (and service or environment), or by group.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AnyShowback {
+    Teams(Showback),
+    Groups(GroupShowback),
+}
+
+fn group_by_group() -> ObjectBuilder {
+    one_of(&["group"])
 }
 
 /// A currency's total.

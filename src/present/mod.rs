@@ -2,10 +2,11 @@
 //! (RFC 4180, header row, plain decimals) and aligned tables for people.
 
 pub mod body;
+mod groups;
 pub mod report;
 mod unit_costs;
 
-pub use report::{AnomalyList, PreviewReport, Report, ShowbackReport, render};
+pub use report::{AnomalyList, GroupShowbackReport, PreviewReport, Report, ShowbackReport, render};
 pub use unit_costs::MetricList;
 
 use body::Amount;
@@ -83,6 +84,7 @@ pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> body::Sh
         group_by: match s.group_by {
             GroupBy::Team => "team",
             GroupBy::TeamService => "team,service",
+            GroupBy::TeamEnvironment => "team,environment",
         },
         allocated_at: timestamp(run.allocated_at),
         stale,
@@ -95,6 +97,7 @@ pub fn showback_json(run: &AllocationRun, s: &Showback, stale: bool) -> body::Sh
                     .service
                     .as_ref()
                     .map(|s| (!s.is_empty()).then(|| s.clone())),
+                environment: r.environment.clone(),
                 currency: r.currency.into(),
                 direct_cost: Amount::of(r.direct_cost),
                 shared_cost: Amount::of(r.shared_cost),
@@ -133,7 +136,24 @@ pub fn showback_csv(s: &Showback) -> String {
             money(r.total_cost),
         )
     };
-    if s.group_by == GroupBy::TeamService {
+    if s.group_by == GroupBy::TeamEnvironment {
+        csv_rows(
+            &SHOWBACK_ENVIRONMENT_HEADER,
+            s.rows.iter().map(|r| {
+                let (direct_cost, shared_cost, total_cost) = amounts(r);
+                ShowbackEnvironmentCsv {
+                    month: &month,
+                    team: Cell(r.owner.name()),
+                    environment: Cell(r.environment.as_deref().unwrap_or_default()),
+                    currency: r.currency.as_str(),
+                    cost_basis: s.cost_basis.as_str(),
+                    direct_cost,
+                    shared_cost,
+                    total_cost,
+                }
+            }),
+        )
+    } else if s.group_by == GroupBy::TeamService {
         csv_rows(
             &SHOWBACK_SERVICE_HEADER,
             s.rows.iter().map(|r| {
@@ -213,12 +233,40 @@ struct ShowbackServiceCsv<'a> {
     total_cost: String,
 }
 
+const SHOWBACK_ENVIRONMENT_HEADER: [&str; 8] = [
+    "month",
+    "team",
+    "environment",
+    "currency",
+    "cost_basis",
+    "direct_cost",
+    "shared_cost",
+    "total_cost",
+];
+
+#[derive(serde::Serialize)]
+struct ShowbackEnvironmentCsv<'a> {
+    month: &'a str,
+    team: Cell<'a>,
+    environment: Cell<'a>,
+    currency: &'a str,
+    cost_basis: &'a str,
+    direct_cost: String,
+    shared_cost: String,
+    total_cost: String,
+}
+
 /// Showback as an aligned table with a total line per currency.
 pub fn showback_table(s: &Showback, period: Period) -> String {
-    let by_service = s.group_by == GroupBy::TeamService;
+    let detail = match s.group_by {
+        GroupBy::Team => None,
+        GroupBy::TeamService => Some("service"),
+        GroupBy::TeamEnvironment => Some("environment"),
+    };
+    let by_service = detail.is_some();
     let mut header = vec!["team".to_string()];
-    if by_service {
-        header.push("service".into());
+    if let Some(name) = detail {
+        header.push(name.into());
     }
     header.extend(["currency", "direct", "shared", "total"].map(String::from));
     let mut rows = vec![header];
@@ -228,6 +276,7 @@ pub fn showback_table(s: &Showback, period: Period) -> String {
             row.push(
                 r.service
                     .clone()
+                    .or_else(|| r.environment.clone())
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "-".into()),
             );
@@ -918,6 +967,27 @@ mod csv_header_tests {
                     shared_cost: money(),
                     total_cost: money(),
                 }),
+            ),
+            (
+                SHOWBACK_ENVIRONMENT_HEADER.join(","),
+                derived_header(ShowbackEnvironmentCsv {
+                    month: "",
+                    team: Cell(""),
+                    environment: Cell(""),
+                    currency: "",
+                    cost_basis: "",
+                    direct_cost: money(),
+                    shared_cost: money(),
+                    total_cost: money(),
+                }),
+            ),
+            (
+                unit_costs::UNIT_COSTS_HEADER.join(","),
+                derived_header(unit_costs::UnitCostCsv::empty()),
+            ),
+            (
+                unit_costs::METRICS_HEADER.join(","),
+                derived_header(unit_costs::MetricCsv::empty()),
             ),
             (
                 TEAM_COSTS_HEADER.join(","),

@@ -151,3 +151,30 @@ impl Report for AnomalyList<'_> {
         "anomalies.csv".to_string()
     }
 }
+
+/// A month's showback by group, with whether its inputs changed since.
+pub struct GroupShowbackReport<'a> {
+    pub run: &'a AllocationRun,
+    pub showback: &'a crate::engine::GroupShowback,
+    pub stale: bool,
+}
+
+impl Report for GroupShowbackReport<'_> {
+    type Body = super::body::GroupShowback;
+    fn json(&self) -> Self::Body {
+        super::groups::group_json(self.run, self.showback, self.stale)
+    }
+    fn csv(&self) -> String {
+        super::groups::group_csv(self.showback)
+    }
+    fn table(&self) -> String {
+        super::groups::group_table(self.showback, self.run.period)
+    }
+    fn filename(&self) -> String {
+        let month = self.showback.month;
+        match self.run.period {
+            Period::Charge => format!("showback-groups-{month}.csv"),
+            Period::Billing => format!("showback-groups-invoice-{month}.csv"),
+        }
+    }
+}

@@ -149,6 +149,36 @@ pub(super) struct UnitCostCsv<'a> {
     status: &'static str,
 }
 
+#[cfg(test)]
+impl UnitCostCsv<'_> {
+    pub(super) fn empty() -> Self {
+        UnitCostCsv {
+            month: String::new(),
+            metric: "",
+            scope: Cell(""),
+            currency: String::new(),
+            cost: String::new(),
+            metric_value: String::new(),
+            unit_cost: String::new(),
+            mom_change_pct: String::new(),
+            yoy_change_pct: String::new(),
+            status: "",
+        }
+    }
+}
+
+#[cfg(test)]
+impl MetricCsv<'_> {
+    pub(super) fn empty() -> Self {
+        MetricCsv {
+            name: "",
+            unit: Cell(""),
+            aggregation: "",
+            description: Cell(""),
+        }
+    }
+}
+
 /// The declared metrics.
 pub struct MetricList<'a>(pub Vec<&'a MetricDef>);
 

@@ -37,6 +37,43 @@ pub async fn showback(
     Ok((run, report))
 }
 
+/// How a showback is grouped: by team (and service or environment), or by
+/// the rules' groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowbackBy {
+    Rows(GroupBy),
+    Group,
+}
+
+impl std::str::FromStr for ShowbackBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "group" {
+            return Ok(ShowbackBy::Group);
+        }
+        s.parse::<GroupBy>().map(ShowbackBy::Rows).map_err(|_| {
+            format!("expected `team`, `team,service`, `team,environment` or `group`, found `{s}`")
+        })
+    }
+}
+
+/// The showback of an allocated month by the rules' `[groups]` (read from
+/// the configured rules directory now: a change of groups needs no
+/// re-allocation).
+pub async fn group_showback(
+    store: &Store,
+    caller: &Caller,
+    settings: &crate::config::Settings,
+    month: Month,
+    period: Period,
+) -> Result<(AllocationRun, engine::GroupShowback), ServiceError> {
+    caller.authorize(Action::Read)?;
+    let rules = super::unit_costs::current_rules(settings)?;
+    let (run, rows) = stored(store, period, month).await?;
+    let teams = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
+    Ok((run, engine::group_showback(&teams, rules.groups())))
+}
+
 /// Everything a team (or `unallocated`) received in an allocated month, in
 /// `period`'s view.
 pub async fn explain(

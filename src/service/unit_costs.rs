@@ -66,7 +66,7 @@ pub async fn series(
     let mut bases: Vec<CostBasis> = Vec::new();
     let mut costs = BTreeMap::new();
     for month in store.allocated_months(first, to).await? {
-        let Some((run, showback)) = month_showback(store, month).await? else {
+        let Some((run, showback)) = month_showback(store, month, scope).await? else {
             continue;
         };
         if month >= from && !bases.contains(&run.cost_basis) {
@@ -155,23 +155,29 @@ pub(super) fn group_teams(
     }
 }
 
-/// A month's stored charge-month allocation as its showback by team and
-/// environment (rounded hierarchically: environments onto teams, teams
-/// onto the bill).
+/// A month's stored charge-month allocation as its showback: by team, or
+/// for an environment by team and environment (rounded hierarchically:
+/// environments onto teams, teams onto the bill).
 async fn month_showback(
     store: &Store,
     month: Month,
+    scope: &MetricScope,
 ) -> Result<Option<(crate::store::AllocationRun, Showback)>, ServiceError> {
     let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
         return Ok(None);
     };
-    let showback = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
+    let group_by = match scope {
+        MetricScope::Environment(_) => GroupBy::TeamEnvironment,
+        _ => GroupBy::Team,
+    };
+    let showback = engine::showback(month, run.cost_basis, &rows, group_by);
     Ok(Some((run, showback)))
 }
 
 /// A scope's cost per currency in a month's showback: the bill for the
-/// organisation, the sum of its teams' rows for a team or group. A
-/// currency in which the scope has no row is absent.
+/// organisation, the sum of its teams' rows for a team or group, the sum
+/// of every owner's rows in it for an environment. A currency in which the
+/// scope has no row is absent.
 fn scope_cost(
     showback: &Showback,
     scope: &MetricScope,
@@ -181,6 +187,7 @@ fn scope_cost(
     for row in &showback.rows {
         let counts = match (scope, &row.owner) {
             (MetricScope::Organisation, _) => true,
+            (MetricScope::Environment(env), _) => row.environment.as_deref() == Some(env.as_str()),
             (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
             (_, Owner::Unallocated) => false,
         };

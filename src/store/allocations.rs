@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::QueryBuilder;
 
 use super::{DbDecimal, INSERT_BATCH, Result, Store, StoreError};
-use crate::domain::{CostBasis, Currency, Month, Owner, Period, TeamId};
+use crate::domain::{CostBasis, Currency, Month, Owner, Period, ScopeName, TeamId};
 use crate::engine::{AllocationRow, FallbackTaken, PoolShare, ShareMethod};
 
 /// Facts about one stored allocation of a month.
@@ -81,6 +81,8 @@ pub(super) struct RawAllocationRow {
     /// Empty for direct cost.
     pool: String,
     recurring: bool,
+    /// Empty for pool shares and amounts allocated before environments.
+    environment: String,
     amount: DbDecimal,
     lines: i64,
 }
@@ -100,6 +102,7 @@ impl TryFrom<RawAllocationRow> for AllocationRow {
             rule: r.rule,
             pool: (!r.pool.is_empty()).then_some(r.pool),
             recurring: r.recurring,
+            environment: ScopeName::parse(&r.environment),
             amount: r.amount.0,
             lines: r.lines as u64,
         })
@@ -197,7 +200,7 @@ impl Store {
                 .await?;
                 for chunk in rows.chunks(INSERT_BATCH) {
                     let mut qb = QueryBuilder::new(format!(
-                        "INSERT INTO {} (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines) ",
+                        "INSERT INTO {} (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines) ",
                         t.rows
                     ));
                     qb.push_values(chunk, |mut b, r| {
@@ -210,6 +213,7 @@ impl Store {
                             .push_bind(r.rule.clone())
                             .push_bind(r.pool.clone().unwrap_or_default())
                             .push_bind(r.recurring)
+                            .push_bind(r.environment.as_ref().map_or("", |e| e.as_str()).to_string())
                             .push_bind(DbDecimal(r.amount))
                             .push_bind(r.lines as i64);
                     });
@@ -275,7 +279,7 @@ impl Store {
                 input_version: run.input_version,
             };
             let rows: Vec<RawAllocationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM {} WHERE month = $1",
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines FROM {} WHERE month = $1",
                 t.rows
             )))
             .bind(&key)
@@ -295,7 +299,7 @@ impl Store {
     ) -> Result<Vec<AllocationRow>> {
         with_pool!(self, pool => {
             let rows: Vec<RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines FROM allocations \
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines FROM allocations \
                  WHERE owner = $1 AND day >= $2 AND day <= $3",
             )
             .bind(owner.name())

@@ -656,7 +656,7 @@ impl Store {
     )> {
         with_pool!(self, pool => {
             let rows: Vec<super::allocations::RawAllocationRow> = sqlx::query_as(
-                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, amount, lines \
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines \
                  FROM allocations WHERE day >= $1",
             )
             .bind(from)

@@ -15,6 +15,7 @@ mod common;
 mod anomalies;
 mod api;
 mod cli;
+mod dimensions;
 mod golden;
 mod import_cur;
 mod import_focus;

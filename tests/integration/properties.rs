@@ -87,11 +87,17 @@ const CANDIDATE_RULES: [&str; 11] = [
 const DECLARATIONS: &str = "[teams]\nknown = [\"payments\", \"search\", \"platform\", \"finance\", \"data\"]\n[teams.aliases]\npay = \"payments\"\n\"search-team\" = \"search\"\n[tag_keys]\nteam = [\"owner_team\"]\n";
 
 fn rule_set(picks: &[usize], with_declarations: bool) -> RuleSet {
+    rule_set_with(picks, with_declarations, "")
+}
+
+/// [`rule_set`] with `extra` declarations.
+fn rule_set_with(picks: &[usize], with_declarations: bool, extra: &str) -> RuleSet {
     let mut text = if with_declarations {
         DECLARATIONS.to_string()
     } else {
         String::new()
     };
+    text.push_str(extra);
     text.push_str(POOLS);
     let mut seen = Vec::new();
     for &p in picks {
@@ -392,6 +398,37 @@ proptest! {
             prop_assert_eq!(parts.iter().map(|r| r.shared_cost).sum::<Decimal>(), t.shared_cost);
         }
         prop_assert_eq!(&by_team.totals, &by_service.totals);
+    }
+
+    /// The environment view conserves money: each owner's
+    /// `team,environment` rows sum to its `team` row in every column, so
+    /// they add up to the bill; shared cost lands only in environments the
+    /// owner has direct cost in, or in `unspecified`.
+    #[test]
+    fn team_and_environment_rows_add_up_to_the_team_rows(
+        lines in proptest::collection::vec(line(), 0..60),
+        picks in proptest::collection::vec(0usize..11, 0..12),
+        usage in usage(),
+    ) {
+        let month = Month::parse("2024-09").unwrap();
+        let rules = rule_set_with(&picks, true, "[environment]\ntag = \"env\"\naliases = { pay = \"production\", typo = \"production\" }\n");
+        let a = allocate(month, &lines, &rules, CostBasis::Effective, &usage).unwrap();
+        let by_team = showback(month, CostBasis::Effective, &a.rows, GroupBy::Team);
+        let by_env = showback(month, CostBasis::Effective, &a.rows, GroupBy::TeamEnvironment);
+        for t in &by_team.rows {
+            let parts: Vec<_> = by_env.rows.iter().filter(|r| r.owner == t.owner && r.currency == t.currency).collect();
+            prop_assert!(!parts.is_empty());
+            prop_assert_eq!(parts.iter().map(|r| r.total_cost).sum::<Decimal>(), t.total_cost);
+            prop_assert_eq!(parts.iter().map(|r| r.direct_cost).sum::<Decimal>(), t.direct_cost);
+            prop_assert_eq!(parts.iter().map(|r| r.shared_cost).sum::<Decimal>(), t.shared_cost);
+            for p in &parts {
+                prop_assert!(p.environment.is_some() && p.service.is_none());
+            }
+        }
+        prop_assert_eq!(&by_team.totals, &by_env.totals);
+        for (currency, total) in &a.totals {
+            prop_assert_eq!(by_env.totals[currency], round_half_away(*total, 2));
+        }
     }
 }
 

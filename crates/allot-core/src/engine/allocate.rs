@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::split::split;
 use crate::domain::{
-    CostBasis, Currency, Metric, Month, Owner, Period, StoredLine, TeamId, UsageRecord,
+    CostBasis, Currency, Metric, Month, Owner, Period, ScopeName, StoredLine, TeamId, UsageRecord,
 };
 use crate::rules::{Assignment, Fallback, Method, PoolTarget, PoolTargets, RuleSet, Unassignable};
 
@@ -36,6 +36,11 @@ pub struct AllocationRow {
     /// Whether the amount is a day's share of a charge spanning several
     /// days (a monthly fee, a commitment, tax).
     pub recurring: bool,
+    /// The environment of the lines of a direct amount (`unspecified`
+    /// without the rules' `[environment]` tag); `None` for a pool's share,
+    /// which reports attribute to the team's environments in proportion to
+    /// its direct cost in each.
+    pub environment: Option<ScopeName>,
     pub amount: Decimal,
     pub lines: u64,
 }
@@ -179,8 +184,8 @@ pub struct Allocation {
     pub data_through: Option<NaiveDate>,
 }
 
-/// (day, owner, service, account, currency, rule, pool, recurring) of an
-/// allocated amount.
+/// (day, owner, service, account, currency, rule, pool, recurring,
+/// environment) of an allocated amount.
 type RowKey = (
     NaiveDate,
     Owner,
@@ -190,6 +195,7 @@ type RowKey = (
     String,
     Option<String>,
     bool,
+    Option<ScopeName>,
 );
 /// (day, service, account, currency, rule, recurring) of an amount waiting
 /// in a pool.
@@ -356,6 +362,7 @@ impl<'r> Allocator<'r> {
                 (Owner::Unallocated, name)
             }
         };
+        let environment = rules.environment_of(line);
         for (i, (day, amount)) in spread(cost.amount, &days).into_iter().enumerate() {
             let entry = self
                 .rows
@@ -368,6 +375,7 @@ impl<'r> Allocator<'r> {
                     owner.1.clone(),
                     None,
                     recurring,
+                    Some(environment.clone()),
                 ))
                 .or_default();
             entry.0 += amount;
@@ -403,7 +411,17 @@ impl<'r> Allocator<'r> {
             .into_iter()
             .map(
                 |(
-                    (day, owner, service_name, account, currency, rule, pool, recurring),
+                    (
+                        day,
+                        owner,
+                        service_name,
+                        account,
+                        currency,
+                        rule,
+                        pool,
+                        recurring,
+                        environment,
+                    ),
                     (amount, lines),
                 )| {
                     AllocationRow {
@@ -416,6 +434,7 @@ impl<'r> Allocator<'r> {
                         rule,
                         pool,
                         recurring,
+                        environment,
                         amount,
                         lines,
                     }
@@ -432,6 +451,7 @@ impl<'r> Allocator<'r> {
                 &a.rule,
                 &a.pool,
                 a.recurring,
+                &a.environment,
             )
                 .cmp(&(
                     b.day,
@@ -442,6 +462,7 @@ impl<'r> Allocator<'r> {
                     &b.rule,
                     &b.pool,
                     b.recurring,
+                    &b.environment,
                 ))
         });
         let unallocatable = self
@@ -597,6 +618,7 @@ impl<'r> Allocator<'r> {
                                 rule.clone(),
                                 Some(pool_name.clone()),
                                 *recurring,
+                                None,
                             );
                             self.rows.entry(key).or_default().0 += part;
                         }

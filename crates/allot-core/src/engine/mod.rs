@@ -5,6 +5,7 @@
 pub mod allocate;
 pub mod anomaly;
 pub mod explain;
+pub mod groups;
 pub mod preview;
 pub mod report;
 pub mod split;
@@ -15,6 +16,7 @@ pub use allocate::{
     Unallocatable, allocate,
 };
 pub use explain::{Explanation, explain};
+pub use groups::{GroupRow, GroupShowback, UNGROUPED, group_showback};
 pub use preview::{PreviewRow, compare};
 pub use report::{
     CostPoint, Granularity, GroupBy, Showback, ShowbackRow, TeamCosts, showback, team_costs,

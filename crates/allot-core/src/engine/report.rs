@@ -11,12 +11,19 @@ use rust_decimal::Decimal;
 use crate::domain::money::{PRESENTATION_DP, largest_remainder, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
 use crate::engine::AllocationRow;
+use crate::engine::split::split;
+use crate::rules::UNSPECIFIED;
 
 /// How showback rows are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     Team,
     TeamService,
+    /// Per team and environment: a team's direct cost by the environment
+    /// of its lines, and its shared cost attributed to its environments in
+    /// proportion to its direct cost in each (all to `unspecified` when it
+    /// has no positive direct cost).
+    TeamEnvironment,
 }
 
 impl FromStr for GroupBy {
@@ -25,8 +32,9 @@ impl FromStr for GroupBy {
         match s.trim() {
             "team" => Ok(GroupBy::Team),
             "team,service" => Ok(GroupBy::TeamService),
+            "team,environment" => Ok(GroupBy::TeamEnvironment),
             other => Err(format!(
-                "expected `team` or `team,service`, found `{other}`"
+                "expected `team`, `team,service` or `team,environment`, found `{other}`"
             )),
         }
     }
@@ -38,6 +46,8 @@ pub struct ShowbackRow {
     pub owner: Owner,
     /// Set when grouping by team and service; empty for lines with no service.
     pub service: Option<String>,
+    /// Set when grouping by team and environment.
+    pub environment: Option<String>,
     pub currency: Currency,
     /// Cost of lines the rules gave the team directly.
     pub direct_cost: Decimal,
@@ -70,28 +80,45 @@ pub fn showback(
     rows: &[AllocationRow],
     group_by: GroupBy,
 ) -> Showback {
-    // (currency, owner-sort-key, service) -> exact (direct, shared) cost
+    // (currency, owner-sort-key, service or environment) -> exact (direct, shared) cost
     let mut exact: BTreeMap<RowKey, (Decimal, Decimal)> = BTreeMap::new();
+    // By environment: each owner's shared cost, attributed below.
+    let mut pooled: BTreeMap<(Currency, (bool, Owner)), Decimal> = BTreeMap::new();
     for r in rows {
-        let service = match group_by {
+        let owner_key = (r.owner == Owner::Unallocated, r.owner.clone());
+        let detail = match group_by {
             GroupBy::Team => None,
             GroupBy::TeamService => Some(r.service_name.clone()),
+            GroupBy::TeamEnvironment if r.pool.is_some() => {
+                *pooled.entry((r.currency, owner_key)).or_default() += r.amount;
+                continue;
+            }
+            GroupBy::TeamEnvironment => Some(
+                r.environment
+                    .as_ref()
+                    .map_or(UNSPECIFIED, |e| e.as_str())
+                    .to_string(),
+            ),
         };
-        let owner_key = (r.owner == Owner::Unallocated, r.owner.clone());
-        let entry = exact.entry((r.currency, owner_key, service)).or_default();
+        let entry = exact.entry((r.currency, owner_key, detail)).or_default();
         if r.pool.is_some() {
             entry.1 += r.amount;
         } else {
             entry.0 += r.amount;
         }
     }
+    attribute_to_environments(&mut exact, pooled);
     let currencies: BTreeSet<Currency> = rows.iter().map(|r| r.currency).collect();
     for currency in &currencies {
         let has_unallocated = exact.keys().any(|(c, (u, _), _)| c == currency && *u);
         if !has_unallocated {
-            let service = (group_by == GroupBy::TeamService).then(String::new);
+            let detail = match group_by {
+                GroupBy::Team => None,
+                GroupBy::TeamService => Some(String::new()),
+                GroupBy::TeamEnvironment => Some(UNSPECIFIED.to_string()),
+            };
             exact.insert(
-                (*currency, (true, Owner::Unallocated), service),
+                (*currency, (true, Owner::Unallocated), detail),
                 Default::default(),
             );
         }
@@ -135,12 +162,17 @@ pub fn showback(
                 *owner_direct,
                 PRESENTATION_DP,
             );
-            for (((_, (_, owner), service), _), (total, direct)) in
+            for (((_, (_, owner), detail), _), (total, direct)) in
                 keys.iter().zip(total.iter().zip(&direct))
             {
+                let (service, environment) = match group_by {
+                    GroupBy::TeamEnvironment => (None, detail.clone()),
+                    _ => (detail.clone(), None),
+                };
                 out.push(ShowbackRow {
                     owner: owner.clone(),
-                    service: service.clone(),
+                    service,
+                    environment,
                     currency,
                     direct_cost: *direct,
                     shared_cost: *total - *direct,
@@ -156,6 +188,36 @@ pub fn showback(
         group_by,
         rows: out,
         totals,
+    }
+}
+
+/// Attributes each owner's shared cost (`pooled`) to its environments in
+/// proportion to its direct cost in each (negative direct cost counts as
+/// none), exactly: the parts add up to the shared cost. An owner with no
+/// positive direct cost has all of it in `unspecified`.
+fn attribute_to_environments(
+    exact: &mut BTreeMap<RowKey, (Decimal, Decimal)>,
+    pooled: BTreeMap<(Currency, (bool, Owner)), Decimal>,
+) {
+    for ((currency, owner), shared) in pooled {
+        let keys: Vec<RowKey> = exact
+            .keys()
+            .filter(|(c, o, _)| *c == currency && *o == owner)
+            .cloned()
+            .collect();
+        let weights: Vec<Decimal> = keys.iter().map(|k| exact[k].0.max(Decimal::ZERO)).collect();
+        if weights.iter().all(Decimal::is_zero) {
+            exact
+                .entry((currency, owner, Some(UNSPECIFIED.to_string())))
+                .or_default()
+                .1 += shared;
+            continue;
+        }
+        for (key, part) in keys.iter().zip(split(shared, &weights)) {
+            if let Some(entry) = exact.get_mut(key) {
+                entry.1 += part;
+            }
+        }
     }
 }
 
