@@ -346,6 +346,23 @@ pub struct Explanation {
     pub items: Vec<ExplanationItem>,
     /// Per currency, the team's showback `total_cost`; the items add up to it.
     pub totals: Vec<ShowbackTotal>,
+    /// The team's cost by environment (its `group_by=team,environment`
+    /// showback rows): direct cost by the environment of its lines, shared
+    /// cost attributed in proportion to its direct cost in each
+    /// (`unspecified` takes it all when the team has no positive direct
+    /// cost). Per currency, they add up to `totals`.
+    pub environments: Vec<EnvironmentCost>,
+}
+
+/// A team's cost in one environment and currency.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EnvironmentCost {
+    #[schema(example = "production")]
+    pub environment: String,
+    pub currency: Currency,
+    pub direct_cost: Amount,
+    pub shared_cost: Amount,
+    pub total_cost: Amount,
 }
 
 /// One amount received: lines a rule gave the team (`direct`), or a share

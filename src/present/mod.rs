@@ -413,6 +413,17 @@ pub fn explanation_json(e: &Explanation) -> body::Explanation {
         cost_basis: e.cost_basis.as_str(),
         items: e.items.iter().map(explanation_item).collect(),
         totals: showback_totals(&e.totals),
+        environments: e
+            .environments
+            .iter()
+            .map(|r| body::EnvironmentCost {
+                environment: r.environment.clone().unwrap_or_default(),
+                currency: r.currency.into(),
+                direct_cost: Amount::of(r.direct_cost),
+                shared_cost: Amount::of(r.shared_cost),
+                total_cost: Amount::of(r.total_cost),
+            })
+            .collect(),
     }
 }
 
@@ -547,13 +558,36 @@ pub fn explanation_table(e: &Explanation) -> String {
         row.extend([c.to_string(), money(*t)]);
         rows.push(row);
     }
-    format!(
+    let mut out = format!(
         "{} in {} (cost basis: {})\n{}",
         e.owner,
         e.month,
         e.cost_basis,
         table(&rows, 7)
-    )
+    );
+    // The environments, when the rules name any beyond `unspecified`.
+    if e.environments
+        .iter()
+        .any(|r| r.environment.as_deref() != Some(crate::rules::UNSPECIFIED))
+    {
+        let mut env_rows = vec![
+            ["environment", "currency", "direct", "shared", "total"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for r in &e.environments {
+            env_rows.push(vec![
+                r.environment.clone().unwrap_or_default(),
+                r.currency.to_string(),
+                money(r.direct_cost),
+                money(r.shared_cost),
+                money(r.total_cost),
+            ]);
+        }
+        out.push_str("\nby environment (shared cost in proportion to the direct cost in each):\n");
+        out.push_str(&table(&env_rows, 2));
+    }
+    out
 }
 
 type Cells = (&'static str, String, String, String, String, String, String);

@@ -88,6 +88,12 @@ backend_tests! {
         let expected = (team.shared_cost * production_direct / team.direct_cost).round_dp(2);
         assert!((production_shared - expected).abs() <= Decimal::new(1, 2), "{production_shared} vs {expected}");
 
+        // `rules explain` shows the attribution, adding up to the team's total.
+        let (_, explained) = allot::service::explain(&db.store, &Caller::Client, m(), "payments", Period::Charge).await.unwrap();
+        let envs_usd: Vec<_> = explained.environments.iter().filter(|r| r.currency.as_str() == "USD").collect();
+        assert_eq!(envs_usd.iter().map(|r| r.environment.as_deref().unwrap()).collect::<Vec<_>>(), ["production", "unspecified"]);
+        assert_eq!(envs_usd.iter().map(|r| r.total_cost).sum::<Decimal>(), team.total_cost);
+
         let s = settings(dir.path());
         let (_, groups) = reports::group_showback(&db.store, &Caller::Client, &s, m(), Period::Charge).await.unwrap();
         let usd: Vec<String> = groups.rows.iter().filter(|r| r.currency.as_str() == "USD")

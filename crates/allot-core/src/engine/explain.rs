@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::allocate::{AllocationRow, FallbackTaken, PoolShare, ShareMethod};
-use super::report::{GroupBy, showback};
+use super::report::{GroupBy, ShowbackRow, showback};
 use crate::domain::money::{PRESENTATION_DP, largest_remainder_to};
 use crate::domain::{CostBasis, Currency, Month, Owner};
 
@@ -47,6 +47,10 @@ pub struct Explanation {
     pub items: Vec<Item>,
     /// Per currency: the team's showback `total_cost`.
     pub totals: BTreeMap<Currency, Decimal>,
+    /// The team's `team,environment` showback rows: its direct cost by
+    /// the environment of its lines, its shared cost attributed in
+    /// proportion to them.
+    pub environments: Vec<ShowbackRow>,
 }
 
 /// Explains what `owner` received in the allocation of `month` (its rows and
@@ -93,6 +97,11 @@ pub fn explain(
             amount: Decimal::ZERO,
         });
     }
+    let environments = showback(month, basis, rows, GroupBy::TeamEnvironment)
+        .rows
+        .into_iter()
+        .filter(|r| &r.owner == owner)
+        .collect();
     let report = showback(month, basis, rows, GroupBy::Team);
     let totals: BTreeMap<Currency, Decimal> = report
         .rows
@@ -123,5 +132,6 @@ pub fn explain(
         cost_basis: basis,
         items,
         totals,
+        environments,
     }
 }
