@@ -102,14 +102,19 @@ pub enum Command {
     },
     /// A metric's unit costs month by month: a scope's allocated cost
     /// (direct plus shared) per unit of the metric, with month-over-month
-    /// and year-over-year changes.
+    /// and year-over-year changes. With `--month` instead: every metric
+    /// and scope of that month against the month before, with what moved
+    /// the cost.
     UnitCosts {
         /// A declared metric.
-        #[arg(long)]
-        metric: String,
+        #[arg(long, required_unless_present = "month")]
+        metric: Option<String>,
         /// The first month, YYYY-MM.
-        #[arg(long, value_parser = Month::parse)]
-        from: Month,
+        #[arg(long, value_parser = Month::parse, required_unless_present = "month")]
+        from: Option<Month>,
+        /// The summary of this month, YYYY-MM.
+        #[arg(long, value_parser = Month::parse, conflicts_with_all = ["metric", "from", "to", "scope"])]
+        month: Option<Month>,
         /// The last month, YYYY-MM [default: `from`].
         #[arg(long, value_parser = Month::parse)]
         to: Option<Month>,
@@ -322,12 +327,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::UnitCosts {
+            month: Some(month),
+            format,
+            ..
+        } => unit_cost_summary(&settings, month, format).await,
+        Command::UnitCosts {
             metric,
             from,
             to,
             scope,
             format,
-        } => unit_costs(&settings, &metric, &scope, from, to.unwrap_or(from), format).await,
+            ..
+        } => {
+            let (Some(metric), Some(from)) = (metric, from) else {
+                bail!("give `--metric NAME --from YYYY-MM`, or `--month YYYY-MM` for the summary");
+            };
+            unit_costs(&settings, &metric, &scope, from, to.unwrap_or(from), format).await
+        }
         Command::Rules {
             command:
                 RulesCommand::Explain {
@@ -449,6 +465,18 @@ async fn import_metrics(settings: &Settings, files: &[PathBuf]) -> anyhow::Resul
             .collect();
         println!("unit costs changed: {}", changed.join(", "));
     }
+    Ok(())
+}
+
+/// `allot unit-costs --month M`.
+async fn unit_cost_summary(
+    settings: &Settings,
+    month: Month,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let summary = service::unit_costs::summary(&store, &Caller::Operator, settings, month).await?;
+    print!("{}", present::render(&summary, format));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `GET /api/v1/unit-costs`: a metric's unit costs for one scope, month by
-//! month, as JSON or a CSV attachment.
+//! month; `GET /api/v1/unit-costs/summary`: every metric and scope of a
+//! month against the month before. JSON or a CSV attachment.
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -8,13 +9,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::params::Params;
-use super::params::doc::FormatParam;
+use super::params::doc::{FormatParam, MonthParam};
 use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::{MetricScope, Month, SCOPE_EXPECTED};
 use crate::service::{self, Caller};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(series))
+    OpenApiRouter::new()
+        .routes(routes!(series))
+        .routes(routes!(summary))
 }
 
 /// A metric's unit costs, month by month
@@ -76,4 +79,41 @@ async fn series(
     )
     .await?;
     Ok(respond(csv, &series))
+}
+
+/// Unit costs of a month, against the month before
+///
+/// Every metric and scope that has points in the month or the month
+/// before: both months' unit costs (per currency), the change in percent,
+/// and the largest movers of the cost side (for a team its services, for
+/// the organisation, a group or an environment its teams), so a director
+/// sees whether a unit cost moved with spend or with volume.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unit-costs/summary",
+    tag = "unit costs",
+    operation_id = "getUnitCostSummary",
+    params(MonthParam, FormatParam),
+    responses(
+        (status = 200, description = "The summary. As CSV an attachment named `unit-costs-summary-YYYY-MM.csv` with the header row `month,metric,scope,currency,unit_cost,previous_unit_cost,change_pct,status,movers` (movers as `name +1.00; other -0.50`).", content(
+            (crate::present::body::UnitCostSummary = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A query parameter is missing, malformed or unknown (`invalid_parameter`).", body = ErrorBody),
+        (status = 422, description = "A group has points and the configured rules are invalid (`invalid_rules`).", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
+async fn summary(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["month", "format"])?;
+    let month = p.required("month", Month::parse)?;
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let settings = state.settings();
+    let summary =
+        service::unit_costs::summary(&state.store, &Caller::Client, &settings, month).await?;
+    Ok(respond(csv, &summary))
 }

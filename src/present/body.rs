@@ -707,3 +707,47 @@ pub struct MetricMonth {
     #[schema(schema_with = month)]
     pub month: String,
 }
+
+/// Every metric and scope with points in a month or the month before:
+/// the unit cost of both months, the change, and what moved the cost.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostSummary {
+    #[schema(schema_with = month)]
+    pub month: String,
+    /// By metric, then scope (the organisation first), then currency.
+    pub entries: Vec<UnitCostSummaryEntry>,
+}
+
+/// One metric and scope in one currency.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostSummaryEntry {
+    #[schema(example = "orders")]
+    pub metric: String,
+    #[schema(example = "order")]
+    pub unit: String,
+    /// `organisation`, `team:NAME`, `group:NAME` or `environment:NAME`.
+    pub scope: String,
+    /// The month's figures; `mom_change_pct` is the change from `previous`.
+    pub current: UnitCostRow,
+    pub previous: UnitCostRow,
+    /// What moved the cost side most between the two months, largest
+    /// change first (at most three): a team's services, or a scope's teams.
+    pub movers: Vec<CostMover>,
+}
+
+/// A team or service whose cost moved between the two months.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CostMover {
+    #[schema(schema_with = mover_kind)]
+    pub kind: &'static str,
+    /// The team or service name (empty for costs with no service).
+    pub name: String,
+    pub previous_cost: Amount,
+    pub cost: Amount,
+    /// `cost - previous_cost`.
+    pub change: Amount,
+}
+
+fn mover_kind() -> ObjectBuilder {
+    one_of(&["team", "service"])
+}

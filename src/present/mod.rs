@@ -1020,6 +1020,23 @@ mod csv_header_tests {
                 derived_header(unit_costs::UnitCostCsv::empty()),
             ),
             (
+                unit_costs::SUMMARY_HEADER.join(","),
+                derived_header(unit_costs::SummaryCsv::empty()),
+            ),
+            (
+                groups::GROUP_HEADER.join(","),
+                derived_header(groups::GroupCsv {
+                    month: "",
+                    group: Cell(""),
+                    teams: money(),
+                    currency: "",
+                    cost_basis: "",
+                    direct_cost: money(),
+                    shared_cost: money(),
+                    total_cost: money(),
+                }),
+            ),
+            (
                 unit_costs::METRICS_HEADER.join(","),
                 derived_header(unit_costs::MetricCsv::empty()),
             ),

@@ -8,7 +8,7 @@ use super::report::Report;
 use super::{Cell, csv_rows, money, table};
 use crate::domain::MetricDef;
 use crate::engine::unit_cost::{UnitCostRow, shown};
-use crate::service::unit_costs::UnitCostSeries;
+use crate::service::unit_costs::{SummaryEntry, UnitCostSeries, UnitCostSummary};
 
 /// A decimal as shown: normalised, no exponent (`"0.125"`, `"1200"`).
 fn plain(d: Decimal) -> String {
@@ -247,4 +247,182 @@ pub(super) struct MetricCsv<'a> {
     unit: Cell<'a>,
     aggregation: &'static str,
     description: Cell<'a>,
+}
+
+impl Report for UnitCostSummary {
+    type Body = body::UnitCostSummary;
+
+    fn json(&self) -> Self::Body {
+        body::UnitCostSummary {
+            month: self.month.to_string(),
+            entries: self
+                .entries
+                .iter()
+                .map(|e| body::UnitCostSummaryEntry {
+                    metric: e.metric.name.to_string(),
+                    unit: e.metric.unit.clone(),
+                    scope: e.scope.to_string(),
+                    current: row_json(&e.current),
+                    previous: row_json(&e.previous),
+                    movers: e
+                        .movers
+                        .iter()
+                        .map(|m| body::CostMover {
+                            kind: e.mover_kind,
+                            name: m.name.clone(),
+                            previous_cost: body::Amount::of(m.before),
+                            cost: body::Amount::of(m.after),
+                            change: body::Amount::of(m.change()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        let month = self.month.to_string();
+        let movers: Vec<String> = self.entries.iter().map(movers_text).collect();
+        csv_rows(
+            &SUMMARY_HEADER,
+            self.entries
+                .iter()
+                .zip(&movers)
+                .map(|(e, movers)| SummaryCsv {
+                    month: &month,
+                    metric: e.metric.name.as_str(),
+                    scope: e.scope.to_string(),
+                    currency: e
+                        .current
+                        .currency
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    unit_cost: e
+                        .current
+                        .unit_cost
+                        .map(|u| plain(shown(u)))
+                        .unwrap_or_default(),
+                    previous_unit_cost: e
+                        .previous
+                        .unit_cost
+                        .map(|u| plain(shown(u)))
+                        .unwrap_or_default(),
+                    change_pct: pct(e.current.mom_change_pct),
+                    status: e.current.status.as_str(),
+                    movers: Cell(movers),
+                }),
+        )
+    }
+
+    fn table(&self) -> String {
+        if self.entries.is_empty() {
+            return format!(
+                "no metric points in {} or the month before: import some with `allot import metrics`\n",
+                self.month
+            );
+        }
+        let mut rows = vec![
+            [
+                "metric",
+                "scope",
+                "status",
+                "currency",
+                "unit cost",
+                "before",
+                "change %",
+                "moved most",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for e in &self.entries {
+            let unit = |r: &UnitCostRow| {
+                r.unit_cost
+                    .map(|u| plain(shown(u)))
+                    .unwrap_or_else(|| "-".into())
+            };
+            rows.push(vec![
+                e.metric.name.to_string(),
+                e.scope.to_string(),
+                e.current.status.as_str().to_string(),
+                e.current
+                    .currency
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                unit(&e.current),
+                unit(&e.previous),
+                pct(e.current.mom_change_pct),
+                movers_text(e),
+            ]);
+        }
+        format!(
+            "unit costs {} against the month before\n{}",
+            self.month,
+            table(&rows, 4)
+        )
+    }
+
+    fn filename(&self) -> String {
+        format!("unit-costs-summary-{}.csv", self.month)
+    }
+}
+
+/// `name +1.00; other -0.50`, the movers in one cell.
+fn movers_text(e: &SummaryEntry) -> String {
+    e.movers
+        .iter()
+        .map(|m| {
+            let change = m.change();
+            let sign = if change.is_sign_negative() { "" } else { "+" };
+            let name = if m.name.is_empty() {
+                "(no service)"
+            } else {
+                &m.name
+            };
+            format!("{name} {sign}{}", money(change))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub(super) const SUMMARY_HEADER: [&str; 9] = [
+    "month",
+    "metric",
+    "scope",
+    "currency",
+    "unit_cost",
+    "previous_unit_cost",
+    "change_pct",
+    "status",
+    "movers",
+];
+
+#[derive(serde::Serialize)]
+pub(super) struct SummaryCsv<'a> {
+    month: &'a str,
+    metric: &'a str,
+    scope: String,
+    currency: String,
+    unit_cost: String,
+    previous_unit_cost: String,
+    change_pct: String,
+    status: &'static str,
+    movers: Cell<'a>,
+}
+
+#[cfg(test)]
+impl SummaryCsv<'_> {
+    pub(super) fn empty() -> Self {
+        SummaryCsv {
+            month: "",
+            metric: "",
+            scope: String::new(),
+            currency: String::new(),
+            unit_cost: String::new(),
+            previous_unit_cost: String::new(),
+            change_pct: String::new(),
+            status: "",
+            movers: Cell(""),
+        }
+    }
 }

@@ -197,3 +197,182 @@ fn scope_cost(
     }
     out
 }
+
+/// How many cost movers a summary entry names.
+pub const MOVERS: usize = 3;
+
+/// One metric and scope in a month's summary, in one currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryEntry {
+    pub metric: MetricDef,
+    pub scope: MetricScope,
+    /// The month's figures (with the change from the month before).
+    pub current: UnitCostRow,
+    /// The month before's figures.
+    pub previous: UnitCostRow,
+    /// What made the cost side move: for a team its services, for other
+    /// scopes their teams; largest change first.
+    pub movers: Vec<unit_cost::Mover>,
+    /// `team` or `service`: what the movers are.
+    pub mover_kind: &'static str,
+}
+
+/// Every metric and scope with points in a month or the month before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitCostSummary {
+    pub month: Month,
+    pub entries: Vec<SummaryEntry>,
+}
+
+/// The reports of one allocated month that unit costs and their movers
+/// read.
+struct MonthReports {
+    stale: bool,
+    teams: Showback,
+    services: Showback,
+    environments: Showback,
+}
+
+async fn month_reports(store: &Store, month: Month) -> Result<Option<MonthReports>, ServiceError> {
+    let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
+        return Ok(None);
+    };
+    let report = |by| engine::showback(month, run.cost_basis, &rows, by);
+    Ok(Some(MonthReports {
+        stale: is_stale(store, &run).await?,
+        teams: report(GroupBy::Team),
+        services: report(GroupBy::TeamService),
+        environments: report(GroupBy::TeamEnvironment),
+    }))
+}
+
+impl MonthReports {
+    /// The scope's cost per currency.
+    fn cost(&self, scope: &MetricScope, teams: Option<&BTreeSet<TeamId>>) -> MonthCost {
+        let showback = match scope {
+            MetricScope::Environment(_) => &self.environments,
+            _ => &self.teams,
+        };
+        MonthCost {
+            stale: self.stale,
+            by_currency: scope_cost(showback, scope, teams),
+        }
+    }
+
+    /// The scope's cost in `currency` by mover: a team's services, or the
+    /// teams of another scope.
+    fn by_mover(
+        &self,
+        scope: &MetricScope,
+        teams: Option<&BTreeSet<TeamId>>,
+        currency: Currency,
+    ) -> BTreeMap<String, Decimal> {
+        let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+        let (showback, by_service) = match scope {
+            MetricScope::Team(_) => (&self.services, true),
+            MetricScope::Environment(_) => (&self.environments, false),
+            _ => (&self.teams, false),
+        };
+        for row in showback.rows.iter().filter(|r| r.currency == currency) {
+            let counts = match (scope, &row.owner) {
+                (MetricScope::Organisation, _) => true,
+                (MetricScope::Environment(env), _) => {
+                    row.environment.as_deref() == Some(env.as_str())
+                }
+                (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
+                (_, Owner::Unallocated) => false,
+            };
+            if counts {
+                let name = if by_service {
+                    row.service.clone().unwrap_or_default()
+                } else {
+                    row.owner.name().to_string()
+                };
+                *out.entry(name).or_default() += row.total_cost;
+            }
+        }
+        out
+    }
+}
+
+/// This month's and last month's unit cost of every metric and scope that
+/// has points in either, with the change and the largest cost movers.
+pub async fn summary(
+    store: &Store,
+    caller: &Caller,
+    settings: &Settings,
+    month: Month,
+) -> Result<UnitCostSummary, ServiceError> {
+    caller.authorize(Action::Read)?;
+    let previous = minus_months(month, 1);
+    let points = store.all_metric_points(previous, month).await?;
+    let mut by_series: BTreeMap<(MetricName, MetricScope), Vec<crate::domain::MetricPoint>> =
+        BTreeMap::new();
+    for p in points {
+        by_series
+            .entry((p.metric.clone(), p.scope.clone()))
+            .or_default()
+            .push(p);
+    }
+    let rules = if by_series
+        .keys()
+        .any(|(_, s)| matches!(s, MetricScope::Group(_)))
+    {
+        Some(current_rules(settings)?)
+    } else {
+        None
+    };
+    let now = month_reports(store, month).await?;
+    let before = month_reports(store, previous).await?;
+    let mut entries = Vec::new();
+    for ((metric, scope), points) in by_series {
+        // Points of a metric no longer declared are not reported.
+        let Some(def) = settings.metrics.get(&metric) else {
+            continue;
+        };
+        let teams = match &scope {
+            MetricScope::Team(t) => Some([t.clone()].into()),
+            MetricScope::Group(g) => match rules.as_ref().and_then(|r| r.groups().teams(g)) {
+                Some(teams) => Some(teams.clone()),
+                // A group no longer declared.
+                None => continue,
+            },
+            _ => None,
+        };
+        let mut costs = BTreeMap::new();
+        for (m, reports) in [(previous, &before), (month, &now)] {
+            if let Some(r) = reports {
+                costs.insert(m, r.cost(&scope, teams.as_ref()));
+            }
+        }
+        let values = unit_cost::month_values(def.aggregation, &points);
+        let rows = unit_cost::unit_costs(previous, month, &costs, &values);
+        let (old, new): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.month == previous);
+        for current in new {
+            let Some(previous_row) = old.iter().find(|r| r.currency == current.currency).cloned()
+            else {
+                continue;
+            };
+            let movers = match (current.currency, &now, &before) {
+                (Some(c), Some(now), Some(before)) => unit_cost::movers(
+                    &before.by_mover(&scope, teams.as_ref(), c),
+                    &now.by_mover(&scope, teams.as_ref(), c),
+                    MOVERS,
+                ),
+                _ => Vec::new(),
+            };
+            entries.push(SummaryEntry {
+                metric: def.clone(),
+                scope: scope.clone(),
+                current,
+                previous: previous_row,
+                movers,
+                mover_kind: match scope {
+                    MetricScope::Team(_) => "service",
+                    _ => "team",
+                },
+            });
+        }
+    }
+    Ok(UnitCostSummary { month, entries })
+}

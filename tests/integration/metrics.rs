@@ -11,6 +11,7 @@ use allot::config::{FileConfig, Settings};
 use allot::domain::{CostBasis, MetricScope, Month};
 use allot::service::metrics::{self, PointInput};
 use allot::service::{Caller, unit_costs};
+use rust_decimal::Decimal;
 
 /// Settings declaring `orders` (sum), `customers` (last) and
 /// `active-users` (average), with `rules` as the rules directory.
@@ -283,6 +284,14 @@ backend_tests! {
              2026-10,orders,organisation,USD,3254.67,3000,1.08489,,,ok\r\n"
         );
 
+        let summary: serde_json::Value = client.get(format!("{base}/api/v1/unit-costs/summary?month=2026-10")).send().await.unwrap().json().await.unwrap();
+        crate::common::contract::check("UnitCostSummary", &summary);
+        assert_eq!(summary["entries"].as_array().unwrap().len(), 4, "{summary}");
+        assert_eq!(summary["entries"][3]["scope"], "team:payments");
+        assert_eq!(summary["entries"][3]["previous"]["status"], "no_cost");
+        let csv = client.get(format!("{base}/api/v1/unit-costs/summary?month=2026-10&format=csv")).send().await.unwrap().text().await.unwrap();
+        assert!(csv.starts_with("month,metric,scope,currency,unit_cost,previous_unit_cost,change_pct,status,movers\r\n2026-10,orders,organisation,EUR,0.17953,,,ok,"), "{csv}");
+
         for (query, status, code) in [
             ("metric=revenue&from=2026-10", 404, "unknown_metric"),
             ("metric=orders&from=2026-10&scope=team:nobody", 404, "unknown_team"),
@@ -296,5 +305,60 @@ backend_tests! {
             let body: serde_json::Value = r.json().await.unwrap();
             assert_eq!(body["error"]["code"], code, "{query}: {body}");
         }
+    }
+}
+
+/// The demo bill moved to September 2026, without its 31st day and without
+/// Amazon Redshift: a month before the demo's whose cost differs.
+fn september_bill() -> String {
+    let text = std::fs::read_to_string(common::demo_fixture()).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        if line.contains("2026-10-31") || line.contains("Amazon Redshift") {
+            continue;
+        }
+        out.push_str(
+            &line
+                .replace("2026-10", "2026-09")
+                .replace("2026-11", "2026-10"),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+backend_tests! {
+    async fn the_summary_compares_each_series_with_the_month_before_and_names_the_movers(db) {
+        allocated_demo(&db).await;
+        let (_d, september) = common::write_temp("september.csv", september_bill().as_bytes());
+        allot::importers::focus::import(&db.store, &[september], allot::importers::Progress::Hidden).await.unwrap();
+        allot::service::allocate_month(&db.store, &common::shipped_rules(), m("2026-09"), CostBasis::Effective).await.unwrap();
+        allot::service::allocate_month(&db.store, &common::shipped_rules(), m("2026-10"), CostBasis::Effective).await.unwrap();
+        let s = shipped();
+        import(&db, &s, "date,metric,value,scope\n2026-09,orders,1000,\n2026-10,orders,1000,\n2026-09,orders,100,team:data\n2026-10,orders,200,team:data\n").await.unwrap();
+        let summary = unit_costs::summary(&db.store, &Caller::Client, &s, m("2026-10")).await.unwrap();
+        let got: Vec<String> = summary.entries.iter().map(|e| format!(
+            "{} {} {} {} {:?}",
+            e.scope,
+            e.current.currency.unwrap(),
+            e.current.status.as_str(),
+            e.mover_kind,
+            e.movers.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        )).collect();
+        // Redshift belongs to the data team, which has no EUR cost.
+        assert_eq!(got, [
+            "organisation EUR ok team [\"search\", \"payments\"]",
+            "organisation USD ok team [\"data\", \"payments\", \"search\"]",
+            "team:data USD ok service [\"Amazon Redshift\", \"Amazon Elastic Compute Cloud\", \"Amazon Elastic Kubernetes Service\"]",
+        ], "{summary:#?}");
+        let org_usd = &summary.entries[1];
+        // The unit cost's change is the cost's: the orders did not change.
+        let cost_change = (org_usd.current.cost.unwrap() - org_usd.previous.cost.unwrap()) / org_usd.previous.cost.unwrap() * Decimal::ONE_HUNDRED;
+        assert_eq!(org_usd.current.mom_change_pct, Some(cost_change.round_dp(1)));
+        // The movers' changes are the scope's: each team's row difference.
+        let data = &summary.entries[2];
+        assert!(data.movers[0].change() > Decimal::ZERO);
+        assert_eq!(data.previous.metric_value, Some(Decimal::from(100)));
     }
 }

@@ -244,6 +244,49 @@ fn figure(
     )
 }
 
+/// A contributor to a change of cost between two months: a team, or a
+/// service of a team.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mover {
+    pub name: String,
+    pub before: Decimal,
+    pub after: Decimal,
+}
+
+impl Mover {
+    pub fn change(&self) -> Decimal {
+        self.after - self.before
+    }
+}
+
+/// The `n` contributors whose cost moved most between `before` and
+/// `after` (by the size of the change, largest first; names break ties);
+/// those that did not move are left out.
+pub fn movers(
+    before: &BTreeMap<String, Decimal>,
+    after: &BTreeMap<String, Decimal>,
+    n: usize,
+) -> Vec<Mover> {
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let mut all: Vec<Mover> = names
+        .into_iter()
+        .map(|name| Mover {
+            name: name.clone(),
+            before: before.get(name).copied().unwrap_or_default(),
+            after: after.get(name).copied().unwrap_or_default(),
+        })
+        .filter(|m| !m.change().is_zero())
+        .collect();
+    all.sort_by(|a, b| {
+        b.change()
+            .abs()
+            .cmp(&a.change().abs())
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    all.truncate(n);
+    all
+}
+
 /// `from..=to`, ascending; empty when `from` is after `to`.
 pub fn months_between(from: Month, to: Month) -> Vec<Month> {
     let mut out = Vec::new();
@@ -434,6 +477,24 @@ mod tests {
         assert_eq!(shown(d("1") / d("3")), d("0.333333"));
         assert_eq!(shown(d("12345678")), d("12345700"));
         assert_eq!(shown(d("2.5")), d("2.5"));
+    }
+
+    #[test]
+    fn movers_are_the_largest_changes_either_way() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, Decimal> {
+            pairs.iter().map(|(k, v)| (k.to_string(), d(v))).collect()
+        };
+        let before = map(&[("web", "100"), ("api", "50"), ("data", "10")]);
+        let after = map(&[("web", "90"), ("api", "80"), ("data", "10"), ("new", "5")]);
+        let got: Vec<_> = movers(&before, &after, 2)
+            .into_iter()
+            .map(|m| (m.name.clone(), m.change()))
+            .collect();
+        assert_eq!(
+            got,
+            [("api".to_string(), d("30")), ("web".to_string(), d("-10"))]
+        );
+        assert_eq!(movers(&before, &after, 10).len(), 3);
     }
 
     #[test]
