@@ -28,3 +28,4 @@ mod properties;
 mod rules_docs;
 mod scheduler;
 mod store;
+mod unit_costs_docs;
