@@ -110,11 +110,15 @@ pub enum Command {
         #[arg(long, required_unless_present = "month")]
         metric: Option<String>,
         /// The first month, YYYY-MM.
-        #[arg(long, value_parser = Month::parse, required_unless_present = "month")]
+        #[arg(long, value_parser = Month::parse, required_unless_present_any = ["month", "explain"])]
         from: Option<Month>,
         /// The summary of this month, YYYY-MM.
-        #[arg(long, value_parser = Month::parse, conflicts_with_all = ["metric", "from", "to", "scope"])]
+        #[arg(long, value_parser = Month::parse, conflicts_with_all = ["metric", "from", "to", "scope", "explain"])]
         month: Option<Month>,
+        /// Take this month's unit cost of `--metric` apart: the cost items
+        /// and the metric points behind it.
+        #[arg(long, value_parser = Month::parse, conflicts_with_all = ["from", "to"])]
+        explain: Option<Month>,
         /// The last month, YYYY-MM [default: `from`].
         #[arg(long, value_parser = Month::parse)]
         to: Option<Month>,
@@ -332,6 +336,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => unit_cost_summary(&settings, month, format).await,
         Command::UnitCosts {
+            metric: Some(metric),
+            explain: Some(month),
+            scope,
+            format,
+            ..
+        } => unit_cost_explain(&settings, &metric, &scope, month, format).await,
+        Command::UnitCosts {
             metric,
             from,
             to,
@@ -477,6 +488,22 @@ async fn unit_cost_summary(
     let store = open(&settings.database_url).await?;
     let summary = service::unit_costs::summary(&store, &Caller::Operator, settings, month).await?;
     print!("{}", present::render(&summary, format));
+    Ok(())
+}
+
+/// `allot unit-costs --metric NAME --explain M`.
+async fn unit_cost_explain(
+    settings: &Settings,
+    metric: &str,
+    scope: &MetricScope,
+    month: Month,
+    format: Format,
+) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let explanation =
+        service::unit_costs::explain(&store, &Caller::Operator, settings, metric, scope, month)
+            .await?;
+    print!("{}", present::render(&explanation, format));
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(series))
         .routes(routes!(summary))
+        .routes(routes!(explain))
 }
 
 /// A metric's unit costs, month by month
@@ -116,4 +117,60 @@ async fn summary(
     let summary =
         service::unit_costs::summary(&state.store, &Caller::Client, &settings, month).await?;
     Ok(respond(csv, &summary))
+}
+
+/// One month's unit cost taken apart
+///
+/// The unit cost of `metric` for `scope` in `month`, per currency, with
+/// the cost items that add up to its cost (per team: direct cost by rule
+/// and each pool share with its method; for an environment, the direct
+/// cost in it by rule and the shared cost attributed to it) and the metric
+/// points its value was made of.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unit-costs/explain",
+    tag = "unit costs",
+    operation_id = "explainUnitCost",
+    params(
+        ("metric" = String, Query, example = "orders", description = "A metric declared with `[[metric]]` in allot.toml."),
+        MonthParam,
+        ("scope" = Option<String>, Query, example = "team:checkout", description = "`team:NAME`, `group:NAME` or `environment:NAME`; absent or empty for the organisation."),
+        FormatParam,
+    ),
+    responses(
+        (status = 200, description = "The explanation. As CSV an attachment named `unit-cost-explain-METRIC-SCOPE-YYYY-MM.csv` with the header row `month,metric,currency,team,source,from,amount`, one row per item.", content(
+            (crate::present::body::UnitCostExplanation = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A query parameter is missing, malformed or unknown (`invalid_parameter`).", body = ErrorBody),
+        (status = 404, description = "The metric is not declared (`unknown_metric`), the team is not known (`unknown_team`) or the group is not declared (`unknown_group`).", body = ErrorBody),
+        (status = 422, description = "A group was asked for and the configured rules are invalid (`invalid_rules`).", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
+async fn explain(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::new(query, &["metric", "month", "scope", "format"])?;
+    let metric = p.required("metric", |s| Ok::<_, String>(s.to_string()))?;
+    let month = p.required("month", Month::parse)?;
+    let scope = p
+        .optional("scope", |s| {
+            MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
+        })?
+        .unwrap_or(MetricScope::Organisation);
+    let csv = wants_csv(p.get("format"), &headers)?;
+    let settings = state.settings();
+    let explanation = service::unit_costs::explain(
+        &state.store,
+        &Caller::Client,
+        &settings,
+        &metric,
+        &scope,
+        month,
+    )
+    .await?;
+    Ok(respond(csv, &explanation))
 }

@@ -751,3 +751,70 @@ pub struct CostMover {
 fn mover_kind() -> ObjectBuilder {
     one_of(&["team", "service"])
 }
+
+/// One month's unit cost taken apart: per currency, the cost items that
+/// add up to the cost, and the metric points its value was made of.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostExplanation {
+    #[schema(example = "orders")]
+    pub metric: String,
+    #[schema(example = "order")]
+    pub unit: String,
+    #[schema(schema_with = aggregation)]
+    pub aggregation: &'static str,
+    pub scope: String,
+    #[schema(schema_with = month)]
+    pub month: String,
+    /// Per currency: the figures and their items.
+    pub costs: Vec<UnitCostBreakdown>,
+    /// The points used: the month's value, or the days the aggregation took
+    /// (for `last`, the latest day only).
+    pub points: Vec<MetricPointValue>,
+}
+
+/// One currency of an explained unit cost.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostBreakdown {
+    pub row: UnitCostRow,
+    /// The items adding up to `row.cost`: direct cost by rule and pool
+    /// shares per team (for an environment: direct cost in it by rule, and
+    /// the shared cost attributed to it), largest first within a team.
+    pub items: Vec<UnitCostItem>,
+}
+
+/// One amount behind a unit cost.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitCostItem {
+    /// The team, or `unallocated`.
+    pub team: String,
+    /// `direct` (lines a rule gave the team), `pool` (a share of a pool) or
+    /// `attributed` (an environment's part of the team's shared cost).
+    #[schema(schema_with = unit_cost_item_source)]
+    pub source: &'static str,
+    /// With `direct`: the rule (null for lines no rule matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, required = false)]
+    pub rule: Option<Option<String>>,
+    /// With `pool`: the pool and its method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub pool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = share_method, required = false)]
+    pub method: Option<&'static str>,
+    pub amount: Amount,
+}
+
+fn unit_cost_item_source() -> ObjectBuilder {
+    one_of(&["direct", "pool", "attributed"])
+}
+
+/// A metric point's date and value.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MetricPointValue {
+    /// `YYYY-MM-DD`, or `YYYY-MM` for a month's value.
+    #[schema(example = "2026-10-01")]
+    pub date: String,
+    #[schema(example = "1200")]
+    pub value: String,
+}

@@ -1020,6 +1020,10 @@ mod csv_header_tests {
                 derived_header(unit_costs::UnitCostCsv::empty()),
             ),
             (
+                unit_costs::EXPLAIN_HEADER.join(","),
+                derived_header(unit_costs::ExplainCsv::empty()),
+            ),
+            (
                 unit_costs::SUMMARY_HEADER.join(","),
                 derived_header(unit_costs::SummaryCsv::empty()),
             ),

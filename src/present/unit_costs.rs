@@ -8,7 +8,9 @@ use super::report::Report;
 use super::{Cell, csv_rows, money, table};
 use crate::domain::MetricDef;
 use crate::engine::unit_cost::{UnitCostRow, shown};
-use crate::service::unit_costs::{SummaryEntry, UnitCostSeries, UnitCostSummary};
+use crate::service::unit_costs::{
+    CostItem, CostItemKind, SummaryEntry, UnitCostExplanation, UnitCostSeries, UnitCostSummary,
+};
 
 /// A decimal as shown: normalised, no exponent (`"0.125"`, `"1200"`).
 fn plain(d: Decimal) -> String {
@@ -423,6 +425,204 @@ impl SummaryCsv<'_> {
             change_pct: String::new(),
             status: "",
             movers: Cell(""),
+        }
+    }
+}
+
+impl Report for UnitCostExplanation {
+    type Body = body::UnitCostExplanation;
+
+    fn json(&self) -> Self::Body {
+        body::UnitCostExplanation {
+            metric: self.metric.name.to_string(),
+            unit: self.metric.unit.clone(),
+            aggregation: self.metric.aggregation.as_str(),
+            scope: self.scope.to_string(),
+            month: self.month.to_string(),
+            costs: self
+                .rows
+                .iter()
+                .map(|r| body::UnitCostBreakdown {
+                    row: row_json(r),
+                    items: r
+                        .currency
+                        .and_then(|c| self.items.get(&c))
+                        .map(|items| items.iter().map(item_json).collect())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            points: self
+                .points
+                .iter()
+                .map(|p| body::MetricPointValue {
+                    date: p.date.to_string(),
+                    value: plain(p.value),
+                })
+                .collect(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        // (currency, team, source, from, amount), owned for the rows to borrow.
+        let cells: Vec<(String, String, &'static str, String, String)> = self
+            .items
+            .iter()
+            .flat_map(|(currency, items)| {
+                items.iter().map(move |i| {
+                    let (source, detail) = item_cells(i);
+                    let owner = i.owner.name().to_string();
+                    (currency.to_string(), owner, source, detail, money(i.amount))
+                })
+            })
+            .collect();
+        let month = self.month.to_string();
+        csv_rows(
+            &EXPLAIN_HEADER,
+            cells
+                .iter()
+                .map(|(currency, team, source, detail, amount)| ExplainCsv {
+                    month: &month,
+                    metric: self.metric.name.as_str(),
+                    currency,
+                    team: Cell(team),
+                    source,
+                    detail: Cell(detail),
+                    amount: amount.clone(),
+                }),
+        )
+    }
+
+    fn table(&self) -> String {
+        let mut out = format!(
+            "cost per {} ({}), {}, {}\n",
+            self.metric.unit, self.metric.name, self.scope, self.month
+        );
+        for r in &self.rows {
+            let currency = r.currency.map(|c| c.to_string()).unwrap_or_default();
+            out.push_str(&format!(
+                "\n{currency}: {} / {} = {} ({})\n",
+                r.cost.map(money).unwrap_or_else(|| "-".into()),
+                r.metric_value.map(plain).unwrap_or_else(|| "-".into()),
+                r.unit_cost
+                    .map(|u| plain(shown(u)))
+                    .unwrap_or_else(|| "-".into()),
+                r.status.as_str()
+            ));
+            let Some(items) = r.currency.and_then(|c| self.items.get(&c)) else {
+                continue;
+            };
+            let mut rows = vec![
+                ["team", "source", "from", "amount"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for i in items {
+                let (source, detail) = item_cells(i);
+                rows.push(vec![
+                    i.owner.name().to_string(),
+                    source.to_string(),
+                    if detail.is_empty() {
+                        "-".into()
+                    } else {
+                        detail
+                    },
+                    money(i.amount),
+                ]);
+            }
+            out.push_str(&table(&rows, 3));
+        }
+        let points: Vec<String> = self
+            .points
+            .iter()
+            .map(|p| format!("{} {}", p.date, plain(p.value)))
+            .collect();
+        out.push_str(&format!(
+            "\n{} ({}) from {}: {}\n",
+            self.metric.name,
+            self.metric.aggregation.as_str(),
+            if points.len() == 1 {
+                "1 point"
+            } else {
+                "points"
+            },
+            if points.is_empty() {
+                "none".to_string()
+            } else {
+                points.join(", ")
+            }
+        ));
+        out
+    }
+
+    fn filename(&self) -> String {
+        let scope = match &self.scope {
+            crate::domain::MetricScope::Organisation => "organisation".to_string(),
+            other => other.key().replace(':', "-"),
+        };
+        format!(
+            "unit-cost-explain-{}-{scope}-{}.csv",
+            self.metric.name, self.month
+        )
+    }
+}
+
+fn item_json(i: &CostItem) -> body::UnitCostItem {
+    let mut item = body::UnitCostItem {
+        team: i.owner.name().to_string(),
+        source: "direct",
+        rule: None,
+        pool: None,
+        method: None,
+        amount: body::Amount::of(i.amount),
+    };
+    match &i.kind {
+        CostItemKind::Direct { rule } => item.rule = Some((!rule.is_empty()).then(|| rule.clone())),
+        CostItemKind::Pool { pool, method } => {
+            item.source = "pool";
+            item.pool = Some(pool.clone());
+            item.method = Some(method.as_str());
+        }
+        CostItemKind::Attributed => item.source = "attributed",
+    }
+    item
+}
+
+/// An item's source and where it came from (a rule, or a pool and method).
+fn item_cells(i: &CostItem) -> (&'static str, String) {
+    match &i.kind {
+        CostItemKind::Direct { rule } => ("direct", rule.clone()),
+        CostItemKind::Pool { pool, method } => ("pool", format!("{pool} ({method})")),
+        CostItemKind::Attributed => ("attributed", String::new()),
+    }
+}
+
+pub(super) const EXPLAIN_HEADER: [&str; 7] = [
+    "month", "metric", "currency", "team", "source", "from", "amount",
+];
+
+#[derive(serde::Serialize)]
+pub(super) struct ExplainCsv<'a> {
+    month: &'a str,
+    metric: &'a str,
+    currency: &'a str,
+    team: Cell<'a>,
+    source: &'a str,
+    #[serde(rename = "from")]
+    detail: Cell<'a>,
+    amount: String,
+}
+
+#[cfg(test)]
+impl ExplainCsv<'_> {
+    pub(super) fn empty() -> Self {
+        ExplainCsv {
+            month: "",
+            metric: "",
+            currency: "",
+            team: Cell(""),
+            source: "",
+            detail: Cell(""),
+            amount: String::new(),
         }
     }
 }

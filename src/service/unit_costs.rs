@@ -376,3 +376,192 @@ pub async fn summary(
     }
     Ok(UnitCostSummary { month, entries })
 }
+
+/// One cost item behind a unit cost, rounded: the items of a currency add
+/// up to the scope's cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostItem {
+    /// The team (or `unallocated`) the amount belongs to.
+    pub owner: Owner,
+    pub kind: CostItemKind,
+    pub amount: Decimal,
+}
+
+/// Where a cost item comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CostItemKind {
+    /// Lines a rule gave the owner (`rule` empty for lines no rule matched).
+    Direct { rule: String },
+    /// A share of a pool, with its method.
+    Pool {
+        pool: String,
+        method: crate::engine::ShareMethod,
+    },
+    /// For an environment: the owner's shared cost attributed to it in
+    /// proportion to its direct cost there.
+    Attributed,
+}
+
+/// A unit cost of one month taken apart: the cost items per currency and
+/// the metric points the value was made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitCostExplanation {
+    pub metric: MetricDef,
+    pub scope: MetricScope,
+    pub month: Month,
+    /// The month's rows, one per currency.
+    pub rows: Vec<UnitCostRow>,
+    /// Per currency, the items adding up to that row's `cost`.
+    pub items: BTreeMap<Currency, Vec<CostItem>>,
+    /// The points used: the month point, or the days `aggregation` used.
+    pub points: Vec<crate::domain::MetricPoint>,
+}
+
+/// Takes the unit cost of `metric` for `scope` in `month` apart.
+pub async fn explain(
+    store: &Store,
+    caller: &Caller,
+    settings: &Settings,
+    metric: &str,
+    scope: &MetricScope,
+    month: Month,
+) -> Result<UnitCostExplanation, ServiceError> {
+    caller.authorize(Action::Read)?;
+    let def = declared_metric(&settings.metrics, metric)?.clone();
+    let teams = scope_teams(store, settings, scope).await?;
+    let mut costs = BTreeMap::new();
+    let mut items: BTreeMap<Currency, Vec<CostItem>> = BTreeMap::new();
+    if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {
+        let basis = run.cost_basis;
+        let team_rows = engine::showback(month, basis, &rows, GroupBy::Team);
+        let reports = MonthReports {
+            stale: is_stale(store, &run).await?,
+            environments: engine::showback(month, basis, &rows, GroupBy::TeamEnvironment),
+            services: engine::showback(month, basis, &rows, GroupBy::TeamService),
+            teams: team_rows,
+        };
+        costs.insert(month, reports.cost(scope, teams.as_ref()));
+        let owners: BTreeSet<Owner> = reports
+            .teams
+            .rows
+            .iter()
+            .map(|r| r.owner.clone())
+            .filter(|o| match (scope, o) {
+                (MetricScope::Organisation | MetricScope::Environment(_), _) => true,
+                (_, Owner::Team(t)) => teams.as_ref().is_some_and(|ts| ts.contains(t)),
+                (_, Owner::Unallocated) => false,
+            })
+            .collect();
+        let shares = store.pool_shares(Period::Charge, month).await?;
+        for owner in owners {
+            match scope {
+                MetricScope::Environment(env) => {
+                    environment_items(&rows, &reports.environments, &owner, env, &mut items)
+                }
+                _ => {
+                    let e = engine::explain(month, basis, &owner, &rows, &shares);
+                    for item in e.items {
+                        let kind = match item.source {
+                            crate::engine::explain::Source::Direct { rule, .. } => {
+                                CostItemKind::Direct { rule }
+                            }
+                            crate::engine::explain::Source::Pool { pool, method, .. } => {
+                                CostItemKind::Pool { pool, method }
+                            }
+                        };
+                        items.entry(item.currency).or_default().push(CostItem {
+                            owner: owner.clone(),
+                            kind,
+                            amount: item.amount,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let points: Vec<_> = store
+        .metric_points(&def.name, month, month)
+        .await?
+        .into_iter()
+        .filter(|p| &p.scope == scope)
+        .collect();
+    let values = unit_cost::month_values(def.aggregation, &points);
+    let used: Vec<_> = match values.get(&month) {
+        Some(v) if v.from_month_point => points
+            .iter()
+            .filter(|p| matches!(p.date, crate::domain::PointDate::Month(_)))
+            .cloned()
+            .collect(),
+        Some(v) => points
+            .iter()
+            .filter(|p| matches!(p.date, crate::domain::PointDate::Day(d) if v.days.contains(&d)))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let rows = unit_cost::unit_costs(month, month, &costs, &values);
+    // Items of currencies the scope has no cost in are dropped.
+    items.retain(|currency, list| {
+        rows.iter()
+            .any(|r| r.currency == Some(*currency) && r.cost.is_some())
+            && !list.is_empty()
+    });
+    Ok(UnitCostExplanation {
+        metric: def,
+        scope: scope.clone(),
+        month,
+        rows,
+        items,
+        points: used,
+    })
+}
+
+/// An owner's cost items in environment `env`: its direct cost there by
+/// rule, rounded onto its `team,environment` row's direct cost, and the
+/// shared cost attributed to it.
+fn environment_items(
+    rows: &[crate::engine::AllocationRow],
+    environments: &Showback,
+    owner: &Owner,
+    env: &crate::domain::ScopeName,
+    items: &mut BTreeMap<Currency, Vec<CostItem>>,
+) {
+    use crate::domain::money::{PRESENTATION_DP, largest_remainder_to};
+    for row in environments
+        .rows
+        .iter()
+        .filter(|r| &r.owner == owner && r.environment.as_deref() == Some(env.as_str()))
+    {
+        let mut by_rule: BTreeMap<&str, Decimal> = BTreeMap::new();
+        for r in rows.iter().filter(|r| {
+            &r.owner == owner
+                && r.currency == row.currency
+                && r.pool.is_none()
+                && r.environment
+                    .as_ref()
+                    .map_or(crate::rules::UNSPECIFIED, |e| e.as_str())
+                    == env.as_str()
+        }) {
+            *by_rule.entry(r.rule.as_str()).or_default() += r.amount;
+        }
+        let exact: Vec<Decimal> = by_rule.values().copied().collect();
+        let rounded = largest_remainder_to(&exact, row.direct_cost, PRESENTATION_DP);
+        let list = items.entry(row.currency).or_default();
+        for ((rule, _), amount) in by_rule.iter().zip(rounded) {
+            list.push(CostItem {
+                owner: owner.clone(),
+                kind: CostItemKind::Direct {
+                    rule: rule.to_string(),
+                },
+                amount,
+            });
+        }
+        if !row.shared_cost.is_zero() {
+            list.push(CostItem {
+                owner: owner.clone(),
+                kind: CostItemKind::Attributed,
+                amount: row.shared_cost,
+            });
+        }
+    }
+}

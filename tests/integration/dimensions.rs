@@ -131,6 +131,15 @@ backend_tests! {
         // The production environment's cost: every owner's production rows.
         let series = unit_costs::series(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m(), m()).await.unwrap();
         let (_, envs) = allot::service::showback(&db.store, &Caller::Client, m(), GroupBy::TeamEnvironment, Period::Charge).await.unwrap();
+        let explained = unit_costs::explain(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m()).await.unwrap();
+        for row in &explained.rows {
+            let items = &explained.items[&row.currency.unwrap()];
+            assert_eq!(items.iter().map(|i| i.amount).sum::<Decimal>(), row.cost.unwrap());
+            assert!(items.iter().any(|i| i.kind == unit_costs::CostItemKind::Attributed), "{items:?}");
+        }
+        let body: serde_json::Value = client.get(format!("{base}/api/v1/unit-costs/explain?metric=orders&month=2026-10&scope=environment:production")).send().await.unwrap().json().await.unwrap();
+        crate::common::contract::check("UnitCostExplanation", &body);
+        assert_eq!(body["points"], serde_json::json!([{"date": "2026-10", "value": "100"}]));
         for row in &series.rows {
             let currency = row.currency.unwrap();
             let want: Decimal = envs.rows.iter().filter(|r| r.currency == currency && r.environment.as_deref() == Some("production")).map(|r| r.total_cost).sum();

@@ -362,3 +362,28 @@ backend_tests! {
         assert_eq!(data.previous.metric_value, Some(Decimal::from(100)));
     }
 }
+
+backend_tests! {
+    async fn an_explained_unit_cost_adds_up_to_its_cost_and_names_its_points(db) {
+        allocated_demo(&db).await;
+        let s = shipped();
+        import(&db, &s, "date,metric,value,scope\n2026-10-01,orders,1000,\n2026-10-15,orders,2000,\n2026-10-03,customers,50,team:payments\n2026-10-20,customers,70,team:payments\n").await.unwrap();
+        for (metric, scope, points) in [("orders", "", 2usize), ("customers", "team:payments", 1)] {
+            let scope = MetricScope::parse(scope).unwrap();
+            let e = unit_costs::explain(&db.store, &Caller::Client, &s, metric, &scope, m("2026-10")).await.unwrap();
+            assert_eq!(e.rows.len(), 2, "{metric}: one row per currency");
+            for row in &e.rows {
+                let items = &e.items[&row.currency.unwrap()];
+                assert!(!items.is_empty());
+                assert_eq!(items.iter().map(|i| i.amount).sum::<Decimal>(), row.cost.unwrap(), "{metric} {:?}", row.currency);
+                assert_eq!(row.unit_cost.unwrap(), (row.cost.unwrap() / row.metric_value.unwrap()).normalize());
+            }
+            // `last` used the 20th only; `sum` both days.
+            assert_eq!(e.points.len(), points, "{metric}");
+        }
+        let e = unit_costs::explain(&db.store, &Caller::Client, &s, "customers", &MetricScope::parse("team:payments").unwrap(), m("2026-10")).await.unwrap();
+        assert_eq!(e.points[0].value, Decimal::from(70));
+        let usd = &e.items[&allot::domain::Currency::parse("USD").unwrap()];
+        assert!(usd.iter().any(|i| matches!(i.kind, unit_costs::CostItemKind::Pool { .. })), "payments receives pool shares: {usd:?}");
+    }
+}
