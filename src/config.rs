@@ -12,7 +12,7 @@
 //!
 //! [[source]]                 # imported on a schedule by `allot serve`
 //! name = "aws-cur"
-//! kind = "cur"               # cur | focus | cost-explorer (then no path; group_by = ["tag:team", "service"])
+//! kind = "cur"               # cur | focus | cost-explorer (then no path; group_by = ["tag:team", "service"]) | metrics-csv
 //! path = "/data/cur/current" # a file, a directory of exports, or s3://bucket/prefix
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
@@ -322,6 +322,9 @@ pub enum SourceKind {
     Cur,
     /// AWS Cost Explorer: each run fetches the days that can still change.
     CostExplorer,
+    /// Business-metric CSV files (`allot import metrics`): a file, a
+    /// directory of `.csv` files or an S3 prefix.
+    MetricsCsv,
 }
 
 /// A checked import source.
@@ -562,9 +565,10 @@ impl SourceConfig {
             "focus" => SourceKind::Focus,
             "cur" => SourceKind::Cur,
             "cost-explorer" => SourceKind::CostExplorer,
+            "metrics-csv" => SourceKind::MetricsCsv,
             other => {
                 return Err(format!(
-                    "source `{}`: expected kind `focus`, `cur` or `cost-explorer`, found `{other}`",
+                    "source `{}`: expected kind `focus`, `cur`, `cost-explorer` or `metrics-csv`, found `{other}`",
                     self.name
                 ));
             }

@@ -135,17 +135,7 @@ pub async fn import(
         ImportSpec::Export { format, files } => {
             // An S3 report is downloaded first; its temporary copy is
             // removed when `_downloaded` is dropped, after the import.
-            let (paths, _downloaded) = match files {
-                Files::S3 {
-                    location,
-                    endpoint_url,
-                } => {
-                    let d = s3::fetch(&s3::client(endpoint_url.as_deref()).await, location).await?;
-                    (d.files.clone(), Some(d))
-                }
-                Files::Directory(dir) => (export_files(dir)?, None),
-                Files::Local(paths) => (paths.clone(), None),
-            };
+            let (paths, _downloaded) = local_files(files).await?;
             let summary = match format {
                 Format::Focus => focus::import(store, &paths, options).await?,
                 Format::Cur => cur::import(store, &paths, options).await?,
@@ -156,6 +146,25 @@ pub async fn import(
             })
         }
     }
+}
+
+/// The local paths of `files`: an S3 prefix is downloaded first, into a
+/// temporary copy removed when the returned [`s3::Downloaded`] is dropped;
+/// a directory gives its `.csv`, `.csv.gz` and `.parquet` files.
+pub(super) async fn local_files(
+    files: &Files,
+) -> Result<(Vec<PathBuf>, Option<s3::Downloaded>), ServiceError> {
+    Ok(match files {
+        Files::S3 {
+            location,
+            endpoint_url,
+        } => {
+            let d = s3::fetch(&s3::client(endpoint_url.as_deref()).await, location).await?;
+            (d.files.clone(), Some(d))
+        }
+        Files::Directory(dir) => (export_files(dir)?, None),
+        Files::Local(paths) => (paths.clone(), None),
+    })
 }
 
 /// A directory's `.csv`, `.csv.gz` and `.parquet` files in name order.

@@ -37,12 +37,23 @@ pub async fn import_files(
     if paths.is_empty() {
         return Err(ImportError::NoFiles.into());
     }
+    read_and_store(store, declared, paths, None).await
+}
+
+/// Reads `paths` whole, then stores their points in one transaction that
+/// also records them in source run `run`, if given.
+pub(super) async fn read_and_store(
+    store: &Store,
+    declared: &Declared,
+    paths: &[PathBuf],
+    run: Option<i64>,
+) -> Result<MetricsSummary, ServiceError> {
     let mut keys = PointKeys::new();
     let mut points = Vec::new();
     for path in paths {
         points.extend(metrics::read(path, declared, &mut keys)?);
     }
-    store_points(store, &points).await
+    store_points(store, &points, run).await
 }
 
 /// One point as a client sends it: texts, parsed here (the scope may be
@@ -85,14 +96,15 @@ pub async fn record(
             }
         }
     }
-    store_points(store, &points).await
+    store_points(store, &points, None).await
 }
 
 async fn store_points(
     store: &Store,
     points: &[MetricPoint],
+    run: Option<i64>,
 ) -> Result<MetricsSummary, ServiceError> {
-    let write = store.upsert_metric_points(points).await?;
+    let write = store.upsert_metric_points(points, run).await?;
     Ok(MetricsSummary {
         points: points.len() as u64,
         added: write.added,

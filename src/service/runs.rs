@@ -12,7 +12,7 @@ use crate::config::{Settings, Source, SourceKind};
 use crate::domain::Month;
 use crate::importers::Progress;
 use crate::rules;
-use crate::store::{ImportRun, ImportSummary, Store, StoreError, Trigger};
+use crate::store::{ImportRun, Store, StoreError, Trigger};
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -23,15 +23,34 @@ pub enum Outcome {
     Busy,
 }
 
-/// Imports a source: Cost Explorer's changeable days, or the files (local or
-/// on S3) of a report. The import records itself in run `run`.
+/// Imports a source: Cost Explorer's changeable days, the files (local or
+/// on S3) of a report, or metric points. The import records itself in run
+/// `run`. Returns the rows (or points) read and the months it changed.
 async fn import_source(
     store: &Store,
     settings: &Settings,
     source: &Source,
     run: i64,
-) -> Result<ImportSummary, ServiceError> {
+) -> Result<(u64, Vec<Month>), ServiceError> {
     let spec = match source.kind {
+        SourceKind::MetricsCsv => {
+            let files = Files::from_source_path(&source.path, source.endpoint_url.clone());
+            let (paths, _downloaded) = imports::local_files(&files).await?;
+            let paths: Vec<_> = paths
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+                .collect();
+            if paths.is_empty() {
+                return Err(ServiceError::EmptySource(source.path.clone()));
+            }
+            let summary =
+                super::metrics::read_and_store(store, &settings.metrics, &paths, Some(run)).await?;
+            let mut months: Vec<Month> = summary.changed.iter().map(|(_, m)| *m).collect();
+            months.sort();
+            months.dedup();
+            tracing::info!(source = %source.name, points = summary.points, added = summary.added, replaced = summary.replaced, "metric points imported");
+            return Ok((summary.points, months));
+        }
         SourceKind::CostExplorer => ImportSpec::CostExplorer {
             start: None,
             end: None,
@@ -55,7 +74,7 @@ async fn import_source(
     if let Some(fetch) = &imported.cost_explorer {
         tracing::info!(source = %source.name, requests = fetch.requests, "cost explorer requests");
     }
-    Ok(imported.summary)
+    Ok((imported.summary.rows_read, imported.summary.changed_months))
 }
 
 /// How often a running run renews its lease (see [`Store::start_run`]).
@@ -164,11 +183,11 @@ async fn import_and_allocate(
     source: &Source,
     run: i64,
 ) -> Result<(u64, Vec<Month>), ServiceError> {
-    let summary = import_source(store, settings, source, run).await?;
+    let (rows_read, changed_months) = import_source(store, settings, source, run).await?;
     // Every stale month, however it became so: this import's, and those an
     // interrupted run or a usage change left behind.
     let stale = store.stale_months().await?;
-    let mut months: Vec<Month> = summary.changed_months.clone();
+    let mut months: Vec<Month> = changed_months;
     months.extend(stale.iter().copied());
     months.sort();
     months.dedup();
@@ -198,7 +217,7 @@ async fn import_and_allocate(
         Ok(None) => {}
         Err(e) => tracing::warn!(source = %source.name, error = %e, "anomaly detection failed"),
     }
-    Ok((summary.rows_read, months))
+    Ok((rows_read, months))
 }
 
 /// Runs the configured source `name` now, for `caller`.

@@ -73,8 +73,13 @@ impl Store {
     /// Stores metric points in one transaction: a point not stored before
     /// is added, one stored with another value is replaced, one stored
     /// with the same value is left as it is. The batch must hold each
-    /// point once (see `domain::PointKeys`).
-    pub async fn upsert_metric_points(&self, points: &[MetricPoint]) -> Result<MetricWrite> {
+    /// point once (see `domain::PointKeys`). With `run`, that source run's
+    /// record says, in the same transaction, that its points are stored.
+    pub async fn upsert_metric_points(
+        &self,
+        points: &[MetricPoint],
+        run: Option<i64>,
+    ) -> Result<MetricWrite> {
         // Grouped by (metric, month): the stored points of each are read once.
         let mut groups: BTreeMap<(MetricName, Month), Vec<&MetricPoint>> = BTreeMap::new();
         for p in points {
@@ -146,6 +151,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 write.changed.push((metric.clone(), *month));
+            }
+            if let Some(run) = run {
+                let months: Vec<String> = write.changed.iter().map(|(_, m)| m.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                sqlx::query("UPDATE import_runs SET metrics_stored = TRUE, rows_read = $1, months = $2 WHERE id = $3")
+                    .bind(points.len() as i64)
+                    .bind(months.join(","))
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });

@@ -200,8 +200,12 @@ impl Store {
         ] {
             let sql = format!(
                 "UPDATE import_runs SET status = 'failed', finished_at = $1, error = $3 \
-                 WHERE status = 'running' AND import_id IS {} NULL AND {condition}",
-                if stored { "NOT" } else { "" }
+                 WHERE status = 'running' AND {} AND {condition}",
+                if stored {
+                    "(import_id IS NOT NULL OR metrics_stored)"
+                } else {
+                    "(import_id IS NULL AND NOT metrics_stored)"
+                }
             );
             with_pool!(self, pool => {
                 done += sqlx::query(sqlx::AssertSqlSafe(sql))

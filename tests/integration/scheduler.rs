@@ -254,3 +254,58 @@ backend_tests! {
     }
 
 }
+
+/// Settings with a `metrics-csv` source at `dir` and the metric `orders`.
+fn metrics_settings(dir: &Path) -> Settings {
+    let mut s = settings(dir, SourceKind::MetricsCsv);
+    s.sources[0].name = "orders-export".into();
+    s.metrics = allot::config::FileConfig::parse(
+        Path::new("allot.toml"),
+        "[[metric]]\nname = \"orders\"\nunit = \"order\"\n",
+    )
+    .unwrap()
+    .settings(None, None, None, None)
+    .metrics;
+    s
+}
+
+backend_tests! {
+    async fn a_metrics_csv_source_stores_its_points_and_records_the_run(db) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("orders.csv"), "date,metric,value,scope\n2026-10-01,orders,10,\n2026-10-02,orders,12,team:payments\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a metrics file").unwrap();
+        let s = metrics_settings(dir.path());
+        let first = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!((first.status.as_str(), first.rows_read, first.months.clone()), ("succeeded", 2, vec![Month::parse("2026-10").unwrap()]), "{first:?}");
+        let metric = allot::domain::MetricName::parse("orders").unwrap();
+        let month = Month::parse("2026-10").unwrap();
+        assert_eq!(db.store.metric_points(&metric, month, month).await.unwrap().len(), 2);
+        // The same files again change nothing.
+        let second = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!((second.status.as_str(), second.months.len()), ("succeeded", 0));
+        // A bad file fails the run, names its row, and stores nothing of it.
+        std::fs::write(dir.path().join("orders.csv"), "date,metric,value\n2026-10-01,orders,11\n2026-10-02,orders,twelve\n").unwrap();
+        let failed = ran(run_once(&db.store, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        assert_eq!(failed.status, RunStatus::Failed);
+        assert!(failed.error.as_deref().unwrap().contains("orders.csv:3: column value: expected a non-negative decimal number, found `twelve`"), "{failed:?}");
+        let points = db.store.metric_points(&metric, month, month).await.unwrap();
+        assert!(points.iter().any(|p| p.value == rust_decimal::Decimal::from(10)), "the earlier points are intact");
+    }
+
+    async fn a_metrics_run_killed_after_its_points_were_stored_says_so(db) {
+        let id = db.store.start_run("orders-export", Trigger::Schedule).await.unwrap();
+        let point = allot::domain::MetricPoint {
+            metric: allot::domain::MetricName::parse("orders").unwrap(),
+            scope: allot::domain::MetricScope::Organisation,
+            date: allot::domain::PointDate::parse("2026-10").unwrap(),
+            value: rust_decimal::Decimal::from(5),
+        };
+        db.store.upsert_metric_points(&[point], Some(id)).await.unwrap();
+        // The process dies here; the next run finds the record.
+        assert_eq!(db.store.fail_interrupted_runs("orders-export").await.unwrap(), 1);
+        let run = db.store.import_run(id).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.rows_read, 1);
+        assert!(run.error.as_deref().unwrap().starts_with("interrupted after its import was stored"), "{run:?}");
+    }
+}
