@@ -752,9 +752,8 @@ async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow
     }
     let app = Application::build(prepared.store, listen)
         .await
-        .with_context(|| {
-            format!("cannot listen on `{listen}`; pass --listen with a free address")
-        })?;
+        .with_context(|| format!("cannot listen on `{listen}`; pass --listen with a free address"))?
+        .with_settings(demo::settings());
     let addr = app.local_addr()?;
     let month = prepared.allocation.month;
     let last_day = month.last_day();
@@ -771,6 +770,23 @@ async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow
         month.first_day()
     );
     println!("  http://{addr}/api/v1/teams/payments/explain?month={month}");
+    let first = demo::history::FIRST;
+    println!(
+        "unit costs over {} months ({first} to {month}):",
+        demo::history::MONTHS
+    );
+    println!("  http://{addr}/api/v1/unit-costs?metric=orders&from={first}&to={month}");
+    println!(
+        "  http://{addr}/api/v1/unit-costs?metric=orders&from={first}&to={month}&scope=team:checkout"
+    );
+    println!(
+        "  http://{addr}/api/v1/unit-costs?metric=deployments&from={first}&to={month}&scope=team:payments"
+    );
+    println!(
+        "  http://{addr}/api/v1/unit-costs?metric=active-customers&from={first}&to={month}&format=csv"
+    );
+    println!("  http://{addr}/api/v1/unit-costs/summary?month={month}");
+    println!("  http://{addr}/api/v1/unit-costs/explain?metric=orders&month=2026-03");
     println!("  http://{addr}/healthz");
     println!(
         "the database is `{0}`; from another terminal, try\n  cargo run --release -- --database-url sqlite://{0} rules explain --month {month} --team payments",

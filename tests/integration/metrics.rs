@@ -387,3 +387,90 @@ backend_tests! {
         assert!(usd.iter().any(|i| matches!(i.kind, unit_costs::CostItemKind::Pool { .. })), "payments receives pool shares: {usd:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_holds_fourteen_months_with_a_spike_a_volume_jump_and_a_year_over_year_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepared = allot::demo::prepare(&dir.path().join("demo.db"))
+        .await
+        .unwrap();
+    let s = allot::demo::settings();
+    let series = unit_costs::series(
+        &prepared.store,
+        &Caller::Client,
+        &s,
+        "orders",
+        &MetricScope::Organisation,
+        m("2025-09"),
+        m("2026-10"),
+    )
+    .await
+    .unwrap();
+    let usd: Vec<_> = series
+        .rows
+        .iter()
+        .filter(|r| r.currency.map(|c| c.to_string()) == Some("USD".into()))
+        .collect();
+    assert_eq!(usd.len(), 14);
+    assert!(usd.iter().all(|r| r.status.as_str() == "ok"), "{usd:#?}");
+    // October is the bundled bill, unchanged.
+    assert_eq!(usd[13].cost.unwrap().to_string(), "3254.67");
+    let change = |month: &str| {
+        usd.iter()
+            .find(|r| r.month == m(month))
+            .unwrap()
+            .mom_change_pct
+            .unwrap()
+    };
+    assert!(
+        change("2026-03") > Decimal::from(50),
+        "the March compute spike raises the unit cost"
+    );
+    assert!(
+        change("2026-06") < Decimal::from(-30),
+        "the June volume jump lowers it"
+    );
+    assert!(
+        usd[13].yoy_change_pct.is_some()
+            && usd[12].yoy_change_pct.is_some()
+            && usd[11].yoy_change_pct.is_none()
+    );
+    for (metric, scope) in [
+        ("deployments", "team:payments"),
+        ("active-customers", ""),
+        ("orders", "team:checkout"),
+    ] {
+        let series = unit_costs::series(
+            &prepared.store,
+            &Caller::Client,
+            &s,
+            metric,
+            &MetricScope::parse(scope).unwrap(),
+            m("2025-09"),
+            m("2026-10"),
+        )
+        .await
+        .unwrap();
+        assert!(
+            series
+                .rows
+                .iter()
+                .filter(|r| r.currency.map(|c| c.to_string()) == Some("USD".into()))
+                .all(|r| r.status.as_str() == "ok"),
+            "{metric} {scope}: {series:#?}"
+        );
+    }
+    let summary = unit_costs::summary(&prepared.store, &Caller::Client, &s, m("2026-03"))
+        .await
+        .unwrap();
+    let org_usd = summary
+        .entries
+        .iter()
+        .find(|e| {
+            e.metric.name.as_str() == "orders"
+                && e.scope == MetricScope::Organisation
+                && e.current.currency.map(|c| c.to_string()) == Some("USD".into())
+        })
+        .unwrap();
+    assert!(!org_usd.movers.is_empty(), "the spike has movers");
+}

@@ -1,6 +1,8 @@
 //! `allot demo`: a fresh embedded database loaded with the bundled sample
-//! bill and the shipped rules, allocated and ready to serve. The fixture and
-//! rules are compiled into the binary so the demo works from any directory.
+//! bill, the thirteen months before it (`history`) and business metrics
+//! for all fourteen, allocated with the shipped rules and ready to serve.
+//! The fixture and rules are compiled into the binary so the demo works
+//! from any directory.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +16,14 @@ use crate::service::imports::{self, Files, Format, ImportSpec};
 use crate::store::Store;
 use crate::{rules, service};
 
+pub mod history;
+
 /// The bundled FOCUS sample: several teams, tag spelling variants, an
 /// untagged shared cluster, a support fee, a credit, tax, two providers and
 /// two currencies.
 pub const FIXTURE: (&str, &str) = (
     "demo-2026-10.csv",
-    include_str!("../fixtures/focus/demo-2026-10.csv"),
+    include_str!("../../fixtures/focus/demo-2026-10.csv"),
 );
 
 /// The month the fixture covers.
@@ -29,11 +33,11 @@ pub const MONTH: &str = "2026-10";
 pub const RULES: &[(&str, &str)] = &[
     (
         "allocation-rules/00-teams.toml",
-        include_str!("../allocation-rules/00-teams.toml"),
+        include_str!("../../allocation-rules/00-teams.toml"),
     ),
     (
         "allocation-rules/10-ownership.toml",
-        include_str!("../allocation-rules/10-ownership.toml"),
+        include_str!("../../allocation-rules/10-ownership.toml"),
     ),
 ];
 
@@ -59,12 +63,22 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
     }
     let store = service::connect(&format!("sqlite://{}", database.display())).await?;
     let dir = tempdir()?;
-    let path = dir.join(FIXTURE.0);
-    std::fs::write(&path, FIXTURE.1)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    let months = history::months();
+    let mut paths = Vec::new();
+    for (i, month) in months.iter().enumerate() {
+        let text = if month.to_string() == MONTH {
+            FIXTURE.1.to_string()
+        } else {
+            history::bill(i as u32, *month, FIXTURE.1)?
+        };
+        let path = dir.join(format!("demo-{month}.csv"));
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        paths.push(path);
+    }
     let spec = ImportSpec::Export {
         format: Format::Focus,
-        files: Files::Local(vec![path]),
+        files: Files::Local(paths),
     };
     let today = chrono::Utc::now().date_naive();
     let imported = imports::import(&store, &spec, Progress::Hidden.into(), today).await;
@@ -77,10 +91,23 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
     let rules = rules::check(&sources)
         .map_err(|e| anyhow::anyhow!("the bundled rules are invalid:\n{e}"))?;
     let month = Month::parse(MONTH)?;
+    for earlier in months.iter().filter(|m| **m < month) {
+        service::allocate_month(&store, &rules, *earlier, CostBasis::Effective).await?;
+    }
     let allocation = service::allocate_month(&store, &rules, month, CostBasis::Effective)
         .await?
         .charge
         .ok_or(service::ServiceError::NoData(month))?;
+    // The invoice of the month after holds one of the month's credits.
+    service::allocate_month(&store, &rules, month.next(), CostBasis::Effective).await?;
+    let declared = settings().metrics;
+    service::metrics::record(
+        &store,
+        &Caller::Operator,
+        &declared,
+        &history::metric_points(),
+    )
+    .await?;
     let (_, showback) = service::showback(
         &store,
         &Caller::Operator,
@@ -94,6 +121,16 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
         allocation,
         showback,
     })
+}
+
+/// The settings the demo serves with: the defaults and its metrics.
+pub fn settings() -> crate::config::Settings {
+    let mut settings = crate::config::FileConfig::default().settings(None, None, None, None);
+    settings.metrics = history::metric_defs()
+        .into_iter()
+        .map(|m| (m.name.clone(), m))
+        .collect();
+    settings
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {
