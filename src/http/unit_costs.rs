@@ -14,6 +14,14 @@ use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::domain::{MetricScope, Month, SCOPE_EXPECTED};
 use crate::service::{self, Caller};
 
+/// `scope`: absent or empty for the organisation.
+fn scope_param(p: &Params) -> Result<MetricScope, ApiError> {
+    Ok(p.optional("scope", |s| {
+        MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
+    })?
+    .unwrap_or(MetricScope::Organisation))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(series))
@@ -62,11 +70,7 @@ async fn series(
     let metric = p.required("metric", |s| Ok::<_, String>(s.to_string()))?;
     let from = p.required("from", Month::parse)?;
     let to = p.optional("to", Month::parse)?.unwrap_or(from);
-    let scope = p
-        .optional("scope", |s| {
-            MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
-        })?
-        .unwrap_or(MetricScope::Organisation);
+    let scope = scope_param(&p)?;
     let csv = wants_csv(p.get("format"), &headers)?;
     let settings = state.settings();
     let series = service::unit_costs::series(
@@ -156,11 +160,7 @@ async fn explain(
     let p = Params::new(query, &["metric", "month", "scope", "format"])?;
     let metric = p.required("metric", |s| Ok::<_, String>(s.to_string()))?;
     let month = p.required("month", Month::parse)?;
-    let scope = p
-        .optional("scope", |s| {
-            MetricScope::parse(s).ok_or_else(|| format!("expected {SCOPE_EXPECTED}, found `{s}`"))
-        })?
-        .unwrap_or(MetricScope::Organisation);
+    let scope = scope_param(&p)?;
     let csv = wants_csv(p.get("format"), &headers)?;
     let settings = state.settings();
     let explanation = service::unit_costs::explain(

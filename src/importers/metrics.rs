@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rust_decimal::Decimal;
 
 use super::values::decimal;
-use super::{CsvFile, ImportError};
+use super::ImportError;
 use crate::domain::{
     MetricDef, MetricName, MetricPoint, MetricScope, PointDate, PointKeys, SCOPE_EXPECTED, Seen,
 };
@@ -38,18 +38,9 @@ pub fn read(
     declared: &BTreeMap<MetricName, MetricDef>,
     keys: &mut PointKeys<PointAt>,
 ) -> Result<Vec<MetricPoint>, ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut csv = CsvFile::open(
-        path,
-        std::io::BufReader::new(file),
-        super::Limits::default(),
-    )?;
+    let mut csv = super::open_small_csv(path)?;
     let headers = csv.headers().clone();
-    let index = super::HeaderIndex::new(path, &headers, column_key, |_| true);
+    let index = super::HeaderIndex::new(path, &headers, super::plain_column_key, |_| true);
     let col = |name: &str| {
         index.get(name).ok_or_else(|| ImportError::MissingColumn {
             path: path.to_path_buf(),
@@ -148,11 +139,4 @@ pub fn parse_point(
         date,
         value: value.normalize(),
     })
-}
-
-/// How a metrics column name is matched: case, spaces and a BOM do not matter.
-fn column_key(name: &str) -> String {
-    name.trim_start_matches('\u{feff}')
-        .trim()
-        .to_ascii_lowercase()
 }

@@ -433,3 +433,23 @@ pub(crate) fn check_repeated_rows(files: &[FileRows]) -> Result<(), ImportError>
     }
     Ok(())
 }
+
+/// Opens one of the small CSV files allot reads whole (usage figures,
+/// business metrics), with the default limits.
+fn open_small_csv(
+    path: &std::path::Path,
+) -> Result<CsvFile<std::io::BufReader<std::fs::File>>, ImportError> {
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    CsvFile::open(path, std::io::BufReader::new(file), Limits::default())
+}
+
+/// How the columns of those files are matched: case, spaces and a BOM do
+/// not matter.
+fn plain_column_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
+}

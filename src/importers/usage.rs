@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::values::decimal;
-use super::{CsvFile, ImportError};
+use super::ImportError;
 use crate::domain::{Metric, Month, TeamId, UsageKeys, UsageRecord};
 
 const EXPECTED: &str = "a usage file with the columns date,team,metric,quantity";
@@ -21,18 +21,9 @@ pub type RecordAt = (PathBuf, u64);
 /// Reads and checks a usage CSV file, one of a batch whose records `keys`
 /// holds: a batch has one record per date, team and metric.
 pub fn read(path: &Path, keys: &mut UsageKeys<RecordAt>) -> Result<Vec<UsageRecord>, ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut csv = CsvFile::open(
-        path,
-        std::io::BufReader::new(file),
-        super::Limits::default(),
-    )?;
+    let mut csv = super::open_small_csv(path)?;
     let headers = csv.headers().clone();
-    let index = super::HeaderIndex::new(path, &headers, column_key, |_| true);
+    let index = super::HeaderIndex::new(path, &headers, super::plain_column_key, |_| true);
     let col = |name: &str| {
         index.get(name).ok_or_else(|| ImportError::MissingColumn {
             path: path.to_path_buf(),
@@ -115,13 +106,6 @@ pub fn parse_record(
         metric,
         quantity,
     })
-}
-
-/// How a usage column name is matched: case, spaces and a BOM do not matter.
-fn column_key(name: &str) -> String {
-    name.trim_start_matches('\u{feff}')
-        .trim()
-        .to_ascii_lowercase()
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {

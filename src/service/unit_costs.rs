@@ -185,17 +185,27 @@ fn scope_cost(
 ) -> BTreeMap<Currency, Decimal> {
     let mut out: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for row in &showback.rows {
-        let counts = match (scope, &row.owner) {
-            (MetricScope::Organisation, _) => true,
-            (MetricScope::Environment(env), _) => row.environment.as_deref() == Some(env.as_str()),
-            (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
-            (_, Owner::Unallocated) => false,
-        };
-        if counts {
+        if in_scope(row, scope, teams) {
             *out.entry(row.currency).or_default() += row.total_cost;
         }
     }
     out
+}
+
+/// Whether a showback row counts for `scope`: every row for the
+/// organisation, its environment's rows (of a `team,environment`
+/// showback) for an environment, its teams' rows for a team or group.
+fn in_scope(
+    row: &crate::engine::ShowbackRow,
+    scope: &MetricScope,
+    teams: Option<&BTreeSet<TeamId>>,
+) -> bool {
+    match (scope, &row.owner) {
+        (MetricScope::Organisation, _) => true,
+        (MetricScope::Environment(env), _) => row.environment.as_deref() == Some(env.as_str()),
+        (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
+        (_, Owner::Unallocated) => false,
+    }
 }
 
 /// How many cost movers a summary entry names.
@@ -274,15 +284,7 @@ impl MonthReports {
             _ => (&self.teams, false),
         };
         for row in showback.rows.iter().filter(|r| r.currency == currency) {
-            let counts = match (scope, &row.owner) {
-                (MetricScope::Organisation, _) => true,
-                (MetricScope::Environment(env), _) => {
-                    row.environment.as_deref() == Some(env.as_str())
-                }
-                (_, Owner::Team(team)) => teams.is_some_and(|t| t.contains(team)),
-                (_, Owner::Unallocated) => false,
-            };
-            if counts {
+            if in_scope(row, scope, teams) {
                 let name = if by_service {
                     row.service.clone().unwrap_or_default()
                 } else {
