@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use super::values::decimal;
 use super::ImportError;
+use super::values::decimal;
 use crate::domain::{
     MetricDef, MetricName, MetricPoint, MetricScope, PointDate, PointKeys, SCOPE_EXPECTED, Seen,
 };

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::values::decimal;
 use super::ImportError;
+use super::values::decimal;
 use crate::domain::{Metric, Month, TeamId, UsageKeys, UsageRecord};
 
 const EXPECTED: &str = "a usage file with the columns date,team,metric,quantity";
