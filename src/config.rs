@@ -17,6 +17,27 @@
 //! schedule = "0 0 3 * * *"   # cron with seconds: every day at 03:00 UTC
 //! retries = 3                # after a failure, retried after 1, 2, 4 ... minutes
 //!
+//! [[source]]                 # business metrics pulled from Prometheus
+//! name = "prometheus"
+//! kind = "prometheus"
+//! url = "http://prometheus.internal:9090"
+//! schedule = "0 30 0 * * *"
+//! lookback_days = 35         # the complete UTC days each run reads (default 35)
+//! [[source.metric]]
+//! metric = "deployments"     # a declared `[[metric]]`
+//! query = "sum by (team) (increase(deploys_total[1d]))"
+//! scope_label = "team"       # each series' `team` label gives its scope
+//! scope_kind = "team"        # team (default) | group | environment
+//!
+//! [[source]]                 # business metrics from a PostgreSQL database
+//! name = "shop-db"
+//! kind = "sql"
+//! url_env = "SHOP_DB_URL"    # or url = "postgres://..."
+//! schedule = "0 45 0 * * *"
+//! [[source.metric]]
+//! metric = "orders"          # the query returns date, value[, scope]
+//! query = "select created_at::date, count(*) from orders group by 1"
+//!
 //! [import]                   # input bounds (defaults shown); see docs/importers.md
 //! max_record_bytes = 1048576 # the longest row of a CSV export
 //! max_field_bytes = 65536    # the longest cell
@@ -56,6 +77,7 @@ use crate::alerts::{Webhook, WebhookFormat};
 use crate::domain::{Aggregation, CostBasis, MetricDef, MetricName, TeamId};
 use crate::engine::anomaly::{AnomalySettings, Thresholds};
 use crate::importers::Limits;
+use crate::importers::metrics::MetricQuery;
 use crate::rules::DEFAULT_RULES_DIR;
 use crate::store::DEFAULT_DATABASE_URL;
 
@@ -313,6 +335,27 @@ pub struct SourceConfig {
     pub retry_after_seconds: Option<u64>,
     /// For `s3://` paths: an S3-compatible endpoint instead of AWS's.
     pub endpoint_url: Option<String>,
+    /// `prometheus` (its base URL) and `sql` (a PostgreSQL URL).
+    pub url: Option<String>,
+    /// `sql`: the environment variable holding the URL instead of `url`.
+    pub url_env: Option<String>,
+    /// `prometheus`: the complete UTC days each run reads.
+    pub lookback_days: Option<u32>,
+    /// `prometheus` and `sql`: one query per metric.
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<MetricQueryConfig>,
+}
+
+/// One `[[source.metric]]` of a `prometheus` or `sql` source, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricQueryConfig {
+    pub metric: String,
+    pub query: String,
+    /// `prometheus`: the label whose value gives each series' scope.
+    pub scope_label: Option<String>,
+    /// `prometheus`: what the label names (`team`, `group`, `environment`).
+    pub scope_kind: Option<String>,
 }
 
 /// What a source holds.
@@ -325,6 +368,10 @@ pub enum SourceKind {
     /// Business-metric CSV files (`allot import metrics`): a file, a
     /// directory of `.csv` files or an S3 prefix.
     MetricsCsv,
+    /// Business metrics read from Prometheus's HTTP API, a day at a time.
+    Prometheus,
+    /// Business metrics returned by queries on a PostgreSQL database.
+    Sql,
 }
 
 /// A checked import source.
@@ -342,7 +389,45 @@ pub struct Source {
     /// Attempts after a failed run, with doubling waits from `retry_after`.
     pub retries: u32,
     pub retry_after: std::time::Duration,
+    /// `Prometheus` and `Sql`: where and what to read.
+    pub pull: Option<MetricPull>,
 }
+
+/// Where a `prometheus` or `sql` source reads its metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricPull {
+    pub url: SourceUrl,
+    pub queries: Vec<MetricQuery>,
+    /// `Prometheus`: the complete UTC days each run reads, ending yesterday.
+    pub lookback_days: u32,
+}
+
+/// A source's URL, written out or read from the environment when a run
+/// starts (so a password need not be in allot.toml).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceUrl {
+    Literal(String),
+    Env(String),
+}
+
+impl SourceUrl {
+    /// The URL now, or why there is none.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            SourceUrl::Literal(url) => Ok(url.clone()),
+            SourceUrl::Env(var) => match std::env::var(var) {
+                Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_string()),
+                _ => Err(format!(
+                    "the environment variable `{var}` (the source's `url_env`) is not set: set it to the database URL"
+                )),
+            },
+        }
+    }
+}
+
+/// The default and the most of `lookback_days`.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 35;
+pub const MAX_LOOKBACK_DAYS: u32 = 1100;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -414,6 +499,7 @@ impl PartialEq for Source {
             && self.kind == other.kind
             && self.path == other.path
             && self.retries == other.retries
+            && self.pull == other.pull
     }
 }
 
@@ -502,6 +588,21 @@ impl FileConfig {
                 ));
             }
         }
+        for source in &config.sources {
+            let at = text.find(&format!("\"{}\"", source.name)).unwrap_or(0);
+            let pulled = source.checked().ok().and_then(|s| s.pull);
+            for query in pulled.iter().flat_map(|p| &p.queries) {
+                if !metrics.contains(&query.metric) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "source `{}`: metric `{}` is not declared: declare it with `[[metric]]`",
+                            source.name, query.metric
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -566,16 +667,28 @@ impl SourceConfig {
             "cur" => SourceKind::Cur,
             "cost-explorer" => SourceKind::CostExplorer,
             "metrics-csv" => SourceKind::MetricsCsv,
+            "prometheus" => SourceKind::Prometheus,
+            "sql" => SourceKind::Sql,
             other => {
                 return Err(format!(
-                    "source `{}`: expected kind `focus`, `cur`, `cost-explorer` or `metrics-csv`, found `{other}`",
+                    "source `{}`: expected kind `focus`, `cur`, `cost-explorer`, `metrics-csv`, `prometheus` or `sql`, found `{other}`",
                     self.name
                 ));
             }
         };
+        let pull = self.pull(kind)?;
         let path = match (&self.path, kind) {
+            (Some(_), SourceKind::Prometheus | SourceKind::Sql) => {
+                return Err(format!(
+                    "source `{}`: a `{}` source has a `url`, not a `path`",
+                    self.name,
+                    self.kind.trim()
+                ));
+            }
             (Some(path), _) => path.clone(),
-            (None, SourceKind::CostExplorer) => PathBuf::new(),
+            (None, SourceKind::CostExplorer | SourceKind::Prometheus | SourceKind::Sql) => {
+                PathBuf::new()
+            }
             (None, _) => {
                 return Err(format!(
                     "source `{}`: expected a `path` (a file, a directory or s3://bucket/prefix)",
@@ -615,7 +728,137 @@ impl SourceConfig {
             schedule,
             retries: self.retries.unwrap_or(3),
             retry_after: std::time::Duration::from_secs(self.retry_after_seconds.unwrap_or(60)),
+            pull,
         })
+    }
+
+    /// The URL and queries of a `prometheus` or `sql` source; an error for
+    /// them on any other kind.
+    fn pull(&self, kind: SourceKind) -> Result<Option<MetricPull>, String> {
+        use crate::importers::metrics::ScopeLabel;
+        let name = &self.name;
+        let pulls = matches!(kind, SourceKind::Prometheus | SourceKind::Sql);
+        if !pulls {
+            if self.url.is_some() || self.url_env.is_some() || !self.metrics.is_empty() {
+                return Err(format!(
+                    "source `{name}`: `url`, `url_env` and `[[source.metric]]` are for `prometheus` and `sql` sources"
+                ));
+            }
+            if self.lookback_days.is_some() {
+                return Err(format!(
+                    "source `{name}`: `lookback_days` is for `prometheus` sources"
+                ));
+            }
+            return Ok(None);
+        }
+        let url = match (&self.url, &self.url_env, kind) {
+            (Some(_), Some(_), _) => {
+                return Err(format!(
+                    "source `{name}`: give `url` or `url_env`, not both"
+                ));
+            }
+            (None, Some(_), SourceKind::Prometheus) => {
+                return Err(format!(
+                    "source `{name}`: expected a `url` such as \"http://prometheus:9090\" (`url_env` is for `sql` sources)"
+                ));
+            }
+            (None, Some(var), _) => {
+                let valid =
+                    !var.is_empty() && var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                if !valid {
+                    return Err(format!(
+                        "source `{name}`: expected `url_env` to name an environment variable such as \"SHOP_DB_URL\", found `{var}`"
+                    ));
+                }
+                SourceUrl::Env(var.clone())
+            }
+            (Some(url), None, kind) => {
+                let url = url.trim();
+                let ok = match kind {
+                    SourceKind::Prometheus => {
+                        url.starts_with("http://") || url.starts_with("https://")
+                    }
+                    _ => url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                };
+                if !ok {
+                    let expected = if kind == SourceKind::Prometheus {
+                        "an http:// or https:// base URL such as \"http://prometheus:9090\""
+                    } else {
+                        "a PostgreSQL URL such as \"postgres://reader@shop-db/shop\""
+                    };
+                    return Err(format!(
+                        "source `{name}`: expected `url` to be {expected}, found `{url}`"
+                    ));
+                }
+                SourceUrl::Literal(url.trim_end_matches('/').to_string())
+            }
+            (None, None, SourceKind::Prometheus) => {
+                return Err(format!(
+                    "source `{name}`: expected a `url` such as \"http://prometheus:9090\""
+                ));
+            }
+            (None, None, _) => {
+                return Err(format!(
+                    "source `{name}`: expected a `url` (postgres://...) or a `url_env` naming the environment variable that holds it"
+                ));
+            }
+        };
+        let lookback_days = match (self.lookback_days, kind) {
+            (Some(_), SourceKind::Sql) => {
+                return Err(format!(
+                    "source `{name}`: `lookback_days` is for `prometheus` sources; an `sql` source's query chooses its days"
+                ));
+            }
+            (Some(days), _) if !(1..=MAX_LOOKBACK_DAYS).contains(&days) => {
+                return Err(format!(
+                    "source `{name}`: `lookback_days` must be between 1 and {MAX_LOOKBACK_DAYS}, found {days}"
+                ));
+            }
+            (days, _) => days.unwrap_or(DEFAULT_LOOKBACK_DAYS),
+        };
+        if self.metrics.is_empty() {
+            return Err(format!(
+                "source `{name}`: expected at least one `[[source.metric]]` with a `metric` and a `query`"
+            ));
+        }
+        let mut queries = Vec::with_capacity(self.metrics.len());
+        for q in &self.metrics {
+            let metric = MetricName::parse(&q.metric)
+                .map_err(|e| format!("source `{name}`: `[[source.metric]]`: {e}"))?;
+            let query = q.query.trim();
+            if query.is_empty() || query.len() > 65536 {
+                return Err(format!(
+                    "source `{name}`: metric `{metric}`: expected a `query` of 1 to 65536 bytes"
+                ));
+            }
+            let scope = match (&q.scope_label, &q.scope_kind, kind) {
+                (Some(_), _, SourceKind::Sql) | (None, Some(_), SourceKind::Sql) => {
+                    return Err(format!(
+                        "source `{name}`: metric `{metric}`: `scope_label` and `scope_kind` are for `prometheus` sources; an `sql` query returns the scope as its third column"
+                    ));
+                }
+                (None, Some(_), _) => {
+                    return Err(format!(
+                        "source `{name}`: metric `{metric}`: `scope_kind` needs a `scope_label`"
+                    ));
+                }
+                (None, None, _) => None,
+                (Some(label), kind, _) => Some(
+                    ScopeLabel::new(label, kind.as_deref())
+                        .map_err(|e| format!("source `{name}`: metric `{metric}`: {e}"))?,
+                ),
+            };
+            queries.push(MetricQuery {
+                metric,
+                query: query.to_string(),
+                scope,
+            });
+        }
+        Ok(Some(MetricPull {
+            url,
+            queries,
+            lookback_days,
+        }))
     }
 }
 

@@ -164,6 +164,7 @@ backend_tests! {
             schedule: "0 0 6 * * *".parse().unwrap(),
             retries: 0,
             retry_after: std::time::Duration::from_secs(1),
+            pull: None,
         };
         let settings = allot::config::Settings {
             database_url: String::new(),

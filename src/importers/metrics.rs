@@ -17,6 +17,64 @@ use crate::domain::{
     MetricDef, MetricName, MetricPoint, MetricScope, PointDate, PointKeys, SCOPE_EXPECTED, Seen,
 };
 
+/// One metric a `prometheus` or `sql` source reads, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricQuery {
+    pub metric: MetricName,
+    /// PromQL or SQL, as configured.
+    pub query: String,
+    /// `prometheus`: the label whose value gives each series' scope
+    /// (without it, the query's one series is the organisation).
+    pub scope: Option<ScopeLabel>,
+}
+
+/// A label whose value names a team, group or environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeLabel {
+    pub label: String,
+    /// `team`, `group` or `environment`: what the values name.
+    pub kind: &'static str,
+}
+
+impl ScopeLabel {
+    /// A label name as Prometheus spells them, and what its values name
+    /// (`team` when not given).
+    pub fn new(label: &str, kind: Option<&str>) -> Result<ScopeLabel, String> {
+        let valid = label
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && label.len() <= 128
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        if !valid {
+            return Err(format!(
+                "expected `scope_label` to be a label name such as \"team\", found `{label}`"
+            ));
+        }
+        let kind = match kind.map(str::trim) {
+            None | Some("team") => "team",
+            Some("group") => "group",
+            Some("environment") => "environment",
+            Some(other) => {
+                return Err(format!(
+                    "expected `scope_kind` `team`, `group` or `environment`, found `{other}`"
+                ));
+            }
+        };
+        Ok(ScopeLabel {
+            label: label.to_string(),
+            kind,
+        })
+    }
+
+    /// The scope text (`team:checkout`) of a label value.
+    pub fn scope_of(&self, value: &str) -> String {
+        format!("{}:{value}", self.kind)
+    }
+}
+
 const EXPECTED: &str = "a metrics file with the columns date,metric,value[,scope]";
 
 /// Where a metric point was read: a file and its line.
@@ -139,4 +197,84 @@ pub fn parse_point(
         date,
         value: value.normalize(),
     })
+}
+
+/// Points read from a `prometheus` or `sql` source, checked as file rows
+/// are: each against the declared metrics, and the same point twice with
+/// two values is an error naming both places.
+pub struct Collected<'d> {
+    declared: &'d BTreeMap<MetricName, MetricDef>,
+    /// Names the source in errors: "prometheus source `prom`".
+    service: String,
+    keys: PointKeys<String>,
+    points: Vec<MetricPoint>,
+}
+
+impl<'d> Collected<'d> {
+    pub fn new(declared: &'d BTreeMap<MetricName, MetricDef>, service: String) -> Self {
+        Collected {
+            declared,
+            service,
+            keys: PointKeys::new(),
+            points: Vec::new(),
+        }
+    }
+
+    /// An error of this source.
+    pub fn error(&self, message: String) -> ImportError {
+        ImportError::Remote {
+            service: self.service.clone(),
+            message,
+        }
+    }
+
+    /// Adds one point read at `at` (a row, a series and day), or says which
+    /// of its cells is wrong.
+    pub fn push(
+        &mut self,
+        date: &str,
+        metric: &MetricName,
+        value: &str,
+        scope: &str,
+        at: impl Fn() -> String,
+    ) -> Result<(), ImportError> {
+        let point =
+            parse_point(self.declared, date, metric.as_str(), value, scope).map_err(|bad| {
+                self.error(format!(
+                    "{}: {}: expected {}, found `{}`",
+                    at(),
+                    bad.column,
+                    bad.expected,
+                    bad.found
+                ))
+            })?;
+        match self.keys.insert(&point, at()) {
+            Seen::New => self.points.push(point),
+            Seen::Repeated => {}
+            Seen::Conflict(first) => {
+                return Err(self.error(format!(
+                    "{} and {} give two values for {} {} {}: each date, metric and scope has one value",
+                    first,
+                    at(),
+                    point.date,
+                    point.metric,
+                    point.scope
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many points so far.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub fn into_points(self) -> Vec<MetricPoint> {
+        self.points
+    }
 }

@@ -9,6 +9,7 @@ pub mod focus;
 pub mod metrics;
 mod parquet_rows;
 mod progress;
+pub mod prometheus;
 mod rollup;
 pub mod s3;
 pub mod usage;

@@ -5,10 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
+
 use super::{Action, Caller, ServiceError};
+use crate::config::{MetricPull, Source, SourceKind};
 use crate::domain::{MetricDef, MetricName, MetricPoint, Month, PointKeys, Seen};
-use crate::importers::{ImportError, metrics};
-use crate::store::Store;
+use crate::importers::metrics::Collected;
+use crate::importers::{ImportError, metrics, prometheus};
+use crate::store::{Store, foreign};
 
 /// The declared metrics, by name.
 pub type Declared = BTreeMap<MetricName, MetricDef>;
@@ -23,6 +27,16 @@ pub struct MetricsSummary {
     pub unchanged: u64,
     /// Months whose points changed, per metric: their unit costs changed.
     pub changed: Vec<(MetricName, Month)>,
+}
+
+impl MetricsSummary {
+    /// The months whose points changed, of any metric.
+    pub fn months(&self) -> Vec<Month> {
+        let mut months: Vec<Month> = self.changed.iter().map(|(_, m)| *m).collect();
+        months.sort();
+        months.dedup();
+        months
+    }
 }
 
 /// Imports metrics files (see `importers::metrics`): all are checked
@@ -97,6 +111,83 @@ pub async fn record(
         }
     }
     store_points(store, &points, None).await
+}
+
+/// Reads the metrics of a `prometheus` or `sql` source (for Prometheus,
+/// the complete days before `today`), then stores them in one
+/// transaction recorded in run `run`.
+pub(super) async fn pull_and_store(
+    store: &Store,
+    declared: &Declared,
+    source: &Source,
+    today: NaiveDate,
+    run: Option<i64>,
+) -> Result<MetricsSummary, ServiceError> {
+    let pull = source
+        .pull
+        .as_ref()
+        .ok_or_else(|| ServiceError::EmptySource(source.path.clone()))?;
+    let points = match source.kind {
+        SourceKind::Prometheus => pull_prometheus(declared, &source.name, pull, today).await?,
+        _ => pull_sql(declared, &source.name, pull).await?,
+    };
+    store_points(store, &points, run).await
+}
+
+async fn pull_prometheus(
+    declared: &Declared,
+    name: &str,
+    pull: &MetricPull,
+    today: NaiveDate,
+) -> Result<Vec<MetricPoint>, ServiceError> {
+    let service = format!("prometheus source `{name}`");
+    let base = pull.url.resolve().map_err(|message| ImportError::Remote {
+        service: service.clone(),
+        message,
+    })?;
+    let client = prometheus::client()?;
+    let window = prometheus::window(today, pull.lookback_days);
+    Ok(prometheus::fetch(&client, name, &base, &pull.queries, declared, window).await?)
+}
+
+/// Each query's rows are `date, value[, scope]`, checked like a file's.
+async fn pull_sql(
+    declared: &Declared,
+    name: &str,
+    pull: &MetricPull,
+) -> Result<Vec<MetricPoint>, ServiceError> {
+    let mut points = Collected::new(declared, format!("sql source `{name}`"));
+    let url = pull.url.resolve().map_err(|m| points.error(m))?;
+    for q in &pull.queries {
+        let metric = &q.metric;
+        let rows = foreign::query_postgres(&url, &q.query)
+            .await
+            .map_err(|e| points.error(format!("metric `{metric}`: {e}")))?;
+        if !rows.rows.is_empty() && !(2..=3).contains(&rows.columns.len()) {
+            return Err(points
+                .error(format!(
+                    "metric `{metric}`: the query returns the columns ({}): expected `date, value` or `date, value, scope`",
+                    rows.columns.join(", ")
+                ))
+                .into());
+        }
+        for (n, row) in rows.rows.iter().enumerate() {
+            let at = || format!("metric `{metric}` row {}", n + 1);
+            let [date, value] = [&row[0], &row[1]].map(|c| c.as_deref());
+            let (Some(date), Some(value)) = (date, value) else {
+                let column = if date.is_none() { "date" } else { "value" };
+                return Err(points
+                    .error(format!(
+                        "{}: `{column}` is NULL: filter such rows out or use coalesce()",
+                        at()
+                    ))
+                    .into());
+            };
+            let scope = row.get(2).and_then(|c| c.as_deref()).unwrap_or("");
+            points.push(date, metric, value, scope, at)?;
+        }
+    }
+    Ok(points.into_points())
 }
 
 async fn store_points(

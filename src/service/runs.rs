@@ -45,11 +45,16 @@ async fn import_source(
             }
             let summary =
                 super::metrics::read_and_store(store, &settings.metrics, &paths, Some(run)).await?;
-            let mut months: Vec<Month> = summary.changed.iter().map(|(_, m)| *m).collect();
-            months.sort();
-            months.dedup();
             tracing::info!(source = %source.name, points = summary.points, added = summary.added, replaced = summary.replaced, "metric points imported");
-            return Ok((summary.points, months));
+            return Ok((summary.points, summary.months()));
+        }
+        SourceKind::Prometheus | SourceKind::Sql => {
+            let today = Utc::now().date_naive();
+            let summary =
+                super::metrics::pull_and_store(store, &settings.metrics, source, today, Some(run))
+                    .await?;
+            tracing::info!(source = %source.name, points = summary.points, added = summary.added, replaced = summary.replaced, "metric points pulled");
+            return Ok((summary.points, summary.months()));
         }
         SourceKind::CostExplorer => ImportSpec::CostExplorer {
             start: None,

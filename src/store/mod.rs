@@ -109,6 +109,7 @@ macro_rules! with_tx {
 
 mod allocations;
 mod anomalies;
+pub mod foreign;
 mod import;
 mod lines;
 mod metrics;

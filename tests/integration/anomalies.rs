@@ -170,6 +170,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         schedule: cron::Schedule::from_str("0 0 3 * * *").unwrap(),
         retries: 0,
         retry_after: std::time::Duration::from_secs(1),
+        pull: None,
     };
     let settings = Settings {
         database_url: String::new(),

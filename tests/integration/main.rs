@@ -21,6 +21,7 @@ mod import_cur;
 mod import_focus;
 mod import_s3;
 mod import_usage;
+mod metric_sources;
 mod metrics;
 mod openapi;
 mod pools;

@@ -29,6 +29,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
             schedule: cron::Schedule::from_str("0 0 3 * * *").unwrap(),
             retries: 0,
             retry_after: std::time::Duration::from_secs(1),
+            pull: None,
         }],
         import_limits: allot::importers::Limits::default(),
         metrics: Default::default(),
