@@ -116,34 +116,38 @@ fn the_unit_costs_guide_runs_as_written() {
     assert!(commands >= MIN_COMMANDS, "only {commands} commands are run");
 }
 
-/// The `[[source]]` examples are valid configuration, given the metrics
-/// the guide's `allot.toml` declares.
+/// The `[[source]]` examples of the guide and the README are valid
+/// configuration, given the metrics the guide's `allot.toml` declares.
 #[test]
-fn the_unit_costs_guide_sources_are_valid_configuration() {
+fn the_source_examples_are_valid_configuration() {
     let doc = std::fs::read_to_string(common::root().join("docs/unit-costs.md"))
         .expect("docs/unit-costs.md");
-    let blocks = fences(&doc);
-    let declared = blocks
-        .iter()
+    let declared = fences(&doc)
+        .into_iter()
         .find(|(_, lang, body)| lang == "toml" && body.starts_with("# allot.toml"))
-        .map(|(_, _, body)| body.clone())
+        .map(|(_, _, body)| body)
         .expect("the guide declares its metrics in an `allot.toml` block");
-    let mut kinds = Vec::new();
-    for (line, _, body) in blocks
-        .iter()
-        .filter(|(_, lang, body)| lang == "toml" && body.contains("[[source]]"))
-    {
-        let text = format!("{declared}\n{body}");
-        let config = allot::config::FileConfig::parse(Path::new("allot.toml"), &text)
-            .unwrap_or_else(|e| panic!("docs/unit-costs.md:{line}: {e}"));
-        kinds.extend(config.sources().into_iter().map(|s| s.kind));
-    }
     use allot::config::SourceKind;
-    for kind in [
-        SourceKind::MetricsCsv,
-        SourceKind::Prometheus,
-        SourceKind::Sql,
-    ] {
-        assert!(kinds.contains(&kind), "the guide shows no {kind:?} source");
+    for file in ["docs/unit-costs.md", "README.md"] {
+        let text = std::fs::read_to_string(common::root().join(file)).expect(file);
+        let mut kinds = Vec::new();
+        for (line, _, body) in fences(&text)
+            .into_iter()
+            .filter(|(_, lang, body)| lang == "toml" && body.contains("[[source]]"))
+        {
+            let config = allot::config::FileConfig::parse(
+                Path::new("allot.toml"),
+                &format!("{declared}\n{body}"),
+            )
+            .unwrap_or_else(|e| panic!("{file}:{line}: {e}"));
+            kinds.extend(config.sources().into_iter().map(|s| s.kind));
+        }
+        for kind in [
+            SourceKind::MetricsCsv,
+            SourceKind::Prometheus,
+            SourceKind::Sql,
+        ] {
+            assert!(kinds.contains(&kind), "{file} shows no {kind:?} source");
+        }
     }
 }
