@@ -425,6 +425,17 @@ impl SourceUrl {
     }
 }
 
+/// Whether `url` is what a `kind` source reads: an http(s) base URL
+/// without a query string for Prometheus, a PostgreSQL URL for SQL.
+pub fn url_fits(kind: SourceKind, url: &str) -> bool {
+    match kind {
+        SourceKind::Prometheus => {
+            (url.starts_with("http://") || url.starts_with("https://")) && !url.contains(['?', '#'])
+        }
+        _ => url.starts_with("postgres://") || url.starts_with("postgresql://"),
+    }
+}
+
 /// The default and the most of `lookback_days`.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 35;
 pub const MAX_LOOKBACK_DAYS: u32 = 1100;
@@ -738,6 +749,12 @@ impl SourceConfig {
         use crate::importers::metrics::ScopeLabel;
         let name = &self.name;
         let pulls = matches!(kind, SourceKind::Prometheus | SourceKind::Sql);
+        if pulls && self.endpoint_url.is_some() {
+            return Err(format!(
+                "source `{name}`: `endpoint_url` is for S3 paths and Cost Explorer; a `{}` source has only a `url`",
+                self.kind.trim()
+            ));
+        }
         if !pulls {
             if self.url.is_some() || self.url_env.is_some() || !self.metrics.is_empty() {
                 return Err(format!(
@@ -757,11 +774,6 @@ impl SourceConfig {
                     "source `{name}`: give `url` or `url_env`, not both"
                 ));
             }
-            (None, Some(_), SourceKind::Prometheus) => {
-                return Err(format!(
-                    "source `{name}`: expected a `url` such as \"http://prometheus:9090\" (`url_env` is for `sql` sources)"
-                ));
-            }
             (None, Some(var), _) => {
                 let valid =
                     !var.is_empty() && var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
@@ -774,20 +786,16 @@ impl SourceConfig {
             }
             (Some(url), None, kind) => {
                 let url = url.trim();
-                let ok = match kind {
-                    SourceKind::Prometheus => {
-                        url.starts_with("http://") || url.starts_with("https://")
-                    }
-                    _ => url.starts_with("postgres://") || url.starts_with("postgresql://"),
-                };
+                let ok = url_fits(kind, url);
                 if !ok {
                     let expected = if kind == SourceKind::Prometheus {
-                        "an http:// or https:// base URL such as \"http://prometheus:9090\""
+                        "an http:// or https:// base URL without a query string, such as \"http://prometheus:9090\""
                     } else {
                         "a PostgreSQL URL such as \"postgres://reader@shop-db/shop\""
                     };
                     return Err(format!(
-                        "source `{name}`: expected `url` to be {expected}, found `{url}`"
+                        "source `{name}`: expected `url` to be {expected}, found `{}`",
+                        crate::store::redact(url)
                     ));
                 }
                 SourceUrl::Literal(url.trim_end_matches('/').to_string())

@@ -199,15 +199,27 @@ pub fn parse_point(
     })
 }
 
+/// The most points one `prometheus` or `sql` source run may read.
+pub const MAX_PULLED_POINTS: usize = 1_000_000;
+
 /// Points read from a `prometheus` or `sql` source, checked as file rows
 /// are: each against the declared metrics, and the same point twice with
-/// two values is an error naming both places.
+/// two values is an error.
 pub struct Collected<'d> {
     declared: &'d BTreeMap<MetricName, MetricDef>,
     /// Names the source in errors: "prometheus source `prom`".
     service: String,
-    keys: PointKeys<String>,
+    /// The first value of each point (for the error of a second one).
+    keys: PointKeys<Decimal>,
     points: Vec<MetricPoint>,
+}
+
+/// At most `n` characters of `text`, marked when cut.
+fn shortened(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 impl<'d> Collected<'d> {
@@ -228,8 +240,8 @@ impl<'d> Collected<'d> {
         }
     }
 
-    /// Adds one point read at `at` (a row, a series and day), or says which
-    /// of its cells is wrong.
+    /// Adds one point read at `at` (a row, a series and day: only made
+    /// for an error), or says which of its cells is wrong.
     pub fn push(
         &mut self,
         date: &str,
@@ -238,6 +250,11 @@ impl<'d> Collected<'d> {
         scope: &str,
         at: impl Fn() -> String,
     ) -> Result<(), ImportError> {
+        if self.points.len() >= MAX_PULLED_POINTS {
+            return Err(self.error(format!(
+                "more than {MAX_PULLED_POINTS} points in one run: aggregate the queries, or read fewer days"
+            )));
+        }
         let point =
             parse_point(self.declared, date, metric.as_str(), value, scope).map_err(|bad| {
                 self.error(format!(
@@ -245,17 +262,17 @@ impl<'d> Collected<'d> {
                     at(),
                     bad.column,
                     bad.expected,
-                    bad.found
+                    shortened(&bad.found, 100)
                 ))
             })?;
-        match self.keys.insert(&point, at()) {
+        match self.keys.insert(&point, point.value) {
             Seen::New => self.points.push(point),
             Seen::Repeated => {}
             Seen::Conflict(first) => {
                 return Err(self.error(format!(
-                    "{} and {} give two values for {} {} {}: each date, metric and scope has one value",
-                    first,
+                    "{} gives {} for {} {} {}, which an earlier row or series gave as {first}: each date, metric and scope has one value",
                     at(),
+                    point.value,
                     point.date,
                     point.metric,
                     point.scope

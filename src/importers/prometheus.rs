@@ -1,15 +1,21 @@
 //! Prometheus metric source: each configured PromQL query is read through
 //! the HTTP API (`/api/v1/query_range`, one step per UTC day) over the
 //! last complete days. The value of day D is the query evaluated at the
-//! end of D (00:00 UTC of D+1), so a `[1d]` range covers that day:
+//! last millisecond of D (23:59:59.999 UTC), so a `[1d]` range covers that
+//! day, its midnight sample included and the next day's excluded, on
+//! Prometheus 2 (whose ranges include both ends) as on 3:
 //! `sum by (team) (increase(orders_total[1d]))` gives each team's orders
 //! of the day. With a `scope_label`, each series' value of that label
 //! names its team, group or environment; without, the query must return
 //! at most one series: the organisation's. Answers are bounded (time,
-//! bytes, series) and every value is checked as a file row is; nothing is
-//! stored here (`service::metrics` stores the whole batch at once).
+//! bytes, series, points), a sample at a time that was not asked for or an
+//! answer with warnings (partial data) is refused, and every value is
+//! checked as a file row is; nothing is stored here (`service::metrics`
+//! stores the whole batch at once).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::prelude::ToPrimitive;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime};
@@ -20,7 +26,7 @@ use super::metrics::{Collected, MetricQuery};
 use crate::domain::{MetricDef, MetricName, MetricPoint};
 
 /// The longest answer read from Prometheus for one query.
-pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// The most series one query may return.
 pub const MAX_SERIES: usize = 20_000;
 /// How long one query may take, connection included.
@@ -53,6 +59,8 @@ struct Answer {
     #[serde(rename = "errorType")]
     error_type: Option<String>,
     error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,42 +89,70 @@ pub async fn fetch(
     (first, last): (NaiveDate, NaiveDate),
 ) -> Result<Vec<MetricPoint>, ImportError> {
     let mut points = Collected::new(declared, format!("prometheus source `{name}`"));
-    let start = end_of(first);
-    let end = end_of(last);
+    let mut days = HashMap::new();
+    let mut day = first;
+    while day <= last {
+        days.insert(evaluated_at(day), day);
+        day = day.succ_opt().unwrap_or(last + chrono::Duration::days(1));
+    }
+    let shown = shown(base);
     for q in queries {
-        let answer = query_range(client, base, &q.query, start, end)
+        let answer = query_range(client, base, &shown, &q.query, (first, last))
             .await
             .map_err(|message| points.error(format!("metric `{}`: {message}", q.metric)))?;
-        add_series(&mut points, q, answer)?;
+        add_series(&mut points, q, answer, &days)?;
     }
     Ok(points.into_points())
 }
 
-/// The Unix time at which day `day` is evaluated: its end.
-fn end_of(day: NaiveDate) -> i64 {
+/// The Unix time in milliseconds at which day `day` is evaluated: its last
+/// millisecond.
+fn evaluated_at(day: NaiveDate) -> i64 {
     day.succ_opt()
         .unwrap_or(day)
         .and_time(NaiveTime::MIN)
         .and_utc()
-        .timestamp()
+        .timestamp_millis()
+        - 1
+}
+
+/// Milliseconds as the API writes seconds: `1796255999.999`.
+fn seconds(millis: i64) -> String {
+    format!("{}.{:03}", millis.div_euclid(1000), millis.rem_euclid(1000))
+}
+
+/// `base` without user name or password, for messages.
+pub fn shown(base: &str) -> String {
+    match reqwest::Url::parse(base) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "the configured URL".to_string(),
+    }
 }
 
 /// One `query_range` request, its answer bounded and decoded.
 async fn query_range(
     client: &reqwest::Client,
     base: &str,
+    shown: &str,
     query: &str,
-    start: i64,
-    end: i64,
+    (first, last): (NaiveDate, NaiveDate),
 ) -> Result<Vec<Series>, String> {
-    let url = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
+    let target = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
+    // Messages name the server without its credentials.
+    let url = format!("{shown}/api/v1/query_range");
     let mut response = client
-        .get(&url)
+        .get(&target)
         .query(&[
             ("query", query),
-            ("start", &start.to_string()),
-            ("end", &end.to_string()),
+            ("start", &seconds(evaluated_at(first))),
+            ("end", &seconds(evaluated_at(last))),
             ("step", "86400"),
+            // Thanos and Cortex: fail rather than answer with some stores missing.
+            ("partial_response", "false"),
         ])
         .send()
         .await
@@ -146,6 +182,12 @@ async fn query_range(
             "Prometheus refused the query ({}): {}",
             answer.error_type.as_deref().unwrap_or("error"),
             answer.error.as_deref().unwrap_or("no message")
+        ));
+    }
+    if !answer.warnings.is_empty() {
+        return Err(format!(
+            "Prometheus answered with warnings, so the data may be partial: {}",
+            answer.warnings.join("; ")
         ));
     }
     let matrix = answer
@@ -196,6 +238,7 @@ fn add_series(
     points: &mut Collected<'_>,
     q: &MetricQuery,
     answer: Vec<Series>,
+    days: &HashMap<i64, NaiveDate>,
 ) -> Result<(), ImportError> {
     let mut scopes: BTreeMap<String, String> = BTreeMap::new();
     for series in &answer {
@@ -230,14 +273,16 @@ fn add_series(
             )));
         }
         for (at, value) in &series.values {
+            // Only the times asked for: each is one day's end.
             let day = at
-                .as_i64()
-                .or_else(|| at.as_f64().map(|f| f.round() as i64))
-                .and_then(|t| chrono::DateTime::from_timestamp(t - 86_400, 0))
-                .map(|t| t.date_naive())
+                .to_string()
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+                .and_then(|t| (t * rust_decimal::Decimal::ONE_THOUSAND).round().to_i64())
+                .and_then(|ms| days.get(&ms).copied())
                 .ok_or_else(|| {
                     points.error(format!(
-                        "metric `{}`: the series {} has a sample at `{at}`, which is not a time",
+                        "metric `{}`: the series {} has a sample at `{at}`, which is not the end of a day asked for",
                         q.metric,
                         labels(series)
                     ))
@@ -266,13 +311,66 @@ mod tests {
         assert_eq!(last, NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
         assert_eq!(first, NaiveDate::from_ymd_opt(2026, 10, 29).unwrap());
         assert_eq!(window(today, 1), (last, last));
-        // Day D is evaluated at the end of D.
-        assert_eq!(end_of(last), 1_796_256_000);
+        // Day D is evaluated at its last millisecond.
+        assert_eq!(seconds(evaluated_at(last)), "1796255999.999");
         assert_eq!(
-            chrono::DateTime::from_timestamp(end_of(last), 0)
+            chrono::DateTime::from_timestamp_millis(evaluated_at(last))
                 .unwrap()
                 .to_string(),
-            "2026-12-03 00:00:00 UTC"
+            "2026-12-02 23:59:59.999 UTC"
         );
+    }
+
+    #[test]
+    fn messages_show_the_server_without_its_credentials() {
+        assert_eq!(shown("http://user:s3cret@prom:9090"), "http://prom:9090");
+        assert_eq!(
+            shown("https://prom.internal/prometheus"),
+            "https://prom.internal/prometheus"
+        );
+        assert_eq!(shown("not a url"), "the configured URL");
+    }
+
+    #[test]
+    fn a_sample_at_a_time_not_asked_for_is_refused_without_a_panic() {
+        let declared: BTreeMap<MetricName, MetricDef> = [(
+            MetricName::parse("orders").unwrap(),
+            MetricDef {
+                name: MetricName::parse("orders").unwrap(),
+                unit: "order".into(),
+                description: String::new(),
+                aggregation: crate::domain::Aggregation::Sum,
+            },
+        )]
+        .into();
+        let q = MetricQuery {
+            metric: MetricName::parse("orders").unwrap(),
+            query: "x".into(),
+            scope: None,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let days: HashMap<i64, NaiveDate> = [(evaluated_at(day), day)].into();
+        let series = |at: &str| {
+            let json = format!("{{\"metric\": {{}}, \"values\": [[{at}, \"5\"]]}}");
+            vec![serde_json::from_str::<Series>(&json).unwrap()]
+        };
+        let mut points = Collected::new(&declared, "test".into());
+        add_series(&mut points, &q, series("1796255999.999"), &days).unwrap();
+        assert_eq!(points.len(), 1);
+        for at in [
+            "1600041600",
+            "-1e300",
+            "-9223372036854775808",
+            "1e300",
+            "1796256000",
+        ] {
+            let mut points = Collected::new(&declared, "test".into());
+            let e = add_series(&mut points, &q, series(at), &days).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("which is not the end of a day asked for"),
+                "{at}: {e}"
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 
 use super::{Action, Caller, ServiceError};
-use crate::config::{MetricPull, Source, SourceKind};
+use crate::config::{MetricPull, Source, SourceKind, SourceUrl, url_fits};
 use crate::domain::{MetricDef, MetricName, MetricPoint, Month, PointKeys, Seen};
 use crate::importers::metrics::Collected;
 use crate::importers::{ImportError, metrics, prometheus};
@@ -131,6 +131,9 @@ pub(super) async fn pull_and_store(
         SourceKind::Prometheus => pull_prometheus(declared, &source.name, pull, today).await?,
         _ => pull_sql(declared, &source.name, pull).await?,
     };
+    if points.is_empty() {
+        tracing::warn!(source = %source.name, "the source's queries returned no points: check their metric names and filters");
+    }
     store_points(store, &points, run).await
 }
 
@@ -150,6 +153,21 @@ async fn pull_prometheus(
     Ok(prometheus::fetch(&client, name, &base, &pull.queries, declared, window).await?)
 }
 
+/// The source's URL now; one from the environment is checked as one
+/// written in allot.toml is (and never shown: it may hold a password).
+fn resolved(pull: &MetricPull, kind: SourceKind) -> Result<String, String> {
+    let url = pull.url.resolve()?;
+    if matches!(pull.url, SourceUrl::Env(_)) && !url_fits(kind, &url) {
+        let expected = if kind == SourceKind::Prometheus {
+            "an http:// or https:// base URL without a query string"
+        } else {
+            "a postgres:// URL"
+        };
+        return Err(format!("the source's `url_env` does not hold {expected}"));
+    }
+    Ok(url)
+}
+
 /// Each query's rows are `date, value[, scope]`, checked like a file's.
 async fn pull_sql(
     declared: &Declared,
@@ -157,7 +175,7 @@ async fn pull_sql(
     pull: &MetricPull,
 ) -> Result<Vec<MetricPoint>, ServiceError> {
     let mut points = Collected::new(declared, format!("sql source `{name}`"));
-    let url = pull.url.resolve().map_err(|m| points.error(m))?;
+    let url = resolved(pull, SourceKind::Sql).map_err(|m| points.error(m))?;
     for q in &pull.queries {
         let metric = &q.metric;
         let rows = foreign::query_postgres(&url, &q.query)
@@ -183,7 +201,18 @@ async fn pull_sql(
                     ))
                     .into());
             };
-            let scope = row.get(2).and_then(|c| c.as_deref()).unwrap_or("");
+            let scope = match row.get(2) {
+                None => "",
+                Some(Some(scope)) => scope.as_str(),
+                Some(None) => {
+                    return Err(points
+                        .error(format!(
+                            "{}: `scope` is NULL: return `''` for the organisation, or leave out rows without a scope (the organisation's total is a query of its own)",
+                            at()
+                        ))
+                        .into());
+                }
+            };
             points.push(date, metric, value, scope, at)?;
         }
     }

@@ -275,9 +275,11 @@ where
     Ok(())
 }
 
-/// Hides a password in a database URL before it is shown anywhere.
+/// Hides a password in a database URL before it is shown anywhere: the
+/// user info's (`user:***@host`) and a `password=` parameter's, in a query
+/// string or a `key=value` connection string.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let masked = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.find(':') {
@@ -291,7 +293,20 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    let mut out = String::with_capacity(masked.len());
+    let mut rest = masked.as_str();
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let value = at + "password=".len();
+        out.push_str(&rest[..value]);
+        out.push_str("***");
+        let end = rest[value..]
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .map_or(rest.len(), |e| value + e);
+        rest = &rest[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -303,5 +318,13 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://allot.db"), "sqlite://allot.db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=require&password=hunter2&x=1"),
+            "postgres://u@h/db?sslmode=require&password=***&x=1"
+        );
+        assert_eq!(
+            redact("host=db PASSWORD=hunter2 dbname=shop"),
+            "host=db PASSWORD=*** dbname=shop"
+        );
     }
 }

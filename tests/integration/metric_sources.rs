@@ -102,15 +102,16 @@ fn history_days() -> Vec<(chrono::NaiveDate, i64)> {
         .collect()
 }
 
-/// OpenMetrics text for the history: per 5 minutes (never on a day's
-/// boundary) each team's orders of those minutes, and the organisation's
-/// active customers; one value per day, so each day's figure is exact.
+/// OpenMetrics text for the history: every 5 minutes from midnight (so a
+/// sample falls on each day's boundary, which belongs to the day it
+/// starts) each team's orders of those minutes, and the organisation's
+/// active customers, which change at midnight; each day's figure is exact.
 fn openmetrics() -> String {
     let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (day, i) in history_days() {
         let midnight = day.and_time(NaiveTime::MIN).and_utc().timestamp();
         for slot in 0..288 {
-            let t = midnight + 150 + slot * 300;
+            let t = midnight + slot * 300;
             let orders = families.entry("orders_per_5m").or_default();
             orders.push(format!(
                 "orders_per_5m{{team=\"checkout\",instance=\"a\"}} {} {t}",
@@ -320,19 +321,31 @@ async fn a_wrong_prometheus_query_fails_the_run_and_stores_nothing() {
     );
 }
 
-/// A product database with orders and daily active customers, on the test
-/// PostgreSQL; `None` when there is none (see `common::postgres`).
-async fn product_database() -> Option<common::TestDb> {
+/// A product database with orders and daily active customers on the test
+/// PostgreSQL, and the URL of a role that may only read them; `None` when
+/// there is no PostgreSQL (see `common::postgres`).
+async fn product_database() -> Option<(common::TestDb, String)> {
     let shop = common::postgres().await?;
+    let database = shop.url.rsplit('/').next().unwrap().to_string();
+    let reader = format!("{database}_reader");
     for sql in [
         "CREATE TABLE shop_orders (id serial PRIMARY KEY, created_at timestamptz NOT NULL, team text NOT NULL)",
         "INSERT INTO shop_orders (created_at, team) SELECT timestamptz '2026-10-01 08:00:00+00' + (n % 3) * interval '1 day', CASE WHEN n % 2 = 0 THEN 'checkout' ELSE 'search' END FROM generate_series(1, 60) n",
         "CREATE TABLE shop_customers (day date PRIMARY KEY, active numeric(12, 1))",
         "INSERT INTO shop_customers VALUES ('2026-10-01', 1200.5), ('2026-10-02', 1300), ('2026-10-03', NULL::numeric + 1250)",
+        &format!("CREATE ROLE {reader} LOGIN"),
+        &format!("GRANT SELECT ON shop_orders, shop_customers TO {reader}"),
+        // Even with the right to, it cannot advance a sequence: read-only.
+        &format!("GRANT USAGE ON SEQUENCE shop_orders_id_seq TO {reader}"),
     ] {
         common::execute_raw(&shop.url, sql).await;
     }
-    Some(shop)
+    let url = shop.url.replacen("://allot@", &format!("://{reader}@"), 1);
+    assert_ne!(
+        url, shop.url,
+        "the test database URL names the user `allot`"
+    );
+    Some((shop, url))
 }
 
 fn sql_settings(url_line: &str, queries: &str) -> Settings {
@@ -343,7 +356,7 @@ fn sql_settings(url_line: &str, queries: &str) -> Settings {
 
 backend_tests! {
     async fn an_sql_source_stores_what_its_queries_return(db) {
-        let Some(shop) = product_database().await else { return };
+        let Some((shop, reader)) = product_database().await else { return };
         let queries = r#"
 [[source.metric]]
 metric = "orders"
@@ -352,7 +365,7 @@ query = "SELECT created_at::date, count(*), 'team:' || team FROM shop_orders GRO
 metric = "active-customers"
 query = "SELECT day, active FROM shop_customers WHERE active IS NOT NULL UNION ALL SELECT date '2026-09-30', 1100"
 "#;
-        let s = sql_settings(&format!("url = \"{}\"", shop.url), queries);
+        let s = sql_settings(&format!("url = \"{reader}\""), queries);
         let first = run(&db.store, &s).await;
         assert_eq!((first.status, first.rows_read), (RunStatus::Succeeded, 9), "{first:?}");
         assert_eq!(first.months, vec![Month::parse("2026-09").unwrap(), Month::parse("2026-10").unwrap()]);
@@ -379,23 +392,55 @@ query = "SELECT day, active FROM shop_customers WHERE active IS NOT NULL UNION A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_sql_query_fails_the_run_and_stores_nothing() {
-    let Some(shop) = product_database().await else {
+    let Some((shop, reader)) = product_database().await else {
         return;
     };
     let db = common::sqlite().await;
-    let url = format!("url = \"{}\"", shop.url);
+    let url = format!("url = \"{reader}\"");
     let one =
         |query: &str| format!("[[source.metric]]\nmetric = \"orders\"\nquery = \"{query}\"\n");
     let cases = [
         (
             url.clone(),
             one("DELETE FROM shop_orders RETURNING created_at::date, 1"),
-            "sql source `shop`: metric `orders`: the query failed: error returned from database: cannot execute DELETE in a read-only transaction",
+            "sql source `shop`: metric `orders`: the query failed: error returned from database: syntax error at or near",
+        ),
+        (
+            url.clone(),
+            one(
+                "WITH gone AS (DELETE FROM shop_orders RETURNING created_at) SELECT created_at::date, 1 FROM gone",
+            ),
+            "WITH clause containing a data-modifying statement must be at the top level",
+        ),
+        (
+            url.clone(),
+            one("SELECT date '2026-10-01', nextval('shop_orders_id_seq')"),
+            "cannot execute nextval() in a read-only transaction",
         ),
         (
             url.clone(),
             one("SELECT date '2026-10-01', 1; SELECT date '2026-10-02', 2"),
-            "cannot insert multiple commands into a prepared statement",
+            "syntax error at or near \";\"",
+        ),
+        (
+            format!("url = \"{}\"", shop.url),
+            one("SELECT date '2026-10-01', 1"),
+            "the role `allot` is a superuser: connect as a role that can only read what the queries need",
+        ),
+        (
+            url.clone(),
+            one("SELECT date '2026-10-01', 1, NULL::text"),
+            "metric `orders` row 1: `scope` is NULL: return `''` for the organisation",
+        ),
+        (
+            url.clone(),
+            one("SELECT date '2026-10-01', 1, repeat('x', 100000)"),
+            "row 1, column 3: a cell longer than 4096 bytes",
+        ),
+        (
+            url.clone(),
+            one("SELECT date '2026-10-01', 12345678901234.123456789012345678::numeric"),
+            "row 1, column 2: the number has more digits than the 28 allot keeps exactly",
         ),
         (
             url.clone(),
@@ -425,7 +470,7 @@ async fn a_wrong_sql_query_fails_the_run_and_stores_nothing() {
         (
             url.clone(),
             one("SELECT date '2026-10-01', 1 UNION ALL SELECT date '2026-10-01', 2"),
-            "metric `orders` row 1 and metric `orders` row 2 give two values for 2026-10-01 orders",
+            "metric `orders` row 2 gives 2 for 2026-10-01 orders organisation, which an earlier row or series gave as 1",
         ),
         (
             "url_env = \"ALLOT_TEST_UNSET_SHOP_URL\"".to_string(),
@@ -479,6 +524,9 @@ fn metric_sources_are_checked_when_the_configuration_is_read() {
         ("kind = \"sql\"\nurl = \"postgres://shop\"\n[[source.metric]]\nmetric = \"orders\"\nquery = \"x\"\nscope_label = \"team\"\n".to_string(), "an `sql` query returns the scope as its third column"),
         (format!("kind = \"focus\"\npath = \"/x\"\n{q}"), "`url`, `url_env` and `[[source.metric]]` are for `prometheus` and `sql` sources"),
         (format!("kind = \"sql\"\npath = \"/x\"\nurl = \"postgres://shop\"\n{q}"), "a `sql` source has a `url`, not a `path`"),
+        (format!("kind = \"prometheus\"\nurl = \"http://p:9090?tenant=a\"\n{q}"), "without a query string"),
+        (format!("kind = \"prometheus\"\nurl = \"http://p:9090\"\nendpoint_url = \"http://s3\"\n{q}"), "`endpoint_url` is for S3 paths and Cost Explorer"),
+        (format!("kind = \"sql\"\nurl = \"mysql://reader:hunter2@db/shop\"\n{q}"), "found `mysql://reader:***@db/shop`"),
     ] {
         let error = bad(&source);
         assert!(error.contains(message), "{source}:\n{error}\nlacks\n{message}");
