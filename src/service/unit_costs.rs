@@ -5,6 +5,12 @@
 //! metric declares. Both are read when asked: a metric change shows at
 //! once, and a month whose allocation is older than its billing data says
 //! `stale`.
+//!
+//! Both sides are read small: the showback rows a scope needs (or the
+//! bill's totals) from the showbacks stored with each allocation, and one
+//! month value per scope and month from those stored with the points.
+//! A month allocated, or a metric's month stored, before those existed is
+//! computed from its allocation rows or its points, as it always was.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +19,11 @@ use rust_decimal::Decimal;
 use super::{Action, Caller, ServiceError, is_stale};
 use crate::config::Settings;
 use crate::domain::{
-    CostBasis, Currency, MetricDef, MetricName, MetricScope, Month, Owner, Period, TeamId,
+    Aggregation, CostBasis, Currency, MetricDef, MetricName, MetricScope, Month, Owner, Period,
+    TeamId,
 };
-use crate::engine::unit_cost::{self, MonthCost, UnitCostRow, minus_months};
-use crate::engine::{self, GroupBy, Showback};
+use crate::engine::unit_cost::{self, MonthCost, MonthValue, UnitCostRow, minus_months};
+use crate::engine::{self, GroupBy, ShowbackRow};
 use crate::rules::RuleSet;
 use crate::store::Store;
 
@@ -65,26 +72,39 @@ pub async fn series(
     let first = minus_months(from, 12);
     let mut bases: Vec<CostBasis> = Vec::new();
     let mut costs = BTreeMap::new();
-    for month in store.allocated_months(first, to).await? {
-        let Some((run, showback)) = month_showback(store, month, scope).await? else {
-            continue;
-        };
-        if month >= from && !bases.contains(&run.cost_basis) {
-            bases.push(run.cost_basis);
+    let runs = store.charge_runs(first, to).await?;
+    let mut stored = if runs.iter().any(|r| r.reports) {
+        stored_scope_costs(store, scope, teams.as_ref(), first, to).await?
+    } else {
+        BTreeMap::new()
+    };
+    for r in runs {
+        let month = r.run.month;
+        if month >= from && !bases.contains(&r.run.cost_basis) {
+            bases.push(r.run.cost_basis);
         }
+        let by_currency = if r.reports {
+            stored.remove(&month).unwrap_or_default()
+        } else {
+            // Allocated before showbacks were stored with allocations.
+            let Some((_, showback)) = month_showback(store, month, scope).await? else {
+                continue;
+            };
+            scope_cost(showback.rows.iter(), scope, teams.as_ref())
+        };
         let cost = MonthCost {
-            stale: is_stale(store, &run).await?,
-            by_currency: scope_cost(&showback, scope, teams.as_ref()),
+            // As `is_stale`, with the month's version read with the run.
+            stale: r.month_version > r.run.input_version,
+            by_currency,
         };
         costs.insert(month, cost);
     }
-    let points: Vec<_> = store
-        .metric_points(&def.name, first, to)
+    let aggregation = BTreeMap::from([(def.name.clone(), def.aggregation)]);
+    let values = store
+        .metric_month_values(&aggregation, Some(scope), first, to)
         .await?
-        .into_iter()
-        .filter(|p| &p.scope == scope)
-        .collect();
-    let values = unit_cost::month_values(def.aggregation, &points);
+        .remove(&(def.name.clone(), scope.clone()))
+        .unwrap_or_default();
     let rows = unit_cost::unit_costs(from, to, &costs, &values);
     Ok(UnitCostSeries {
         metric: def.clone(),
@@ -162,7 +182,7 @@ async fn month_showback(
     store: &Store,
     month: Month,
     scope: &MetricScope,
-) -> Result<Option<(crate::store::AllocationRun, Showback)>, ServiceError> {
+) -> Result<Option<(crate::store::AllocationRun, engine::Showback)>, ServiceError> {
     let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
         return Ok(None);
     };
@@ -174,17 +194,51 @@ async fn month_showback(
     Ok(Some((run, showback)))
 }
 
-/// A scope's cost per currency in a month's showback: the bill for the
-/// organisation, the sum of its teams' rows for a team or group, the sum
-/// of every owner's rows in it for an environment. A currency in which the
-/// scope has no row is absent.
-fn scope_cost(
-    showback: &Showback,
+/// A scope's cost per currency in each month of `from..=to` that has
+/// stored showbacks, read from them: for the organisation the bill (the
+/// team showback's total, which is the sum of all its rows), for a team or
+/// group its teams' rows, for an environment its `team,environment` rows.
+/// A month in which the scope has no row is absent.
+async fn stored_scope_costs(
+    store: &Store,
+    scope: &MetricScope,
+    teams: Option<&BTreeSet<TeamId>>,
+    from: Month,
+    to: Month,
+) -> Result<BTreeMap<Month, BTreeMap<Currency, Decimal>>, ServiceError> {
+    let rows = match scope {
+        MetricScope::Organisation => {
+            return Ok(store.report_totals(from, to, GroupBy::Team).await?);
+        }
+        MetricScope::Environment(env) => {
+            store
+                .report_rows(from, to, GroupBy::TeamEnvironment, None, Some(env.as_str()))
+                .await?
+        }
+        MetricScope::Team(_) | MetricScope::Group(_) => {
+            let teams = teams.cloned().unwrap_or_default();
+            store
+                .report_rows(from, to, GroupBy::Team, Some(&teams), None)
+                .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(month, rows)| (month, scope_cost(rows.iter(), scope, teams)))
+        .collect())
+}
+
+/// A scope's cost per currency in a month's showback rows: the bill for
+/// the organisation, the sum of its teams' rows for a team or group, the
+/// sum of every owner's rows in it for an environment. A currency in which
+/// the scope has no row is absent.
+fn scope_cost<'a>(
+    rows: impl Iterator<Item = &'a ShowbackRow>,
     scope: &MetricScope,
     teams: Option<&BTreeSet<TeamId>>,
 ) -> BTreeMap<Currency, Decimal> {
     let mut out: BTreeMap<Currency, Decimal> = BTreeMap::new();
-    for row in &showback.rows {
+    for row in rows {
         if in_scope(row, scope, teams) {
             *out.entry(row.currency).or_default() += row.total_cost;
         }
@@ -195,11 +249,7 @@ fn scope_cost(
 /// Whether a showback row counts for `scope`: every row for the
 /// organisation, its environment's rows (of a `team,environment`
 /// showback) for an environment, its teams' rows for a team or group.
-fn in_scope(
-    row: &crate::engine::ShowbackRow,
-    scope: &MetricScope,
-    teams: Option<&BTreeSet<TeamId>>,
-) -> bool {
+fn in_scope(row: &ShowbackRow, scope: &MetricScope, teams: Option<&BTreeSet<TeamId>>) -> bool {
     match (scope, &row.owner) {
         (MetricScope::Organisation, _) => true,
         (MetricScope::Environment(env), _) => row.environment.as_deref() == Some(env.as_str()),
@@ -234,38 +284,140 @@ pub struct UnitCostSummary {
     pub entries: Vec<SummaryEntry>,
 }
 
+/// One grouping of a month's showback rows, with each owner's rows found
+/// at once (a summary asks for every team's).
+struct Rows {
+    rows: Vec<ShowbackRow>,
+    by_owner: BTreeMap<Owner, Vec<usize>>,
+}
+
+impl Rows {
+    fn new(rows: Vec<ShowbackRow>) -> Rows {
+        let mut by_owner: BTreeMap<Owner, Vec<usize>> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            by_owner.entry(r.owner.clone()).or_default().push(i);
+        }
+        Rows { rows, by_owner }
+    }
+
+    /// The rows that count for `scope` (see [`in_scope`]), in showback
+    /// order.
+    fn in_scope<'a>(
+        &'a self,
+        scope: &MetricScope,
+        teams: Option<&BTreeSet<TeamId>>,
+    ) -> Vec<&'a ShowbackRow> {
+        match (scope, teams) {
+            (MetricScope::Team(_) | MetricScope::Group(_), Some(teams)) => {
+                let mut found: Vec<usize> = teams
+                    .iter()
+                    .filter_map(|t| self.by_owner.get(&Owner::Team(t.clone())))
+                    .flatten()
+                    .copied()
+                    .collect();
+                found.sort_unstable();
+                found.into_iter().map(|i| &self.rows[i]).collect()
+            }
+            _ => self
+                .rows
+                .iter()
+                .filter(|r| in_scope(r, scope, teams))
+                .collect(),
+        }
+    }
+}
+
 /// The reports of one allocated month that unit costs and their movers
 /// read.
 struct MonthReports {
     stale: bool,
-    teams: Showback,
-    services: Showback,
-    environments: Showback,
+    teams: Rows,
+    services: Rows,
+    environments: Rows,
 }
 
-async fn month_reports(store: &Store, month: Month) -> Result<Option<MonthReports>, ServiceError> {
-    let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
-        return Ok(None);
-    };
-    let report = |by| engine::showback(month, run.cost_basis, &rows, by);
-    Ok(Some(MonthReports {
-        stale: is_stale(store, &run).await?,
+/// The reports of the allocated months of `from..=to`: stored with the
+/// allocation, or computed from its rows when it was allocated before
+/// showbacks were stored. Of stored ones only those `scopes` read are
+/// read: by team for any but an environment, by team and service for a
+/// team (its movers), by team and environment for an environment.
+async fn month_reports<'s>(
+    store: &Store,
+    from: Month,
+    to: Month,
+    scopes: impl Iterator<Item = &'s MetricScope>,
+) -> Result<BTreeMap<Month, MonthReports>, ServiceError> {
+    let mut needed = [false; 3];
+    for scope in scopes {
+        match scope {
+            MetricScope::Team(_) => needed[0..2].fill(true),
+            MetricScope::Environment(_) => needed[2] = true,
+            MetricScope::Organisation | MetricScope::Group(_) => needed[0] = true,
+        }
+    }
+    let runs = store.charge_runs(from, to).await?;
+    let mut stored = [BTreeMap::new(), BTreeMap::new(), BTreeMap::new()];
+    if runs.iter().any(|r| r.reports) {
+        let groupings = [
+            GroupBy::Team,
+            GroupBy::TeamService,
+            GroupBy::TeamEnvironment,
+        ];
+        for (i, by) in groupings.into_iter().enumerate() {
+            if needed[i] {
+                stored[i] = store.report_rows(from, to, by, None, None).await?;
+            }
+        }
+    }
+    let [mut teams, mut services, mut environments] = stored;
+    let mut out = BTreeMap::new();
+    for r in runs {
+        let month = r.run.month;
+        let stale = r.month_version > r.run.input_version;
+        let reports = if r.reports {
+            MonthReports {
+                stale,
+                teams: Rows::new(teams.remove(&month).unwrap_or_default()),
+                services: Rows::new(services.remove(&month).unwrap_or_default()),
+                environments: Rows::new(environments.remove(&month).unwrap_or_default()),
+            }
+        } else {
+            let Some((run, rows)) = store.allocation(Period::Charge, month).await? else {
+                continue;
+            };
+            computed_reports(stale, month, run.cost_basis, &rows)
+        };
+        out.insert(month, reports);
+    }
+    Ok(out)
+}
+
+/// A month's reports computed from its allocation rows.
+fn computed_reports(
+    stale: bool,
+    month: Month,
+    basis: CostBasis,
+    rows: &[crate::engine::AllocationRow],
+) -> MonthReports {
+    let report = |by| Rows::new(engine::showback(month, basis, rows, by).rows);
+    MonthReports {
+        stale,
         teams: report(GroupBy::Team),
         services: report(GroupBy::TeamService),
         environments: report(GroupBy::TeamEnvironment),
-    }))
+    }
 }
 
 impl MonthReports {
     /// The scope's cost per currency.
     fn cost(&self, scope: &MetricScope, teams: Option<&BTreeSet<TeamId>>) -> MonthCost {
-        let showback = match scope {
+        let rows = match scope {
             MetricScope::Environment(_) => &self.environments,
             _ => &self.teams,
         };
         MonthCost {
             stale: self.stale,
-            by_currency: scope_cost(showback, scope, teams),
+            by_currency: scope_cost(rows.in_scope(scope, teams).into_iter(), scope, teams),
         }
     }
 
@@ -278,20 +430,22 @@ impl MonthReports {
         currency: Currency,
     ) -> BTreeMap<String, Decimal> {
         let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
-        let (showback, by_service) = match scope {
+        let (rows, by_service) = match scope {
             MetricScope::Team(_) => (&self.services, true),
             MetricScope::Environment(_) => (&self.environments, false),
             _ => (&self.teams, false),
         };
-        for row in showback.rows.iter().filter(|r| r.currency == currency) {
-            if in_scope(row, scope, teams) {
-                let name = if by_service {
-                    row.service.clone().unwrap_or_default()
-                } else {
-                    row.owner.name().to_string()
-                };
-                *out.entry(name).or_default() += row.total_cost;
-            }
+        for row in rows
+            .in_scope(scope, teams)
+            .into_iter()
+            .filter(|r| r.currency == currency)
+        {
+            let name = if by_service {
+                row.service.clone().unwrap_or_default()
+            } else {
+                row.owner.name().to_string()
+            };
+            *out.entry(name).or_default() += row.total_cost;
         }
         out
     }
@@ -307,15 +461,15 @@ pub async fn summary(
 ) -> Result<UnitCostSummary, ServiceError> {
     caller.authorize(Action::Read)?;
     let previous = minus_months(month, 1);
-    let points = store.all_metric_points(previous, month).await?;
-    let mut by_series: BTreeMap<(MetricName, MetricScope), Vec<crate::domain::MetricPoint>> =
-        BTreeMap::new();
-    for p in points {
-        by_series
-            .entry((p.metric.clone(), p.scope.clone()))
-            .or_default()
-            .push(p);
-    }
+    // Points of a metric no longer declared are not reported.
+    let aggregations: BTreeMap<MetricName, Aggregation> = settings
+        .metrics
+        .iter()
+        .map(|(name, def)| (name.clone(), def.aggregation))
+        .collect();
+    let by_series: BTreeMap<(MetricName, MetricScope), BTreeMap<Month, MonthValue>> = store
+        .metric_month_values(&aggregations, None, previous, month)
+        .await?;
     let rules = if by_series
         .keys()
         .any(|(_, s)| matches!(s, MetricScope::Group(_)))
@@ -324,11 +478,12 @@ pub async fn summary(
     } else {
         None
     };
-    let now = month_reports(store, month).await?;
-    let before = month_reports(store, previous).await?;
+    let mut reports =
+        month_reports(store, previous, month, by_series.keys().map(|(_, s)| s)).await?;
+    let now = reports.remove(&month);
+    let before = reports.remove(&previous);
     let mut entries = Vec::new();
-    for ((metric, scope), points) in by_series {
-        // Points of a metric no longer declared are not reported.
+    for ((metric, scope), values) in by_series {
         let Some(def) = settings.metrics.get(&metric) else {
             continue;
         };
@@ -347,7 +502,6 @@ pub async fn summary(
                 costs.insert(m, r.cost(&scope, teams.as_ref()));
             }
         }
-        let values = unit_cost::month_values(def.aggregation, &points);
         let rows = unit_cost::unit_costs(previous, month, &costs, &values);
         let (old, new): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.month == previous);
         for current in new {
@@ -435,13 +589,7 @@ pub async fn explain(
     let mut items: BTreeMap<Currency, Vec<CostItem>> = BTreeMap::new();
     if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {
         let basis = run.cost_basis;
-        let team_rows = engine::showback(month, basis, &rows, GroupBy::Team);
-        let reports = MonthReports {
-            stale: is_stale(store, &run).await?,
-            environments: engine::showback(month, basis, &rows, GroupBy::TeamEnvironment),
-            services: engine::showback(month, basis, &rows, GroupBy::TeamService),
-            teams: team_rows,
-        };
+        let reports = computed_reports(is_stale(store, &run).await?, month, basis, &rows);
         costs.insert(month, reports.cost(scope, teams.as_ref()));
         let owners: BTreeSet<Owner> = reports
             .teams
@@ -481,12 +629,9 @@ pub async fn explain(
             }
         }
     }
-    let points: Vec<_> = store
-        .metric_points(&def.name, month, month)
-        .await?
-        .into_iter()
-        .filter(|p| &p.scope == scope)
-        .collect();
+    let points = store
+        .scope_metric_points(&def.name, scope, month, month)
+        .await?;
     let values = unit_cost::month_values(def.aggregation, &points);
     let used: Vec<_> = match values.get(&month) {
         Some(v) if v.from_month_point => points
@@ -523,7 +668,7 @@ pub async fn explain(
 /// shared cost attributed to it.
 fn environment_items(
     rows: &[crate::engine::AllocationRow],
-    environments: &Showback,
+    environments: &Rows,
     owner: &Owner,
     env: &crate::domain::ScopeName,
     items: &mut BTreeMap<Currency, Vec<CostItem>>,

@@ -1,13 +1,27 @@
 //! Stored allocations: both views of a month (charge month and invoice)
 //! replaced in one transaction, read back as exact rows and pool shares,
-//! and the month versions that say when an allocation is stale.
+//! and the month versions that say when an allocation is stale. With a
+//! charge-month allocation its showbacks are stored too, as
+//! `engine::showback` rounds the stored rows (by team, team and service,
+//! team and environment), so unit costs read a few rounded rows instead of
+//! the month's every amount.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use sqlx::QueryBuilder;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Database, Decode, Encode, Postgres, Sqlite, Type};
 
 use super::{DbDecimal, INSERT_BATCH, Result, Store, StoreError};
 use crate::domain::{CostBasis, Currency, Month, Owner, Period, ScopeName, TeamId};
-use crate::engine::{AllocationRow, FallbackTaken, PoolShare, ShareMethod};
+use crate::engine::{
+    AllocationRow, FallbackTaken, GroupBy, PoolShare, ShareMethod, Showback, ShowbackRow,
+};
 
 /// Facts about one stored allocation of a month.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,10 +186,27 @@ impl Store {
     ) -> Result<()> {
         let key = month.to_string();
         let forget = charge.is_none() && billing.is_none();
+        // Computed before the transaction, which then holds SQLite's write
+        // lock no longer than before.
+        let reports = charge.map_or_else(Vec::new, |v| month_reports(month, v));
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for (period, view) in [(Period::Charge, charge), (Period::Billing, billing)] {
                 let t = Tables::of(period);
+                if period == Period::Charge {
+                    // By the reports' primary key, which starts with the grouping.
+                    let mut qb = QueryBuilder::new("DELETE FROM allocation_reports WHERE grouped_by IN (");
+                    let mut groupings = qb.separated(", ");
+                    for g in STORED_GROUPINGS {
+                        groupings.push_bind(grouping_name(g));
+                    }
+                    qb.push(") AND month = ").push_bind(key.clone());
+                    qb.build().execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM allocation_report_totals WHERE month = $1")
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 for table in [t.rows, t.shares, t.runs] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE month = $1")))
                         .bind(&key)
@@ -198,6 +229,45 @@ impl Store {
                 .bind(run.input_version)
                 .execute(&mut *tx)
                 .await?;
+                if period == Period::Charge {
+                    sqlx::query("UPDATE allocation_runs SET reports_format = $1 WHERE month = $2")
+                        .bind(REPORTS_FORMAT)
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await?;
+                    for (group_by, showback) in &reports {
+                        let grouped_by = grouping_name(*group_by);
+                        let numbered: Vec<(usize, &ShowbackRow)> = showback.rows.iter().enumerate().collect();
+                        for chunk in numbered.chunks(INSERT_BATCH) {
+                            let mut qb = QueryBuilder::new(
+                                "INSERT INTO allocation_reports (grouped_by, month, seq, owner, detail, currency, direct_cost, total_cost) ",
+                            );
+                            qb.push_values(chunk, |mut b, (seq, r)| {
+                                b.push_bind(grouped_by)
+                                    .push_bind(key.clone())
+                                    .push_bind(*seq as i64)
+                                    .push_bind(r.owner.name().to_string())
+                                    .push_bind(r.service.as_ref().or(r.environment.as_ref()).cloned().unwrap_or_default())
+                                    .push_bind(r.currency.as_str().to_string())
+                                    .push_bind(ScaledDecimal(r.direct_cost))
+                                    .push_bind(ScaledDecimal(r.total_cost));
+                            });
+                            qb.build().execute(&mut *tx).await?;
+                        }
+                        let mut qb = QueryBuilder::new(
+                            "INSERT INTO allocation_report_totals (month, grouped_by, currency, total) ",
+                        );
+                        qb.push_values(&showback.totals, |mut b, (currency, total)| {
+                            b.push_bind(key.clone())
+                                .push_bind(grouped_by)
+                                .push_bind(currency.as_str().to_string())
+                                .push_bind(ScaledDecimal(*total));
+                        });
+                        if !showback.totals.is_empty() {
+                            qb.build().execute(&mut *tx).await?;
+                        }
+                    }
+                }
                 for chunk in rows.chunks(INSERT_BATCH) {
                     let mut qb = QueryBuilder::new(format!(
                         "INSERT INTO {} (month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines) ",
@@ -409,6 +479,281 @@ impl Store {
     }
 }
 
+/// The format of the reports [`Store::replace_month`] stores with a
+/// charge-month allocation (`allocation_runs.reports_format`). Raise it
+/// whenever `engine::showback` would round a stored allocation differently
+/// than it did: months allocated with another format are then read as if
+/// they had no stored reports (their reports are computed from their rows)
+/// until they are allocated again. 0 is a run without stored reports.
+pub const REPORTS_FORMAT: i64 = 1;
+
+/// The groupings whose showback is stored with a charge-month allocation.
+const STORED_GROUPINGS: [GroupBy; 3] = [
+    GroupBy::Team,
+    GroupBy::TeamService,
+    GroupBy::TeamEnvironment,
+];
+
+/// How a grouping is named in `allocation_reports.grouped_by`.
+fn grouping_name(group_by: GroupBy) -> &'static str {
+    match group_by {
+        GroupBy::Team => "team",
+        GroupBy::TeamService => "team,service",
+        GroupBy::TeamEnvironment => "team,environment",
+    }
+}
+
+/// The showbacks stored with a charge-month allocation: what
+/// `engine::showback` gives for the rows as they are read back, that is
+/// with their amounts normalised as both backends return them (a
+/// showback's figures keep the scale of the amounts it adds up).
+fn month_reports(month: Month, view: MonthView<'_>) -> Vec<(GroupBy, Showback)> {
+    let rows: Vec<AllocationRow> = view
+        .rows
+        .iter()
+        .map(|r| AllocationRow {
+            amount: r.amount.normalize(),
+            ..r.clone()
+        })
+        .collect();
+    STORED_GROUPINGS
+        .iter()
+        .map(|g| {
+            (
+                *g,
+                crate::engine::showback(month, view.run.cost_basis, &rows, *g),
+            )
+        })
+        .collect()
+}
+
+/// A decimal stored with its scale, so `3.00` reads back as `3.00`, not
+/// `3` ([`DbDecimal`] normalises): `NUMERIC` on PostgreSQL, decimal text
+/// on SQLite. For figures whose scale a report shows (rounded showback
+/// figures, a metric's day sum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ScaledDecimal(pub Decimal);
+
+impl Type<Sqlite> for ScaledDecimal {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for ScaledDecimal {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as Database>::ArgumentBuffer,
+    ) -> std::result::Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(self.0.to_string(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for ScaledDecimal {
+    fn decode(value: SqliteValueRef<'r>) -> std::result::Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        Ok(ScaledDecimal(text.parse::<Decimal>().map_err(|e| {
+            format!("stored amount `{text}` is not a decimal: {e}")
+        })?))
+    }
+}
+
+impl Type<Postgres> for ScaledDecimal {
+    fn type_info() -> PgTypeInfo {
+        <Decimal as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Decimal as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for ScaledDecimal {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as Database>::ArgumentBuffer,
+    ) -> std::result::Result<IsNull, BoxDynError> {
+        <Decimal as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for ScaledDecimal {
+    fn decode(value: PgValueRef<'r>) -> std::result::Result<Self, BoxDynError> {
+        // NUMERIC keeps the scale it was given; sqlx's decimal keeps it too.
+        Ok(ScaledDecimal(<Decimal as Decode<Postgres>>::decode(value)?))
+    }
+}
+
+/// A charge-month allocation run, with what reading it needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRun {
+    pub run: AllocationRun,
+    /// The month's input version when the run was read: the allocation is
+    /// stale when it is higher than `run.input_version`.
+    pub month_version: i64,
+    /// Whether the run's showbacks are stored (in the current
+    /// [`REPORTS_FORMAT`]); when not, compute them from its rows.
+    pub reports: bool,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl Store {
+    /// The charge-month allocations of months `from..=to`, oldest first,
+    /// each with its month's current input version (read in the same
+    /// statement) and whether its showbacks are stored.
+    pub async fn charge_runs(&self, from: Month, to: Month) -> Result<Vec<ChargeRun>> {
+        #[derive(sqlx::FromRow)]
+        struct Raw {
+            month: String,
+            #[sqlx(flatten)]
+            run: RawAllocationRun,
+            reports_format: i64,
+            month_version: i64,
+        }
+        with_pool!(self, pool => {
+            let rows: Vec<Raw> = sqlx::query_as(
+                "SELECT a.month, a.allocated_at, a.cost_basis, a.lines, a.known_teams, a.data_through, a.input_version, \
+                 a.reports_format, COALESCE(m.version, CAST(0 AS BIGINT)) AS month_version \
+                 FROM allocation_runs a LEFT JOIN month_changes m ON m.month = a.month \
+                 WHERE a.month >= $1 AND a.month <= $2 ORDER BY a.month",
+            )
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|r| {
+                    let month = Month::parse(&r.month).map_err(corrupt)?;
+                    Ok(ChargeRun {
+                        run: r.run.into_run(month, Period::Charge)?,
+                        month_version: r.month_version,
+                        reports: r.reports_format == REPORTS_FORMAT,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The stored showback rows grouped `group_by` of the charge months in
+    /// `from..=to`, in showback order, per month: every row, or with
+    /// `teams` only those teams' rows, with `detail` only the rows of that
+    /// service or environment. A month without a row chosen is absent.
+    /// Only months whose [`ChargeRun::reports`] says so have stored rows
+    /// in the current format: the caller reads the others' from their
+    /// allocation.
+    pub async fn report_rows(
+        &self,
+        from: Month,
+        to: Month,
+        group_by: GroupBy,
+        teams: Option<&BTreeSet<TeamId>>,
+        detail: Option<&str>,
+    ) -> Result<BTreeMap<Month, Vec<ShowbackRow>>> {
+        use sqlx::Row;
+        if teams.is_some_and(BTreeSet::is_empty) {
+            return Ok(BTreeMap::new());
+        }
+        let mut out: BTreeMap<Month, Vec<ShowbackRow>> = BTreeMap::new();
+        // A summary reads thousands of rows of a few hundred owners: each
+        // owner is parsed once, and columns are read in place.
+        let mut owners: HashMap<String, Owner> = HashMap::new();
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new(
+                "SELECT month, owner, detail, currency, direct_cost, total_cost FROM allocation_reports WHERE grouped_by = ",
+            );
+            qb.push_bind(grouping_name(group_by))
+                .push(" AND month >= ")
+                .push_bind(from.to_string())
+                .push(" AND month <= ")
+                .push_bind(to.to_string());
+            if let Some(teams) = teams {
+                qb.push(" AND owner IN (");
+                let mut names = qb.separated(", ");
+                for team in teams {
+                    names.push_bind(team.as_str().to_string());
+                }
+                qb.push(")");
+            }
+            if let Some(detail) = detail {
+                qb.push(" AND detail = ").push_bind(detail.to_string());
+            }
+            qb.push(" ORDER BY month, seq");
+            let rows = qb.build().fetch_all(pool).await?;
+            for row in &rows {
+                let month = Month::parse(row.try_get::<&str, _>(0)?).map_err(corrupt)?;
+                let name: &str = row.try_get(1)?;
+                let owner = match owners.get(name) {
+                    Some(owner) => owner.clone(),
+                    None => {
+                        let owner = Owner::from_name(name).map_err(corrupt)?;
+                        owners.insert(name.to_string(), owner.clone());
+                        owner
+                    }
+                };
+                let detail: &str = row.try_get(2)?;
+                let (service, environment) = match group_by {
+                    GroupBy::Team => (None, None),
+                    GroupBy::TeamService => (Some(detail.to_string()), None),
+                    GroupBy::TeamEnvironment => (None, Some(detail.to_string())),
+                };
+                let direct: ScaledDecimal = row.try_get(4)?;
+                let total: ScaledDecimal = row.try_get(5)?;
+                out.entry(month).or_default().push(ShowbackRow {
+                    owner,
+                    service,
+                    environment,
+                    currency: Currency::parse(row.try_get::<&str, _>(3)?).map_err(corrupt)?,
+                    direct_cost: direct.0,
+                    // As `engine::showback` makes it.
+                    shared_cost: total.0 - direct.0,
+                    total_cost: total.0,
+                });
+            }
+        });
+        Ok(out)
+    }
+
+    /// The stored showback totals per currency (grouped `group_by`) of the
+    /// charge months in `from..=to` (see [`Store::report_rows`] on which
+    /// months have them).
+    pub async fn report_totals(
+        &self,
+        from: Month,
+        to: Month,
+        group_by: GroupBy,
+    ) -> Result<BTreeMap<Month, BTreeMap<Currency, Decimal>>> {
+        #[derive(sqlx::FromRow)]
+        struct Raw {
+            month: String,
+            currency: String,
+            total: ScaledDecimal,
+        }
+        let rows: Vec<Raw> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT month, currency, total FROM allocation_report_totals \
+                 WHERE grouped_by = $1 AND month >= $2 AND month <= $3",
+            )
+            .bind(grouping_name(group_by))
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        let mut out: BTreeMap<Month, BTreeMap<Currency, Decimal>> = BTreeMap::new();
+        for r in rows {
+            out.entry(Month::parse(&r.month).map_err(corrupt)?)
+                .or_default()
+                .insert(Currency::parse(&r.currency).map_err(corrupt)?, r.total.0);
+        }
+        Ok(out)
+    }
+}
+
 /// An allocation run's columns (of `allocation_runs` or
 /// `billing_allocation_runs`).
 #[derive(sqlx::FromRow)]
@@ -420,4 +765,19 @@ struct RawAllocationRun {
     known_teams: String,
     data_through: Option<NaiveDate>,
     input_version: i64,
+}
+
+impl RawAllocationRun {
+    fn into_run(self, month: Month, period: Period) -> Result<AllocationRun> {
+        Ok(AllocationRun {
+            month,
+            period,
+            allocated_at: self.allocated_at,
+            cost_basis: self.cost_basis.parse().map_err(StoreError::Corrupt)?,
+            lines: self.lines as u64,
+            known_teams: parse_known(&self.known_teams)?,
+            data_through: self.data_through,
+            input_version: self.input_version,
+        })
+    }
 }

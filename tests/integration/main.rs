@@ -29,4 +29,5 @@ mod properties;
 mod rules_docs;
 mod scheduler;
 mod store;
+mod unit_cost_reads;
 mod unit_costs_docs;
