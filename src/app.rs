@@ -20,6 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::http::{AppState, router_with};
+use crate::service::tokens::TokenKey;
 use crate::store::Store;
 
 /// Bounds on what one client can hold of the server.
@@ -78,6 +79,7 @@ impl Application {
             state: AppState {
                 store,
                 settings: None,
+                auth: Arc::new(crate::http::Auth::new(TokenKey::random())),
             },
             limits: Limits::default(),
         })
@@ -87,6 +89,19 @@ impl Application {
     pub fn with_settings(mut self, settings: crate::config::Settings) -> Application {
         self.state.settings = Some(std::sync::Arc::new(settings));
         self
+    }
+
+    /// Checks tokens with `key` (the one `allot token create` hashed them
+    /// with); without, a random key that only tokens made with
+    /// [`Application::token_key`] match.
+    pub fn with_token_key(mut self, key: TokenKey) -> Application {
+        self.state.auth = Arc::new(crate::http::Auth::new(key));
+        self
+    }
+
+    /// The key tokens are checked with.
+    pub fn token_key(&self) -> &TokenKey {
+        &self.state.auth.key
     }
 
     /// Replaces the default connection limits.
@@ -111,7 +126,7 @@ impl Application {
             state,
             limits,
         } = self;
-        let service = TowerToHyperService::new(router_with(state, limits));
+        let router = router_with(state, limits);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
@@ -124,9 +139,9 @@ impl Application {
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
                 () = &mut shutdown => break,
             };
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: wait, don't spin.
                         tracing::warn!(error = %e, "cannot accept a connection");
@@ -137,6 +152,17 @@ impl Application {
                 () = &mut shutdown => break,
             };
             let stream = crate::http::wire::JsonErrors::new(stream, limits.max_head_bytes);
+            // Handlers see the client's address (failed authentications
+            // are counted per address).
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            ));
             let connection =
                 graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
             tokio::spawn(async move {

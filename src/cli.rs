@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
 use crate::config::{DEFAULT_CONFIG_FILE, FileConfig, Settings};
+use chrono::NaiveDate;
+
 use crate::domain::{CostBasis, MetricScope, Month, Period, SCOPE_EXPECTED};
 use crate::engine::Allocation;
 use crate::engine::anomaly::AnomalyStatus;
@@ -18,7 +20,8 @@ use crate::present::{self, Format};
 use crate::rules;
 use crate::service::imports::{self, Files, ImportSpec};
 use crate::service::reports::ShowbackBy;
-use crate::service::{Caller, ServiceError};
+use crate::service::tokens::TokenKey;
+use crate::service::{Caller, ROLE_EXPECTED, Role, ServiceError};
 use crate::store::{AllocationRun, AnomalyFilter, ImportSummary, Store};
 use crate::{demo, scheduler, service};
 
@@ -133,6 +136,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// API tokens: each has a role (`admin`, `finance`, `group:NAME`,
+    /// `team:NAME`); clients send it as `Authorization: Bearer TOKEN`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on [default: from the config file, else 127.0.0.1:8080].
@@ -215,6 +224,34 @@ pub enum ImportSource {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only a hash of it is kept).
+    Create {
+        /// `admin` (everything), `finance` (read everything), `group:NAME`
+        /// (read the teams of a group of the rules) or `team:NAME` (read one team).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A label for lists and logs, such as who holds it.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The day the token stops working (at 00:00 UTC), YYYY-MM-DD [default: no expiry].
+        #[arg(long)]
+        expires: Option<NaiveDate>,
+    },
+    /// List the tokens (never their secrets).
+    List,
+    /// Revoke a token: from now on it is refused.
+    Revoke {
+        /// The token's id (from `allot token list`), or the token itself.
+        id: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("expected {ROLE_EXPECTED}, found `{s}`"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,6 +404,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules {
             command: RulesCommand::Preview { month, format, .. },
         } => preview(&settings, month, format).await,
+        Command::Token { command } => token(&settings, command).await,
         Command::Serve { .. } => {
             let store = open(&settings.database_url).await?;
             serve(store, settings.listen, settings).await
@@ -377,6 +415,89 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_serve,
         } => run_demo(listen, &database, no_serve).await,
     }
+}
+
+/// `allot token ...`.
+async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let store = open(&settings.database_url).await?;
+    let now = chrono::Utc::now();
+    match command {
+        TokenCommand::Create {
+            role,
+            name,
+            expires,
+        } => {
+            let key = token_key(settings)?;
+            // It stops working when its day begins.
+            let expires = expires.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+            let new = service::tokens::NewToken {
+                role: role.clone(),
+                name,
+                expires,
+            };
+            let created =
+                service::tokens::create(&store, &Caller::Operator, settings, &key, &new, now)
+                    .await?;
+            println!("{}", created.token);
+            eprintln!(
+                "token `{}` ({role}) created; it is shown only now: keep it secret",
+                created.record.id
+            );
+        }
+        TokenCommand::List => {
+            let tokens = service::tokens::list(&store, &Caller::Operator).await?;
+            print!("{}", present::token_table(&tokens, now));
+        }
+        TokenCommand::Revoke { id } => {
+            let t = service::tokens::revoke(&store, &Caller::Operator, &id, now).await?;
+            println!("token `{}` ({}) revoked", t.id, t.role);
+        }
+    }
+    Ok(())
+}
+
+/// The key tokens are hashed with: `ALLOT_TOKEN_KEY` (64 hex digits), else
+/// the key file, created with a new random key when missing.
+pub fn token_key(settings: &Settings) -> anyhow::Result<TokenKey> {
+    if let Ok(text) = std::env::var("ALLOT_TOKEN_KEY") {
+        return TokenKey::from_hex(&text).ok_or_else(|| {
+            anyhow::anyhow!("`ALLOT_TOKEN_KEY` must be 64 hex digits (32 bytes), such as the output of `openssl rand -hex 32`")
+        });
+    }
+    let path = &settings.token_key_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => TokenKey::from_hex(&text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{}` does not hold a token key (64 hex digits): restore it, or remove it to start over (every token must then be created again)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = TokenKey::random();
+            write_private(path, &format!("{}\n", key.to_hex())).map_err(|e| {
+                anyhow::anyhow!("cannot create the token key file `{}`: {e}", path.display())
+            })?;
+            tracing::info!(file = %path.display(), "created the token key file");
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the token key file `{}`: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes a new file readable by its owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// The settings for `cli`: flags and environment win over the
@@ -750,14 +871,47 @@ async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow
     if no_serve {
         return Ok(());
     }
-    let app = Application::build(prepared.store, listen)
+    let settings = demo::settings();
+    let app = Application::build(prepared.store.clone(), listen)
         .await
         .with_context(|| format!("cannot listen on `{listen}`; pass --listen with a free address"))?
-        .with_settings(demo::settings());
+        .with_settings(settings.clone());
     let addr = app.local_addr()?;
     let month = prepared.allocation.month;
     let last_day = month.last_day();
-    println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop). Open:");
+    // Tokens to try, valid while this demo runs (its key is new each run).
+    let mut tokens = Vec::new();
+    for (role, name) in [
+        ("admin", "demo admin"),
+        ("team:payments", "demo payments team"),
+    ] {
+        let role = Role::parse(role).context("a demo role")?;
+        let new = service::tokens::NewToken {
+            role: role.clone(),
+            name: name.to_string(),
+            expires: None,
+        };
+        let created = service::tokens::create(
+            &prepared.store,
+            &Caller::Operator,
+            &settings,
+            app.token_key(),
+            &new,
+            chrono::Utc::now(),
+        )
+        .await?;
+        tokens.push((role, created.token));
+    }
+    println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop).");
+    println!("Every /api/v1 request needs a token (valid while this demo runs):");
+    for (role, token) in &tokens {
+        println!("  {role:<14} {token}");
+    }
+    println!(
+        "for example:\n  curl -H 'Authorization: Bearer {}' 'http://{addr}/api/v1/showback?month={month}'",
+        tokens[0].1
+    );
+    println!("Endpoints to try:");
     println!("  http://{addr}/api/v1/showback?month={month}");
     println!("  http://{addr}/api/v1/showback?month={month}&group_by=team,service");
     println!("  http://{addr}/api/v1/showback?month={month}&format=csv");
@@ -805,7 +959,8 @@ async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::
     let app = Application::build(store.clone(), listen)
         .await
         .with_context(|| format!("cannot listen on `{listen}`; is another server running there?"))?
-        .with_settings(settings.clone());
+        .with_settings(settings.clone())
+        .with_token_key(token_key(&settings)?);
     tracing::info!(addr = %app.local_addr()?, sources = settings.sources.len(), "serving");
     println!("allot is serving on http://{}", app.local_addr()?);
     for source in &settings.sources {

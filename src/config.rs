@@ -57,6 +57,10 @@
 //! description = "Completed checkout orders"
 //! aggregation = "sum"        # sum | average | last: how days make a month (default sum)
 //!
+//! [auth]
+//! token_key_file = "allot.key" # the key API tokens are hashed with (created when
+//!                              # missing; ALLOT_TOKEN_KEY=64 hex digits instead)
+//!
 //! [[webhook]]                # alerts for new anomalies
 //! name = "payments-slack"
 //! url = "https://hooks.slack.com/services/..."
@@ -119,7 +123,22 @@ pub struct FileConfig {
     pub webhooks: Vec<WebhookConfig>,
     #[serde(default, rename = "metric")]
     pub metrics: Vec<MetricConfig>,
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
+
+/// `[auth]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The file holding the key API tokens are hashed with (created when
+    /// missing); `ALLOT_TOKEN_KEY` instead gives the key itself.
+    pub token_key_file: Option<PathBuf>,
+}
+
+/// Where the token key is kept when neither `ALLOT_TOKEN_KEY` nor
+/// `auth.token_key_file` says otherwise.
+pub const DEFAULT_TOKEN_KEY_FILE: &str = "allot.key";
 
 /// One `[[metric]]` as written.
 #[derive(Debug, Deserialize)]
@@ -488,6 +507,8 @@ pub struct Settings {
     pub webhooks: Vec<Webhook>,
     /// The declared business metrics, by name.
     pub metrics: BTreeMap<MetricName, MetricDef>,
+    /// The file holding the token key (see `service::tokens`).
+    pub token_key_file: PathBuf,
 }
 
 impl Settings {
@@ -666,6 +687,11 @@ impl FileConfig {
                 .filter_map(|m| m.checked().ok())
                 .map(|m| (m.name.clone(), m))
                 .collect(),
+            token_key_file: self
+                .auth
+                .token_key_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
         }
     }
 }

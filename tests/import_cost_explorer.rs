@@ -176,6 +176,7 @@ backend_tests! {
             metrics: Default::default(),
             anomalies: Default::default(),
             webhooks: vec![],
+            token_key_file: "allot.key".into(),
         };
         let outcome = allot::service::runs::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
         let allot::service::runs::Outcome::Ran(run) = outcome else { panic!("busy") };

@@ -59,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -85,7 +86,7 @@ async fn list(
         team,
         status,
     };
-    let list = service::anomalies::list(&state.store, &Caller::Client, &filter).await?;
+    let list = service::anomalies::list(&state.store, &caller, &filter).await?;
     Ok(respond(csv, &present::AnomalyList(&list)))
 }
 
@@ -113,6 +114,7 @@ async fn list(
 )]
 async fn acknowledge(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Json<AckRequest>, JsonRejection>,
@@ -126,17 +128,12 @@ async fn acknowledge(
         )
     })?;
     let Json(body) = body.map_err(super::error::body_rejection)?;
-    let acked = service::anomalies::acknowledge(
-        &state.store,
-        &Caller::Client,
-        number,
-        &body.note,
-        Utc::now(),
-    )
-    .await
-    .map_err(|e| match e {
-        ServiceError::UnknownAnomaly(_) => ApiError::UnknownAnomaly(id),
-        other => other.into(),
-    })?;
+    let acked =
+        service::anomalies::acknowledge(&state.store, &caller, number, &body.note, Utc::now())
+            .await
+            .map_err(|e| match e {
+                ServiceError::UnknownAnomaly(_) => ApiError::UnknownAnomaly(id),
+                other => other.into(),
+            })?;
     Ok(Json(present::anomaly_json(&acked)).into_response())
 }

@@ -34,10 +34,81 @@ use super::ErrorBody;
 )]
 struct ApiDoc;
 
-/// The document: [`ApiDoc`] with every route the routers register.
+/// The document: [`ApiDoc`] with every route the routers register, each
+/// `/api/v1` operation requiring a bearer token (and answering 401 and 403).
 pub fn document() -> Document {
-    let (_, api) = super::api_router().split_for_parts();
+    let (_, mut api) = super::api_router().split_for_parts();
+    secured(&mut api);
     api
+}
+
+/// The paths that need no token.
+pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/api/v1/openapi.yaml"];
+
+/// Adds the `token` security scheme, required by every operation but those
+/// of [`OPEN_PATHS`], with the 401 and 403 answers it brings.
+fn secured(api: &mut Document) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API token (`allot token create --role ROLE`), sent as `Authorization: Bearer allot_...`.",
+                ))
+                .build(),
+        ),
+    );
+    api.security = Some(vec![SecurityRequirement::new(
+        "token",
+        Vec::<String>::new(),
+    )]);
+    let error = |text: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(text)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("Error")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let open = OPEN_PATHS.contains(&path.as_str());
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if open {
+                op.security = Some(vec![SecurityRequirement::default()]);
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            responses.entry("401".into()).or_insert_with(|| {
+                error("No token, or one that is unknown, revoked or expired (`unauthenticated`).")
+            });
+            responses
+                .entry("403".into())
+                .or_insert_with(|| error("The token's role may not do this (`forbidden`)."));
+            responses.entry("429".into()).or_insert_with(|| {
+                error("Too many failed authentications from this address in a minute (`too_many_failures`, with `Retry-After`).")
+            });
+        }
+    }
 }
 
 /// The document as YAML, built once.

@@ -81,6 +81,11 @@ pub struct ErrorBody {
 /// What went wrong: a stable code and a message saying how to fix it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// `unauthenticated` (401: no token, or one that is unknown,
+    /// revoked or expired; with `WWW-Authenticate: Bearer`),
+    /// `forbidden` (403: the token's role may not do this),
+    /// `too_many_failures` (429, with `Retry-After`: too many failed
+    /// authentications from this address in a minute),
     /// `invalid_parameter` (400), `invalid_body` (400),
     /// `invalid_rules` (422), `unknown_team` (404),
     /// `unknown_metric` (404: not declared with `[[metric]]`),
@@ -108,7 +113,10 @@ pub struct ErrorDetail {
 }
 
 /// Every error code the API answers with.
-pub const ERROR_CODES: [&str; 19] = [
+pub const ERROR_CODES: [&str; 22] = [
+    "unauthenticated",
+    "forbidden",
+    "too_many_failures",
     "invalid_parameter",
     "invalid_body",
     "invalid_rules",
@@ -160,6 +168,15 @@ pub fn error_response(
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// No identity, or credentials that are refused.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The identity's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed authentications from the client's address.
+    #[error("too many failed authentications from this address; wait {0} seconds")]
+    TooManyFailures(u64),
     /// A query or path parameter is missing or malformed.
     #[error("parameter `{param}`: {message}")]
     BadParameter { param: String, message: String },
@@ -225,6 +242,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::UnknownTeam(t) => ApiError::UnknownTeam(t),
+            e @ ServiceError::Forbidden { .. } => ApiError::Forbidden(e.to_string()),
             ServiceError::NotAllocated(m) | ServiceError::NoData(m) => {
                 ApiError::NotAllocated(m.to_string())
             }
@@ -252,6 +270,9 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyFailures(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidRules(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
@@ -282,11 +303,24 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = error_response(status, code, message);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unavailable(_) => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                );
+            }
+            ApiError::TooManyFailures(wait) => {
+                headers.insert(axum::http::header::RETRY_AFTER, (*wait).into());
+            }
+            ApiError::Unauthenticated(_) => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"allot\""),
+                );
+            }
+            _ => {}
         }
         response
     }

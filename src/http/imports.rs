@@ -57,6 +57,7 @@ fn run_json(r: &ImportRun) -> body::ImportRun {
 )]
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["limit"])?;
@@ -68,8 +69,7 @@ async fn list(
                 .ok_or(format!("expected a number from 1 to 1000, found `{s}`"))
         })?
         .unwrap_or(50);
-    let runs =
-        service::runs::list(&state.store, &Caller::Client, limit, chrono::Utc::now()).await?;
+    let runs = service::runs::list(&state.store, &caller, limit, chrono::Utc::now()).await?;
     Ok(Json(body::ImportRuns {
         runs: runs.iter().map(run_json).collect(),
     })
@@ -99,6 +99,7 @@ async fn list(
 )]
 async fn run(
     State(state): State<AppState>,
+    caller: Caller,
     source: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
@@ -108,7 +109,7 @@ async fn run(
         .settings
         .clone()
         .ok_or_else(|| ApiError::UnknownSource(name.clone()))?;
-    match service::runs::run_source(&state.store, &Caller::Client, &settings, &name).await? {
+    match service::runs::run_source(&state.store, &caller, &settings, &name).await? {
         Outcome::Ran(run) => Ok(Json(run_json(&run)).into_response()),
         Outcome::Busy => Err(ApiError::Busy(name)),
     }

@@ -42,6 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn list(
     State(state): State<AppState>,
+    // Any identity may read the definitions.
+    _caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -79,6 +81,7 @@ async fn list(
 )]
 async fn record(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Json<MetricsRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -99,7 +102,7 @@ async fn record(
         .collect();
     let settings = state.settings();
     let summary =
-        service::metrics::record(&state.store, &Caller::Client, &settings.metrics, &inputs).await?;
+        service::metrics::record(&state.store, &caller, &settings.metrics, &inputs).await?;
     Ok(Json(MetricsResult {
         points: summary.points,
         added: summary.added,

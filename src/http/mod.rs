@@ -3,6 +3,8 @@
 //! no SQL and no allocation logic.
 
 mod anomalies;
+mod audit;
+mod auth;
 mod deadline;
 pub mod doc;
 mod error;
@@ -25,6 +27,7 @@ use utoipa_axum::routes;
 
 use crate::present::body::Health;
 use crate::store::Store;
+pub use auth::{Auth, FAILURE_WINDOW, MAX_FAILURES};
 pub use error::{ApiError, ERROR_CODES, ErrorBody, error_response};
 
 /// What every handler can reach.
@@ -34,6 +37,8 @@ pub struct AppState {
     /// The configured sources and allocation settings (none in tests that
     /// do not configure them).
     pub settings: Option<std::sync::Arc<crate::config::Settings>>,
+    /// How callers are authenticated.
+    pub auth: std::sync::Arc<Auth>,
 }
 
 impl AppState {
@@ -95,6 +100,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(unit_costs::router())
         .merge(imports::router())
         .merge(anomalies::router())
+        .merge(audit::router())
 }
 
 /// Refuses a request whose target or headers exceed `limits`.

@@ -53,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn preview(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Result<Json<PreviewRequest>, JsonRejection>,
@@ -77,8 +78,7 @@ async fn preview(
         .map(|(n, t)| (PathBuf::from(n), t))
         .collect();
     let rules = rules::check(&sources).map_err(|e| ApiError::InvalidRules(e.to_string()))?;
-    let (run, candidate, rows) =
-        service::preview(&state.store, &Caller::Client, &rules, month).await?;
+    let (run, candidate, rows) = service::preview(&state.store, &caller, &rules, month).await?;
     let notes = present::allocation_notes(&candidate);
     let report = present::PreviewReport {
         month,

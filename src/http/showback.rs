@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn showback(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -67,14 +68,9 @@ async fn showback(
         ShowbackBy::Rows(group_by) => group_by,
         ShowbackBy::Group => {
             let settings = state.settings();
-            let (run, report) = service::reports::group_showback(
-                &state.store,
-                &Caller::Client,
-                &settings,
-                month,
-                period,
-            )
-            .await?;
+            let (run, report) =
+                service::reports::group_showback(&state.store, &caller, &settings, month, period)
+                    .await?;
             let stale = service::is_stale(&state.store, &run).await?;
             let report = present::GroupShowbackReport {
                 run: &run,
@@ -84,8 +80,7 @@ async fn showback(
             return Ok(respond(csv, &report));
         }
     };
-    let (run, report) =
-        service::showback(&state.store, &Caller::Client, month, group_by, period).await?;
+    let (run, report) = service::showback(&state.store, &caller, month, group_by, period).await?;
     let stale = service::is_stale(&state.store, &run).await?;
     if stale {
         tracing::warn!(%month, "serving a showback allocated before the latest import");

@@ -54,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn costs(
     State(state): State<AppState>,
+    caller: Caller,
     team: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -76,8 +77,7 @@ async fn costs(
         .optional("granularity", str::parse::<Granularity>)?
         .unwrap_or(Granularity::Day);
     let csv = wants_csv(p.get("format"), &headers)?;
-    let costs =
-        service::team_costs(&state.store, &Caller::Client, &team, from, to, granularity).await?;
+    let costs = service::team_costs(&state.store, &caller, &team, from, to, granularity).await?;
     Ok(respond(csv, &costs))
 }
 
@@ -112,6 +112,7 @@ async fn costs(
 )]
 async fn explain(
     State(state): State<AppState>,
+    caller: Caller,
     team: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -123,7 +124,6 @@ async fn explain(
         .optional("period", str::parse::<Period>)?
         .unwrap_or_default();
     let csv = wants_csv(p.get("format"), &headers)?;
-    let (_, explanation) =
-        service::explain(&state.store, &Caller::Client, month, &team, period).await?;
+    let (_, explanation) = service::explain(&state.store, &caller, month, &team, period).await?;
     Ok(respond(csv, &explanation))
 }

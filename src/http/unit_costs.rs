@@ -63,6 +63,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn series(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -73,16 +74,9 @@ async fn series(
     let scope = scope_param(&p)?;
     let csv = wants_csv(p.get("format"), &headers)?;
     let settings = state.settings();
-    let series = service::unit_costs::series(
-        &state.store,
-        &Caller::Client,
-        &settings,
-        &metric,
-        &scope,
-        from,
-        to,
-    )
-    .await?;
+    let series =
+        service::unit_costs::series(&state.store, &caller, &settings, &metric, &scope, from, to)
+            .await?;
     Ok(respond(csv, &series))
 }
 
@@ -111,6 +105,7 @@ async fn series(
 )]
 async fn summary(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -118,8 +113,7 @@ async fn summary(
     let month = p.required("month", Month::parse)?;
     let csv = wants_csv(p.get("format"), &headers)?;
     let settings = state.settings();
-    let summary =
-        service::unit_costs::summary(&state.store, &Caller::Client, &settings, month).await?;
+    let summary = service::unit_costs::summary(&state.store, &caller, &settings, month).await?;
     Ok(respond(csv, &summary))
 }
 
@@ -154,6 +148,7 @@ async fn summary(
 )]
 async fn explain(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -163,14 +158,8 @@ async fn explain(
     let scope = scope_param(&p)?;
     let csv = wants_csv(p.get("format"), &headers)?;
     let settings = state.settings();
-    let explanation = service::unit_costs::explain(
-        &state.store,
-        &Caller::Client,
-        &settings,
-        &metric,
-        &scope,
-        month,
-    )
-    .await?;
+    let explanation =
+        service::unit_costs::explain(&state.store, &caller, &settings, &metric, &scope, month)
+            .await?;
     Ok(respond(csv, &explanation))
 }

@@ -44,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn record(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Json<UsageRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -64,7 +65,7 @@ async fn record(
         .collect();
     let summary = service::usage::record(
         &state.store,
-        &Caller::Client,
+        &caller,
         &inputs,
         Some(super::error::WRITE_WAIT),
     )

@@ -468,6 +468,36 @@ pub struct UsageResult {
     pub changed_months: Vec<String>,
 }
 
+/// Entries of the audit log, newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// Who did what, when, from where.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// When, RFC 3339 UTC.
+    #[schema(example = "2026-11-02T09:14:03Z")]
+    pub at: String,
+    /// A token's label (`token:ID (NAME)`), `operator` (the CLI) or `scheduler`.
+    pub actor: String,
+    /// The actor's role (`admin`, `finance`, `group:NAME`, `team:NAME`) or `operator`.
+    pub role: String,
+    /// The client's address, or `local`.
+    pub client: String,
+    /// `token.create`, `token.revoke`, `usage.record`, `metrics.record`,
+    /// `rules.preview`, `source.run` or `anomaly.acknowledge`.
+    #[schema(example = "source.run")]
+    pub action: String,
+    /// What it was done to: a token id, a source, a month, an anomaly id.
+    pub target: String,
+    /// The figures of it (rows, months changed, points...).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
 /// The latest import runs, newest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ImportRuns {

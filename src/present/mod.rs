@@ -1,12 +1,16 @@
 //! Presenting reports as JSON (the API's shapes, money as strings), CSV
 //! (RFC 4180, header row, plain decimals) and aligned tables for people.
 
+mod audit;
 pub mod body;
 mod groups;
 pub mod report;
+mod tokens;
 mod unit_costs;
 
+pub use audit::AuditLog;
 pub use report::{AnomalyList, GroupShowbackReport, PreviewReport, Report, ShowbackReport, render};
+pub use tokens::{token_status, token_table};
 pub use unit_costs::MetricList;
 
 use body::Amount;

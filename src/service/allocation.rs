@@ -122,6 +122,14 @@ pub async fn preview(
     let current = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
     let next = engine::showback(month, run.cost_basis, &candidate.rows, GroupBy::Team);
     let diff = engine::compare(&current, &next);
+    super::audit::record(
+        store,
+        caller,
+        "rules.preview",
+        &month.to_string(),
+        serde_json::json!({"changed_rows": diff.len()}),
+    )
+    .await;
     Ok((run, candidate, diff))
 }
 

@@ -136,7 +136,15 @@ pub async fn list(
     filter: &AnomalyFilter,
 ) -> Result<Vec<StoredAnomaly>, ServiceError> {
     caller.authorize(Action::Read)?;
-    Ok(store.anomalies(filter).await?)
+    let mut list = store.anomalies(filter).await?;
+    if !caller.sees_all() {
+        use crate::engine::anomaly::Scope;
+        list.retain(|a| match &a.anomaly.scope {
+            Scope::Team(owner) | Scope::TeamService(owner, _) => caller.sees_owner(owner),
+            Scope::Account(_) => false,
+        });
+    }
+    Ok(list)
 }
 
 /// Acknowledges anomaly `id` with `note` (trimmed) at `now`.
@@ -148,10 +156,19 @@ pub async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<StoredAnomaly, ServiceError> {
     caller.authorize(Action::Acknowledge)?;
-    store
+    let acknowledged = store
         .acknowledge_anomaly(id, note.trim(), now)
         .await?
-        .ok_or(ServiceError::UnknownAnomaly(id))
+        .ok_or(ServiceError::UnknownAnomaly(id))?;
+    super::audit::record(
+        store,
+        caller,
+        "anomaly.acknowledge",
+        &id.to_string(),
+        serde_json::json!({"note": note.trim()}),
+    )
+    .await;
+    Ok(acknowledged)
 }
 
 /// Sends every alert delivery due at `now`; failures are scheduled again.

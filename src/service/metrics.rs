@@ -51,7 +51,30 @@ pub async fn import_files(
     if paths.is_empty() {
         return Err(ImportError::NoFiles.into());
     }
-    read_and_store(store, declared, paths, None).await
+    let summary = read_and_store(store, declared, paths, None).await?;
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    audit_points(store, caller, &summary, serde_json::json!(files)).await;
+    Ok(summary)
+}
+
+async fn audit_points(
+    store: &Store,
+    caller: &Caller,
+    s: &MetricsSummary,
+    files: serde_json::Value,
+) {
+    let months: Vec<String> = s.months().iter().map(|m| m.to_string()).collect();
+    super::audit::record(
+        store,
+        caller,
+        "metrics.record",
+        "metrics",
+        serde_json::json!({
+            "points": s.points, "added": s.added, "replaced": s.replaced,
+            "unchanged": s.unchanged, "files": files, "months_changed": months,
+        }),
+    )
+    .await;
 }
 
 /// Reads `paths` whole, then stores their points in one transaction that
@@ -110,7 +133,9 @@ pub async fn record(
             }
         }
     }
-    store_points(store, &points, None).await
+    let summary = store_points(store, &points, None).await?;
+    audit_points(store, caller, &summary, serde_json::Value::Null).await;
+    Ok(summary)
 }
 
 /// Reads the metrics of a `prometheus` or `sql` source (for Prometheus,

@@ -11,17 +11,24 @@
 //! - `allocation`: allocating a month and what follows it, and the preview;
 //! - `reports`: showback, explanations, team costs;
 //! - `anomalies`: detection, the list, acknowledgements, alert delivery;
-//! - `runs`: runs of configured sources, and their records.
+//! - `runs`: runs of configured sources, and their records;
+//! - `access`: callers, roles, and what each may see;
+//! - `tokens`: API tokens, created, listed, revoked and checked;
+//! - `audit`: the record of who changed what.
 
+pub mod access;
 pub mod allocation;
 pub mod anomalies;
+pub mod audit;
 pub mod imports;
 pub mod metrics;
 pub mod reports;
 pub mod runs;
+pub mod tokens;
 pub mod unit_costs;
 pub mod usage;
 
+pub use access::{Action, Caller, Identity, ROLE_EXPECTED, Role};
 pub use allocation::{
     Allocated, MonthAllocation, allocate, allocate_month, allocate_month_with_progress, is_stale,
     preview,
@@ -33,48 +40,19 @@ use crate::domain::Month;
 use crate::engine;
 use crate::store::{Store, StoreError};
 
-/// Who asks for a use case.
-///
-/// Every use case a client can reach takes one and asks
-/// [`Caller::authorize`] first, so access is decided in one place. allot
-/// has no identities yet: an API client may do what the operator may.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// Whoever runs the process: the CLI, the scheduler.
-    Operator,
-    /// A client of the HTTP API.
-    Client,
-}
-
-/// What a use case does, as access control sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Read reports, anomalies and run records.
-    Read,
-    /// Acknowledge an anomaly.
-    Acknowledge,
-    /// Record usage figures.
-    RecordUsage,
-    /// Record business-metric points.
-    RecordMetrics,
-    /// Preview candidate rules.
-    Preview,
-    /// Run a configured source now.
-    RunSource,
-}
-
-impl Caller {
-    /// Whether the caller may do `action`.
-    pub fn authorize(&self, action: Action) -> Result<(), ServiceError> {
-        match (self, action) {
-            (Caller::Operator | Caller::Client, _) => Ok(()),
-        }
-    }
-}
-
 /// What can go wrong in a use case.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    #[error(
+        "the role `{role}` may not {action}: ask an admin, or use a token with the `admin` role"
+    )]
+    Forbidden { role: String, action: Action },
+    #[error("a token's name is at most 100 characters without control characters")]
+    BadTokenName,
+    #[error("the expiry {0} is not in the future: give a later `--expires` date")]
+    TokenExpiresInThePast(chrono::NaiveDate),
+    #[error("no token `{0}`: list them with `allot token list`")]
+    UnknownToken(String),
     #[error("month {0} has not been allocated: run `allot allocate --month {0}`")]
     NotAllocated(Month),
     #[error("no cost lines for month {0}: import billing data first (`allot import focus FILE`)")]

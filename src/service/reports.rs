@@ -34,6 +34,11 @@ pub async fn showback(
     caller.authorize(Action::Read)?;
     let (run, rows) = stored(store, period, month).await?;
     let report = engine::showback(month, run.cost_basis, &rows, group_by);
+    let report = if caller.sees_all() {
+        report
+    } else {
+        report.narrowed(|owner| caller.sees_owner(owner))
+    };
     Ok((run, report))
 }
 
@@ -71,7 +76,14 @@ pub async fn group_showback(
     let rules = super::unit_costs::current_rules(settings)?;
     let (run, rows) = stored(store, period, month).await?;
     let teams = engine::showback(month, run.cost_basis, &rows, GroupBy::Team);
-    Ok((run, engine::group_showback(&teams, rules.groups())))
+    let report = engine::group_showback(&teams, rules.groups());
+    if caller.sees_all() {
+        return Ok((run, report));
+    }
+    // A group row whose teams the caller sees, every one of them.
+    let report = report
+        .narrowed(|row| !row.teams.is_empty() && row.teams.iter().all(|t| caller.sees_team(t)));
+    Ok((run, report))
 }
 
 /// Everything a team (or `unallocated`) received in an allocated month, in
@@ -84,7 +96,7 @@ pub async fn explain(
     period: Period,
 ) -> Result<(AllocationRun, Explanation), ServiceError> {
     caller.authorize(Action::Read)?;
-    let owner = known_owner(store, team).await?;
+    let owner = known_owner(store, caller, team).await?;
     let (run, rows) = stored(store, period, month).await?;
     let shares = store.pool_shares(period, month).await?;
     let explanation = engine::explain(month, run.cost_basis, &owner, &rows, &shares);
@@ -101,7 +113,7 @@ pub async fn team_costs(
     granularity: Granularity,
 ) -> Result<TeamCosts, ServiceError> {
     caller.authorize(Action::Read)?;
-    let owner = known_owner(store, team).await?;
+    let owner = known_owner(store, caller, team).await?;
     let mut costs = match granularity {
         Granularity::Day => {
             let rows = store.owner_rows(&owner, from, to).await?;
@@ -140,11 +152,12 @@ pub async fn team_costs(
     Ok(costs)
 }
 
-/// The owner `team` names, if it is a known team (or `unallocated`).
-async fn known_owner(store: &Store, team: &str) -> Result<Owner, ServiceError> {
+/// The owner `team` names, if it is a known team (or `unallocated`) that
+/// `caller` may see: one it may not is unknown to it, with the same answer.
+async fn known_owner(store: &Store, caller: &Caller, team: &str) -> Result<Owner, ServiceError> {
     let unknown = || ServiceError::UnknownTeam(team.to_string());
     let owner = Owner::from_name(team).map_err(|_| unknown())?;
-    if !store.owner_exists(&owner).await? {
+    if !caller.sees_owner(&owner) || !store.owner_exists(&owner).await? {
         return Err(unknown());
     }
     Ok(owner)

@@ -177,7 +177,27 @@ async fn run_locked(
         .import_run(id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("import run {id} vanished")))?;
+    if trigger == Trigger::Schedule {
+        audit_run(store, "scheduler", &Caller::Operator, &run).await;
+    }
     Ok(Outcome::Ran(run))
+}
+
+/// Records a finished run in the audit log.
+async fn audit_run(store: &Store, actor: &str, caller: &Caller, run: &ImportRun) {
+    let months: Vec<String> = run.months.iter().map(|m| m.to_string()).collect();
+    super::audit::record_as(
+        store,
+        actor,
+        caller,
+        "source.run",
+        &run.source,
+        serde_json::json!({
+            "run": run.id, "status": run.status.as_str(), "trigger": run.trigger.as_str(),
+            "rows": run.rows_read, "months_changed": months, "error": run.error,
+        }),
+    )
+    .await;
 }
 
 /// The work of a run: import, re-allocate what is stale, detect. Returns
@@ -238,7 +258,11 @@ pub async fn run_source(
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ServiceError::UnknownSource(name.to_string()))?;
-    run_once(store, settings, source, Trigger::Manual).await
+    let outcome = run_once(store, settings, source, Trigger::Manual).await?;
+    if let Outcome::Ran(run) = &outcome {
+        audit_run(store, caller.label(), caller, run).await;
+    }
+    Ok(outcome)
 }
 
 /// The latest `limit` runs, newest first. A run whose process died shows
@@ -250,6 +274,10 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<Vec<ImportRun>, ServiceError> {
     caller.authorize(Action::Read)?;
+    // Runs concern the whole bill: those who see only some teams see none.
+    if !caller.sees_all() {
+        return Ok(Vec::new());
+    }
     store.fail_lapsed_runs(now).await?;
     Ok(store.import_runs(limit).await?)
 }

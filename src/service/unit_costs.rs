@@ -68,7 +68,7 @@ pub async fn series(
             max: MAX_MONTHS,
         });
     }
-    let teams = scope_teams(store, settings, scope).await?;
+    let teams = scope_teams(store, caller, settings, scope).await?;
     let first = minus_months(from, 12);
     let mut bases: Vec<CostBasis> = Vec::new();
     let mut costs = BTreeMap::new();
@@ -134,24 +134,50 @@ pub fn declared_metric<'d>(
 }
 
 /// The teams a group scope stands for (`None` for other scopes); an
-/// unknown team or group is an error.
+/// unknown team or group is an error, and so is one `caller` may not see
+/// (the same error: a team or group it may not see is unknown to it). The
+/// organisation and environments are whole-bill figures, for those who
+/// see everything.
 async fn scope_teams(
     store: &Store,
+    caller: &Caller,
     settings: &Settings,
     scope: &MetricScope,
 ) -> Result<Option<BTreeSet<TeamId>>, ServiceError> {
     match scope {
         MetricScope::Team(team) => {
-            if !store.owner_exists(&Owner::Team(team.clone())).await? {
+            if !caller.sees_team(team) || !store.owner_exists(&Owner::Team(team.clone())).await? {
                 return Err(ServiceError::UnknownTeam(team.to_string()));
             }
             Ok(Some([team.clone()].into()))
         }
         MetricScope::Group(group) => {
             let rules = current_rules(settings)?;
-            group_teams(&rules, group).map(Some)
+            let hidden = || ServiceError::UnknownGroup {
+                name: group.to_string(),
+                declared: Vec::new(),
+            };
+            match group_teams(&rules, group) {
+                Ok(teams) if teams.iter().all(|t| caller.sees_team(t)) => Ok(Some(teams)),
+                Ok(_) => Err(hidden()),
+                Err(_) if !caller.sees_all() => Err(hidden()),
+                Err(e) => Err(e),
+            }
         }
-        MetricScope::Organisation | MetricScope::Environment(_) => Ok(None),
+        MetricScope::Organisation | MetricScope::Environment(_) => {
+            caller.authorize(Action::ReadAll)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Whether `caller` sees the figures of `scope`, whose teams are `teams`.
+fn sees_scope(caller: &Caller, scope: &MetricScope, teams: Option<&BTreeSet<TeamId>>) -> bool {
+    match scope {
+        MetricScope::Team(_) | MetricScope::Group(_) => {
+            teams.is_some_and(|ts| ts.iter().all(|t| caller.sees_team(t)))
+        }
+        MetricScope::Organisation | MetricScope::Environment(_) => caller.sees_all(),
     }
 }
 
@@ -496,6 +522,10 @@ pub async fn summary(
             },
             _ => None,
         };
+        // Only the scopes the caller sees (a list is filtered, never refused).
+        if !sees_scope(caller, &scope, teams.as_ref()) {
+            continue;
+        }
         let mut costs = BTreeMap::new();
         for (m, reports) in [(previous, &before), (month, &now)] {
             if let Some(r) = reports {
@@ -584,7 +614,7 @@ pub async fn explain(
 ) -> Result<UnitCostExplanation, ServiceError> {
     caller.authorize(Action::Read)?;
     let def = declared_metric(&settings.metrics, metric)?.clone();
-    let teams = scope_teams(store, settings, scope).await?;
+    let teams = scope_teams(store, caller, settings, scope).await?;
     let mut costs = BTreeMap::new();
     let mut items: BTreeMap<Currency, Vec<CostItem>> = BTreeMap::new();
     if let Some((run, rows)) = store.allocation(Period::Charge, month).await? {

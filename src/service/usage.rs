@@ -36,7 +36,22 @@ pub async fn import_files(
     for path in paths {
         records.extend(usage::read(path, &mut keys)?);
     }
-    store_records(store, &records, None).await
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let summary = store_records(store, &records, None).await?;
+    audit_usage(store, caller, &summary, serde_json::json!(files)).await;
+    Ok(summary)
+}
+
+async fn audit_usage(store: &Store, caller: &Caller, s: &UsageSummary, files: serde_json::Value) {
+    let months: Vec<String> = s.changed_months.iter().map(|m| m.to_string()).collect();
+    super::audit::record(
+        store,
+        caller,
+        "usage.record",
+        "usage",
+        serde_json::json!({"records": s.records, "files": files, "months_changed": months}),
+    )
+    .await;
 }
 
 /// One usage figure as a client sends it: four texts, parsed here.
@@ -81,7 +96,9 @@ pub async fn record(
         }
         records.push(record);
     }
-    store_records(store, &records, wait).await
+    let summary = store_records(store, &records, wait).await?;
+    audit_usage(store, caller, &summary, serde_json::Value::Null).await;
+    Ok(summary)
 }
 
 async fn store_records(

@@ -109,17 +109,21 @@ macro_rules! with_tx {
 
 mod allocations;
 mod anomalies;
+mod audit;
 pub mod foreign;
 mod import;
 mod lines;
 mod metrics;
 mod runs;
+mod tokens;
 mod usage;
 
 pub use allocations::{AllocationRun, MonthView};
+pub use audit::{AuditEntry, AuditFilter};
 pub use import::{ImportSummary, ImportTx};
 pub use metrics::{MetricChange, MetricWrite};
 pub use runs::{ImportRun, RUN_LEASE, RunStatus, SourceLock, Trigger};
+pub use tokens::StoredToken;
 
 pub use anomalies::{
     AnomalyFilter, DueNotification, PendingNotification, SavedAnomalies, StoredAnomaly,

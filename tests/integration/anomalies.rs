@@ -181,6 +181,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         import_limits: allot::importers::Limits::default(),
         metrics: Default::default(),
         anomalies: AnomalySettings::default(),
+        token_key_file: "allot.key".into(),
         webhooks: vec![
             Webhook {
                 name: "payments-slack".into(),
@@ -296,8 +297,8 @@ backend_tests! {
         // The API lists the team's anomalies and acknowledges one.
         let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let base = format!("http://{}", app.local_addr().unwrap());
+        let http = common::admin_client(&db.store, &app).await;
         tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::new();
         let body: serde_json::Value = http.get(format!("{base}/api/v1/anomalies"))
             .query(&[("team", "payments"), ("from", "2026-09-01"), ("to", "2026-09-30")])
             .send().await.unwrap().json().await.unwrap();

@@ -48,10 +48,11 @@ async fn spawn_app(db: common::TestDb) -> TestApp {
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
+    let client = common::admin_client(&db.store, &app).await;
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         base,
-        client: reqwest::Client::new(),
+        client,
         _db: db,
     }
 }
@@ -466,16 +467,20 @@ backend_tests! {
     }
 }
 
-/// Serves an empty SQLite database with `limits` on port 0.
-async fn spawn_limited(limits: allot::app::Limits) -> (std::net::SocketAddr, common::TestDb) {
+/// Serves an empty SQLite database with `limits` on port 0, with an
+/// admin token for it.
+async fn spawn_limited(
+    limits: allot::app::Limits,
+) -> (std::net::SocketAddr, common::TestDb, String) {
     let db = common::sqlite().await;
     let app = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
         .with_limits(limits);
     let addr = app.local_addr().unwrap();
+    let token = common::token(&db.store, &app, "admin").await;
     tokio::spawn(app.run_until(std::future::pending()));
-    (addr, db)
+    (addr, db, token)
 }
 
 /// Reads until the server closes the connection (or resets it), within
@@ -530,7 +535,7 @@ async fn a_client_dripping_header_lines_is_cut_off_at_the_header_read_timeout() 
         header_read_timeout: std::time::Duration::from_millis(400),
         ..Default::default()
     };
-    let (addr, _db) = spawn_limited(limits).await;
+    let (addr, _db, _token) = spawn_limited(limits).await;
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     let started = std::time::Instant::now();
     socket
@@ -564,7 +569,7 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_header_read_timeout() {
         header_read_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
-    let (addr, _db) = spawn_limited(limits).await;
+    let (addr, _db, _token) = spawn_limited(limits).await;
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     let (answer, held) = exchange(addr, request, std::time::Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -574,7 +579,7 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_header_read_timeout() {
 #[tokio::test]
 async fn a_huge_url_or_header_gets_the_documented_json_error() {
     // Issue 9: a 1 MB URL got a 431 with an empty body.
-    let (addr, _db) = spawn_limited(allot::app::Limits::default()).await;
+    let (addr, _db, _token) = spawn_limited(allot::app::Limits::default()).await;
     // Over the head limit (hyper refuses it before the router), over
     // hyper's own URI limit, and over allot's: each a JSON error.
     for (length, status, code) in [
@@ -617,12 +622,12 @@ async fn a_body_dripping_a_byte_at_a_time_gets_a_json_408_at_its_deadline() {
         body_deadline: std::time::Duration::from_millis(1000),
         ..Default::default()
     };
-    let (addr, _db) = spawn_limited(limits).await;
+    let (addr, _db, token) = spawn_limited(limits).await;
     let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut reader, mut writer) = socket.into_split();
     let started = std::time::Instant::now();
     writer
-        .write_all(b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{")
+        .write_all(format!("POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{{").as_bytes())
         .await
         .unwrap();
     // A byte every 100 ms: never a pause the per-piece timeout sees.
@@ -648,9 +653,11 @@ async fn a_body_that_stops_arriving_gets_a_json_408() {
         body_read_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
-    let (addr, _db) = spawn_limited(limits).await;
-    let request = b"POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"records\": [";
-    let (answer, _) = exchange(addr, request, std::time::Duration::from_secs(3)).await;
+    let (addr, _db, token) = spawn_limited(limits).await;
+    let request = format!(
+        "POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"records\": ["
+    );
+    let (answer, _) = exchange(addr, request.as_bytes(), std::time::Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(error_code(&json_body(&answer)), "request_timeout");
 }

@@ -67,8 +67,8 @@ backend_tests! {
     async fn environments_and_groups_add_up_to_the_team_showback(db) {
         let dir = rules_dir();
         allocated(&db, dir.path()).await;
-        let (_, teams) = allot::service::showback(&db.store, &Caller::Client, m(), GroupBy::Team, Period::Charge).await.unwrap();
-        let (_, envs) = allot::service::showback(&db.store, &Caller::Client, m(), GroupBy::TeamEnvironment, Period::Charge).await.unwrap();
+        let (_, teams) = allot::service::showback(&db.store, &Caller::Operator, m(), GroupBy::Team, Period::Charge).await.unwrap();
+        let (_, envs) = allot::service::showback(&db.store, &Caller::Operator, m(), GroupBy::TeamEnvironment, Period::Charge).await.unwrap();
         for t in &teams.rows {
             let parts: Vec<_> = envs.rows.iter().filter(|r| r.owner == t.owner && r.currency == t.currency).collect();
             assert_eq!(parts.iter().map(|r| r.total_cost).sum::<Decimal>(), t.total_cost, "{}", t.owner);
@@ -89,13 +89,13 @@ backend_tests! {
         assert!((production_shared - expected).abs() <= Decimal::new(1, 2), "{production_shared} vs {expected}");
 
         // `rules explain` shows the attribution, adding up to the team's total.
-        let (_, explained) = allot::service::explain(&db.store, &Caller::Client, m(), "payments", Period::Charge).await.unwrap();
+        let (_, explained) = allot::service::explain(&db.store, &Caller::Operator, m(), "payments", Period::Charge).await.unwrap();
         let envs_usd: Vec<_> = explained.environments.iter().filter(|r| r.currency.as_str() == "USD").collect();
         assert_eq!(envs_usd.iter().map(|r| r.environment.as_deref().unwrap()).collect::<Vec<_>>(), ["production", "unspecified"]);
         assert_eq!(envs_usd.iter().map(|r| r.total_cost).sum::<Decimal>(), team.total_cost);
 
         let s = settings(dir.path());
-        let (_, groups) = reports::group_showback(&db.store, &Caller::Client, &s, m(), Period::Charge).await.unwrap();
+        let (_, groups) = reports::group_showback(&db.store, &Caller::Operator, &s, m(), Period::Charge).await.unwrap();
         let usd: Vec<String> = groups.rows.iter().filter(|r| r.currency.as_str() == "USD")
             .map(|r| format!("{} {}", r.group, r.total_cost)).collect();
         // commerce = payments 1,072.80 + checkout 111.62; digital adds search
@@ -108,13 +108,13 @@ backend_tests! {
         let dir = rules_dir();
         allocated(&db, dir.path()).await;
         let s = settings(dir.path());
-        allot::service::metrics::record(&db.store, &Caller::Client, &s.metrics, &[allot::service::metrics::PointInput {
+        allot::service::metrics::record(&db.store, &Caller::Operator, &s.metrics, &[allot::service::metrics::PointInput {
             date: "2026-10".into(), metric: "orders".into(), value: "100".into(), scope: "environment:production".into(),
         }]).await.unwrap();
         let app = allot::app::Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap().with_settings(s.clone());
         let base = format!("http://{}", app.local_addr().unwrap());
+        let client = crate::common::admin_client(&db.store, &app).await;
         tokio::spawn(app.run_until(std::future::pending()));
-        let client = reqwest::Client::new();
         let groups: serde_json::Value = client.get(format!("{base}/api/v1/showback?month=2026-10&group_by=group")).send().await.unwrap().json().await.unwrap();
         crate::common::contract::check("GroupShowback", &groups);
         assert_eq!(groups["rows"][0]["group"], "commerce");
@@ -129,9 +129,9 @@ backend_tests! {
         assert!(text.contains("\r\n2026-10,digital,checkout payments search,USD,effective,"), "{text}");
 
         // The production environment's cost: every owner's production rows.
-        let series = unit_costs::series(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m(), m()).await.unwrap();
-        let (_, envs) = allot::service::showback(&db.store, &Caller::Client, m(), GroupBy::TeamEnvironment, Period::Charge).await.unwrap();
-        let explained = unit_costs::explain(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m()).await.unwrap();
+        let series = unit_costs::series(&db.store, &Caller::Operator, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m(), m()).await.unwrap();
+        let (_, envs) = allot::service::showback(&db.store, &Caller::Operator, m(), GroupBy::TeamEnvironment, Period::Charge).await.unwrap();
+        let explained = unit_costs::explain(&db.store, &Caller::Operator, &s, "orders", &MetricScope::parse("environment:production").unwrap(), m()).await.unwrap();
         for row in &explained.rows {
             let items = &explained.items[&row.currency.unwrap()];
             assert_eq!(items.iter().map(|i| i.amount).sum::<Decimal>(), row.cost.unwrap());

@@ -12,6 +12,7 @@
 #[macro_use]
 mod common;
 
+mod access;
 mod anomalies;
 mod api;
 mod cli;

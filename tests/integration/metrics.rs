@@ -123,18 +123,18 @@ backend_tests! {
             value: value.into(),
             scope: scope.into(),
         };
-        let err = metrics::record(&db.store, &Caller::Client, &s.metrics, &[
+        let err = metrics::record(&db.store, &Caller::Operator, &s.metrics, &[
             point("2026-10-01", "orders", "3", ""),
             point("2026-10-01", "orders", "4", ""),
         ]).await.unwrap_err();
         assert_eq!(err.to_string(), "points[1]: another value for 2026-10-01 orders organisation than points[0]; send one value per date, metric and scope");
-        let err = metrics::record(&db.store, &Caller::Client, &s.metrics, &[
+        let err = metrics::record(&db.store, &Caller::Operator, &s.metrics, &[
             point("2026-10-01", "orders", "3", ""),
             point("2026-10-01", "orders", "x", "team:web"),
         ]).await.unwrap_err();
         assert_eq!(err.to_string(), "points[1].value: expected a non-negative decimal number, found `x`");
         assert!(db.store.all_metric_points(m("2026-01"), m("2026-12")).await.unwrap().is_empty());
-        let ok = metrics::record(&db.store, &Caller::Client, &s.metrics, &[
+        let ok = metrics::record(&db.store, &Caller::Operator, &s.metrics, &[
             point("2026-10-01", "orders", "3", ""),
             point("2026-10", "orders", "9", "group:digital"),
         ]).await.unwrap();
@@ -149,7 +149,7 @@ backend_tests! {
         let series = |scope: &str| {
             let (store, s) = (db.store.clone(), s.clone());
             let scope = MetricScope::parse(scope).unwrap();
-            async move { unit_costs::series(&store, &Caller::Client, &s, "orders", &scope, m("2026-09"), m("2026-10")).await }
+            async move { unit_costs::series(&store, &Caller::Operator, &s, "orders", &scope, m("2026-09"), m("2026-10")).await }
         };
         let org = series("").await.unwrap();
         let rows: Vec<String> = org.rows.iter().map(|r| format!(
@@ -178,7 +178,7 @@ backend_tests! {
         assert!(search.rows.iter().filter(|r| r.month == m("2026-10")).all(|r| r.status.as_str() == "zero_metric" && r.unit_cost.is_none()));
         let err = series("team:nobody").await.unwrap_err();
         assert_eq!(err.to_string(), "unknown team `nobody`: it is not in the rules' known teams and has no allocated cost");
-        let err = unit_costs::series(&db.store, &Caller::Client, &s, "revenue", &MetricScope::Organisation, m("2026-10"), m("2026-10")).await.unwrap_err();
+        let err = unit_costs::series(&db.store, &Caller::Operator, &s, "revenue", &MetricScope::Organisation, m("2026-10"), m("2026-10")).await.unwrap_err();
         assert_eq!(err.to_string(), "unknown metric `revenue`: the declared metrics are `active-users`, `customers`, `orders`");
     }
 
@@ -191,12 +191,12 @@ backend_tests! {
         std::fs::write(rules.path().join("20-groups.toml"), "[groups]\ncommerce = [\"payments\", \"checkout\"]\ndigital = [\"group:commerce\", \"search\"]\n").unwrap();
         let s = settings(rules.path());
         import(&db, &s, "date,metric,value,scope\n2026-10,orders,100,group:digital\n").await.unwrap();
-        let series = unit_costs::series(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("group:digital").unwrap(), m("2026-10"), m("2026-10")).await.unwrap();
+        let series = unit_costs::series(&db.store, &Caller::Operator, &s, "orders", &MetricScope::parse("group:digital").unwrap(), m("2026-10"), m("2026-10")).await.unwrap();
         let usd = series.rows.iter().find(|r| r.currency.map(|c| c.to_string()) == Some("USD".into())).unwrap();
         // payments 1,072.80 + checkout 111.62 + search 816.55.
         assert_eq!(usd.cost.unwrap().to_string(), "2000.97");
         assert_eq!(allot::engine::unit_cost::shown(usd.unit_cost.unwrap()).to_string(), "20.0097");
-        let err = unit_costs::series(&db.store, &Caller::Client, &s, "orders", &MetricScope::parse("group:digitl").unwrap(), m("2026-10"), m("2026-10")).await.unwrap_err();
+        let err = unit_costs::series(&db.store, &Caller::Operator, &s, "orders", &MetricScope::parse("group:digitl").unwrap(), m("2026-10"), m("2026-10")).await.unwrap_err();
         assert_eq!(err.to_string(), "unknown group `digitl`: the declared groups are `commerce`, `digital`");
     }
 
@@ -207,7 +207,7 @@ backend_tests! {
         let org = || {
             let (store, s) = (db.store.clone(), s.clone());
             async move {
-                let series = unit_costs::series(&store, &Caller::Client, &s, "orders", &MetricScope::Organisation, m("2026-10"), m("2026-10")).await.unwrap();
+                let series = unit_costs::series(&store, &Caller::Operator, &s, "orders", &MetricScope::Organisation, m("2026-10"), m("2026-10")).await.unwrap();
                 let usd = series.rows.into_iter().find(|r| r.currency.map(|c| c.to_string()) == Some("USD".into())).unwrap();
                 (usd.status.as_str(), usd.metric_value.unwrap().to_string())
             }
@@ -240,8 +240,8 @@ backend_tests! {
             .unwrap()
             .with_settings(shipped());
         let base = format!("http://{}", app.local_addr().unwrap());
+        let client = common::admin_client(&db.store, &app).await;
         tokio::spawn(app.run_until(std::future::pending()));
-        let client = reqwest::Client::new();
 
         let metrics: serde_json::Value = client.get(format!("{base}/api/v1/metrics")).send().await.unwrap().json().await.unwrap();
         crate::common::contract::check("Metrics", &metrics);
@@ -337,7 +337,7 @@ backend_tests! {
         allot::service::allocate_month(&db.store, &common::shipped_rules(), m("2026-10"), CostBasis::Effective).await.unwrap();
         let s = shipped();
         import(&db, &s, "date,metric,value,scope\n2026-09,orders,1000,\n2026-10,orders,1000,\n2026-09,orders,100,team:data\n2026-10,orders,200,team:data\n").await.unwrap();
-        let summary = unit_costs::summary(&db.store, &Caller::Client, &s, m("2026-10")).await.unwrap();
+        let summary = unit_costs::summary(&db.store, &Caller::Operator, &s, m("2026-10")).await.unwrap();
         let got: Vec<String> = summary.entries.iter().map(|e| format!(
             "{} {} {} {} {:?}",
             e.scope,
@@ -370,7 +370,7 @@ backend_tests! {
         import(&db, &s, "date,metric,value,scope\n2026-10-01,orders,1000,\n2026-10-15,orders,2000,\n2026-10-03,customers,50,team:payments\n2026-10-20,customers,70,team:payments\n").await.unwrap();
         for (metric, scope, points) in [("orders", "", 2usize), ("customers", "team:payments", 1)] {
             let scope = MetricScope::parse(scope).unwrap();
-            let e = unit_costs::explain(&db.store, &Caller::Client, &s, metric, &scope, m("2026-10")).await.unwrap();
+            let e = unit_costs::explain(&db.store, &Caller::Operator, &s, metric, &scope, m("2026-10")).await.unwrap();
             assert_eq!(e.rows.len(), 2, "{metric}: one row per currency");
             for row in &e.rows {
                 let items = &e.items[&row.currency.unwrap()];
@@ -381,7 +381,7 @@ backend_tests! {
             // `last` used the 20th only; `sum` both days.
             assert_eq!(e.points.len(), points, "{metric}");
         }
-        let e = unit_costs::explain(&db.store, &Caller::Client, &s, "customers", &MetricScope::parse("team:payments").unwrap(), m("2026-10")).await.unwrap();
+        let e = unit_costs::explain(&db.store, &Caller::Operator, &s, "customers", &MetricScope::parse("team:payments").unwrap(), m("2026-10")).await.unwrap();
         assert_eq!(e.points[0].value, Decimal::from(70));
         let usd = &e.items[&allot::domain::Currency::parse("USD").unwrap()];
         assert!(usd.iter().any(|i| matches!(i.kind, unit_costs::CostItemKind::Pool { .. })), "payments receives pool shares: {usd:?}");
@@ -397,7 +397,7 @@ async fn the_demo_holds_fourteen_months_with_a_spike_a_volume_jump_and_a_year_ov
     let s = allot::demo::settings();
     let series = unit_costs::series(
         &prepared.store,
-        &Caller::Client,
+        &Caller::Operator,
         &s,
         "orders",
         &MetricScope::Organisation,
@@ -442,7 +442,7 @@ async fn the_demo_holds_fourteen_months_with_a_spike_a_volume_jump_and_a_year_ov
     ] {
         let series = unit_costs::series(
             &prepared.store,
-            &Caller::Client,
+            &Caller::Operator,
             &s,
             metric,
             &MetricScope::parse(scope).unwrap(),
@@ -460,7 +460,7 @@ async fn the_demo_holds_fourteen_months_with_a_spike_a_volume_jump_and_a_year_ov
             "{metric} {scope}: {series:#?}"
         );
     }
-    let summary = unit_costs::summary(&prepared.store, &Caller::Client, &s, m("2026-03"))
+    let summary = unit_costs::summary(&prepared.store, &Caller::Operator, &s, m("2026-03"))
         .await
         .unwrap();
     let org_usd = summary

@@ -181,15 +181,16 @@ impl Server {
             "[[metric]]\nname = \"orders\"\nunit = \"order\"\n",
         )
         .expect("a valid configuration");
-        let app = Application::build(store, listen)
+        let app = Application::build(store.clone(), listen)
             .await
             .expect("bind")
             .with_settings(config.settings(None, None, None, None));
         let addr = app.local_addr().expect("local address");
+        let client = crate::common::admin_client(&store, &app).await;
         tokio::spawn(app.run_until(std::future::pending()));
         Server {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client,
         }
     }
 

@@ -35,6 +35,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
         metrics: Default::default(),
         anomalies: Default::default(),
         webhooks: vec![],
+        token_key_file: "allot.key".into(),
     }
 }
 
@@ -98,8 +99,8 @@ backend_tests! {
         let s = settings(dir.path(), SourceKind::Focus);
         let app = allot::app::Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap().with_settings(s);
         let base = format!("http://{}", app.local_addr().unwrap());
+        let client = common::admin_client(&db.store, &app).await;
         tokio::spawn(app.run_until(std::future::pending()));
-        let client = reqwest::Client::new();
         let r = client.post(format!("{base}/api/v1/imports/bill/run")).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let run: serde_json::Value = r.json().await.unwrap();
@@ -220,6 +221,7 @@ backend_tests! {
             .unwrap()
             .with_settings(s.clone());
         let addr = app.local_addr().unwrap();
+        let token = common::token(&db.store, &app, "admin").await;
         tokio::spawn(app.run_until(std::future::pending()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         // Polls the run records (bounded) until `done` holds.
@@ -239,7 +241,7 @@ backend_tests! {
         {
             use tokio::io::AsyncWriteExt;
             let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let request = format!("POST /api/v1/imports/bill/run HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+            let request = format!("POST /api/v1/imports/bill/run HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n");
             socket.write_all(request.as_bytes()).await.unwrap();
             // Once the run is under way the client gives up (`curl -m`) and
             // the connection closes.

@@ -119,12 +119,12 @@ async fn answers(db: &common::TestDb, s: &Settings, months: &[Month]) -> Vec<Str
         ] {
             let scope = MetricScope::parse(scope).unwrap();
             let series =
-                unit_costs::series(&db.store, &Caller::Client, s, metric, &scope, first, last)
+                unit_costs::series(&db.store, &Caller::Operator, s, metric, &scope, first, last)
                     .await
                     .unwrap();
             out.push(format!("{series:?}"));
             for month in [months[3], last] {
-                let e = unit_costs::explain(&db.store, &Caller::Client, s, metric, &scope, month)
+                let e = unit_costs::explain(&db.store, &Caller::Operator, s, metric, &scope, month)
                     .await
                     .unwrap();
                 out.push(format!("{e:?}"));
@@ -132,7 +132,7 @@ async fn answers(db: &common::TestDb, s: &Settings, months: &[Month]) -> Vec<Str
         }
     }
     for month in months {
-        let summary = unit_costs::summary(&db.store, &Caller::Client, s, *month)
+        let summary = unit_costs::summary(&db.store, &Caller::Operator, s, *month)
             .await
             .unwrap();
         out.push(format!("{summary:?}"));

@@ -164,3 +164,48 @@ pub async fn execute_raw(url: &str, sql: &str) {
         pool.close().await;
     }
 }
+
+/// A new token with `role` (`admin`, `team:payments`...) that `app`
+/// accepts; teams and groups are those of the shipped rules.
+pub async fn token(store: &Store, app: &allot::app::Application, role: &str) -> String {
+    let settings = allot::config::FileConfig::default().settings(
+        None,
+        None,
+        None,
+        Some(root().join("allocation-rules")),
+    );
+    let new = allot::service::tokens::NewToken {
+        role: allot::service::Role::parse(role).expect("a role"),
+        name: "test".into(),
+        expires: None,
+    };
+    allot::service::tokens::create(
+        store,
+        &allot::service::Caller::Operator,
+        &settings,
+        app.token_key(),
+        &new,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("create a token")
+    .token
+}
+
+/// A client that sends `token` with every request.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
+/// A client with an admin token for `app`.
+pub async fn admin_client(store: &Store, app: &allot::app::Application) -> reqwest::Client {
+    bearer_client(&token(store, app, "admin").await)
+}

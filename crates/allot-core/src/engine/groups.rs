@@ -41,6 +41,22 @@ pub struct GroupShowback {
     pub overlapping: bool,
 }
 
+impl GroupShowback {
+    /// Only the rows `keep` accepts, and the totals of those rows: the
+    /// report of someone who may see only some teams.
+    pub fn narrowed(mut self, keep: impl Fn(&GroupRow) -> bool) -> GroupShowback {
+        self.rows.retain(|r| keep(r));
+        self.totals = BTreeMap::new();
+        let mut seen: BTreeSet<(&str, Currency)> = BTreeSet::new();
+        for r in &self.rows {
+            if seen.insert((r.group.as_str(), r.currency)) {
+                *self.totals.entry(r.currency).or_default() += r.total_cost;
+            }
+        }
+        self
+    }
+}
+
 /// Rolls a `team` showback up to `groups`.
 pub fn group_showback(teams: &Showback, groups: &Groups) -> GroupShowback {
     debug_assert_eq!(teams.group_by, GroupBy::Team);

@@ -68,6 +68,19 @@ pub struct Showback {
     pub totals: BTreeMap<Currency, Decimal>,
 }
 
+impl Showback {
+    /// Only the rows of owners `keep` accepts, and the totals of those rows:
+    /// the showback of someone who may see only some teams.
+    pub fn narrowed(mut self, keep: impl Fn(&Owner) -> bool) -> Showback {
+        self.rows.retain(|r| keep(&r.owner));
+        self.totals = BTreeMap::new();
+        for r in &self.rows {
+            *self.totals.entry(r.currency).or_default() += r.total_cost;
+        }
+        self
+    }
+}
+
 /// Showback rows sort by currency, then teams by name with `unallocated`
 /// last (the `bool`), then service.
 type RowKey = (Currency, (bool, Owner), Option<String>);
