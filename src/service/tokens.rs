@@ -148,9 +148,11 @@ pub async fn create(
     }
     match role {
         Role::Team(team) => {
-            let rules = unit_costs::current_rules(settings)?;
-            let known = rules.declared_teams().contains(team)
-                || store.owner_exists(&Owner::Team(team.clone())).await?;
+            // A team with allocated cost, or one the rules name.
+            let known = store.owner_exists(&Owner::Team(team.clone())).await?
+                || unit_costs::current_rules(settings)?
+                    .declared_teams()
+                    .contains(team);
             if !known {
                 return Err(ServiceError::UnknownTeam(team.to_string()));
             }

@@ -183,6 +183,83 @@ fn demo_prepares_a_fresh_database() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serving_demo_prints_tokens_that_work() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            db.to_str().unwrap(),
+        ])
+        .env_remove("ALLOT_TOKEN_KEY")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut tokens) = (String::new(), Vec::new());
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("allot demo is serving on ") {
+            base = rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('.')
+                .to_string();
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [role, token] = words.as_slice()
+            && token.starts_with("allot_")
+        {
+            tokens.push((role.to_string(), token.to_string()));
+        }
+        if line.starts_with("Endpoints to try") {
+            break;
+        }
+    }
+    let result = async {
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        let roles: Vec<&str> = tokens.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(roles, ["admin", "team:payments"]);
+        let url = format!("{base}/api/v1/showback?month=2026-10");
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+        let team: serde_json::Value = common::bearer_client(&tokens[1].1)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let teams: Vec<&str> = team["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["team"].as_str().unwrap())
+            .collect();
+        assert!(
+            !teams.is_empty() && teams.iter().all(|t| *t == "payments"),
+            "{team}"
+        );
+        let admin = common::bearer_client(&tokens[0].1)
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admin.status(), 200);
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
 #[test]
 fn explain_and_preview_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
