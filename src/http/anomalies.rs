@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(acknowledge))
+        .layer(axum::extract::DefaultBodyLimit::max(super::ACK_BODY_LIMIT))
 }
 
 /// Anomalies (spend spikes, and drops where configured)

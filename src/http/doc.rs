@@ -97,7 +97,13 @@ fn secured(api: &mut Document) {
                 op.security = Some(vec![SecurityRequirement::default()]);
                 continue;
             }
+            let takes_body = op.request_body.is_some();
             let responses = &mut op.responses.responses;
+            if takes_body {
+                responses.entry("413".into()).or_insert_with(|| {
+                    error("The body is over the endpoint's limit (`body_too_large`; the API description lists them).")
+                });
+            }
             responses.entry("401".into()).or_insert_with(|| {
                 error("No token, or one that is unknown, revoked or expired (`unauthenticated`).")
             });

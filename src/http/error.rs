@@ -31,6 +31,9 @@ pub fn body_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
             "send the body as JSON, with the header `Content-Type: application/json`".to_string()
         }
         JsonRejection::BytesRejection(ref b) if timed_out(b) => return ApiError::BodyTimeout,
+        ref other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::BodyTooLarge;
+        }
         _ => format!("cannot read the body: {}", lower_first(detail)),
     })
 }
@@ -113,7 +116,8 @@ pub struct ErrorDetail {
 }
 
 /// Every error code the API answers with.
-pub const ERROR_CODES: [&str; 22] = [
+pub const ERROR_CODES: [&str; 23] = [
+    "body_too_large",
     "unauthenticated",
     "forbidden",
     "too_many_failures",
@@ -225,6 +229,10 @@ pub enum ApiError {
         "the request body stopped arriving or took too long in all; send it whole, without pauses"
     )]
     BodyTimeout,
+    #[error(
+        "the request body is larger than this endpoint takes (see the API description's limits); send less at a time"
+    )]
+    BodyTooLarge,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -252,7 +260,8 @@ impl From<ServiceError> for ApiError {
             e @ (ServiceError::BadUsageRecord { .. }
             | ServiceError::DuplicateUsageRecord { .. }
             | ServiceError::BadMetricPoint { .. }
-            | ServiceError::ConflictingMetricPoint { .. }) => ApiError::BadBody(e.to_string()),
+            | ServiceError::ConflictingMetricPoint { .. }
+            | ServiceError::NoteTooLong { .. }) => ApiError::BadBody(e.to_string()),
             e @ ServiceError::UnknownMetric { .. } => ApiError::UnknownMetric(e.to_string()),
             e @ ServiceError::UnknownGroup { .. } => ApiError::UnknownGroup(e.to_string()),
             e @ (ServiceError::BadRange { .. } | ServiceError::RangeTooLong { .. }) => {
@@ -293,6 +302,7 @@ impl IntoResponse for ApiError {
                 "headers_too_large",
             ),
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match &self {

@@ -18,7 +18,11 @@ use crate::service::metrics::PointInput;
 use crate::service::{self, Caller};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, record))
+    OpenApiRouter::new()
+        .routes(routes!(list, record))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::RECORDS_BODY_LIMIT,
+        ))
 }
 
 /// The declared business metrics

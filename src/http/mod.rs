@@ -30,6 +30,14 @@ use crate::store::Store;
 pub use auth::{Auth, FAILURE_WINDOW, MAX_FAILURES};
 pub use error::{ApiError, ERROR_CODES, ErrorBody, error_response};
 
+/// The largest request body of an acknowledgement (its note is at most
+/// 2,000 characters).
+pub const ACK_BODY_LIMIT: usize = 16 << 10;
+/// The largest body of usage figures or metric points.
+pub const RECORDS_BODY_LIMIT: usize = 8 << 20;
+/// The largest body of a rules preview (its candidate rule files).
+pub const PREVIEW_BODY_LIMIT: usize = 1 << 20;
+
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {

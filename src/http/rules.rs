@@ -20,7 +20,11 @@ use crate::service::Caller;
 use crate::{present, rules, service};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(preview))
+    OpenApiRouter::new()
+        .routes(routes!(preview))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::PREVIEW_BODY_LIMIT,
+        ))
 }
 
 /// Preview a candidate rule set on an allocated month

@@ -16,7 +16,11 @@ use crate::service::usage::UsageInput;
 use crate::service::{self, Caller};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(record))
+    OpenApiRouter::new()
+        .routes(routes!(record))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::RECORDS_BODY_LIMIT,
+        ))
 }
 
 /// Record usage metrics

@@ -147,7 +147,11 @@ pub async fn list(
     Ok(list)
 }
 
-/// Acknowledges anomaly `id` with `note` (trimmed) at `now`.
+/// The longest acknowledgement note, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// Acknowledges anomaly `id` with `note` (trimmed, at most
+/// [`MAX_NOTE_CHARS`]) at `now`.
 pub async fn acknowledge(
     store: &Store,
     caller: &Caller,
@@ -156,6 +160,13 @@ pub async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<StoredAnomaly, ServiceError> {
     caller.authorize(Action::Acknowledge)?;
+    let chars = note.trim().chars().count();
+    if chars > MAX_NOTE_CHARS {
+        return Err(ServiceError::NoteTooLong {
+            chars,
+            max: MAX_NOTE_CHARS,
+        });
+    }
     let acknowledged = store
         .acknowledge_anomaly(id, note.trim(), now)
         .await?

@@ -47,6 +47,8 @@ pub enum ServiceError {
         "the role `{role}` may not {action}: ask an admin, or use a token with the `admin` role"
     )]
     Forbidden { role: String, action: Action },
+    #[error("the note has {chars} characters; at most {max} are kept: say why in fewer words")]
+    NoteTooLong { chars: usize, max: usize },
     #[error("a token's name is at most 100 characters without control characters")]
     BadTokenName,
     #[error("the expiry {0} is not in the future: give a later `--expires` date")]

@@ -661,3 +661,38 @@ async fn a_body_that_stops_arriving_gets_a_json_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(error_code(&json_body(&answer)), "request_timeout");
 }
+
+backend_tests! {
+    async fn bodies_over_an_endpoints_limit_are_refused_with_413(db) {
+        let app = spawn_app(db).await;
+        let post = |path: &str, body: String| {
+            app.client
+                .post(format!("{}{path}", app.base))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+        };
+        // A 1.9 MB note: over the acknowledgement's 16 KiB.
+        let huge = serde_json::json!({"note": "x".repeat(1_900_000)}).to_string();
+        let r = post("/api/v1/anomalies/1/ack", huge).await.unwrap();
+        assert_eq!(r.status(), 413);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "body_too_large", "{body}");
+        // Within the body limit, a note over 2,000 characters is refused by name.
+        let long = serde_json::json!({"note": "é".repeat(2001)}).to_string();
+        let r = post("/api/v1/anomalies/1/ack", long).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert!(error_message(&body).contains("the note has 2001 characters; at most 2000"), "{body}");
+        // A preview's rule files: 1 MiB.
+        let files = serde_json::json!({"files": {"10-x.toml": "#".repeat(1_100_000)}}).to_string();
+        let r = post("/api/v1/rules/preview?month=2026-10", files).await.unwrap();
+        assert_eq!(r.status(), 413);
+        // Usage figures may be larger than axum's default 2 MB, up to 8 MiB.
+        let record = serde_json::json!({"date": "2026-10-01", "team": "payments", "metric": "requests", "quantity": "1"});
+        let many = serde_json::json!({"records": vec![record; 40_000]}).to_string();
+        assert!(many.len() > 2 << 20 && many.len() < 8 << 20, "{}", many.len());
+        let r = post("/api/v1/usage", many).await.unwrap();
+        assert_eq!(r.status(), 400, "a large body is read (and this one has repeated records)");
+    }
+}
