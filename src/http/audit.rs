@@ -6,7 +6,8 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::params::Params;
+use super::params::doc::FormatParam;
+use super::params::{Params, count, date};
 use super::{ApiError, AppState, ErrorBody, respond, wants_csv};
 use crate::present::body;
 use crate::service::{self, Caller};
@@ -28,12 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "operations",
     operation_id = "listAudit",
     params(
-        ("from" = Option<String>, Query, example = "2026-11-01", description = "The first day, YYYY-MM-DD (UTC)."),
-        ("to" = Option<String>, Query, example = "2026-11-30", description = "The last day, YYYY-MM-DD (UTC), included."),
+        ("from" = Option<String>, Query, example = "2026-11-01", format = Date, description = "The first day, YYYY-MM-DD (UTC)."),
+        ("to" = Option<String>, Query, example = "2026-11-30", format = Date, description = "The last day, YYYY-MM-DD (UTC), included."),
         ("action" = Option<String>, Query, example = "source.run", description = "Only this action."),
         ("actor" = Option<String>, Query, example = "scheduler", description = "Only this actor, as entries name it."),
         ("limit" = Option<u32>, Query, example = 100, minimum = 1, maximum = 10000, description = "How many entries, 1 to 10000 (default 100)."),
-        ("format" = Option<String>, Query, example = "csv", description = "`json` (default) or `csv`."),
+        FormatParam,
     ),
     responses(
         (status = 200, description = "The entries, newest first. As CSV an attachment named `audit.csv` with the header row `id,at,actor,role,client,action,target,details`.", content(
@@ -52,16 +53,11 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["from", "to", "action", "actor", "limit", "format"])?;
     let csv = wants_csv(p.get("format"), &headers)?;
-    let day = |s: &str| {
-        crate::domain::month::parse_day(s.trim())
-            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-            .ok_or(format!(
-                "expected a date as `YYYY-MM-DD` in the years 2000 to 2099, found `{s}`"
-            ))
-    };
-    let from = p.optional("from", day)?;
+    let midnight = |s: &str| date(s).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let from = p.optional("from", midnight)?;
+    // `to` is a day included: entries before the next midnight.
     let to = p
-        .optional("to", day)?
+        .optional("to", midnight)?
         .map(|t| t + chrono::Duration::days(1));
     let text = |s: &str| {
         (!s.trim().is_empty() && s.len() <= 200)
@@ -74,12 +70,7 @@ async fn list(
     let action = p.optional("action", text)?;
     let actor = p.optional("actor", text)?;
     let limit = p
-        .optional("limit", |s: &str| {
-            s.parse::<u32>()
-                .ok()
-                .filter(|n| (1..=service::audit::MAX_ENTRIES).contains(n))
-                .ok_or(format!("expected a number from 1 to 10000, found `{s}`"))
-        })?
+        .optional("limit", count(service::audit::MAX_ENTRIES))?
         .unwrap_or(100);
     let entries =
         service::audit::list(&state.store, &caller, from, to, action, actor, limit).await?;

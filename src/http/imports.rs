@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::params::Params;
+use super::params::{Params, count};
 use super::{ApiError, AppState, ErrorBody};
 use crate::present::{body, timestamp};
 use crate::service::runs::Outcome;
@@ -61,14 +61,7 @@ async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let p = Params::new(query, &["limit"])?;
-    let limit = p
-        .optional("limit", |s: &str| {
-            s.parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or(format!("expected a number from 1 to 1000, found `{s}`"))
-        })?
-        .unwrap_or(50);
+    let limit = p.optional("limit", count(1000))?.unwrap_or(50);
     let runs = service::runs::list(&state.store, &caller, limit, chrono::Utc::now()).await?;
     Ok(Json(body::ImportRuns {
         runs: runs.iter().map(run_json).collect(),

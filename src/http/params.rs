@@ -73,6 +73,16 @@ pub fn date(s: &str) -> Result<chrono::NaiveDate, String> {
     })
 }
 
+/// A count parameter (`limit`) of `1..=max`.
+pub fn count(max: u32) -> impl Fn(&str) -> Result<u32, String> {
+    move |s| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or(format!("expected a number from 1 to {max}, found `{s}`"))
+    }
+}
+
 /// The query parameters several endpoints share, as the document shows
 /// them (`params(MonthParam, ...)` in a handler's `#[utoipa::path]`). The
 /// handlers read them through [`Params`]; these types only document them.
