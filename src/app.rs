@@ -79,14 +79,20 @@ impl Application {
             state: AppState {
                 store,
                 settings: None,
-                auth: Arc::new(crate::http::Auth::new(TokenKey::random())),
+                auth: Arc::new(crate::http::Auth::new(TokenKey::random(), None)),
             },
             limits: Limits::default(),
         })
     }
 
-    /// Serves the configured sources too (`/api/v1/imports`).
+    /// Serves the configured sources too (`/api/v1/imports`), and accepts
+    /// single sign-on tokens when `[auth.oidc]` is configured.
     pub fn with_settings(mut self, settings: crate::config::Settings) -> Application {
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(crate::service::oidc::Verifier::new);
+        self.state.auth = Arc::new(crate::http::Auth::new(self.state.auth.key.clone(), oidc));
         self.state.settings = Some(std::sync::Arc::new(settings));
         self
     }
@@ -95,7 +101,13 @@ impl Application {
     /// with); without, a random key that only tokens made with
     /// [`Application::token_key`] match.
     pub fn with_token_key(mut self, key: TokenKey) -> Application {
-        self.state.auth = Arc::new(crate::http::Auth::new(key));
+        let oidc = self
+            .state
+            .settings
+            .as_ref()
+            .and_then(|s| s.oidc.clone())
+            .map(crate::service::oidc::Verifier::new);
+        self.state.auth = Arc::new(crate::http::Auth::new(key, oidc));
         self
     }
 

@@ -60,6 +60,12 @@
 //! [auth]
 //! token_key_file = "allot.key" # the key API tokens are hashed with (created when
 //!                              # missing; ALLOT_TOKEN_KEY=64 hex digits instead)
+//! [auth.oidc]                # single sign-on; see docs/access.md
+//! issuer = "https://login.example.com"
+//! audience = "allot"
+//! [auth.oidc.roles]          # a value of the `groups` claim -> a role
+//! "allot-admins" = "admin"
+//! "team-payments" = "team:payments"
 //!
 //! [[webhook]]                # alerts for new anomalies
 //! name = "payments-slack"
@@ -134,6 +140,186 @@ pub struct AuthConfig {
     /// The file holding the key API tokens are hashed with (created when
     /// missing); `ALLOT_TOKEN_KEY` instead gives the key itself.
     pub token_key_file: Option<PathBuf>,
+    /// Single sign-on: bearer JWTs of the company's identity provider.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: OneOrMany,
+    pub jwks_url: Option<String>,
+    pub role_claim: Option<String>,
+    pub label_claim: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway_seconds: Option<u64>,
+    pub jwks_refresh_seconds: Option<u64>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+}
+
+/// A setting written as one string or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Single sign-on as checked: bearer JWTs signed by the identity provider
+/// at `issuer`, for one of `audiences`, whose `role_claim` names a key of
+/// `roles` (see `service::oidc`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Oidc {
+    /// The `iss` every token must carry, exactly.
+    pub issuer: String,
+    /// The `aud` values accepted (a token must name one).
+    pub audiences: Vec<String>,
+    /// Where the signing keys are; `None`: from the issuer's
+    /// `/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// The claim (a string or a list of strings) whose values map to roles;
+    /// a dotted path (`realm_access.roles`) reaches into objects.
+    pub role_claim: String,
+    /// The claim the audit log and request logs name the caller by, after
+    /// `sub`.
+    pub label_claim: String,
+    /// The signature algorithms accepted (asymmetric ones only).
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// How long fetched keys are used before they are fetched again.
+    pub jwks_refresh: std::time::Duration,
+    /// Claim value -> role.
+    pub roles: BTreeMap<String, crate::service::Role>,
+}
+
+/// Defaults and bounds of `[auth.oidc]`.
+pub const DEFAULT_ROLE_CLAIM: &str = "groups";
+pub const DEFAULT_LABEL_CLAIM: &str = "email";
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 3600;
+pub const MIN_JWKS_REFRESH_SECONDS: u64 = 60;
+
+/// Whether `url` may be fetched for keys: HTTPS, or HTTP to this machine
+/// only (an identity provider's keys over plain HTTP could be replaced on
+/// the way).
+pub fn trusted_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => match parsed.host_str() {
+            Some("localhost") => true,
+            Some(host) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+impl OidcConfig {
+    fn checked(&self) -> Result<Oidc, String> {
+        use jsonwebtoken::{Algorithm, AlgorithmFamily};
+        let issuer = self.issuer.trim().to_string();
+        if !trusted_url(&issuer) {
+            return Err(format!(
+                "`auth.oidc.issuer` `{issuer}` is not an `https://` URL (plain `http://` only to this machine)"
+            ));
+        }
+        if let Some(url) = &self.jwks_url
+            && !trusted_url(url)
+        {
+            return Err(format!(
+                "`auth.oidc.jwks_url` `{url}` is not an `https://` URL (plain `http://` only to this machine)"
+            ));
+        }
+        let audiences = match &self.audience {
+            OneOrMany::One(a) => vec![a.clone()],
+            OneOrMany::Many(list) => list.clone(),
+        };
+        if audiences.is_empty() || audiences.iter().any(|a| a.trim().is_empty()) {
+            return Err(
+                "`auth.oidc.audience` is empty: give the audience (client id) tokens for allot carry"
+                    .into(),
+            );
+        }
+        let names = self
+            .algorithms
+            .clone()
+            .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+        let mut algorithms = Vec::new();
+        for name in &names {
+            let alg: Algorithm = name.parse().map_err(|_| {
+                format!("`auth.oidc.algorithms`: unknown algorithm `{name}`: expected RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA")
+            })?;
+            if alg.family() == AlgorithmFamily::Hmac {
+                return Err(format!(
+                    "`auth.oidc.algorithms`: `{name}` signs with a shared secret, which a key set cannot publish: use RS256, ES256 or another public-key algorithm"
+                ));
+            }
+            algorithms.push(alg);
+        }
+        if algorithms.is_empty() {
+            return Err(
+                "`auth.oidc.algorithms` is empty: accept at least one, for example `[\"RS256\"]`"
+                    .into(),
+            );
+        }
+        let leeway_seconds = self.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
+        if leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(format!(
+                "`auth.oidc.leeway_seconds` is {leeway_seconds}: at most {MAX_LEEWAY_SECONDS} (the clock skew allowed on expiry)"
+            ));
+        }
+        let refresh = self
+            .jwks_refresh_seconds
+            .unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
+        if refresh < MIN_JWKS_REFRESH_SECONDS {
+            return Err(format!(
+                "`auth.oidc.jwks_refresh_seconds` is {refresh}: at least {MIN_JWKS_REFRESH_SECONDS} (keys the identity provider adds are fetched at once anyway)"
+            ));
+        }
+        let mut roles = BTreeMap::new();
+        for (value, role) in &self.roles {
+            let parsed = crate::service::Role::parse(role).ok_or_else(|| {
+                format!(
+                    "`auth.oidc.roles`: `{value}` maps to `{role}`, expected {}",
+                    crate::service::ROLE_EXPECTED
+                )
+            })?;
+            roles.insert(value.clone(), parsed);
+        }
+        if roles.is_empty() {
+            return Err("`[auth.oidc.roles]` maps no claim value to a role: add for example `\"allot-admins\" = \"admin\"`".into());
+        }
+        let claim = |c: &Option<String>, default: &str| {
+            c.as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        Ok(Oidc {
+            issuer,
+            audiences,
+            jwks_url: self.jwks_url.clone(),
+            role_claim: claim(&self.role_claim, DEFAULT_ROLE_CLAIM),
+            label_claim: claim(&self.label_claim, DEFAULT_LABEL_CLAIM),
+            algorithms,
+            leeway_seconds,
+            jwks_refresh: std::time::Duration::from_secs(refresh),
+            roles,
+        })
+    }
 }
 
 /// Where the token key is kept when neither `ALLOT_TOKEN_KEY` nor
@@ -509,6 +695,8 @@ pub struct Settings {
     pub metrics: BTreeMap<MetricName, MetricDef>,
     /// The file holding the token key (see `service::tokens`).
     pub token_key_file: PathBuf,
+    /// Single sign-on, when `[auth.oidc]` is configured.
+    pub oidc: Option<Oidc>,
 }
 
 impl Settings {
@@ -620,6 +808,10 @@ impl FileConfig {
                 ));
             }
         }
+        if let Some(oidc) = &config.auth.oidc {
+            oidc.checked()
+                .map_err(|message| invalid(text.find("[auth.oidc").unwrap_or(0), message))?;
+        }
         for source in &config.sources {
             let at = text.find(&format!("\"{}\"", source.name)).unwrap_or(0);
             let pulled = source.checked().ok().and_then(|s| s.pull);
@@ -692,6 +884,7 @@ impl FileConfig {
                 .token_key_file
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
+            oidc: self.auth.oidc.as_ref().and_then(|o| o.checked().ok()),
         }
     }
 }
@@ -899,6 +1092,67 @@ impl SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_sign_on_settings_are_checked() {
+        let parse = |oidc: &str| {
+            FileConfig::parse(
+                Path::new("allot.toml"),
+                &format!("[auth.oidc]\n{oidc}\n[auth.oidc.roles]\nadmins = \"admin\"\n"),
+            )
+        };
+        let ok = parse("issuer = \"https://id.example.com\"\naudience = \"allot\"").unwrap();
+        let oidc = ok.settings(None, None, None, None).oidc.unwrap();
+        assert_eq!(oidc.audiences, ["allot"]);
+        assert_eq!(
+            oidc.algorithms,
+            [
+                jsonwebtoken::Algorithm::RS256,
+                jsonwebtoken::Algorithm::ES256
+            ]
+        );
+        assert!(parse("issuer = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]").is_ok());
+        for (bad, says) in [
+            (
+                "issuer = \"http://id.example.com\"\naudience = \"allot\"",
+                "is not an `https://` URL",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = []",
+                "`auth.oidc.audience` is empty",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = \"a\"\nalgorithms = [\"HS256\"]",
+                "signs with a shared secret",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = \"a\"\nalgorithms = [\"none\"]",
+                "unknown algorithm `none`",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = \"a\"\nleeway_seconds = 3600",
+                "at most 300",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = \"a\"\njwks_refresh_seconds = 1",
+                "at least 60",
+            ),
+            (
+                "issuer = \"https://id.example.com\"\naudience = \"a\"\njwks_url = \"ftp://x\"",
+                "`auth.oidc.jwks_url`",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = FileConfig::parse(
+            Path::new("allot.toml"),
+            "[auth.oidc]\nissuer = \"https://id.example.com\"\naudience = \"a\"\n[auth.oidc.roles]\nx = \"root\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`x` maps to `root`"), "{e}");
+    }
 
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {

@@ -3,7 +3,9 @@
 //! request without a valid token is answered 401; failures are logged
 //! with the client's address and the reason, never the token, and an
 //! address that fails [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is
-//! answered 429 until the window has passed.
+//! answered 429 until the window has passed. With `[auth.oidc]`, a bearer
+//! token that is not an allot token is checked as the identity provider's
+//! JWT (`service::oidc`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,13 +30,16 @@ const MAX_TRACKED: usize = 10_000;
 #[derive(Debug)]
 pub struct Auth {
     pub key: TokenKey,
+    /// Single sign-on, when configured.
+    pub oidc: Option<crate::service::oidc::Verifier>,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl Auth {
-    pub fn new(key: TokenKey) -> Auth {
+    pub fn new(key: TokenKey, oidc: Option<crate::service::oidc::Verifier>) -> Auth {
         Auth {
             key,
+            oidc,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -89,6 +94,7 @@ impl FromRequestParts<AppState> for Caller {
             &state.store,
             &settings,
             &state.auth.key,
+            state.auth.oidc.as_ref(),
             header,
             chrono::Utc::now(),
         )
@@ -99,6 +105,9 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller::Identity(identity))
             }
             Err(AuthError::Store(e)) => Err(e.into()),
+            Err(AuthError::Sso(e @ crate::service::oidc::SsoError::Unavailable(_))) => {
+                Err(ApiError::Unavailable(e.to_string()))
+            }
             Err(e) => {
                 state.auth.failed(ip, now);
                 tracing::warn!(client = %ip, reason = %e, "authentication failed");
@@ -114,7 +123,7 @@ mod tests {
 
     #[test]
     fn an_address_that_keeps_failing_waits_out_the_window() {
-        let auth = Auth::new(TokenKey::random());
+        let auth = Auth::new(TokenKey::random(), None);
         let ip = IpAddr::from([10, 0, 0, 1]);
         let other = IpAddr::from([10, 0, 0, 2]);
         let start = Instant::now();
@@ -130,7 +139,7 @@ mod tests {
 
     #[test]
     fn the_record_of_failures_is_bounded() {
-        let auth = Auth::new(TokenKey::random());
+        let auth = Auth::new(TokenKey::random(), None);
         let start = Instant::now();
         for n in 0..(MAX_TRACKED as u32 + 10) {
             let ip = IpAddr::from(n.to_be_bytes());

@@ -14,6 +14,7 @@
 //! - `runs`: runs of configured sources, and their records;
 //! - `access`: callers, roles, and what each may see;
 //! - `tokens`: API tokens, created, listed, revoked and checked;
+//! - `oidc`: single sign-on tokens of the identity provider, checked;
 //! - `audit`: the record of who changed what.
 
 pub mod access;
@@ -22,6 +23,7 @@ pub mod anomalies;
 pub mod audit;
 pub mod imports;
 pub mod metrics;
+pub mod oidc;
 pub mod reports;
 pub mod runs;
 pub mod tokens;

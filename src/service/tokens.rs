@@ -104,6 +104,10 @@ pub enum AuthError {
         role: String,
         cause: String,
     },
+    #[error("the single sign-on role `{role}` cannot be used: {cause}")]
+    StaleSsoRole { role: String, cause: String },
+    #[error(transparent)]
+    Sso(#[from] super::oidc::SsoError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -231,11 +235,14 @@ fn split(token: &str) -> Option<(&str, &str)> {
     (hex(id, ID_HEX) && hex(secret, SECRET_HEX)).then_some((id, secret))
 }
 
-/// The identity of an `Authorization` header's value at `now`.
+/// The identity of an `Authorization` header's value at `now`: an API
+/// token, or with single sign-on configured (`oidc`) a JWT of the
+/// identity provider.
 pub async fn authenticate(
     store: &Store,
     settings: &Settings,
     key: &TokenKey,
+    oidc: Option<&super::oidc::Verifier>,
     authorization: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Identity, AuthError> {
@@ -243,6 +250,23 @@ pub async fn authenticate(
     let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::Malformed);
+    }
+    let token = token.trim();
+    if let Some(verifier) = oidc
+        && !token.starts_with(PREFIX)
+    {
+        let verified = verifier.verify(token).await?;
+        let teams =
+            teams_of(&verified.role, settings).map_err(|cause| AuthError::StaleSsoRole {
+                role: verified.role.to_string(),
+                cause,
+            })?;
+        return Ok(Identity {
+            label: verified.label,
+            role: verified.role,
+            teams,
+            client: String::new(),
+        });
     }
     let (id, secret) = split(token).ok_or(AuthError::Malformed)?;
     let record = store.token(id).await?.ok_or(AuthError::Unknown)?;
@@ -263,13 +287,7 @@ pub async fn authenticate(
         cause,
     };
     let role = Role::parse(&record.role).ok_or_else(|| stale("it cannot be read".into()))?;
-    let teams = match &role {
-        Role::Group(group) => {
-            let rules = unit_costs::current_rules(settings).map_err(|e| stale(e.to_string()))?;
-            unit_costs::group_teams(&rules, group).map_err(|e| stale(e.to_string()))?
-        }
-        _ => Default::default(),
-    };
+    let teams = teams_of(&role, settings).map_err(stale)?;
     let label = if record.name.is_empty() {
         format!("token:{}", record.id)
     } else {
@@ -281,6 +299,21 @@ pub async fn authenticate(
         teams,
         client: String::new(),
     })
+}
+
+/// A group role's teams, read from the rules now (so a change to
+/// `[groups]` applies at once); none for other roles.
+fn teams_of(
+    role: &Role,
+    settings: &Settings,
+) -> Result<std::collections::BTreeSet<crate::domain::TeamId>, String> {
+    match role {
+        Role::Group(group) => {
+            let rules = unit_costs::current_rules(settings).map_err(|e| e.to_string())?;
+            unit_costs::group_teams(&rules, group).map_err(|e| e.to_string())
+        }
+        _ => Ok(Default::default()),
+    }
 }
 
 #[cfg(test)]

@@ -287,6 +287,7 @@ async fn an_expired_token_is_refused_and_says_when_it_expired() {
         &db.store,
         &settings,
         app.token_key(),
+        None,
         Some(&format!("Bearer {}", created.token)),
         later,
     )
@@ -302,6 +303,7 @@ async fn an_expired_token_is_refused_and_says_when_it_expired() {
             &db.store,
             &settings,
             app.token_key(),
+            None,
             Some(&format!("Bearer {}", created.token)),
             now
         )
@@ -311,7 +313,7 @@ async fn an_expired_token_is_refused_and_says_when_it_expired() {
 }
 
 /// The shipped rules plus `[groups]`: `commerce` is payments and checkout.
-fn rules_with_groups() -> tempfile::TempDir {
+pub(crate) fn rules_with_groups() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for file in ["00-teams.toml", "10-ownership.toml"] {
         std::fs::copy(

@@ -182,6 +182,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         metrics: Default::default(),
         anomalies: AnomalySettings::default(),
         token_key_file: "allot.key".into(),
+        oidc: None,
         webhooks: vec![
             Webhook {
                 name: "payments-slack".into(),

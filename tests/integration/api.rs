@@ -674,7 +674,7 @@ backend_tests! {
         let router = allot::http::router(allot::http::AppState {
             store: db.store.clone(),
             settings: None,
-            auth: std::sync::Arc::new(allot::http::Auth::new(key)),
+            auth: std::sync::Arc::new(allot::http::Auth::new(key, None)),
         });
         struct Answer(axum::response::Response);
         impl Answer {

@@ -29,6 +29,7 @@ mod pools;
 mod properties;
 mod rules_docs;
 mod scheduler;
+mod sso;
 mod store;
 mod unit_cost_reads;
 mod unit_costs_docs;

@@ -36,6 +36,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
         anomalies: Default::default(),
         webhooks: vec![],
         token_key_file: "allot.key".into(),
+        oidc: None,
     }
 }
 
