@@ -9,7 +9,12 @@
 //! [`Limits::body_deadline`], a head may not exceed
 //! [`Limits::max_head_bytes`], and at most [`Limits::max_connections`] are
 //! served at once. Requests hyper refuses itself still get the documented
-//! JSON error (`http::wire`).
+//! JSON error (`http::wire`). A request is answered within
+//! [`Limits::request_timeout`], and at most [`Limits::max_expensive`]
+//! previews and source runs are served at once (see `http`). A request
+//! whose client goes away is dropped with everything it computes: no
+//! handler hands its work to a thread of its own (a source run is the
+//! exception: it finishes and is recorded).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +50,15 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Time a request may take in all, from its head to its answer
+    /// (503 `timed_out` after it); source runs are not bounded by it (they
+    /// go on in the background and are listed at `GET /api/v1/imports`).
+    pub request_timeout: Duration,
+    /// Time a rules preview may compute (503 `timed_out` after it).
+    pub preview_budget: Duration,
+    /// Previews and source runs served at once; more are answered 503
+    /// `unavailable` with `Retry-After`.
+    pub max_expensive: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +71,9 @@ impl Default for Limits {
             max_uri_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,
             max_connections: 512,
+            request_timeout: Duration::from_secs(60),
+            preview_budget: Duration::from_secs(30),
+            max_expensive: 2,
         }
     }
 }
@@ -80,19 +97,22 @@ impl Application {
                 store,
                 settings: None,
                 auth: Arc::new(crate::http::Auth::new(TokenKey::random(), None)),
+                work: Default::default(),
             },
             limits: Limits::default(),
         })
     }
 
-    /// Serves the configured sources too (`/api/v1/imports`), and accepts
-    /// single sign-on tokens when `[auth.oidc]` is configured.
+    /// Serves the configured sources too (`/api/v1/imports`), accepts
+    /// single sign-on tokens when `[auth.oidc]` is configured, and bounds
+    /// clients by `[server]`.
     pub fn with_settings(mut self, settings: crate::config::Settings) -> Application {
         let oidc = settings
             .oidc
             .clone()
             .map(crate::service::oidc::Verifier::new);
         self.state.auth = Arc::new(crate::http::Auth::new(self.state.auth.key.clone(), oidc));
+        self.limits = settings.server;
         self.state.settings = Some(std::sync::Arc::new(settings));
         self
     }

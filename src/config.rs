@@ -57,6 +57,13 @@
 //! description = "Completed checkout orders"
 //! aggregation = "sum"        # sum | average | last: how days make a month (default sum)
 //!
+//! [server]                 # bounds on clients (defaults shown); see docs/operations.md
+//! request_timeout_seconds = 60 # a request's whole time (source runs go on regardless)
+//! preview_budget_seconds = 30  # a rules preview's computing time
+//! max_expensive = 2          # previews and source runs served at once
+//! max_connections = 512
+//! header_read_timeout_seconds = 10 # a request head's time; also the keep-alive idle time
+//!
 //! [auth]
 //! token_key_file = "allot.key" # the key API tokens are hashed with (created when
 //!                              # missing; ALLOT_TOKEN_KEY=64 hex digits instead)
@@ -131,6 +138,71 @@ pub struct FileConfig {
     pub metrics: Vec<MetricConfig>,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// `[server]` as written: bounds on what clients can make `allot serve` do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub request_timeout_seconds: Option<u64>,
+    pub preview_budget_seconds: Option<u64>,
+    pub max_expensive: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_seconds: Option<u64>,
+}
+
+impl ServerConfig {
+    fn limits(&self) -> Result<crate::app::Limits, String> {
+        use std::time::Duration;
+        let defaults = crate::app::Limits::default();
+        let seconds = |value: Option<u64>, name: &str, default: Duration, max: u64| match value {
+            None => Ok(default),
+            Some(s) if (1..=max).contains(&s) => Ok(Duration::from_secs(s)),
+            Some(s) => Err(format!(
+                "`server.{name}` is {s}: expected 1 to {max} seconds"
+            )),
+        };
+        let count = |value: Option<usize>, name: &str, default: usize, max: usize| match value {
+            None => Ok(default),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(n) => Err(format!("`server.{name}` is {n}: expected 1 to {max}")),
+        };
+        Ok(crate::app::Limits {
+            request_timeout: seconds(
+                self.request_timeout_seconds,
+                "request_timeout_seconds",
+                defaults.request_timeout,
+                3600,
+            )?,
+            preview_budget: seconds(
+                self.preview_budget_seconds,
+                "preview_budget_seconds",
+                defaults.preview_budget,
+                3600,
+            )?,
+            header_read_timeout: seconds(
+                self.header_read_timeout_seconds,
+                "header_read_timeout_seconds",
+                defaults.header_read_timeout,
+                300,
+            )?,
+            max_expensive: count(
+                self.max_expensive,
+                "max_expensive",
+                defaults.max_expensive,
+                64,
+            )?,
+            max_connections: count(
+                self.max_connections,
+                "max_connections",
+                defaults.max_connections,
+                100_000,
+            )?,
+            ..defaults
+        })
+    }
 }
 
 /// `[auth]` as written.
@@ -697,6 +769,8 @@ pub struct Settings {
     pub token_key_file: PathBuf,
     /// Single sign-on, when `[auth.oidc]` is configured.
     pub oidc: Option<Oidc>,
+    /// What `allot serve` bounds each client to (`[server]`).
+    pub server: crate::app::Limits,
 }
 
 impl Settings {
@@ -808,6 +882,10 @@ impl FileConfig {
                 ));
             }
         }
+        config
+            .server
+            .limits()
+            .map_err(|message| invalid(text.find("[server").unwrap_or(0), message))?;
         if let Some(oidc) = &config.auth.oidc {
             oidc.checked()
                 .map_err(|message| invalid(text.find("[auth.oidc").unwrap_or(0), message))?;
@@ -885,6 +963,7 @@ impl FileConfig {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
             oidc: self.auth.oidc.as_ref().and_then(|o| o.checked().ok()),
+            server: self.server.limits().unwrap_or_default(),
         }
     }
 }

@@ -178,6 +178,7 @@ backend_tests! {
             webhooks: vec![],
             token_key_file: "allot.key".into(),
             oidc: None,
+            server: Default::default(),
         };
         let outcome = allot::service::runs::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
         let allot::service::runs::Outcome::Ran(run) = outcome else { panic!("busy") };

@@ -59,7 +59,7 @@ fn secured(api: &mut Document) {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "An API token (`allot token create --role ROLE`), sent as `Authorization: Bearer allot_...`.",
+                    "An API token (`allot token create --role ROLE`), sent as `Authorization: Bearer allot_...`, or with single sign-on configured a JWT of the identity provider.",
                 ))
                 .build(),
         ),
@@ -110,6 +110,9 @@ fn secured(api: &mut Document) {
             responses
                 .entry("403".into())
                 .or_insert_with(|| error("The token's role may not do this (`forbidden`)."));
+            responses.entry("503".into()).or_insert_with(|| {
+                error("The request took longer than the server's time limit and was stopped (`timed_out`), or the server cannot answer now (`unavailable`, with `Retry-After`): the database is locked by an import, the identity provider's keys cannot be fetched, or as many previews and source runs as allowed are running.")
+            });
             responses.entry("429".into()).or_insert_with(|| {
                 error("Too many failed authentications from this address in a minute (`too_many_failures`, with `Retry-After`).")
             });

@@ -116,7 +116,7 @@ pub struct ErrorDetail {
 }
 
 /// Every error code the API answers with.
-pub const ERROR_CODES: [&str; 23] = [
+pub const ERROR_CODES: [&str; 24] = [
     "body_too_large",
     "unauthenticated",
     "forbidden",
@@ -135,6 +135,7 @@ pub const ERROR_CODES: [&str; 23] = [
     "method_not_allowed",
     "busy",
     "unavailable",
+    "timed_out",
     "request_timeout",
     "uri_too_long",
     "headers_too_large",
@@ -233,6 +234,11 @@ pub enum ApiError {
         "the request body is larger than this endpoint takes (see the API description's limits); send less at a time"
     )]
     BodyTooLarge,
+    /// A request that took longer than its time limit, stopped.
+    #[error(
+        "the request took longer than {0} s and was stopped; ask for less (a shorter range, fewer or simpler rules) or try again later"
+    )]
+    TimedOut(u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -296,6 +302,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TimedOut(_) => (StatusCode::SERVICE_UNAVAILABLE, "timed_out"),
             ApiError::UriTooLong { .. } => (StatusCode::URI_TOO_LONG, "uri_too_long"),
             ApiError::HeadersTooLarge { .. } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -102,6 +102,8 @@ async fn run(
         .settings
         .clone()
         .ok_or_else(|| ApiError::UnknownSource(name.clone()))?;
+    caller.authorize(service::Action::RunSource)?;
+    let _slot = state.work.slot()?;
     match service::runs::run_source(&state.store, &caller, &settings, &name).await? {
         Outcome::Ran(run) => Ok(Json(run_json(&run)).into_response()),
         Outcome::Busy => Err(ApiError::Busy(name)),

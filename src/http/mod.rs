@@ -47,6 +47,45 @@ pub struct AppState {
     pub settings: Option<std::sync::Arc<crate::config::Settings>>,
     /// How callers are authenticated.
     pub auth: std::sync::Arc<Auth>,
+    /// Bounds on expensive work (set from the limits by [`router_with`]).
+    pub work: std::sync::Arc<Work>,
+}
+
+/// Bounds on the work requests may make the server do.
+#[derive(Debug)]
+pub struct Work {
+    /// Slots for previews and source runs.
+    slots: tokio::sync::Semaphore,
+    max: usize,
+    /// How long a preview may compute.
+    pub preview_budget: std::time::Duration,
+}
+
+impl Work {
+    pub fn new(limits: &crate::app::Limits) -> Work {
+        Work {
+            slots: tokio::sync::Semaphore::new(limits.max_expensive),
+            max: limits.max_expensive,
+            preview_budget: limits.preview_budget,
+        }
+    }
+
+    /// A slot for an expensive operation, held until dropped (a request
+    /// whose client goes away drops it), or 503 when all are taken.
+    pub fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.slots.try_acquire().map_err(|_| {
+            ApiError::Unavailable(format!(
+                "{} previews or source runs are being served, the most at once; try again in a few seconds",
+                self.max
+            ))
+        })
+    }
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        Work::new(&crate::app::Limits::default())
+    }
 }
 
 impl AppState {
@@ -68,8 +107,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The whole API, refusing request targets and headers beyond `limits` and
 /// bodies that stall or take too long in all, in the documented JSON shape.
-pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
-    let (routes, _) = api_router().split_for_parts();
+pub fn router_with(mut state: AppState, limits: crate::app::Limits) -> Router {
+    state.work = std::sync::Arc::new(Work::new(&limits));
+    let (routes, _) = api_router_with(limits.request_timeout).split_for_parts();
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -97,7 +137,13 @@ pub fn router_with(state: AppState, limits: crate::app::Limits) -> Router {
 
 /// Every documented route, with the document it makes.
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(doc::base())
+    api_router_with(crate::app::Limits::default().request_timeout)
+}
+
+/// Every route; each answers within `timeout` but source runs, which go on
+/// whether or not their client waits (their record says how they ended).
+fn api_router_with(timeout: std::time::Duration) -> OpenApiRouter<AppState> {
+    let bounded = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(openapi))
         .merge(showback::router())
@@ -106,9 +152,19 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(usage::router())
         .merge(metrics::router())
         .merge(unit_costs::router())
-        .merge(imports::router())
         .merge(anomalies::router())
         .merge(audit::router())
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::TimedOut(timeout.as_secs()).into_response(),
+                }
+            },
+        ));
+    OpenApiRouter::with_openapi(doc::base())
+        .merge(bounded)
+        .merge(imports::router())
 }
 
 /// Refuses a request whose target or headers exceed `limits`.
@@ -266,6 +322,24 @@ fn csv_attachment(filename: &str, body: String) -> Response {
 mod tests {
     use super::*;
     use tower::ServiceExt;
+
+    #[test]
+    fn expensive_work_takes_a_slot_until_it_is_dropped() {
+        let work = Work::new(&crate::app::Limits {
+            max_expensive: 1,
+            ..Default::default()
+        });
+        let first = work.slot().unwrap();
+        let refused = work.slot().unwrap_err();
+        assert!(matches!(refused, ApiError::Unavailable(_)));
+        assert!(
+            refused
+                .to_string()
+                .contains("1 previews or source runs are being served")
+        );
+        drop(first);
+        assert!(work.slot().is_ok(), "a dropped request gives its slot back");
+    }
 
     #[tokio::test]
     async fn a_handler_that_panics_answers_the_json_500() {

@@ -82,7 +82,17 @@ async fn preview(
         .map(|(n, t)| (PathBuf::from(n), t))
         .collect();
     let rules = rules::check(&sources).map_err(|e| ApiError::InvalidRules(e.to_string()))?;
-    let (run, candidate, rows) = service::preview(&state.store, &caller, &rules, month).await?;
+    caller.authorize(service::Action::Preview)?;
+    // At most a few previews at once, each within its budget; a client
+    // that goes away drops the preview with its slot.
+    let _slot = state.work.slot()?;
+    let budget = state.work.preview_budget;
+    let (run, candidate, rows) = tokio::time::timeout(
+        budget,
+        service::preview(&state.store, &caller, &rules, month),
+    )
+    .await
+    .map_err(|_| ApiError::TimedOut(budget.as_secs()))??;
     let notes = present::allocation_notes(&candidate);
     let report = present::PreviewReport {
         month,

@@ -183,6 +183,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         anomalies: AnomalySettings::default(),
         token_key_file: "allot.key".into(),
         oidc: None,
+        server: Default::default(),
         webhooks: vec![
             Webhook {
                 name: "payments-slack".into(),

@@ -675,6 +675,7 @@ backend_tests! {
             store: db.store.clone(),
             settings: None,
             auth: std::sync::Arc::new(allot::http::Auth::new(key, None)),
+            work: Default::default(),
         });
         struct Answer(axum::response::Response);
         impl Answer {

@@ -15,6 +15,7 @@ mod common;
 mod access;
 mod anomalies;
 mod api;
+mod bounds;
 mod cli;
 mod dimensions;
 mod golden;

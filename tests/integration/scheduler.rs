@@ -37,6 +37,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
         webhooks: vec![],
         token_key_file: "allot.key".into(),
         oidc: None,
+        server: Default::default(),
     }
 }
 
