@@ -8,25 +8,13 @@ use crate::common;
 use std::process::Command;
 
 use allot::app::Application;
-use allot::domain::{CostBasis, Month};
-use allot::importers::{Progress, focus};
 use allot::service::tokens::TokenKey;
 use serde_json::Value;
 
 /// The demo bill, allocated, served on port 0; the app is returned unstarted
 /// so that tests can make tokens for it first.
 async fn demo_app(db: &common::TestDb) -> Application {
-    focus::import(&db.store, &[common::demo_fixture()], Progress::Hidden)
-        .await
-        .unwrap();
-    allot::service::allocate_month(
-        &db.store,
-        &common::shipped_rules(),
-        Month::parse("2026-10").unwrap(),
-        CostBasis::Effective,
-    )
-    .await
-    .unwrap();
+    common::allocated_demo(&db.store).await;
     let settings = allot::config::FileConfig::default().settings(
         None,
         None,

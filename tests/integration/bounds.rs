@@ -7,24 +7,12 @@ use crate::common;
 use std::time::Duration;
 
 use allot::app::{Application, Limits};
-use allot::domain::{CostBasis, Month};
-use allot::importers::{Progress, focus};
 use serde_json::Value;
 
 /// The demo bill, allocated, with the demo export as source `bill`, served
 /// under `limits`; returns the base URL and an admin client.
 async fn serve(db: &common::TestDb, limits: Limits) -> (String, reqwest::Client) {
-    focus::import(&db.store, &[common::demo_fixture()], Progress::Hidden)
-        .await
-        .unwrap();
-    allot::service::allocate_month(
-        &db.store,
-        &common::shipped_rules(),
-        Month::parse("2026-10").unwrap(),
-        CostBasis::Effective,
-    )
-    .await
-    .unwrap();
+    common::allocated_demo(&db.store).await;
     let text = format!(
         "[allocation]\nrules = \"{}\"\n[[source]]\nname = \"bill\"\nkind = \"focus\"\npath = \"{}\"\nschedule = \"0 0 3 * * *\"\n",
         common::path_str(&common::root().join("allocation-rules")),

@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use allot::app::Application;
-use allot::domain::{CostBasis, Month};
-use allot::importers::{Progress, focus};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents};
 use base64::Engine;
@@ -184,20 +182,6 @@ async fn serve(db: &common::TestDb, issuer: &str) -> (String, tempfile::TempDir)
     (base, rules)
 }
 
-async fn demo(db: &common::TestDb) {
-    focus::import(&db.store, &[common::demo_fixture()], Progress::Hidden)
-        .await
-        .unwrap();
-    allot::service::allocate_month(
-        &db.store,
-        &common::shipped_rules(),
-        Month::parse("2026-10").unwrap(),
-        CostBasis::Effective,
-    )
-    .await
-    .unwrap();
-}
-
 /// Status and body of a GET with `token`.
 async fn get(url: &str, token: &str) -> (u16, Value) {
     let r = common::bearer_client(token).get(url).send().await.unwrap();
@@ -206,7 +190,7 @@ async fn get(url: &str, token: &str) -> (u16, Value) {
 
 backend_tests! {
     async fn identity_provider_tokens_map_to_roles(db) {
-        demo(&db).await;
+        common::allocated_demo(&db.store).await;
         let (rsa, ec) = (Key::rsa("rsa-1"), Key::ec("ec-1"));
         let idp = Provider::start(&[&rsa, &ec]).await;
         let (base, _rules) = serve(&db, &idp.issuer).await;

@@ -209,3 +209,19 @@ pub fn bearer_client(token: &str) -> reqwest::Client {
 pub async fn admin_client(store: &Store, app: &allot::app::Application) -> reqwest::Client {
     bearer_client(&token(store, app, "admin").await)
 }
+
+/// The demo bill imported and its month 2026-10 allocated with the
+/// shipped rules.
+pub async fn allocated_demo(store: &Store) {
+    allot::importers::focus::import(store, &[demo_fixture()], allot::importers::Progress::Hidden)
+        .await
+        .expect("the demo bill imports");
+    allot::service::allocate_month(
+        store,
+        &shipped_rules(),
+        allot::domain::Month::parse("2026-10").expect("a month"),
+        allot::domain::CostBasis::Effective,
+    )
+    .await
+    .expect("the demo month allocates");
+}
