@@ -142,6 +142,27 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The audit log, newest first: imports, allocations, previews, source
+    /// runs, token changes, acknowledgements and writes, with who did them.
+    Audit {
+        /// The first day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// The last day, YYYY-MM-DD (UTC), included.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Only this action (such as `allocation` or `source.run`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this actor, as entries name it (such as `scheduler`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// How many entries, 1 to 10000.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on [default: from the config file, else 127.0.0.1:8080].
@@ -405,6 +426,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: RulesCommand::Preview { month, format, .. },
         } => preview(&settings, month, format).await,
         Command::Token { command } => token(&settings, command).await,
+        Command::Audit {
+            from,
+            to,
+            action,
+            actor,
+            limit,
+            format,
+        } => {
+            let store = open(&settings.database_url).await?;
+            let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+            let entries = service::audit::list(
+                &store,
+                &Caller::Operator,
+                from.map(midnight),
+                to.map(|d| midnight(d) + chrono::Duration::days(1)),
+                action,
+                actor,
+                limit,
+            )
+            .await?;
+            print!("{}", present::render(&present::AuditLog(entries), format));
+            Ok(())
+        }
         Command::Serve { .. } => {
             let store = open(&settings.database_url).await?;
             serve(store, settings.listen, settings).await
@@ -674,7 +718,7 @@ async fn allocate(settings: &Settings, month: Month) -> anyhow::Result<()> {
     );
     let rules = load_rules(dir, "nothing was allocated")?;
     let store = open(&settings.database_url).await?;
-    let done = service::allocate(&store, settings, &rules, month).await?;
+    let done = service::allocate(&store, &Caller::Operator, settings, &rules, month).await?;
     match &done.allocation.charge {
         Some(a) => print_allocation(a),
         None => println!("nothing was charged in {month}"),
@@ -1036,8 +1080,14 @@ async fn import_billing(settings: &Settings, spec: &ImportSpec) -> anyhow::Resul
     let store = open(&settings.database_url).await?;
     let started = std::time::Instant::now();
     let today = chrono::Utc::now().date_naive();
-    let imported =
-        imports::import(&store, spec, settings.read_options(Progress::Auto), today).await?;
+    let imported = imports::import_for(
+        &store,
+        &Caller::Operator,
+        spec,
+        settings.read_options(Progress::Auto),
+        today,
+    )
+    .await?;
     print_import(&imported.summary, started, &settings.rules_dir);
     if let Some(fetch) = &imported.cost_explorer {
         println!(

@@ -36,7 +36,15 @@ where
     let mut delay = source.retry_after;
     let mut last = None;
     for attempt in 0..=source.retries {
-        match run_once(store, settings, source, Trigger::Schedule).await? {
+        match run_once(
+            store,
+            &crate::service::Caller::Operator,
+            settings,
+            source,
+            Trigger::Schedule,
+        )
+        .await?
+        {
             Outcome::Ran(run) => {
                 let failed = run.status == RunStatus::Failed;
                 last = Some(run);

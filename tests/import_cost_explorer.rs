@@ -180,7 +180,7 @@ backend_tests! {
             oidc: None,
             server: Default::default(),
         };
-        let outcome = allot::service::runs::run_once(&db.store, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
+        let outcome = allot::service::runs::run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
         let allot::service::runs::Outcome::Ran(run) = outcome else { panic!("busy") };
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
         assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);

@@ -93,6 +93,8 @@ pub enum Action {
     Preview,
     /// Run a configured source now.
     RunSource,
+    /// Import billing data and allocate months (the CLI's operator).
+    ImportAndAllocate,
     /// Create, list and revoke API tokens.
     ManageTokens,
     /// Read the audit log.
@@ -170,6 +172,7 @@ impl fmt::Display for Action {
             Action::RecordMetrics => "record metric points",
             Action::Preview => "preview rules",
             Action::RunSource => "run sources",
+            Action::ImportAndAllocate => "import and allocate",
             Action::ManageTokens => "manage tokens",
             Action::ReadAudit => "read the audit log",
         })
@@ -219,6 +222,7 @@ mod tests {
             Action::RecordMetrics,
             Action::Preview,
             Action::RunSource,
+            Action::ImportAndAllocate,
             Action::ManageTokens,
             Action::ReadAudit,
         ] {

@@ -127,7 +127,11 @@ pub async fn preview(
         caller,
         "rules.preview",
         &month.to_string(),
-        serde_json::json!({"changed_rows": diff.len()}),
+        serde_json::json!({
+            "rules": rules.digest(),
+            "rule_count": rules.rules.len(),
+            "changed_rows": diff.len(),
+        }),
     )
     .await;
     Ok((run, candidate, diff))
@@ -148,16 +152,56 @@ pub struct Allocated {
     pub detection: Option<Detection>,
 }
 
-/// Allocates `month` with `rules` at the configured cost basis, then
-/// detects anomalies on it (and on any month whose detection is still
-/// owed), then sends the alerts due.
+/// Records in the audit log that `actor` (on behalf of `caller`) stored
+/// `done`, the allocation of `month` with `rules`: the rules' digest and
+/// each view's lines and totals per currency.
+pub async fn audit_allocation(
+    store: &Store,
+    actor: &str,
+    caller: &Caller,
+    rules: &RuleSet,
+    month: Month,
+    done: &MonthAllocation,
+) {
+    fn view(a: &Option<Allocation>) -> serde_json::Value {
+        match a {
+            None => serde_json::Value::Null,
+            Some(a) => serde_json::json!({
+                "cost_basis": a.cost_basis.as_str(),
+                "lines": a.lines,
+                "totals": a.totals.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+            }),
+        }
+    }
+    super::audit::record_as(
+        store,
+        actor,
+        caller,
+        "allocation",
+        &month.to_string(),
+        serde_json::json!({
+            "rules": rules.digest(),
+            "rule_count": rules.rules.len(),
+            "charge": view(&done.charge),
+            "billing": view(&done.billing),
+        }),
+    )
+    .await;
+}
+
+/// Allocates `month` with `rules` at the configured cost basis for
+/// `caller` (recorded in the audit log), then detects anomalies on it (and
+/// on any month whose detection is still owed), then sends the alerts due.
 pub async fn allocate(
     store: &Store,
+    caller: &Caller,
     settings: &Settings,
     rules: &RuleSet,
     month: Month,
 ) -> Result<Allocated, ServiceError> {
+    caller.authorize(Action::ImportAndAllocate)?;
     let allocation = allocate_month(store, rules, month, settings.cost_basis).await?;
+    audit_allocation(store, caller.label(), caller, rules, month, &allocation).await;
     let detection =
         anomalies::detect_after_change(store, &settings.anomalies, &settings.webhooks, &[month])
             .await?;

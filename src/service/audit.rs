@@ -27,7 +27,7 @@ pub async fn record_as(
     details: Value,
 ) {
     let (role, client) = match caller {
-        Caller::Operator => ("operator".to_string(), "local".to_string()),
+        Caller::Operator => ("operator".to_string(), operator_client()),
         Caller::Identity(i) => (i.role.to_string(), i.client.clone()),
     };
     let entry = AuditEntry {
@@ -42,6 +42,24 @@ pub async fn record_as(
     };
     if let Err(e) = store.append_audit(&entry).await {
         tracing::error!(error = %e, action, target, actor, "cannot record an audit entry");
+    }
+}
+
+/// Where an operator's entries come from: `local`, with the account that
+/// ran the command (`$USER`, or `$LOGNAME`) when it names one.
+fn operator_client() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    match user {
+        Ok(user)
+            if !user.is_empty()
+                && user.len() <= 64
+                && user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@$".contains(c)) =>
+        {
+            format!("local ({user})")
+        }
+        _ => "local".to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::ServiceError;
+use super::{Action, Caller, ServiceError};
 use crate::importers::{ReadOptions, cost_explorer, cur, focus, s3};
 use crate::store::{ImportSummary, Store};
 
@@ -92,6 +92,71 @@ pub struct CostExplorerFetch {
     pub requests: u32,
     /// Days Cost Explorer marked as estimated, to be fetched again.
     pub estimated_days: Vec<NaiveDate>,
+}
+
+impl ImportSpec {
+    /// The source's name in the audit log: `focus`, `cur` or `cost-explorer`.
+    pub fn source(&self) -> &'static str {
+        match self {
+            ImportSpec::Export {
+                format: Format::Focus,
+                ..
+            } => "focus",
+            ImportSpec::Export {
+                format: Format::Cur,
+                ..
+            } => "cur",
+            ImportSpec::CostExplorer { .. } => "cost-explorer",
+        }
+    }
+
+    /// What was read, for the audit log: the files as given (or the
+    /// directory, or the S3 location), or Cost Explorer's window.
+    fn audit_details(&self) -> serde_json::Value {
+        match self {
+            ImportSpec::Export { files, .. } => {
+                let files: Vec<String> = match files {
+                    Files::Local(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
+                    Files::Directory(dir) => vec![dir.display().to_string()],
+                    Files::S3 { location, .. } => {
+                        vec![format!("s3://{}/{}", location.bucket, location.prefix)]
+                    }
+                };
+                serde_json::json!({ "files": files })
+            }
+            ImportSpec::CostExplorer { start, end, .. } => serde_json::json!({
+                "start": start.map(|d| d.to_string()),
+                "end": end.map(|d| d.to_string()),
+            }),
+        }
+    }
+}
+
+/// [`import`] on behalf of `caller` (the CLI's operator), recorded in the
+/// audit log as `import` with the files, rows and months changed. The
+/// scheduler's runs are recorded as `source.run` instead.
+pub async fn import_for(
+    store: &Store,
+    caller: &Caller,
+    spec: &ImportSpec,
+    options: ReadOptions,
+    today: NaiveDate,
+) -> Result<Imported, ServiceError> {
+    caller.authorize(Action::ImportAndAllocate)?;
+    let imported = import(store, spec, options, today).await?;
+    let s = &imported.summary;
+    let mut details = spec.audit_details();
+    details["import"] = s.import_id.into();
+    details["rows"] = s.rows_read.into();
+    details["lines"] = s.lines_stored.into();
+    details["months_changed"] = s
+        .changed_months
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .into();
+    super::audit::record(store, caller, "import", spec.source(), details).await;
+    Ok(imported)
 }
 
 /// Imports `spec` in one transaction (see the importers); `today` (UTC)

@@ -93,14 +93,20 @@ const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// cancel it, and a panic in it is recorded as a failed run. While it runs
 /// its lease is renewed, so a run whose process died is marked interrupted
 /// once the lease lapses.
+///
+/// The run and the allocations it stores are recorded in the audit log as
+/// done by the scheduler (a scheduled run) or by `caller` (a manual one).
 pub async fn run_once(
     store: &Store,
+    caller: &Caller,
     settings: &Settings,
     source: &Source,
     trigger: Trigger,
 ) -> Result<Outcome, ServiceError> {
     let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
-    let task = tokio::spawn(async move { run_locked(&store, &settings, &source, trigger).await });
+    let caller = caller.clone();
+    let task =
+        tokio::spawn(async move { run_locked(&store, &caller, &settings, &source, trigger).await });
     match task.await {
         Ok(result) => result,
         Err(e) => Err(StoreError::Corrupt(format!("a source run could not finish: {e}")).into()),
@@ -109,6 +115,7 @@ pub async fn run_once(
 
 async fn run_locked(
     store: &Store,
+    caller: &Caller,
     settings: &Settings,
     source: &Source,
     trigger: Trigger,
@@ -137,7 +144,8 @@ async fn run_locked(
     };
     let work = {
         let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
-        tokio::spawn(async move { import_and_allocate(&store, &settings, &source, id).await })
+        let by = (actor(caller, trigger).to_string(), caller.clone());
+        tokio::spawn(async move { import_and_allocate(&store, &by, &settings, &source, id).await })
     };
     let result = match work.await {
         Ok(result) => result,
@@ -177,10 +185,16 @@ async fn run_locked(
         .import_run(id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("import run {id} vanished")))?;
-    if trigger == Trigger::Schedule {
-        audit_run(store, "scheduler", &Caller::Operator, &run).await;
-    }
+    audit_run(store, actor(caller, trigger), caller, &run).await;
     Ok(Outcome::Ran(run))
+}
+
+/// Who the audit log names for a run: the scheduler, or who asked for it.
+fn actor(caller: &Caller, trigger: Trigger) -> &str {
+    match trigger {
+        Trigger::Schedule => "scheduler",
+        Trigger::Manual => caller.label(),
+    }
 }
 
 /// Records a finished run in the audit log.
@@ -204,6 +218,7 @@ async fn audit_run(store: &Store, actor: &str, caller: &Caller, run: &ImportRun)
 /// the rows read and the months the run changed or re-allocated.
 async fn import_and_allocate(
     store: &Store,
+    (actor, caller): &(String, Caller),
     settings: &Settings,
     source: &Source,
     run: i64,
@@ -223,7 +238,10 @@ async fn import_and_allocate(
         let mut failed = Vec::new();
         for month in &stale {
             match allocation::allocate_month(store, &rules, *month, settings.cost_basis).await {
-                Ok(_) | Err(ServiceError::NoData(_)) => {}
+                Ok(done) => {
+                    allocation::audit_allocation(store, actor, caller, &rules, *month, &done).await
+                }
+                Err(ServiceError::NoData(_)) => {}
                 Err(e) => failed.push(format!("{month}: {e}")),
             }
         }
@@ -258,11 +276,7 @@ pub async fn run_source(
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ServiceError::UnknownSource(name.to_string()))?;
-    let outcome = run_once(store, settings, source, Trigger::Manual).await?;
-    if let Outcome::Ran(run) = &outcome {
-        audit_run(store, caller.label(), caller, run).await;
-    }
-    Ok(outcome)
+    run_once(store, caller, settings, source, Trigger::Manual).await
 }
 
 /// The latest `limit` runs, newest first. A run whose process died shows

@@ -217,7 +217,7 @@ backend_tests! {
         let second = spike + Days::new(1);
         let run = |month: Month, days: u32, spikes: &[NaiveDate]| {
             std::fs::write(&file, export(month, days, spikes)).unwrap();
-            run_once(&db.store, &settings, &source, Trigger::Schedule)
+            run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, Trigger::Schedule)
         };
 
         // August, then September up to the spike day: each run imports,

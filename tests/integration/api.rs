@@ -328,6 +328,12 @@ backend_tests! {
         assert_eq!(row("payments", "USD")["candidate"], "1020.05");
         let (_, showback) = app.json("/api/v1/showback?month=2026-10").await;
         assert!(showback["rows"].as_array().unwrap().iter().any(|r| r["team"] == "platform" && r["total_cost"] == "50.00"), "nothing was stored");
+        // The audit log names exactly the candidate files that were tried.
+        let (_, log) = app.json("/api/v1/audit?action=rules.preview").await;
+        let sources: Vec<(std::path::PathBuf, String)> = files.iter().map(|(n, t)| (n.into(), t.as_str().unwrap().to_string())).collect();
+        let digest = allot::rules::check(&sources).unwrap().digest().to_string();
+        assert_eq!(log["entries"][0]["details"]["rules"], digest, "{log}");
+        assert_eq!(log["entries"][0]["target"], "2026-10", "{log}");
 
         let bad = serde_json::json!({"files": {"r.toml": "[[rule]]\nname = \"x\"\nteam = \"Bad Team\"\n"}});
         let r = app.client.post(format!("{}/api/v1/rules/preview?month=2026-10", app.base)).json(&bad).send().await.unwrap();

@@ -78,6 +78,59 @@ fn import_allocate_showback_csv_matches_the_golden_file() {
         "{stdout}"
     );
     assert!(stdout.contains("3171.83"), "{stdout}");
+    // The audit log: the import and the allocation, by the operator.
+    let out = allot(&db, &["audit", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    let said: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        said,
+        [("allocation", "2026-10"), ("import", "focus")],
+        "{log}"
+    );
+    for e in entries {
+        assert_eq!(
+            (e["actor"].as_str(), e["role"].as_str()),
+            (Some("operator"), Some("operator"))
+        );
+        assert!(e["client"].as_str().unwrap().starts_with("local"), "{e}");
+    }
+    let import = &entries[1]["details"];
+    assert_eq!(
+        import["files"],
+        serde_json::json!([fixture.to_str().unwrap()])
+    );
+    assert_eq!(
+        (import["rows"].as_u64(), import["lines"].as_u64()),
+        (Some(408), Some(408)),
+        "{import}"
+    );
+    assert_eq!(
+        import["months_changed"],
+        serde_json::json!(["2026-10", "2026-11"])
+    );
+    let allocation = &entries[0]["details"];
+    let rules = allot::rules::load_dir(&common::root().join("allocation-rules")).unwrap();
+    assert_eq!(allocation["rules"], rules.digest());
+    assert_eq!(
+        allocation["charge"]["totals"]["USD"], "3254.6678693",
+        "{allocation}"
+    );
+    assert_eq!(
+        allocation["billing"]["totals"]["USD"], "3171.8318234",
+        "{allocation}"
+    );
+    let out = allot(&db, &["audit", "--action", "import", "--format", "csv"]);
+    let csv = text(&out.stdout);
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(
+        csv.starts_with("id,at,actor,role,client,action,target,details"),
+        "{csv}"
+    );
 }
 
 #[test]

@@ -46,9 +46,15 @@ aggregation = "average"
 "#;
 
 async fn run(store: &Store, s: &Settings) -> ImportRun {
-    match run_once(store, s, &s.sources[0], Trigger::Manual)
-        .await
-        .expect("the run is recorded")
+    match run_once(
+        store,
+        &allot::service::Caller::Operator,
+        s,
+        &s.sources[0],
+        Trigger::Manual,
+    )
+    .await
+    .expect("the run is recorded")
     {
         Outcome::Ran(run) => run,
         Outcome::Busy => panic!("the source was busy"),

@@ -67,10 +67,40 @@ pub fn check(sources: &[(PathBuf, String)]) -> Result<RuleSet, RuleErrors> {
         )
     });
     if checker.errors.is_empty() {
+        checker.set.digest = digest(sources);
         Ok(checker.set)
     } else {
         Err(RuleErrors(checker.errors))
     }
+}
+
+/// SHA-256 (hex) over each source's file name, length and text, in name
+/// order: what [`RuleSet::digest`] reports.
+fn digest(sources: &[(PathBuf, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let mut named: Vec<(String, &str)> = sources
+        .iter()
+        .map(|(p, t)| {
+            let name = p.file_name().unwrap_or(p.as_os_str());
+            (name.to_string_lossy().into_owned(), t.as_str())
+        })
+        .collect();
+    named.sort();
+    let mut hash = Sha256::new();
+    for (name, text) in named {
+        // Lengths first, so that no two file lists hash alike.
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name.as_bytes());
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// The byte offset of each line's start in `text`.

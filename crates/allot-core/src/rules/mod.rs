@@ -182,9 +182,19 @@ pub struct RuleSet {
     groups: Groups,
     /// `[environment]`.
     environment: Option<EnvironmentDimension>,
+    /// SHA-256 of the files the set was checked from (see [`RuleSet::digest`]).
+    digest: String,
 }
 
 impl RuleSet {
+    /// The SHA-256 (hex) of the files the set was checked from: each file's
+    /// name (without its directory), length and text, in name order. The
+    /// same files give the same digest wherever they are checked out, so an
+    /// audit entry names exactly the rules an allocation used.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
     /// The declared known teams, if the rules declare them.
     pub fn known_teams(&self) -> Option<&BTreeSet<TeamId>> {
         self.known_teams.as_ref()

@@ -1083,3 +1083,27 @@ fn environment_is_declared_once() {
     assert_eq!(all[0].message, "`[environment]` is declared twice");
     assert_eq!(all[0].file.to_str(), Some("b.toml"));
 }
+
+#[test]
+fn the_digest_names_the_files_not_where_they_are_checked_out() {
+    let text = "[[rule]]\nname = \"all\"\nmatch = { service = \"*\" }\nteam = \"web\"\n";
+    let digest = |files: &[(&str, &str)]| {
+        check(&sources(files))
+            .unwrap_or_else(|e| panic!("invalid rules:\n{e}"))
+            .digest()
+            .to_string()
+    };
+    let here = digest(&[("r.toml", text)]);
+    assert_eq!(here.len(), 64, "{here}");
+    assert!(here.bytes().all(|b| b.is_ascii_hexdigit()), "{here}");
+    // The directory does not count; the name, order-free, and text do.
+    assert_eq!(digest(&[("/srv/rules/r.toml", text)]), here);
+    assert_ne!(digest(&[("s.toml", text)]), here);
+    assert_ne!(digest(&[("r.toml", &format!("{text}\n"))]), here);
+    let two = digest(&[("a.toml", "[teams]\nknown = [\"web\"]\n"), ("r.toml", text)]);
+    assert_eq!(
+        digest(&[("r.toml", text), ("a.toml", "[teams]\nknown = [\"web\"]\n")]),
+        two
+    );
+    assert_ne!(two, here);
+}
