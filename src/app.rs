@@ -85,6 +85,10 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     limits: Limits,
+    /// `/metrics` on an address of its own (`metrics = "open"`), bound when
+    /// the settings are applied; the error is reported by
+    /// [`Application::metrics_addr`] and [`Application::run_until`].
+    metrics: Option<std::io::Result<std::net::TcpListener>>,
 }
 
 impl Application {
@@ -98,8 +102,10 @@ impl Application {
                 settings: None,
                 auth: Arc::new(crate::http::Auth::new(TokenKey::random(), None)),
                 work: Default::default(),
+                telemetry: Default::default(),
             },
             limits: Limits::default(),
+            metrics: None,
         })
     }
 
@@ -113,8 +119,31 @@ impl Application {
             .map(crate::service::oidc::Verifier::new);
         self.state.auth = Arc::new(crate::http::Auth::new(self.state.auth.key.clone(), oidc));
         self.limits = settings.server;
+        self.metrics = match settings.metrics_endpoint {
+            crate::config::MetricsEndpoint::Open(at) => Some(
+                std::net::TcpListener::bind(at)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on `{at}` for `/metrics` (`server.metrics_listen`): {e}"),
+                        )
+                    }),
+            ),
+            _ => None,
+        };
         self.state.settings = Some(std::sync::Arc::new(settings));
         self
+    }
+
+    /// The address `/metrics` is served on by itself (`metrics = "open"`),
+    /// or the error binding it.
+    pub fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        match &self.metrics {
+            None => Ok(None),
+            Some(Ok(listener)) => listener.local_addr().map(Some),
+            Some(Err(e)) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 
     /// Checks tokens with `key` (the one `allot token create` hashed them
@@ -129,6 +158,12 @@ impl Application {
             .map(crate::service::oidc::Verifier::new);
         self.state.auth = Arc::new(crate::http::Auth::new(key, oidc));
         self
+    }
+
+    /// The application's counters (`GET /metrics`), which its scheduler
+    /// shares.
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.state.telemetry
     }
 
     /// The key tokens are checked with.
@@ -157,65 +192,104 @@ impl Application {
             listener,
             state,
             limits,
+            metrics,
         } = self;
+        // One shutdown for the API's address and the metrics address.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let metrics = match metrics {
+            None => None,
+            Some(bound) => {
+                let listener = TcpListener::from_std(bound?)?;
+                let router = crate::http::open_metrics_router(state.clone());
+                let stopped = stopped.clone();
+                Some(tokio::spawn(serve(listener, router, limits, async move {
+                    wait_for(stopped).await
+                })))
+            }
+        };
         let router = router_with(state, limits);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_head_bytes);
-        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-                () = &mut shutdown => break,
-            };
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, don't spin.
-                        tracing::warn!(error = %e, "cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let stream = crate::http::wire::JsonErrors::new(stream, limits.max_head_bytes);
-            // Handlers see the client's address (failed authentications
-            // are counted per address).
-            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-                router.clone(),
-                move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    request
-                },
-            ));
-            let connection =
-                graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                drop(slot);
-            });
+        let result = serve(listener, router, limits, async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+        if let Some(task) = metrics {
+            let _ = task.await;
         }
-        // No new connections from here on.
-        drop(listener);
-        // In-flight requests finish; a connection still sending its head
-        // is given up to the header timeout; nothing waits past the grace.
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after the shutdown grace; closing them");
-        }
-        Ok(())
+        result
     }
+}
+
+/// Completes once `stopped` turns true (or its sender is gone).
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown`
+/// completes; in-flight requests finish first (for up to
+/// [`SHUTDOWN_GRACE`]).
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = crate::http::wire::JsonErrors::new(stream, limits.max_head_bytes);
+        // Handlers see the client's address (failed authentications
+        // are counted per address).
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    // No new connections from here on.
+    drop(listener);
+    // In-flight requests finish; a connection still sending its head
+    // is given up to the header timeout; nothing waits past the grace.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace; closing them");
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

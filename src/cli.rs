@@ -137,7 +137,7 @@ pub enum Command {
         command: RulesCommand,
     },
     /// API tokens: each has a role (`admin`, `finance`, `group:NAME`,
-    /// `team:NAME`); clients send it as `Authorization: Bearer TOKEN`.
+    /// `team:NAME`, `monitoring`); clients send it as `Authorization: Bearer TOKEN`.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
@@ -252,7 +252,8 @@ pub enum TokenCommand {
     /// Create a token and print it (once: only a hash of it is kept).
     Create {
         /// `admin` (everything), `finance` (read everything), `group:NAME`
-        /// (read the teams of a group of the rules) or `team:NAME` (read one team).
+        /// (read the teams of a group of the rules), `team:NAME` (read one team)
+        /// or `monitoring` (read `/metrics` only).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// A label for lists and logs, such as who holds it.
@@ -746,7 +747,7 @@ async fn detect(settings: &Settings, month: Month, format: Format) -> anyhow::Re
         d.cost_basis.is_some(),
         "month {month} has not been allocated: run `allot allocate --month {month}` first"
     );
-    service::anomalies::deliver_alerts(&store, &settings.webhooks).await;
+    service::anomalies::deliver_alerts(&store, &settings.webhooks, &Default::default()).await;
     let filter = AnomalyFilter {
         from: Some(d.from),
         to: Some(d.to),
@@ -1005,8 +1006,17 @@ async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::
         .with_context(|| format!("cannot listen on `{listen}`; is another server running there?"))?
         .with_settings(settings.clone())
         .with_token_key(token_key(&settings)?);
+    let metrics = app.metrics_addr()?;
     tracing::info!(addr = %app.local_addr()?, sources = settings.sources.len(), "serving");
     println!("allot is serving on http://{}", app.local_addr()?);
+    match (settings.metrics_endpoint, metrics) {
+        (_, Some(at)) => println!("metrics: http://{at}/metrics (open, without a token)"),
+        (crate::config::MetricsEndpoint::Token, _) => println!(
+            "metrics: http://{}/metrics (for `admin` and `monitoring` tokens)",
+            app.local_addr()?
+        ),
+        _ => {}
+    }
     for source in &settings.sources {
         println!(
             "scheduled: source `{}` ({})",
@@ -1017,7 +1027,12 @@ async fn serve(store: Store, listen: SocketAddr, settings: Settings) -> anyhow::
     // One shutdown signal stops both the API and the schedules; an import
     // in progress finishes (or rolls back) before the process exits.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let schedules = tokio::spawn(scheduler::run_schedules(store, settings, stopped));
+    let schedules = tokio::spawn(scheduler::run_schedules(
+        store,
+        settings,
+        app.telemetry().clone(),
+        stopped,
+    ));
     app.run_until(async move {
         shutdown_signal().await;
         let _ = stop.send(true);

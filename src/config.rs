@@ -151,9 +151,43 @@ pub struct ServerConfig {
     pub max_expensive: Option<usize>,
     pub max_connections: Option<usize>,
     pub header_read_timeout_seconds: Option<u64>,
+    /// `GET /metrics`: `token` (the default), `open` or `off`.
+    pub metrics: Option<String>,
+    /// Where `metrics = "open"` serves `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Where and to whom `allot serve` answers `GET /metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// On the API's address, to tokens of role `admin` or `monitoring`.
+    #[default]
+    Token,
+    /// On an address of its own (only there), without a token: for a
+    /// scraper on a network the API's clients do not reach.
+    Open(SocketAddr),
+    /// Nowhere.
+    Off,
 }
 
 impl ServerConfig {
+    fn metrics_endpoint(&self) -> Result<MetricsEndpoint, String> {
+        match (self.metrics.as_deref().map(str::trim), self.metrics_listen) {
+            (None | Some("token"), None) => Ok(MetricsEndpoint::Token),
+            (Some("off"), None) => Ok(MetricsEndpoint::Off),
+            (Some("open"), Some(at)) => Ok(MetricsEndpoint::Open(at)),
+            (Some("open"), None) => Err(
+                "`server.metrics` is `open` without `server.metrics_listen`: name the address to serve `/metrics` on, such as \"127.0.0.1:9464\"".into(),
+            ),
+            (None | Some("token" | "off"), Some(at)) => Err(format!(
+                "`server.metrics_listen` is `{at}` but `server.metrics` is not `open`: set `metrics = \"open\"` to serve `/metrics` there, or remove `metrics_listen`"
+            )),
+            (Some(other), _) => Err(format!(
+                "`server.metrics` is `{other}`: expected `token` (on the API's address, for `admin` and `monitoring` tokens), `open` (on `metrics_listen`, without a token) or `off`"
+            )),
+        }
+    }
+
     fn limits(&self) -> Result<crate::app::Limits, String> {
         use std::time::Duration;
         let defaults = crate::app::Limits::default();
@@ -771,6 +805,8 @@ pub struct Settings {
     pub oidc: Option<Oidc>,
     /// What `allot serve` bounds each client to (`[server]`).
     pub server: crate::app::Limits,
+    /// `GET /metrics`, from `[server]`.
+    pub metrics_endpoint: MetricsEndpoint,
 }
 
 impl Settings {
@@ -886,6 +922,10 @@ impl FileConfig {
             .server
             .limits()
             .map_err(|message| invalid(text.find("[server").unwrap_or(0), message))?;
+        config
+            .server
+            .metrics_endpoint()
+            .map_err(|message| invalid(text.find("[server").unwrap_or(0), message))?;
         if let Some(oidc) = &config.auth.oidc {
             oidc.checked()
                 .map_err(|message| invalid(text.find("[auth.oidc").unwrap_or(0), message))?;
@@ -964,6 +1004,7 @@ impl FileConfig {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_KEY_FILE)),
             oidc: self.auth.oidc.as_ref().and_then(|o| o.checked().ok()),
             server: self.server.limits().unwrap_or_default(),
+            metrics_endpoint: self.server.metrics_endpoint().unwrap_or_default(),
         }
     }
 }

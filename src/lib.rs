@@ -30,3 +30,5 @@ pub mod scheduler;
 pub mod service;
 /// All SQL: one `Store` over SQLite and PostgreSQL.
 pub mod store;
+/// The counters `GET /metrics` serves.
+pub mod telemetry;

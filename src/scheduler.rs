@@ -15,6 +15,7 @@ use crate::service::ServiceError;
 use crate::service::anomalies::deliver_alerts;
 use crate::service::runs::{Outcome, run_once};
 use crate::store::{ImportRun, RunStatus, Store, Trigger};
+use crate::telemetry::Telemetry;
 
 /// How often `allot serve` looks for alerts due again.
 const ALERT_RETRY_TICK: std::time::Duration = std::time::Duration::from_secs(15);
@@ -27,6 +28,7 @@ pub async fn run_with_retries<F, Fut>(
     store: &Store,
     settings: &Settings,
     source: &Source,
+    telemetry: &Telemetry,
     mut pause: F,
 ) -> Result<Option<ImportRun>, ServiceError>
 where
@@ -42,6 +44,7 @@ where
             settings,
             source,
             Trigger::Schedule,
+            telemetry,
         )
         .await?
         {
@@ -64,24 +67,27 @@ where
 pub async fn run_schedules(
     store: Store,
     settings: Settings,
+    telemetry: Telemetry,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tasks = Vec::new();
     if !settings.webhooks.is_empty() {
         // Retries of alerts that could not be delivered at once.
         let (store, settings, mut stop) = (store.clone(), settings.clone(), shutdown.clone());
+        let telemetry = telemetry.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(ALERT_RETRY_TICK) => {}
                     _ = stop.changed() => return,
                 }
-                deliver_alerts(&store, &settings.webhooks).await;
+                deliver_alerts(&store, &settings.webhooks, &telemetry).await;
             }
         }));
     }
     for source in settings.sources.clone() {
         let (store, settings, mut stop) = (store.clone(), settings.clone(), shutdown.clone());
+        let telemetry = telemetry.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 let Some(next) = source.schedule.upcoming(Utc).next() else { return };
@@ -100,7 +106,7 @@ pub async fn run_schedules(
                         }
                     }
                 };
-                if let Err(e) = run_with_retries(&store, &settings, &source, pause).await {
+                if let Err(e) = run_with_retries(&store, &settings, &source, &telemetry, pause).await {
                     tracing::error!(source = %source.name, error = %e, "cannot record an import run");
                 }
                 if stop_retrying.has_changed().unwrap_or(true) {

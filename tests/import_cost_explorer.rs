@@ -179,8 +179,9 @@ backend_tests! {
             token_key_file: "allot.key".into(),
             oidc: None,
             server: Default::default(),
+            metrics_endpoint: Default::default(),
         };
-        let outcome = allot::service::runs::run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, allot::store::Trigger::Schedule).await.unwrap();
+        let outcome = allot::service::runs::run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, allot::store::Trigger::Schedule, &Default::default()).await.unwrap();
         let allot::service::runs::Outcome::Ran(run) = outcome else { panic!("busy") };
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
         assert_eq!(run.months, vec![Month::parse("2026-10").unwrap()]);

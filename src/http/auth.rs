@@ -83,6 +83,7 @@ impl FromRequestParts<AppState> for Caller {
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let now = Instant::now();
         if let Some(wait) = state.auth.blocked(ip, now) {
+            state.telemetry.auth_failure("rate_limited");
             return Err(ApiError::TooManyFailures(wait));
         }
         let header = parts
@@ -102,6 +103,9 @@ impl FromRequestParts<AppState> for Caller {
         {
             Ok(mut identity) => {
                 identity.client = ip.to_string();
+                if let Some(who) = parts.extensions.get::<super::Who>() {
+                    who.set(&identity.label);
+                }
                 Ok(Caller::Identity(identity))
             }
             Err(AuthError::Store(e)) => Err(e.into()),
@@ -110,6 +114,7 @@ impl FromRequestParts<AppState> for Caller {
             }
             Err(e) => {
                 state.auth.failed(ip, now);
+                state.telemetry.auth_failure(e.reason());
                 tracing::warn!(client = %ip, reason = %e, "authentication failed");
                 Err(ApiError::Unauthenticated(e.to_string()))
             }

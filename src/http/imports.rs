@@ -104,7 +104,9 @@ async fn run(
         .ok_or_else(|| ApiError::UnknownSource(name.clone()))?;
     caller.authorize(service::Action::RunSource)?;
     let _slot = state.work.slot()?;
-    match service::runs::run_source(&state.store, &caller, &settings, &name).await? {
+    match service::runs::run_source(&state.store, &caller, &settings, &name, &state.telemetry)
+        .await?
+    {
         Outcome::Ran(run) => Ok(Json(run_json(&run)).into_response()),
         Outcome::Busy => Err(ApiError::Busy(name)),
     }

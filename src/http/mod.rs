@@ -49,6 +49,8 @@ pub struct AppState {
     pub auth: std::sync::Arc<Auth>,
     /// Bounds on expensive work (set from the limits by [`router_with`]).
     pub work: std::sync::Arc<Work>,
+    /// What `GET /metrics` serves.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 /// Bounds on the work requests may make the server do.
@@ -109,7 +111,18 @@ pub fn router(state: AppState) -> Router {
 /// bodies that stall or take too long in all, in the documented JSON shape.
 pub fn router_with(mut state: AppState, limits: crate::app::Limits) -> Router {
     state.work = std::sync::Arc::new(Work::new(&limits));
-    let (routes, _) = api_router_with(limits.request_timeout).split_for_parts();
+    let (mut routes, _) = api_router_with(limits.request_timeout).split_for_parts();
+    // `/metrics` is Prometheus's, not the API's: it is outside the API
+    // document, and on this address only with `metrics = "token"`.
+    let endpoint = state
+        .settings
+        .as_ref()
+        .map(|s| s.metrics_endpoint)
+        .unwrap_or_default();
+    if endpoint == crate::config::MetricsEndpoint::Token {
+        routes = routes.route("/metrics", axum::routing::get(metrics_for_token));
+    }
+    let telemetry = state.telemetry.clone();
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -131,8 +144,93 @@ pub fn router_with(mut state: AppState, limits: crate::app::Limits) -> Router {
                 }
             },
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                observe(telemetry.clone(), request, next)
+            },
+        ))
         .with_state(state)
+}
+
+/// `/metrics` alone, without a token: what `metrics = "open"` serves on its
+/// own address.
+pub fn open_metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>| async move {
+                metrics_answer(crate::service::open_telemetry(
+                    &state.store,
+                    &state.telemetry,
+                ))
+            }),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// `GET /metrics` on the API's address: for `admin` and `monitoring` tokens.
+async fn metrics_for_token(
+    State(state): State<AppState>,
+    caller: crate::service::Caller,
+) -> Result<Response, ApiError> {
+    let text = crate::service::telemetry(&state.store, &caller, &state.telemetry)?;
+    Ok(metrics_answer(text))
+}
+
+fn metrics_answer(text: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::telemetry::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
+/// The identity label of a request, for its log line: the `Caller`
+/// extractor fills it in when a token is accepted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Who(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl Who {
+    pub(crate) fn set(&self, label: &str) {
+        let _ = self.0.set(label.to_string());
+    }
+}
+
+/// Logs every request at `info` (method, route template, path, status,
+/// latency, identity label; never a header or the query, so never a
+/// token) and counts it in the telemetry. Handlers' own log lines carry
+/// the request's span.
+async fn observe(
+    telemetry: crate::telemetry::Telemetry,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let path = request.uri().path().to_string();
+    let who = Who::default();
+    request.extensions_mut().insert(who.clone());
+    let span = tracing::info_span!("request", method = %method, route = route.as_deref().unwrap_or("unmatched"));
+    let response = next.run(request).instrument(span).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    telemetry.request(&method, route.as_deref(), status, elapsed);
+    tracing::info!(
+        method = %method,
+        route = route.as_deref().unwrap_or("unmatched"),
+        path = %path,
+        status,
+        ms = elapsed.as_secs_f64() * 1000.0,
+        identity = who.0.get().map_or("-", String::as_str),
+        "request"
+    );
+    response
 }
 
 /// Every documented route, with the document it makes.

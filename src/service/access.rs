@@ -45,18 +45,23 @@ pub enum Role {
     Group(ScopeName),
     /// Read one team.
     Team(TeamId),
+    /// Read the server's telemetry (`GET /metrics`) and nothing else: the
+    /// role of a Prometheus scraper's token.
+    Monitoring,
 }
 
 /// What a role should look like.
-pub const ROLE_EXPECTED: &str = "a role: `admin`, `finance`, `group:NAME` or `team:NAME`";
+pub const ROLE_EXPECTED: &str =
+    "a role: `admin`, `finance`, `group:NAME`, `team:NAME` or `monitoring`";
 
 impl Role {
-    /// Parses `admin`, `finance`, `group:NAME` or `team:NAME`.
+    /// Parses `admin`, `finance`, `group:NAME`, `team:NAME` or `monitoring`.
     pub fn parse(s: &str) -> Option<Role> {
         let s = s.trim();
         match s.split_once(':') {
             None if s == "admin" => Some(Role::Admin),
             None if s == "finance" => Some(Role::Finance),
+            None if s == "monitoring" => Some(Role::Monitoring),
             Some(("group", name)) => ScopeName::parse(name).map(Role::Group),
             Some(("team", name)) => TeamId::parse(name).ok().map(Role::Team),
             _ => None,
@@ -71,6 +76,7 @@ impl fmt::Display for Role {
             Role::Finance => f.write_str("finance"),
             Role::Group(g) => write!(f, "group:{g}"),
             Role::Team(t) => write!(f, "team:{t}"),
+            Role::Monitoring => f.write_str("monitoring"),
         }
     }
 }
@@ -99,6 +105,8 @@ pub enum Action {
     ManageTokens,
     /// Read the audit log.
     ReadAudit,
+    /// Read the server's telemetry (`GET /metrics`).
+    ReadTelemetry,
 }
 
 impl Caller {
@@ -113,6 +121,7 @@ impl Caller {
             (Role::Admin, _)
                 | (Role::Finance, Action::Read | Action::ReadAll)
                 | (Role::Group(_) | Role::Team(_), Action::Read)
+                | (Role::Monitoring, Action::ReadTelemetry)
         );
         if allowed {
             Ok(())
@@ -140,6 +149,7 @@ impl Caller {
                 Role::Admin | Role::Finance => true,
                 Role::Team(own) => own == team,
                 Role::Group(_) => i.teams.contains(team),
+                Role::Monitoring => false,
             },
         }
     }
@@ -175,6 +185,7 @@ impl fmt::Display for Action {
             Action::ImportAndAllocate => "import and allocate",
             Action::ManageTokens => "manage tokens",
             Action::ReadAudit => "read the audit log",
+            Action::ReadTelemetry => "read telemetry",
         })
     }
 }

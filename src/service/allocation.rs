@@ -205,7 +205,7 @@ pub async fn allocate(
     let detection =
         anomalies::detect_after_change(store, &settings.anomalies, &settings.webhooks, &[month])
             .await?;
-    anomalies::deliver_alerts(store, &settings.webhooks).await;
+    anomalies::deliver_alerts(store, &settings.webhooks, &Default::default()).await;
     Ok(Allocated {
         allocation,
         detection,

@@ -8,6 +8,7 @@ use crate::alerts::{self, Webhook};
 use crate::domain::{CostBasis, Month};
 use crate::engine::anomaly::{self, AnomalySettings, HISTORY_DAYS};
 use crate::store::{AnomalyFilter, SavedAnomalies, Store, StoredAnomaly};
+use crate::telemetry::Telemetry;
 
 /// Reads a detection may take when newer detections keep saving first.
 pub(super) const DETECTION_ATTEMPTS: usize = 5;
@@ -246,18 +247,21 @@ pub async fn deliver_due(
 
 /// Sends the alerts that are due now, if any webhook is configured;
 /// failures are logged and retried on a later pass.
-pub async fn deliver_alerts(store: &Store, webhooks: &[Webhook]) {
+pub async fn deliver_alerts(store: &Store, webhooks: &[Webhook], telemetry: &Telemetry) {
     if webhooks.is_empty() {
         return;
     }
     match deliver_due(store, webhooks, &alerts::client(), Utc::now()).await {
         Ok(d) if d == alerts::Delivered::default() => {}
-        Ok(d) => tracing::info!(
-            sent = d.sent,
-            retrying = d.retrying,
-            given_up = d.given_up,
-            "alerts delivered"
-        ),
+        Ok(d) => {
+            telemetry.alerts(d.sent.into(), d.retrying.into(), d.given_up.into());
+            tracing::info!(
+                sent = d.sent,
+                retrying = d.retrying,
+                given_up = d.given_up,
+                "alerts delivered"
+            );
+        }
         Err(e) => tracing::error!(error = %e, "cannot deliver alerts"),
     }
 }

@@ -158,6 +158,23 @@ pub async fn connect(url: &str) -> Result<Store, StoreError> {
     Store::connect(url).await
 }
 
+/// The server's telemetry in Prometheus's text format, with the database
+/// pool as it is now: for `admin` and `monitoring` callers.
+pub fn telemetry(
+    store: &Store,
+    caller: &Caller,
+    telemetry: &crate::telemetry::Telemetry,
+) -> Result<String, ServiceError> {
+    caller.authorize(Action::ReadTelemetry)?;
+    Ok(open_telemetry(store, telemetry))
+}
+
+/// [`telemetry`] for anyone: what `metrics = "open"` serves on the address
+/// the operator set apart for it.
+pub fn open_telemetry(store: &Store, telemetry: &crate::telemetry::Telemetry) -> String {
+    telemetry.encode(store.pool_stats())
+}
+
 /// The database's backend (`sqlite` or `postgres`) and whether it answers.
 pub async fn health(store: &Store) -> (&'static str, Result<(), StoreError>) {
     (store.backend(), store.ping().await)

@@ -13,6 +13,7 @@ use crate::domain::Month;
 use crate::importers::Progress;
 use crate::rules;
 use crate::store::{ImportRun, Store, StoreError, Trigger};
+use crate::telemetry::Telemetry;
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -96,17 +97,22 @@ const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(30);
 ///
 /// The run and the allocations it stores are recorded in the audit log as
 /// done by the scheduler (a scheduled run) or by `caller` (a manual one).
+///
+/// `telemetry` counts the run, the rows it read, how long each allocation
+/// took, the anomalies it raised and the alerts it delivered.
 pub async fn run_once(
     store: &Store,
     caller: &Caller,
     settings: &Settings,
     source: &Source,
     trigger: Trigger,
+    telemetry: &Telemetry,
 ) -> Result<Outcome, ServiceError> {
     let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
-    let caller = caller.clone();
-    let task =
-        tokio::spawn(async move { run_locked(&store, &caller, &settings, &source, trigger).await });
+    let (caller, telemetry) = (caller.clone(), telemetry.clone());
+    let task = tokio::spawn(async move {
+        run_locked(&store, &caller, &settings, &source, trigger, &telemetry).await
+    });
     match task.await {
         Ok(result) => result,
         Err(e) => Err(StoreError::Corrupt(format!("a source run could not finish: {e}")).into()),
@@ -119,6 +125,7 @@ async fn run_locked(
     settings: &Settings,
     source: &Source,
     trigger: Trigger,
+    telemetry: &Telemetry,
 ) -> Result<Outcome, ServiceError> {
     let Some(lock) = store.try_lock_source(&source.name).await? else {
         tracing::info!(source = %source.name, "a run of this source is in progress; skipped");
@@ -145,7 +152,10 @@ async fn run_locked(
     let work = {
         let (store, settings, source) = (store.clone(), settings.clone(), source.clone());
         let by = (actor(caller, trigger).to_string(), caller.clone());
-        tokio::spawn(async move { import_and_allocate(&store, &by, &settings, &source, id).await })
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            import_and_allocate(&store, &by, &settings, &source, id, &telemetry).await
+        })
     };
     let result = match work.await {
         Ok(result) => result,
@@ -180,7 +190,13 @@ async fn run_locked(
     } else {
         tracing::warn!(source = %source.name, run = id, error = error.as_deref().unwrap_or(""), "import run failed");
     }
-    anomalies::deliver_alerts(store, &settings.webhooks).await;
+    telemetry.run(crate::telemetry::RunCounted {
+        source: &source.name,
+        trigger: trigger.as_str(),
+        outcome: if ok { "succeeded" } else { "failed" },
+        rows: rows.unwrap_or(0),
+    });
+    anomalies::deliver_alerts(store, &settings.webhooks, telemetry).await;
     let run = store
         .import_run(id)
         .await?
@@ -222,6 +238,7 @@ async fn import_and_allocate(
     settings: &Settings,
     source: &Source,
     run: i64,
+    telemetry: &Telemetry,
 ) -> Result<(u64, Vec<Month>), ServiceError> {
     let (rows_read, changed_months) = import_source(store, settings, source, run).await?;
     // Every stale month, however it became so: this import's, and those an
@@ -237,8 +254,10 @@ async fn import_and_allocate(
         // One month that cannot be allocated does not hold back the others.
         let mut failed = Vec::new();
         for month in &stale {
+            let started = std::time::Instant::now();
             match allocation::allocate_month(store, &rules, *month, settings.cost_basis).await {
                 Ok(done) => {
+                    telemetry.allocation(started.elapsed());
                     allocation::audit_allocation(store, actor, caller, &rules, *month, &done).await
                 }
                 Err(ServiceError::NoData(_)) => {}
@@ -255,6 +274,7 @@ async fn import_and_allocate(
         .await
     {
         Ok(Some(d)) => {
+            telemetry.anomalies_raised(d.saved.new.len() as u64);
             tracing::info!(source = %source.name, from = %d.from, to = %d.to, found = d.found, new = d.saved.new.len(), "anomaly detection ran")
         }
         Ok(None) => {}
@@ -269,6 +289,7 @@ pub async fn run_source(
     caller: &Caller,
     settings: &Settings,
     name: &str,
+    telemetry: &Telemetry,
 ) -> Result<Outcome, ServiceError> {
     caller.authorize(Action::RunSource)?;
     let source = settings
@@ -276,7 +297,7 @@ pub async fn run_source(
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ServiceError::UnknownSource(name.to_string()))?;
-    run_once(store, caller, settings, source, Trigger::Manual).await
+    run_once(store, caller, settings, source, Trigger::Manual, telemetry).await
 }
 
 /// The latest `limit` runs, newest first. A run whose process died shows

@@ -112,6 +112,22 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+impl AuthError {
+    /// The reason as a fixed label, for telemetry.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Malformed => "malformed",
+            AuthError::Unknown => "unknown",
+            AuthError::Revoked(_) => "revoked",
+            AuthError::Expired(..) => "expired",
+            AuthError::StaleRole { .. } | AuthError::StaleSsoRole { .. } => "stale_role",
+            AuthError::Sso(_) => "sso",
+            AuthError::Store(_) => "store",
+        }
+    }
+}
+
 /// A token just created: its record, and the token itself (shown once).
 #[derive(Debug)]
 pub struct Created {
@@ -165,7 +181,7 @@ pub async fn create(
             let rules = unit_costs::current_rules(settings)?;
             unit_costs::group_teams(&rules, group)?;
         }
-        Role::Admin | Role::Finance => {}
+        Role::Admin | Role::Finance | Role::Monitoring => {}
     }
     let id = hex::encode(random_bytes::<{ ID_HEX / 2 }>());
     let secret = hex::encode(random_bytes::<{ SECRET_HEX / 2 }>());

@@ -247,6 +247,15 @@ impl Store {
         }
     }
 
+    /// The pool's connections now, for telemetry.
+    pub fn pool_stats(&self) -> crate::telemetry::PoolStats {
+        with_pool!(self, pool => crate::telemetry::PoolStats {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
+    }
+
     /// Answers whether the database can be reached.
     pub async fn ping(&self) -> Result<()> {
         with_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });

@@ -184,6 +184,7 @@ fn settings(rules: &std::path::Path, export: &std::path::Path, hook: &str) -> (S
         token_key_file: "allot.key".into(),
         oidc: None,
         server: Default::default(),
+        metrics_endpoint: Default::default(),
         webhooks: vec![
             Webhook {
                 name: "payments-slack".into(),
@@ -215,9 +216,10 @@ backend_tests! {
         let file = dir.path().join("export.csv");
         let (settings, source) = settings(&rules_dir, &file, &hook);
         let second = spike + Days::new(1);
+        let telemetry = allot::telemetry::Telemetry::default();
         let run = |month: Month, days: u32, spikes: &[NaiveDate]| {
             std::fs::write(&file, export(month, days, spikes)).unwrap();
-            run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, Trigger::Schedule)
+            run_once(&db.store, &allot::service::Caller::Operator, &settings, &source, Trigger::Schedule, &telemetry)
         };
 
         // August, then September up to the spike day: each run imports,

@@ -682,6 +682,7 @@ backend_tests! {
             settings: None,
             auth: std::sync::Arc::new(allot::http::Auth::new(key, None)),
             work: Default::default(),
+            telemetry: Default::default(),
         });
         struct Answer(axum::response::Response);
         impl Answer {

@@ -250,9 +250,11 @@ async fn the_serving_demo_prints_tokens_that_work() {
             db.to_str().unwrap(),
         ])
         .env_remove("ALLOT_TOKEN_KEY")
+        .env_remove("ALLOT_LOG")
+        .env_remove("ALLOT_LOG_FORMAT")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -276,7 +278,7 @@ async fn the_serving_demo_prints_tokens_that_work() {
             break;
         }
     }
-    let result = async {
+    async {
         assert!(base.starts_with("http://127.0.0.1:"), "{base}");
         let roles: Vec<&str> = tokens.iter().map(|(r, _)| r.as_str()).collect();
         assert_eq!(roles, ["admin", "team:payments"]);
@@ -310,7 +312,45 @@ async fn the_serving_demo_prints_tokens_that_work() {
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    result
+    // Logs to a file are JSON, one request per line at `info`, with the
+    // identity's label and never its token.
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(!log.contains('\x1b'), "no colour codes in a file: {log}");
+    for (_, token) in &tokens {
+        assert!(!log.contains(token.as_str()), "a token was logged: {log}");
+    }
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+        })
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    let seen: Vec<(&str, &str, u64, &str)> = requests
+        .iter()
+        .map(|r| {
+            let f = &r["fields"];
+            (
+                r["level"].as_str().unwrap(),
+                f["route"].as_str().unwrap(),
+                f["status"].as_u64().unwrap(),
+                f["identity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{log}");
+    assert_eq!(seen[0], ("INFO", "/api/v1/showback", 401, "-"));
+    assert_eq!((seen[1].2, seen[2].2), (200, 200));
+    assert!(
+        seen[1].3.starts_with("token:") && seen[1].3 != seen[2].3,
+        "{seen:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["fields"]["ms"].as_f64().is_some() && r["fields"]["method"] == "GET"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -32,5 +32,6 @@ mod rules_docs;
 mod scheduler;
 mod sso;
 mod store;
+mod telemetry;
 mod unit_cost_reads;
 mod unit_costs_docs;

@@ -52,6 +52,7 @@ async fn run(store: &Store, s: &Settings) -> ImportRun {
         s,
         &s.sources[0],
         Trigger::Manual,
+        &Default::default(),
     )
     .await
     .expect("the run is recorded")
@@ -77,9 +78,9 @@ async fn stored(store: &Store) -> Vec<String> {
 }
 
 /// A Prometheus server on a loopback port, killed when dropped.
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -148,6 +149,14 @@ fn openmetrics() -> String {
 /// Backfills the history and starts Prometheus over it; `None` (the test
 /// is skipped) when Prometheus is not installed, unless CI requires it.
 fn prometheus() -> Option<Prometheus> {
+    prometheus_with("scrape_configs: []\n", Some(&openmetrics()))
+}
+
+/// A Prometheus server configured by `config` (its `prometheus.yml`; `DIR`
+/// in it is the server's own directory), with `history` (OpenMetrics)
+/// backfilled, or `None` when Prometheus is not installed and CI does not
+/// require it.
+pub(crate) fn prometheus_with(config: &str, history: Option<&str>) -> Option<Prometheus> {
     if !on_path("prometheus") || !on_path("promtool") {
         if std::env::var("ALLOT_TEST_REQUIRE_PROMETHEUS").is_ok_and(|v| v == "1") {
             panic!(
@@ -158,22 +167,25 @@ fn prometheus() -> Option<Prometheus> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("history.om");
-    std::fs::write(&input, openmetrics()).unwrap();
     let data = dir.path().join("data");
-    let backfill = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        backfill.status.success(),
-        "promtool backfill failed: {}",
-        String::from_utf8_lossy(&backfill.stderr)
-    );
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "scrape_configs: []\n").unwrap();
+    if let Some(history) = history {
+        let input = dir.path().join("history.om");
+        std::fs::write(&input, history).unwrap();
+        let backfill = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            backfill.status.success(),
+            "promtool backfill failed: {}",
+            String::from_utf8_lossy(&backfill.stderr)
+        );
+    }
+    let config_file = dir.path().join("prometheus.yml");
+    let config = config.replace("DIR", &common::path_str(dir.path()));
+    std::fs::write(&config_file, config).unwrap();
     // A free port, chosen by the kernel and released for Prometheus.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -181,7 +193,7 @@ fn prometheus() -> Option<Prometheus> {
         .unwrap()
         .port();
     let mut child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--config.file={}", config_file.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=100y")
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

@@ -38,6 +38,7 @@ fn settings(dir: &Path, kind: SourceKind) -> Settings {
         token_key_file: "allot.key".into(),
         oidc: None,
         server: Default::default(),
+        metrics_endpoint: Default::default(),
     }
 }
 
@@ -53,14 +54,14 @@ backend_tests! {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(common::demo_fixture(), dir.path().join("part-1.csv")).unwrap();
         let s = settings(dir.path(), SourceKind::Focus);
-        let first = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let first = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!((first.status.as_str(), first.rows_read), ("succeeded", 408));
         // October, and the November invoice that holds one of its credits.
         assert_eq!(first.months, vec![Month::parse("2026-10").unwrap(), Month::parse("2026-11").unwrap()]);
         let (run, report) = allot::service::showback(&db.store, &allot::service::Caller::Operator, Month::parse("2026-10").unwrap(), GroupBy::Team, allot::domain::Period::Charge).await.unwrap();
         assert!(!allot::service::is_stale(&db.store, &run).await.unwrap(), "the changed month was re-allocated");
         assert_eq!(report.totals.values().map(|t| t.to_string()).collect::<Vec<_>>(), vec!["538.59", "3254.67"]);
-        let second = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Manual).await.unwrap());
+        let second = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Manual, &Default::default()).await.unwrap());
         assert_eq!((second.status.as_str(), second.months.len(), second.trigger.as_str()), ("succeeded", 0, "manual"));
         let runs = db.store.import_runs(10).await.unwrap();
         assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
@@ -86,10 +87,10 @@ backend_tests! {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(common::root().join("fixtures/cur/legacy-2026-09.csv"), dir.path().join("cur.csv")).unwrap();
         let s = settings(dir.path(), SourceKind::Cur);
-        ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         let broken = std::fs::read_to_string(dir.path().join("cur.csv")).unwrap().replacen(",RIFee,", ",Mystery,", 1);
         std::fs::write(dir.path().join("cur.csv"), broken).unwrap();
-        let failed = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let failed = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!(failed.status, RunStatus::Failed);
         assert!(failed.error.as_deref().unwrap().contains("cur.csv:4: column lineItem/LineItemType"), "{failed:?}");
         let lines = db.store.lines_for_month(Month::parse("2026-09").unwrap()).await.unwrap();
@@ -104,10 +105,10 @@ backend_tests! {
         // A second store on the same database: another replica.
         let replica = allot::store::Store::connect(&db.url).await.unwrap();
         let held = db.store.try_lock_source("bill").await.unwrap().expect("the first replica takes the source");
-        assert!(matches!(run_once(&replica, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap(), Outcome::Busy));
+        assert!(matches!(run_once(&replica, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap(), Outcome::Busy));
         assert!(replica.try_lock_source("other").await.unwrap().is_some(), "other sources are free");
         held.release().await.unwrap();
-        let run = ran(run_once(&replica, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let run = ran(run_once(&replica, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!(run.status, RunStatus::Succeeded, "the source is free again once its holder releases it");
     }
 
@@ -144,7 +145,7 @@ backend_tests! {
         // The next run, in a restarted process (a new pool), completes.
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
         let month = Month::parse("2026-10").unwrap();
-        let next = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let next = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let dead = restarted.import_run(dead).await.unwrap().unwrap();
         assert_eq!(dead.status, RunStatus::Failed);
@@ -169,7 +170,7 @@ backend_tests! {
         ));
         // The next run imports nothing new, yet re-allocates the month left stale.
         let restarted = allot::store::Store::connect(&db.url).await.unwrap();
-        let next = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let next = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!((next.status.as_str(), next.months.clone()), ("succeeded", vec![month, month.next()]));
         let killed = restarted.import_run(killed).await.unwrap().unwrap();
         assert_eq!(killed.status, RunStatus::Failed);
@@ -182,7 +183,7 @@ backend_tests! {
         assert!(!allot::service::is_stale(&restarted, &run).await.unwrap());
         assert!(!report.rows.is_empty());
         // And a run after that has nothing left to re-allocate.
-        let third = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let third = ran(run_once(&restarted, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!(third.months, Vec::<Month>::new());
     }
 
@@ -215,7 +216,7 @@ backend_tests! {
             }
             async { true }
         };
-        let last = allot::scheduler::run_with_retries(&db.store, &s, &s.sources[0], pause).await.unwrap().unwrap();
+        let last = allot::scheduler::run_with_retries(&db.store, &s, &s.sources[0], &Default::default(), pause).await.unwrap().unwrap();
         assert_eq!(last.status, RunStatus::Succeeded);
         assert_eq!(*waits.lock().unwrap(), vec![std::time::Duration::from_millis(10), std::time::Duration::from_millis(20)]);
         let statuses: Vec<RunStatus> = db.store.import_runs(10).await.unwrap().into_iter().rev().map(|r| r.status).collect();
@@ -296,17 +297,17 @@ backend_tests! {
         std::fs::write(dir.path().join("orders.csv"), "date,metric,value,scope\n2026-10-01,orders,10,\n2026-10-02,orders,12,team:payments\n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a metrics file").unwrap();
         let s = metrics_settings(dir.path());
-        let first = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let first = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!((first.status.as_str(), first.rows_read, first.months.clone()), ("succeeded", 2, vec![Month::parse("2026-10").unwrap()]), "{first:?}");
         let metric = allot::domain::MetricName::parse("orders").unwrap();
         let month = Month::parse("2026-10").unwrap();
         assert_eq!(db.store.metric_points(&metric, month, month).await.unwrap().len(), 2);
         // The same files again change nothing.
-        let second = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let second = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!((second.status.as_str(), second.months.len()), ("succeeded", 0));
         // A bad file fails the run, names its row, and stores nothing of it.
         std::fs::write(dir.path().join("orders.csv"), "date,metric,value\n2026-10-01,orders,11\n2026-10-02,orders,twelve\n").unwrap();
-        let failed = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule).await.unwrap());
+        let failed = ran(run_once(&db.store, &allot::service::Caller::Operator, &s, &s.sources[0], Trigger::Schedule, &Default::default()).await.unwrap());
         assert_eq!(failed.status, RunStatus::Failed);
         assert!(failed.error.as_deref().unwrap().contains("orders.csv:3: column value: expected a non-negative decimal number, found `twelve`"), "{failed:?}");
         let points = db.store.metric_points(&metric, month, month).await.unwrap();

@@ -210,6 +210,19 @@ pub async fn admin_client(store: &Store, app: &allot::app::Application) -> reqwe
     bearer_client(&token(store, app, "admin").await)
 }
 
+/// Settings with the shipped rules, `server` as the `[server]` table, and
+/// the demo export as the configured source `bill`.
+pub fn demo_source_settings(server: &str) -> allot::config::Settings {
+    let text = format!(
+        "[allocation]\nrules = \"{}\"\n[server]\n{server}\n[[source]]\nname = \"bill\"\nkind = \"focus\"\npath = \"{}\"\nschedule = \"0 0 3 * * *\"\n",
+        path_str(&root().join("allocation-rules")),
+        path_str(&demo_fixture()),
+    );
+    allot::config::FileConfig::parse(std::path::Path::new("allot.toml"), &text)
+        .expect("valid settings")
+        .settings(None, None, None, None)
+}
+
 /// The demo bill imported and its month 2026-10 allocated with the
 /// shipped rules.
 pub async fn allocated_demo(store: &Store) {
