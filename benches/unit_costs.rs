@@ -17,6 +17,10 @@
 //! cargo bench --bench unit_costs -- --reuse          # the last run's dataset, if this same build stored it
 //! ```
 //!
+//! It leaves `target/bench/unit-costs.toml` (`unit-costs-postgres.toml`),
+//! an `allot.toml` that serves the dataset: `benches/load.sh` runs its
+//! load test against it.
+//!
 //! With a PostgreSQL URL the bench drops and creates the database
 //! `allot_bench_unit_costs` on that server (the URL's own database is only
 //! used to connect) and leaves it behind for inspection. `--reuse` skips
@@ -340,25 +344,28 @@ const PG_DATABASE: &str = "allot_bench_unit_costs";
 /// The bench's database: the SQLite file `target/bench/unit-costs.db`, or
 /// the database [`PG_DATABASE`] on the PostgreSQL server of `url`.
 async fn open_store(dir: &Path, url: Option<&str>) -> anyhow::Result<(Store, String)> {
+    let dataset = dataset_url(dir, url)?;
+    let store = Store::connect(&dataset).await?;
+    match url {
+        Some(_) => Ok((store, format!("postgres database {PG_DATABASE}"))),
+        None => Ok((store, dir.join("unit-costs.db").display().to_string())),
+    }
+}
+
+/// The URL of the dataset's database: `PG_DATABASE` on the server of
+/// `url`, or `unit-costs.db` in `dir`.
+fn dataset_url(dir: &Path, url: Option<&str>) -> anyhow::Result<String> {
     match url {
         Some(url) if url.starts_with("postgres") => {
             let (base, _) = url
                 .rsplit_once('/')
                 .ok_or_else(|| anyhow::anyhow!("a URL ending in /DATABASE"))?;
-            let url = format!("{base}/{PG_DATABASE}");
-            Ok((
-                Store::connect(&url).await?,
-                format!("postgres database {PG_DATABASE}"),
-            ))
+            Ok(format!("{base}/{PG_DATABASE}"))
         }
         Some(other) => anyhow::bail!(
             "--database-url: expected postgres://..., found `{other}` (SQLite is the default)"
         ),
-        None => {
-            let path = dir.join("unit-costs.db");
-            let url = format!("sqlite://{}", path.display());
-            Ok((Store::connect(&url).await?, path.display().to_string()))
-        }
+        None => Ok(format!("sqlite://{}", dir.join("unit-costs.db").display())),
     }
 }
 
@@ -569,6 +576,22 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let [import_secs, allocate_secs, points_secs] = dataset.secs;
+    // An `allot.toml` for `allot serve` on the dataset (the load test's).
+    let config = dir.join(if pg {
+        "unit-costs-postgres.toml"
+    } else {
+        "unit-costs.toml"
+    });
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\n\n[allocation]\nrules = \"{}\"\ncost_basis = \"effective\"\n\n[auth]\ntoken_key_file = \"{}\"\n\n{}",
+            dataset_url(&dir, args.database_url.as_deref())?,
+            rules_dir.display(),
+            dir.join("unit-costs.key-file").display(),
+            settings_text()
+        ),
+    )?;
 
     println!("database:    {} ({database})", store.backend());
     println!(

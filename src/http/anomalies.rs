@@ -121,7 +121,7 @@ async fn acknowledge(
     body: Result<Json<AckRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     Params::new(query, &[])?;
-    let Path(id) = id.map_err(|e| super::error::path_rejection("id", e))?;
+    let id = super::params::path("id", id)?;
     let number: i64 = id.parse().map_err(|_| {
         ApiError::bad(
             "id",

@@ -85,6 +85,7 @@ async fn list(
     ),
     responses(
         (status = 200, description = "The run, finished (its `status` says whether it succeeded).", body = body::ImportRun),
+        (status = 400, description = "The source's name is over 1024 bytes long (`invalid_parameter`).", body = ErrorBody),
         (status = 404, description = "No source of that name is configured (`unknown_source`).", body = ErrorBody),
         (status = 409, description = "The source is being imported now (`busy`).", body = ErrorBody),
         (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
@@ -96,7 +97,7 @@ async fn run(
     source: Result<Path<String>, PathRejection>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let Path(name) = source.map_err(|e| super::error::path_rejection("source", e))?;
+    let name = super::params::path("source", source)?;
     Params::new(query, &[])?;
     let settings = state
         .settings

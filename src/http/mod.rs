@@ -254,15 +254,28 @@ fn api_router_with(timeout: std::time::Duration) -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                match tokio::time::timeout(timeout, next.run(request)).await {
-                    Ok(response) => response,
-                    Err(_) => ApiError::TimedOut(timeout.as_secs()).into_response(),
+                match within(timeout, next.run(request)).await {
+                    Some(response) => response,
+                    None => ApiError::TimedOut(timeout.as_secs()).into_response(),
                 }
             },
         ));
     OpenApiRouter::with_openapi(doc::base())
         .merge(bounded)
         .merge(imports::router())
+}
+
+/// `work`'s output if it completes within `limit`, else `None` (and `work`
+/// is dropped). A zero limit is past at once: nothing of `work` runs
+/// (tokio's timer would first poll it, and fire only at its next tick).
+pub(crate) async fn within<F: std::future::Future>(
+    limit: std::time::Duration,
+    work: F,
+) -> Option<F::Output> {
+    if limit.is_zero() {
+        return None;
+    }
+    tokio::time::timeout(limit, work).await.ok()
 }
 
 /// Refuses a request whose target or headers exceed `limits`.
@@ -437,6 +450,28 @@ mod tests {
         );
         drop(first);
         assert!(work.slot().is_ok(), "a dropped request gives its slot back");
+    }
+
+    #[tokio::test]
+    async fn work_past_its_limit_is_dropped() {
+        use std::time::Duration;
+        assert_eq!(within(Duration::from_secs(5), async { 7 }).await, Some(7));
+        assert_eq!(within(Duration::ZERO, async { 7 }).await, None);
+        // Work that never ends is dropped at its limit.
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        let forever = async move {
+            let _flag = flag;
+            std::future::pending::<()>().await
+        };
+        assert_eq!(within(Duration::from_millis(20), forever).await, None);
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[tokio::test]

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 
 use super::ApiError;
 
+/// The longest value a query parameter may have: none that is valid comes
+/// near it, and an error never echoes more than this.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
 /// The raw query of one request, with the names the endpoint accepts.
 pub struct Params {
     map: HashMap<String, String>,
@@ -24,11 +28,21 @@ impl Params {
             map.insert(name, value);
         }
         if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            let unknown: String = unknown.chars().take(64).collect();
             return Err(ApiError::bad(
-                unknown,
+                &unknown,
                 format!(
                     "unknown parameter; this endpoint accepts {}",
                     allowed.join(", ")
+                ),
+            ));
+        }
+        if let Some((name, value)) = map.iter().find(|(_, v)| v.len() > MAX_VALUE_BYTES) {
+            return Err(ApiError::bad(
+                name,
+                format!(
+                    "is {} bytes long; expected at most {MAX_VALUE_BYTES}",
+                    value.len()
                 ),
             ));
         }
@@ -61,6 +75,24 @@ impl Params {
             .map(|raw| parse(raw).map_err(|e| ApiError::bad(name, e.to_string())))
             .transpose()
     }
+}
+
+/// A path parameter's value, at most [`MAX_VALUE_BYTES`] long.
+pub fn path(
+    name: &str,
+    value: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    let axum::extract::Path(value) = value.map_err(|e| super::error::path_rejection(name, e))?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::bad(
+            name,
+            format!(
+                "is {} bytes long; expected at most {MAX_VALUE_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(value)
 }
 
 /// An ISO 8601 date (`YYYY-MM-DD`).

@@ -87,12 +87,12 @@ async fn preview(
     // that goes away drops the preview with its slot.
     let _slot = state.work.slot()?;
     let budget = state.work.preview_budget;
-    let (run, candidate, rows) = tokio::time::timeout(
+    let (run, candidate, rows) = super::within(
         budget,
         service::preview(&state.store, &caller, &rules, month),
     )
     .await
-    .map_err(|_| ApiError::TimedOut(budget.as_secs()))??;
+    .ok_or(ApiError::TimedOut(budget.as_secs()))??;
     let notes = present::allocation_notes(&candidate);
     let report = present::PreviewReport {
         month,

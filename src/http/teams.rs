@@ -59,7 +59,7 @@ async fn costs(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(team) = team.map_err(|e| super::error::path_rejection("team", e))?;
+    let team = super::params::path("team", team)?;
     let p = Params::new(query, &["from", "to", "granularity", "format"])?;
     let to = p
         .optional("to", date)?
@@ -117,7 +117,7 @@ async fn explain(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path(team) = team.map_err(|e| super::error::path_rejection("team", e))?;
+    let team = super::params::path("team", team)?;
     let p = Params::new(query, &["month", "period", "format"])?;
     let month = p.required("month", Month::parse)?;
     let period = p

@@ -561,7 +561,68 @@ pub async fn import(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::super::fuzz::{assert_bounded, csv_text, hostile_cell, read_with, sample};
     use super::*;
+
+    /// Both CSV shapes: CUR 2.0's snake_case columns and the legacy
+    /// `lineItem/...` ones.
+    const FIXTURES: [&str; 2] = [
+        "fixtures/cur/cur2-2026-09.csv",
+        "fixtures/cur/legacy-2026-09.csv",
+    ];
+
+    fn read(paths: Vec<PathBuf>, out: mpsc::Sender<Vec<StoredLine>>) -> Result<u64, ImportError> {
+        read_files(&paths, ReadOptions::default(), &out)
+    }
+
+    #[test]
+    fn the_fixtures_read() {
+        for fixture in FIXTURES {
+            let (header, row) = sample(fixture);
+            let (_, _dir, result) = read_with("cur.csv", &csv_text(&header, &[row]), read);
+            assert_eq!(result.unwrap(), 1, "{fixture}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(192))]
+
+        /// A real row of either shape with up to four cells replaced.
+        #[test]
+        fn hostile_cells_give_lines_or_a_bounded_error(
+            legacy in any::<bool>(),
+            cells in prop::collection::vec((any::<prop::sample::Index>(), hostile_cell()), 1..5),
+        ) {
+            let (header, row) = sample(FIXTURES[usize::from(legacy)]);
+            let mut bad = row.clone();
+            for (at, cell) in &cells {
+                let i = at.index(bad.len());
+                bad[i] = cell.clone();
+            }
+            let (path, _dir, result) = read_with("cur.csv", &csv_text(&header, &[row, bad]), read);
+            assert_bounded(&path, &result)?;
+            if let Ok(rows) = result {
+                prop_assert_eq!(rows, 2);
+            }
+        }
+
+        /// Arbitrary bytes, alone or after a valid header.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..4096),
+            with_header in any::<bool>(),
+        ) {
+            let (header, _) = sample(FIXTURES[0]);
+            let mut text = if with_header { csv_text(&header, &[]) } else { Vec::new() };
+            text.extend_from_slice(&bytes);
+            let (path, _dir, result) = read_with("cur.csv", &text, read);
+            assert_bounded(&path, &result)?;
+        }
+    }
 
     #[test]
     fn legacy_and_snake_case_names_meet() {

@@ -553,3 +553,94 @@ pub async fn import(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::super::fuzz::{assert_bounded, csv_text, hostile_cell, read_with, sample};
+    use super::*;
+
+    const FIXTURE: &str = "fixtures/focus/demo-2026-10.csv";
+
+    /// Reads `paths` as `import` does (a reading thread, a parsing one),
+    /// sending the lines to `out`.
+    fn read(paths: Vec<PathBuf>, out: mpsc::Sender<Vec<StoredLine>>) -> Result<u64, ImportError> {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
+        let reader = std::thread::spawn(move || {
+            read_records(&paths, ReadOptions::default(), &chunk_tx, &recycle_rx)
+        });
+        let parsed = parse_records(chunk_rx, recycle_tx, &out);
+        reader.join().expect("the reading thread ends");
+        parsed
+    }
+
+    #[test]
+    fn the_fixture_reads() {
+        let (header, row) = sample(FIXTURE);
+        let (_, _dir, result) = read_with("export.csv", &csv_text(&header, &[row]), read);
+        assert_eq!(result.unwrap(), 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(192))]
+
+        /// A real row with up to four cells replaced by hostile ones.
+        #[test]
+        fn hostile_cells_give_lines_or_a_bounded_error(
+            cells in prop::collection::vec((any::<prop::sample::Index>(), hostile_cell()), 1..5),
+        ) {
+            let (header, row) = sample(FIXTURE);
+            let mut bad = row.clone();
+            for (at, cell) in &cells {
+                let i = at.index(bad.len());
+                bad[i] = cell.clone();
+            }
+            let (path, _dir, result) = read_with("export.csv", &csv_text(&header, &[row, bad]), read);
+            assert_bounded(&path, &result)?;
+            if let Ok(rows) = result {
+                prop_assert_eq!(rows, 2);
+            }
+        }
+
+        /// A header with a column dropped, repeated or renamed.
+        #[test]
+        fn mangled_headers_are_refused_or_read(
+            at in any::<prop::sample::Index>(),
+            how in 0..3u8,
+            name in hostile_cell(),
+        ) {
+            let (mut header, mut row) = sample(FIXTURE);
+            let i = at.index(header.len());
+            match how {
+                0 => {
+                    header.remove(i);
+                    row.remove(i);
+                }
+                1 => {
+                    header.push(header[i].clone());
+                    row.push(row[i].clone());
+                }
+                _ => header[i] = name,
+            }
+            let (path, _dir, result) = read_with("export.csv", &csv_text(&header, &[row]), read);
+            assert_bounded(&path, &result)?;
+        }
+
+        /// Arbitrary bytes, alone or after a valid header.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..4096),
+            with_header in any::<bool>(),
+        ) {
+            let (header, _) = sample(FIXTURE);
+            let mut text = if with_header { csv_text(&header, &[]) } else { Vec::new() };
+            text.extend_from_slice(&bytes);
+            let (path, _dir, result) = read_with("export.csv", &text, read);
+            assert_bounded(&path, &result)?;
+        }
+    }
+}

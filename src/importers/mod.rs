@@ -6,6 +6,8 @@ pub mod cost_explorer;
 mod csv_input;
 pub mod cur;
 pub mod focus;
+#[cfg(test)]
+mod fuzz;
 pub mod metrics;
 mod parquet_rows;
 mod progress;
@@ -43,6 +45,23 @@ impl From<Progress> for ReadOptions {
     }
 }
 
+/// The most characters of a cell an error shows.
+const EXCERPT_CHARS: usize = 80;
+
+/// `text` in backticks as an error shows it: whole when short, else its
+/// first [`EXCERPT_CHARS`] characters and its length, so that a huge cell
+/// is never echoed back whole.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => format!(
+            "`{}...` ({} characters in all)",
+            &text[..end],
+            text.chars().count()
+        ),
+        None => format!("`{text}`"),
+    }
+}
+
 /// What can go wrong in an import. Nothing is stored when any of these occurs.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -51,7 +70,7 @@ pub enum ImportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: column {column}: expected {expected}, found `{found}`")]
+    #[error("{path}:{line}: column {column}: expected {expected}, found {}", excerpt(.found))]
     Value {
         path: PathBuf,
         line: u64,

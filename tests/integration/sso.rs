@@ -468,3 +468,93 @@ fn the_documented_single_sign_on_settings_are_valid() {
         "the guide and allot init each show single sign-on"
     );
 }
+
+/// A bearer value a hostile client might send: any text, allot-token and
+/// JWT look-alikes (headers naming any algorithm and key id, any claims),
+/// and very long ones.
+fn hostile_authorization() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let segment = |json: BoxedStrategy<String>| json.prop_map(|j| B64.encode(j));
+    let alg = prop_oneof![
+        Just("RS256".to_string()),
+        Just("ES256".to_string()),
+        Just("HS256".to_string()),
+        Just("none".to_string()),
+        ".{0,12}",
+    ];
+    let header = (alg, proptest::option::of(".{0,40}"))
+        .prop_map(|(alg, kid)| json!({"alg": alg, "kid": kid, "typ": "JWT"}).to_string())
+        .boxed();
+    let claims = prop_oneof![
+        ".{0,60}".prop_map(|s| json!({"sub": s, "iss": s, "aud": s, "exp": 9_999_999_999u64, "groups": ["allot-admins"]}).to_string()),
+        ".{0,60}",
+    ]
+    .boxed();
+    let jwt = (segment(header), segment(claims), "[A-Za-z0-9_-]{0,86}")
+        .prop_map(|(h, c, s)| format!("{h}.{c}.{s}"));
+    prop_oneof![
+        ".{0,80}",
+        ".{0,80}".prop_map(|t| format!("Bearer {t}")),
+        "[0-9a-fA-F_]{0,80}".prop_map(|t| format!("Bearer allot_{t}")),
+        jwt.prop_map(|t| format!("Bearer {t}")),
+        (1usize..40_000).prop_map(|n| format!("Bearer {}", "e".repeat(n))),
+    ]
+}
+
+/// Proptest-driven fuzzing of token checking: whatever a client sends, it
+/// is refused with a reason, never accepted, never a panic, and the reason
+/// does not echo the token. Single sign-on is configured against a
+/// provider that does not answer, so a JWT look-alike gets as far as it can.
+#[test]
+fn hostile_bearer_values_are_refused_without_echoing_them() {
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (db, settings) = runtime.block_on(async {
+        let db = common::sqlite().await;
+        let key_holder = Application::build(db.store.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        // A real token exists, so that lookups have something to miss.
+        common::token(&db.store, &key_holder, "admin").await;
+        // Port 1 on loopback: connections are refused at once.
+        (
+            db,
+            settings(
+                "http://127.0.0.1:1",
+                &common::root().join("allocation-rules"),
+            ),
+        )
+    });
+    let verifier = allot::service::oidc::Verifier::new(settings.oidc.clone().unwrap());
+    let key = allot::service::tokens::TokenKey::random();
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    runner
+        .run(&hostile_authorization(), |value| {
+            let answer = runtime.block_on(allot::service::tokens::authenticate(
+                &db.store,
+                &settings,
+                &key,
+                Some(&verifier),
+                Some(&value),
+                chrono::Utc::now(),
+            ));
+            let e = match answer {
+                Ok(identity) => panic!("accepted {value:?} as {identity:?}"),
+                Err(e) => e.to_string(),
+            };
+            let token = value.strip_prefix("Bearer ").unwrap_or(&value).trim();
+            if token.len() >= 24 {
+                proptest::prop_assert!(!e.contains(token), "the reason echoes the token: {e}");
+            }
+            proptest::prop_assert!(e.len() < 1_000, "a reason of {} bytes", e.len());
+            Ok(())
+        })
+        .unwrap();
+}

@@ -1107,3 +1107,112 @@ fn the_digest_names_the_files_not_where_they_are_checked_out() {
     );
     assert_ne!(two, here);
 }
+
+/// Proptest-driven fuzzing of the rule-file parser and checker: arbitrary
+/// text and mutated copies of the shipped rules are either a rule set or
+/// diagnostics whose positions lie in the file; never a panic.
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The shipped rule files, as (name, text).
+    fn shipped() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../allocation-rules");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("the shipped rules")
+            .map(|e| e.expect("an entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| {
+                let name = p
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned();
+                (name, std::fs::read_to_string(&p).expect("readable"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A piece of TOML (or not) a hostile edit might insert.
+    fn hostile_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,16}",
+            "[\\[\\]{}=\"'#.,\\n ]{1,8}",
+            Just("\n[[rule]]\nname = \"x\"\n".to_string()),
+            Just("\n[[pool]]\nname = \"p\"\nsplit = \"usage\"\n".to_string()),
+            Just("match.tags.team = \"*\"\n".to_string()),
+            Just("active = { from = \"0000-01-01\" }\n".to_string()),
+            "[a-z_.]{1,12} = (\"[^\"\\n]{0,12}\"|[0-9]{1,30}|\\[\\])\n",
+            (1usize..20_000).prop_map(|n| "a".repeat(n)),
+        ]
+    }
+
+    /// Every diagnostic points into its file's text.
+    fn positions_hold(
+        files: &[(String, String)],
+        result: &Result<RuleSet, RuleErrors>,
+    ) -> Result<(), TestCaseError> {
+        if let Err(errors) = result {
+            prop_assert!(!errors.0.is_empty(), "an error without a diagnostic");
+            for d in &errors.0 {
+                let text = files
+                    .iter()
+                    .find(|(n, _)| std::path::Path::new(n) == d.file)
+                    .map(|(_, t)| t.as_str());
+                let lines = text.map_or(1, |t| t.lines().count().max(1) + 1);
+                prop_assert!(
+                    d.line >= 1 && d.line <= lines,
+                    "line {} of {lines}: {d}",
+                    d.line
+                );
+                prop_assert!(d.column >= 1, "column {}: {d}", d.column);
+            }
+        }
+        Ok(())
+    }
+
+    fn checked(files: &[(String, String)]) -> Result<RuleSet, RuleErrors> {
+        let sources: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(n, t)| (PathBuf::from(n), t.clone()))
+            .collect();
+        check(&sources)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_text_is_checked_without_a_panic(text in ".{0,600}") {
+            let files = vec![("r.toml".to_string(), text)];
+            positions_hold(&files, &checked(&files))?;
+        }
+
+        #[test]
+        fn mutated_shipped_rules_are_checked_without_a_panic(
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0usize..40, hostile_piece()),
+                1..6,
+            ),
+        ) {
+            let mut files = shipped();
+            for (file, at, delete, piece) in &edits {
+                let which = file.index(files.len());
+                let (_, text) = &mut files[which];
+                let mut start = at.index(text.len() + 1);
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let mut end = (start + delete).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(start..end, piece);
+            }
+            positions_hold(&files, &checked(&files))?;
+        }
+    }
+}
