@@ -62,6 +62,9 @@ async fn preview(
     headers: HeaderMap,
     body: Result<Json<PreviewRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    // Refused before any of the body is checked: checking rules is work
+    // only an identity that may preview gets done.
+    caller.authorize(service::Action::Preview)?;
     let p = Params::new(query, &["month", "format"])?;
     let month = p.required("month", Month::parse)?;
     let csv = wants_csv(p.get("format"), &headers)?;
@@ -82,7 +85,6 @@ async fn preview(
         .map(|(n, t)| (PathBuf::from(n), t))
         .collect();
     let rules = rules::check(&sources).map_err(|e| ApiError::InvalidRules(e.to_string()))?;
-    caller.authorize(service::Action::Preview)?;
     // At most a few previews at once, each within its budget; a client
     // that goes away drops the preview with its slot.
     let _slot = state.work.slot()?;

@@ -589,7 +589,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(192))]
+        #![proptest_config(ProptestConfig::with_cases(allot_core::domain::sample::fuzz_cases(192)))]
 
         /// A real row of either shape with up to four cells replaced.
         #[test]

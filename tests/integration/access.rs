@@ -101,6 +101,13 @@ backend_tests! {
         for client in [&finance, &team] {
             let r = client.post(format!("{base}/api/v1/imports/bill/run")).send().await.unwrap();
             assert_eq!(r.status(), 403);
+            // A preview is refused before its rules are checked: broken
+            // rules get the same 403, not the checker's diagnostics.
+            let broken = serde_json::json!({"files": {"a.toml": "[[rule]\nteam = "}});
+            let r = client.post(format!("{base}/api/v1/rules/preview?month=2026-10")).json(&broken).send().await.unwrap();
+            assert_eq!(r.status(), 403, "a preview by a role that may not preview");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "forbidden", "{body}");
         }
         let (status, _, _) = get(&finance, &format!("{base}/api/v1/showback?month=2026-10")).await;
         assert_eq!(status, 200, "finance reads everything");

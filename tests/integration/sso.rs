@@ -532,7 +532,7 @@ fn hostile_bearer_values_are_refused_without_echoing_them() {
     let verifier = allot::service::oidc::Verifier::new(settings.oidc.clone().unwrap());
     let key = allot::service::tokens::TokenKey::random();
     let mut runner = TestRunner::new(Config {
-        cases: 256,
+        cases: allot_core::domain::sample::fuzz_cases(256),
         ..Config::default()
     });
     runner

@@ -4,16 +4,18 @@
 //! both backends, over fourteen months of the demo's history with groups,
 //! environments, every aggregation, a stale month and a metric no longer
 //! declared, against the same figures read as a database allocated before
-//! migration 0015 reads them (from the rows and the points).
+//! migration 0015 reads them (from the rows and the points). The showback
+//! too, whole, narrowed to a team and by group.
 
 use std::path::Path;
 
 use crate::common;
 
 use allot::config::{FileConfig, Settings};
+use allot::domain::TeamId;
 use allot::domain::{CostBasis, MetricScope, Month, Period};
 use allot::engine::GroupBy;
-use allot::service::{Caller, metrics, unit_costs};
+use allot::service::{Caller, Identity, Role, metrics, unit_costs};
 
 const DIMENSIONS: &str = r#"
 [groups]
@@ -136,6 +138,39 @@ async fn answers(db: &common::TestDb, s: &Settings, months: &[Month]) -> Vec<Str
             .await
             .unwrap();
         out.push(format!("{summary:?}"));
+    }
+    // The showback, whole and as a team sees it, by every grouping and by
+    // group: read from what is stored, or computed from the rows.
+    let team = Caller::Identity(Identity {
+        label: "token:t (payments)".into(),
+        role: Role::Team(TeamId::parse("payments").unwrap()),
+        teams: Default::default(),
+        client: "127.0.0.1".into(),
+    });
+    for month in months {
+        for caller in [&Caller::Operator, &team] {
+            for by in [
+                GroupBy::Team,
+                GroupBy::TeamService,
+                GroupBy::TeamEnvironment,
+            ] {
+                let showback =
+                    allot::service::showback(&db.store, caller, *month, by, Period::Charge)
+                        .await
+                        .unwrap();
+                out.push(format!("{showback:?}"));
+            }
+            let groups = allot::service::reports::group_showback(
+                &db.store,
+                caller,
+                s,
+                *month,
+                Period::Charge,
+            )
+            .await
+            .unwrap();
+            out.push(format!("{groups:?}"));
+        }
     }
     out
 }

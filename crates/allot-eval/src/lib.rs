@@ -22,6 +22,8 @@ use allot_core::engine::anomaly::{
 };
 use allot_core::rules::RuleSet;
 
+pub mod labelled;
+
 /// Spikes at least this large (impact as a percentage of the series' daily
 /// level) are the ones the targets speak of.
 pub const TARGET_PERCENT: i64 = 20;

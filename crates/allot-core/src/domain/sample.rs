@@ -70,3 +70,24 @@ pub fn day(year: i32, month: u32, day: u32) -> NaiveDate {
 pub fn amount(text: &str) -> Decimal {
     text.parse().unwrap()
 }
+
+/// The environment variable that sets how many cases each fuzzing property
+/// runs (the FOCUS and CUR readers, the rule checker, token checking).
+pub const FUZZ_CASES_VAR: &str = "ALLOT_FUZZ_CASES";
+
+/// How many cases a fuzzing property runs: [`FUZZ_CASES_VAR`] when it is
+/// set to a positive number, else `default` (what `cargo test` runs). A
+/// longer, bounded fuzzing run sets it (`docs/operations.md`, "Fuzzing").
+///
+/// # Panics
+/// When the variable is set but is not a positive whole number: a typo
+/// should not quietly fall back to the short run.
+pub fn fuzz_cases(default: u32) -> u32 {
+    match std::env::var(FUZZ_CASES_VAR) {
+        Err(_) => default,
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("`{FUZZ_CASES_VAR}={v}` is not a positive whole number of cases"),
+        },
+    }
+}

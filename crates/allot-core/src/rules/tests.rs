@@ -1183,7 +1183,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(sample::fuzz_cases(256)))]
 
         #[test]
         fn any_text_is_checked_without_a_panic(text in ".{0,600}") {
