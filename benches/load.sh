@@ -28,10 +28,10 @@ command -v wrk >/dev/null || { echo "load.sh: needs wrk (apt-get install wrk)" >
 
 cargo build --release --bin allot
 if [ -n "$DATABASE" ]; then
-  cargo bench --bench unit_costs -- --teams 200 --months 12 --iterations 1 --database-url "$DATABASE" >&2
+  cargo bench --bench unit_costs -- --teams 200 --months 13 --iterations 1 --database-url "$DATABASE" >&2
   CONFIG=target/bench/unit-costs-postgres.toml
 else
-  cargo bench --bench unit_costs -- --teams 200 --months 12 --iterations 1 >&2
+  cargo bench --bench unit_costs -- --teams 200 --months 13 --iterations 1 >&2
   CONFIG=target/bench/unit-costs.toml
 fi
 ALLOT="target/release/allot --config $CONFIG"
