@@ -151,10 +151,63 @@ pub async fn explain(
 ) -> Result<(AllocationRun, Explanation), ServiceError> {
     caller.authorize(Action::Read)?;
     let owner = known_owner(store, caller, team).await?;
+    if let Some(found) = stored_explanation(store, period, month, &owner).await? {
+        return Ok(found);
+    }
     let (run, rows) = stored(store, period, month).await?;
     let shares = store.pool_shares(period, month).await?;
     let explanation = engine::explain(month, run.cost_basis, &owner, &rows, &shares);
     Ok((run, explanation))
+}
+
+/// A team's explanation from its own amounts and its rows of the showbacks
+/// stored with a charge-month allocation, without reading the rest of the
+/// month. `None` where [`stored_showback`] would be, and for `unallocated`.
+async fn stored_explanation(
+    store: &Store,
+    period: Period,
+    month: Month,
+    owner: &Owner,
+) -> Result<Option<(AllocationRun, Explanation)>, ServiceError> {
+    let Owner::Team(team) = owner else {
+        return Ok(None);
+    };
+    if period != Period::Charge {
+        return Ok(None);
+    }
+    let Some(charge) = store.charge_runs(month, month).await?.pop() else {
+        return Ok(None);
+    };
+    if !charge.reports {
+        return Ok(None);
+    }
+    let only = std::collections::BTreeSet::from([team.clone()]);
+    let of_owner = |rows: &mut std::collections::BTreeMap<Month, Vec<_>>| {
+        rows.remove(&month).unwrap_or_default()
+    };
+    let showbacks = engine::OwnerShowbacks {
+        team: of_owner(
+            &mut store
+                .report_rows(month, month, GroupBy::Team, Some(&only), None)
+                .await?,
+        ),
+        environments: of_owner(
+            &mut store
+                .report_rows(month, month, GroupBy::TeamEnvironment, Some(&only), None)
+                .await?,
+        ),
+    };
+    let rows = store.owner_month_rows(owner, month).await?;
+    let shares = store.pool_shares(period, month).await?;
+    let explanation = engine::explain_with(
+        month,
+        charge.run.cost_basis,
+        owner,
+        &rows,
+        &shares,
+        showbacks,
+    );
+    Ok(Some((charge.run, explanation)))
 }
 
 /// A team's (or `unallocated`'s) costs over an inclusive date range.

@@ -381,6 +381,28 @@ impl Store {
         })
     }
 
+    /// The allocated amounts of one owner in the charge-month allocation
+    /// of `month` (on its days and any later ones a multi-day charge
+    /// reaches).
+    pub async fn owner_month_rows(
+        &self,
+        owner: &Owner,
+        month: Month,
+    ) -> Result<Vec<AllocationRow>> {
+        with_pool!(self, pool => {
+            let rows: Vec<RawAllocationRow> = sqlx::query_as(
+                "SELECT month, day, owner, service_name, billing_account_id, currency, rule, pool, recurring, environment, amount, lines FROM allocations \
+                 WHERE owner = $1 AND day >= $2 AND month = $3",
+            )
+            .bind(owner.name())
+            .bind(month.first_day())
+            .bind(month.to_string())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(AllocationRow::try_from).collect()
+        })
+    }
+
     /// How the pools were split in the stored allocation of a month in `period`'s view.
     pub async fn pool_shares(&self, period: Period, month: Month) -> Result<Vec<PoolShare>> {
         with_pool!(self, pool => {

@@ -5,7 +5,8 @@
 //! environments, every aggregation, a stale month and a metric no longer
 //! declared, against the same figures read as a database allocated before
 //! migration 0015 reads them (from the rows and the points). The showback
-//! too, whole, narrowed to a team and by group.
+//! too, whole, narrowed to a team and by group, and each team's
+//! explanation.
 
 use std::path::Path;
 
@@ -170,6 +171,24 @@ async fn answers(db: &common::TestDb, s: &Settings, months: &[Month]) -> Vec<Str
             .await
             .unwrap();
             out.push(format!("{groups:?}"));
+        }
+        for owner in [
+            "payments",
+            "search",
+            "data",
+            "checkout",
+            "platform",
+            "unallocated",
+        ] {
+            let explained = allot::service::explain(
+                &db.store,
+                &Caller::Operator,
+                *month,
+                owner,
+                Period::Charge,
+            )
+            .await;
+            out.push(format!("{explained:?}"));
         }
     }
     out

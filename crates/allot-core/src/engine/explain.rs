@@ -62,6 +62,38 @@ pub fn explain(
     rows: &[AllocationRow],
     shares: &[PoolShare],
 ) -> Explanation {
+    let of_owner = |group_by| -> Vec<ShowbackRow> {
+        showback(month, basis, rows, group_by)
+            .rows
+            .into_iter()
+            .filter(|r| &r.owner == owner)
+            .collect()
+    };
+    let showbacks = OwnerShowbacks {
+        team: of_owner(GroupBy::Team),
+        environments: of_owner(GroupBy::TeamEnvironment),
+    };
+    explain_with(month, basis, owner, rows, shares, showbacks)
+}
+
+/// The owner's rows of a month's showbacks by team and by team and
+/// environment (as the whole month's showbacks round them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerShowbacks {
+    pub team: Vec<ShowbackRow>,
+    pub environments: Vec<ShowbackRow>,
+}
+
+/// [`explain`] from the owner's showback rows as stored with the
+/// allocation: `rows` need only hold the owner's own amounts.
+pub fn explain_with(
+    month: Month,
+    basis: CostBasis,
+    owner: &Owner,
+    rows: &[AllocationRow],
+    shares: &[PoolShare],
+    showbacks: OwnerShowbacks,
+) -> Explanation {
     let mut direct: BTreeMap<(Currency, String), (Decimal, u64)> = BTreeMap::new();
     for r in rows
         .iter()
@@ -97,14 +129,9 @@ pub fn explain(
             amount: Decimal::ZERO,
         });
     }
-    let environments = showback(month, basis, rows, GroupBy::TeamEnvironment)
-        .rows
-        .into_iter()
-        .filter(|r| &r.owner == owner)
-        .collect();
-    let report = showback(month, basis, rows, GroupBy::Team);
-    let totals: BTreeMap<Currency, Decimal> = report
-        .rows
+    let environments = showbacks.environments;
+    let totals: BTreeMap<Currency, Decimal> = showbacks
+        .team
         .iter()
         .filter(|r| &r.owner == owner)
         .map(|r| (r.currency, r.total_cost))

@@ -15,7 +15,7 @@ pub use allocate::{
     Allocation, AllocationRow, Allocator, FallbackTaken, OutOfRange, PoolShare, ShareMethod,
     Unallocatable, allocate,
 };
-pub use explain::{Explanation, explain};
+pub use explain::{Explanation, OwnerShowbacks, explain, explain_with};
 pub use groups::{GroupRow, GroupShowback, UNGROUPED, group_showback};
 pub use preview::{PreviewRow, compare};
 pub use report::{
