@@ -24,6 +24,11 @@
 //! - **threshold**: `sensitivity × spread × tails` ([`tail_factor`]: wider
 //!   for heavy-tailed errors), times [`SHORT_HISTORY_WIDENING`] while fewer
 //!   than [`SETTLED_RESIDUALS`] residuals exist;
+//! - **intermittent series** (a batch job: mostly near nothing, with at
+//!   least [`INTERMITTENT_BURSTS`] separate bursts far above that in the
+//!   last weeks): the threshold is at least [`INTERMITTENT_MARGIN`] times
+//!   the largest recent day, less the expected value
+//!   ([`intermittent_ceiling`]);
 //! - **month edges**: the first and last [`MONTH_EDGE_DAYS`] days of a month
 //!   have `e(t)` raised by what the same days of earlier months showed
 //!   ([`month_edge_factor`], with dates: [`evaluate_from`]).
@@ -195,7 +200,9 @@ pub fn evaluate_from(
     // Where the level is measured from: the first day of the last level
     // shift adopted (its days are the new level; earlier ones are not).
     let mut level_from = 0;
-    let judged_from = first_spend(values).map(|f| f + OWN_HISTORY_DAYS);
+    let spend_from = first_spend(values);
+    let judged_from = spend_from.map(|f| f + OWN_HISTORY_DAYS);
+    let spend_from = spend_from.unwrap_or(n);
     for t in 0..n {
         let Some(actual) = values[t] else { continue };
         let lo = t.saturating_sub(HISTORY_DAYS);
@@ -214,7 +221,7 @@ pub fn evaluate_from(
         if let Some(start) = start {
             expected = (expected * month_edge_factor(start, t, &edge_ratios)).round_dp(DP);
         }
-        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
+        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds, spend_from);
         let mut moved = judge(actual, expected, threshold, thresholds);
         // A move back the other way soon after a run was adopted as a new
         // level, that fits the baseline from before the run: the run was a
@@ -338,7 +345,9 @@ pub fn judge_against(
     thresholds: &Thresholds,
 ) -> Vec<Option<Verdict>> {
     let mut out: Vec<Option<Verdict>> = vec![None; values.len()];
-    let judged_from = first_spend(values).map(|f| f + OWN_HISTORY_DAYS);
+    let spend_from = first_spend(values);
+    let judged_from = spend_from.map(|f| f + OWN_HISTORY_DAYS);
+    let spend_from = spend_from.unwrap_or(values.len());
     for t in 0..values.len() {
         let (Some(actual), Some((expected, pattern_known))) = (values[t], expected[t]) else {
             continue;
@@ -349,7 +358,7 @@ pub fn judge_against(
         {
             continue;
         }
-        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds);
+        let (spread, threshold) = bounds(values, &out, lo, t, expected, thresholds, spend_from);
         let moved = judge(actual, expected, threshold, thresholds);
         out[t] = Some(Verdict {
             actual,
@@ -406,6 +415,7 @@ fn bounds(
     t: usize,
     expected: Decimal,
     thresholds: &Thresholds,
+    spend_from: usize,
 ) -> (Decimal, Decimal) {
     // Errors of normal days only: a day past the threshold either way
     // (flagged or not) would widen the bounds for weeks. Over the last
@@ -438,7 +448,60 @@ fn bounds(
     if !settled {
         threshold *= SHORT_HISTORY_WIDENING;
     }
+    // An intermittent series (a batch job that runs on some days) alerts
+    // only above its largest day of the last weeks.
+    if let Some(largest) = intermittent_ceiling(values, t, spend_from) {
+        threshold = threshold.max(largest - expected);
+    }
     (spread, threshold)
+}
+
+/// Known days since its spend started that a series needs before it can
+/// be called intermittent.
+pub const INTERMITTENT_DAYS: usize = 14;
+/// How far a series' 90th-percentile day must be above its median day, over
+/// the last [`SPREAD_DAYS`], for it to be intermittent.
+pub const INTERMITTENT_RATIO: Decimal = Decimal::from_parts(3, 0, 0, false, 0);
+/// How many times its largest recent day an intermittent series' day must
+/// be to alert.
+pub const INTERMITTENT_MARGIN: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+/// Separate bursts an intermittent series shows over those days.
+pub const INTERMITTENT_BURSTS: usize = 3;
+/// The percentile a series' ordinary low day is taken at.
+pub const INTERMITTENT_LOW: usize = 40;
+
+/// The largest day of the last [`SPREAD_DAYS`] (since `spend_from`, the
+/// series' first spend) of an **intermittent** series: one whose days are
+/// mostly near nothing with bursts far above them, such as a batch job that
+/// runs on some days only, so that its 90th-percentile day is more than
+/// [`INTERMITTENT_RATIO`] times its median day. Such a series jumps by
+/// hundreds of percent whenever it runs: a run is ordinary unless it is
+/// bigger than any of the last weeks'. `None` for any other series (a
+/// steady one, or a weekday-only one, whose median is a working day), and
+/// while fewer than [`INTERMITTENT_DAYS`] days tell.
+fn intermittent_ceiling(
+    values: &[Option<Decimal>],
+    t: usize,
+    spend_from: usize,
+) -> Option<Decimal> {
+    let from = t.saturating_sub(SPREAD_DAYS).max(spend_from);
+    let window: Vec<Decimal> = values.get(from..t)?.iter().flatten().copied().collect();
+    if window.len() < INTERMITTENT_DAYS {
+        return None;
+    }
+    let mut sorted = window.clone();
+    sorted.sort();
+    let low = sorted[(sorted.len() * INTERMITTENT_LOW).div_ceil(100) - 1];
+    let largest = sorted[sorted.len() - 1];
+    // Bursts: separate runs of days far above the low day. A spike or two
+    // of an ordinary series are not enough.
+    let high = |v: &Decimal| *v > Decimal::ZERO && *v > low * INTERMITTENT_RATIO;
+    let bursts = window
+        .iter()
+        .zip(std::iter::once(&Decimal::ZERO).chain(window.iter()))
+        .filter(|(v, before)| high(v) && !high(before))
+        .count();
+    (bursts >= INTERMITTENT_BURSTS).then(|| largest * INTERMITTENT_MARGIN)
 }
 
 /// Days at each end of a month that follow the same days of earlier months
@@ -647,6 +710,53 @@ mod tests {
             .enumerate()
             .filter_map(|(i, v)| v.as_ref().and_then(|v| v.flagged).map(|f| (i, f)))
             .collect()
+    }
+
+    /// A batch job: a few cents on most days, 4 to 15 on the days it runs
+    /// (a deterministic pseudo-random third of them).
+    fn batch_job(days: usize) -> Vec<Option<Decimal>> {
+        (0..days)
+            .map(|i| {
+                let h = (i * 7919 + 13) % 101;
+                Some(if h % 3 == 0 {
+                    Decimal::new(400 + (h as i64 % 12) * 90, 2)
+                } else {
+                    Decimal::new(20 + (h as i64 % 7), 2)
+                })
+            })
+            .collect()
+    }
+
+    /// Issue 9, item 17: a batch job jumping from cents to more than the
+    /// absolute minimum whenever it ran alerted on its runs.
+    #[test]
+    fn a_batch_jobs_ordinary_runs_do_not_alert_and_a_run_twice_its_largest_does() {
+        let series = batch_job(150);
+        assert_eq!(flagged(&evaluate(&series, &defaults())), vec![]);
+        // A run of 40, more than twice the largest (13.90), alerts.
+        let mut big = series.clone();
+        big[120] = Some(d(40));
+        assert_eq!(
+            flagged(&evaluate(&big, &defaults())),
+            vec![(120, Direction::Spike)]
+        );
+    }
+
+    /// An ordinary series with a spike in its recent weeks is not taken for
+    /// a batch job: its next spike still alerts on its first day.
+    #[test]
+    fn a_second_spike_of_an_ordinary_series_alerts_on_its_first_day() {
+        let mut series = weekly(150);
+        // Six days of the last eight weeks at five times their level, and
+        // two more: more than a tenth of the weeks' days far above the rest.
+        for day in (70..76).chain([95, 96]) {
+            series[day] = series[day].map(|v| v * d(5));
+        }
+        series[110] = series[110].map(|v| v * d(3));
+        let found = flagged(&evaluate(&series, &defaults()));
+        assert!(found.contains(&(70, Direction::Spike)), "{found:?}");
+        assert!(found.contains(&(95, Direction::Spike)), "{found:?}");
+        assert!(found.contains(&(110, Direction::Spike)), "{found:?}");
     }
 
     /// Issue 9: a team spending 25% more on each month's last two days
