@@ -24,6 +24,8 @@
 //! - **threshold**: `sensitivity × spread × tails` ([`tail_factor`]: wider
 //!   for heavy-tailed errors), times [`SHORT_HISTORY_WIDENING`] while fewer
 //!   than [`SETTLED_RESIDUALS`] residuals exist;
+//!   `sensitivity` is itself wider for an organisation whose pooled errors
+//!   are heavy-tailed (`tail_widening`, in the parent module);
 //! - **intermittent series** (a batch job: mostly near nothing, with at
 //!   least [`INTERMITTENT_BURSTS`] separate bursts far above that in the
 //!   last weeks): the threshold is at least [`INTERMITTENT_MARGIN`] times

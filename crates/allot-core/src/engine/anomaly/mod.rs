@@ -67,6 +67,23 @@ pub struct AnomalySettings {
 }
 
 impl AnomalySettings {
+    /// These settings with every sensitivity multiplied by `factor`.
+    fn widened(&self, factor: Decimal) -> AnomalySettings {
+        let widen = |t: &Thresholds| Thresholds {
+            sensitivity: t.sensitivity * factor,
+            ..t.clone()
+        };
+        AnomalySettings {
+            defaults: widen(&self.defaults),
+            teams: self
+                .teams
+                .iter()
+                .map(|(k, t)| (k.clone(), widen(t)))
+                .collect(),
+            new_spend: self.new_spend,
+        }
+    }
+
     pub fn thresholds(&self, scope: &Scope) -> &Thresholds {
         match scope.owner() {
             Some(Owner::Team(team)) => self.teams.get(team).unwrap_or(&self.defaults),
@@ -348,26 +365,40 @@ pub fn detect_anomalies(
         .collect();
     // Each service's series on its own, in parallel: (its verdicts, and
     // each (team, service, account) part's).
-    let judged = par_map(&services, |(scope, currency)| {
-        let verdicts = series
-            .values(scope, *currency, |_| true)
-            .evaluate(settings.thresholds(scope));
-        let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
-        let parts: Vec<(Fine, Vec<Option<Verdict>>)> = if keys.len() == 1 {
-            // The service is in one account: its series is the part's.
-            vec![(keys[0].clone(), verdicts.clone())]
-        } else {
-            keys.into_iter()
-                .map(|key| {
-                    let part = series
-                        .values(scope, *currency, |k| k.2 == key.2)
-                        .evaluate(settings.thresholds(scope));
-                    (key, part)
-                })
-                .collect()
-        };
-        (verdicts, parts)
-    });
+    let judge_services = |settings: &AnomalySettings| {
+        par_map(&services, |(scope, currency)| {
+            let verdicts = series
+                .values(scope, *currency, |_| true)
+                .evaluate(settings.thresholds(scope));
+            let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
+            let parts: Vec<(Fine, Vec<Option<Verdict>>)> = if keys.len() == 1 {
+                // The service is in one account: its series is the part's.
+                vec![(keys[0].clone(), verdicts.clone())]
+            } else {
+                keys.into_iter()
+                    .map(|key| {
+                        let part = series
+                            .values(scope, *currency, |k| k.2 == key.2)
+                            .evaluate(settings.thresholds(scope));
+                        (key, part)
+                    })
+                    .collect()
+            };
+            (verdicts, parts)
+        })
+    };
+    let mut judged = judge_services(settings);
+    // Heavier tails across the organisation's services than Gaussian noise
+    // gives: every series is judged again with bounds widened to match.
+    let widened;
+    let settings = match tail_widening(judged.iter().map(|(v, _)| v.as_slice())) {
+        Some(factor) => {
+            widened = settings.widened(factor);
+            judged = judge_services(&widened);
+            &widened
+        }
+        None => settings,
+    };
     let mut parts: HashMap<Fine, Vec<Option<Verdict>>> = HashMap::new();
     for ((scope, currency), (verdicts, judged_parts)) in services.iter().zip(judged) {
         keep(scope, *currency, &verdicts);
@@ -413,6 +444,51 @@ pub fn detect_anomalies(
         a.contributors = list;
     }
     fold(found).into_iter().filter(|a| in_window(a)).collect()
+}
+
+/// Normal days' errors, pooled over every service series, needed before
+/// their tails are measured.
+pub const POOLED_ERRORS: usize = 500;
+
+/// The 99th percentile of normal days' errors, in their own robust
+/// spreads, pooled over every service series judged, that Gaussian noise
+/// stays under: 2.8 to 3.5 on the sets of the two generators with Gaussian
+/// noise, 3.8 to 5.1 on those with Student-t or Laplace noise
+/// (`docs/anomalies.md`).
+pub const POOLED_GAUSSIAN_Q99: Decimal = Decimal::from_parts(34, 0, 0, false, 1);
+/// How many times its excess over [`POOLED_GAUSSIAN_Q99`] the pooled 99th
+/// percentile widens every threshold by.
+pub const POOLED_WIDENING: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+/// The most the pooled tails widen every threshold by.
+pub const POOLED_MAX: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+
+/// How much wider every threshold must be for the organisation's service
+/// series, whose errors are heavier-tailed than Gaussian noise's: with
+/// `q99` the 99th percentile of every normal judged day's error in its
+/// own robust spreads, pooled over all service series,
+/// `1 + POOLED_WIDENING × (q99 / POOLED_GAUSSIAN_Q99 − 1)`, at most
+/// [`POOLED_MAX`]; `None` when `q99` is at most [`POOLED_GAUSSIAN_Q99`] or
+/// fewer than [`POOLED_ERRORS`] errors tell. One series' few months cannot
+/// tell a heavy-tailed noise day from a spike; thousands of days of many
+/// series can tell how heavy the tails are.
+fn tail_widening<'a>(series: impl Iterator<Item = &'a [Option<Verdict>]>) -> Option<Decimal> {
+    let mut errors: Vec<Decimal> = Vec::new();
+    for verdicts in series {
+        for v in verdicts.iter().flatten() {
+            if v.moved.is_none() && !v.quiet && v.spread > Decimal::ZERO {
+                errors.push(((v.actual - v.expected).abs() / v.spread).round_dp(4));
+            }
+        }
+    }
+    if errors.len() < POOLED_ERRORS {
+        return None;
+    }
+    errors.sort();
+    let q99 = errors[(errors.len() * 99).div_ceil(100) - 1];
+    (q99 > POOLED_GAUSSIAN_Q99).then(|| {
+        (Decimal::ONE + POOLED_WIDENING * (q99 / POOLED_GAUSSIAN_Q99 - Decimal::ONE))
+            .min(POOLED_MAX)
+    })
 }
 
 /// Known days without spend an account needs before its first spend is new.

@@ -379,3 +379,58 @@ fn new_spend_raises_one_anomaly_per_new_account_when_asked() {
         "{found:?}"
     );
 }
+
+/// Verdicts of normal days whose errors are `errors` robust spreads.
+fn normal_days(errors: &[Decimal]) -> Vec<Option<Verdict>> {
+    errors
+        .iter()
+        .map(|z| {
+            Some(Verdict {
+                actual: Decimal::from(100) + z,
+                expected: Decimal::from(100),
+                spread: Decimal::ONE,
+                score: *z,
+                flagged: None,
+                moved: None,
+                pattern_known: true,
+                quiet: false,
+            })
+        })
+        .collect()
+}
+
+/// 1,000 errors: 980 spread evenly below 2, and twenty (so the 99th
+/// percentile) at `tail`.
+fn errors_with_tail(tail: Decimal) -> Vec<Decimal> {
+    (0..980)
+        .map(|i| Decimal::new(i * 2, 3))
+        .chain(std::iter::repeat_n(tail, 20))
+        .collect()
+}
+
+/// Issue 9, item 17: on series whose noise is heavy-tailed (Student-t,
+/// Laplace) ordinary days 6 spreads out alerted; the organisation's pooled
+/// errors tell their tails, and every threshold widens to match.
+#[test]
+fn pooled_heavy_tails_widen_every_threshold_and_gaussian_ones_do_not() {
+    // Errors whose 99th percentile is Gaussian-like (3.0): no widening.
+    let gaussian = normal_days(&errors_with_tail(Decimal::new(30, 1)));
+    assert_eq!(tail_widening([gaussian.as_slice()].into_iter()), None);
+    // 4.25: 1 + 2 x (4.25 / 3.4 - 1) = 1.5, over two series.
+    let heavy = errors_with_tail(Decimal::new(425, 2));
+    let (a, b) = heavy.split_at(500);
+    let (a, b) = (normal_days(a), normal_days(b));
+    assert_eq!(
+        tail_widening([a.as_slice(), b.as_slice()].into_iter()),
+        Some(Decimal::new(15, 1))
+    );
+    // Very heavy tails widen at most POOLED_MAX.
+    let heavier = normal_days(&errors_with_tail(Decimal::from(9)));
+    assert_eq!(
+        tail_widening([heavier.as_slice()].into_iter()),
+        Some(POOLED_MAX)
+    );
+    // Too few errors tell nothing.
+    let few = normal_days(&errors_with_tail(Decimal::from(9))[..400]);
+    assert_eq!(tail_widening([few.as_slice()].into_iter()), None);
+}
