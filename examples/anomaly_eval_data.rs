@@ -15,7 +15,7 @@
 //! `cargo run --release -p allot-eval --example anomaly-eval-daily -- DIR...`
 //! judges it again in seconds after a change to the detector.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use allot::domain::CostBasis;
@@ -57,17 +57,8 @@ async fn evaluate(dir: &Path, settings: &AnomalySettings) -> Result<Score, Strin
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dirs: Vec<PathBuf> = args
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .collect();
-    if dirs.is_empty() {
-        eprintln!("usage: anomaly-eval-data DIR... [--drops] [--verbose] [--set=NAME=VALUE]");
-        return ExitCode::FAILURE;
-    }
-    let settings = match labelled::settings_from_args(&args) {
-        Ok(s) => s,
+    let (dirs, settings) = match labelled::read_args(&args, "anomaly-eval-data") {
+        Ok(read) => read,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

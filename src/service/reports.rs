@@ -57,6 +57,21 @@ async fn month_showback(
     Ok((run, report))
 }
 
+/// The charge-month allocation of `month` when its showbacks are stored
+/// with it; `None` for the invoice view, a month not allocated, and one
+/// allocated before showbacks were stored.
+async fn run_with_reports(
+    store: &Store,
+    period: Period,
+    month: Month,
+) -> Result<Option<crate::store::ChargeRun>, ServiceError> {
+    if period != Period::Charge {
+        return Ok(None);
+    }
+    let run = store.charge_runs(month, month).await?.pop();
+    Ok(run.filter(|r| r.reports))
+}
+
 /// The showback stored with a charge-month allocation (the allocation's
 /// own rounding, kept in the transaction that stored it): a few hundred
 /// rows read instead of every allocated amount of the month. `None` for
@@ -68,15 +83,9 @@ async fn stored_showback(
     month: Month,
     group_by: GroupBy,
 ) -> Result<Option<(AllocationRun, Showback)>, ServiceError> {
-    if period != Period::Charge {
-        return Ok(None);
-    }
-    let Some(charge) = store.charge_runs(month, month).await?.pop() else {
+    let Some(charge) = run_with_reports(store, period, month).await? else {
         return Ok(None);
     };
-    if !charge.reports {
-        return Ok(None);
-    }
     let rows = store
         .report_rows(month, month, group_by, None, None)
         .await?
@@ -172,15 +181,9 @@ async fn stored_explanation(
     let Owner::Team(team) = owner else {
         return Ok(None);
     };
-    if period != Period::Charge {
-        return Ok(None);
-    }
-    let Some(charge) = store.charge_runs(month, month).await?.pop() else {
+    let Some(charge) = run_with_reports(store, period, month).await? else {
         return Ok(None);
     };
-    if !charge.reports {
-        return Ok(None);
-    }
     let only = std::collections::BTreeSet::from([team.clone()]);
     let of_owner = |rows: &mut std::collections::BTreeMap<Month, Vec<_>>| {
         rows.remove(&month).unwrap_or_default()

@@ -118,7 +118,7 @@ mod runs;
 mod tokens;
 mod usage;
 
-pub use allocations::{AllocationRun, MonthView};
+pub use allocations::{AllocationRun, ChargeRun, MonthView};
 pub use audit::{AuditEntry, AuditFilter};
 pub use import::{ImportSummary, ImportTx};
 pub use metrics::{MetricChange, MetricWrite};

@@ -7,7 +7,6 @@
 //!
 //! `cargo run --release -p allot-eval --example anomaly-eval-daily -- DIR... [--drops] [--verbose] [--set=NAME=VALUE]`
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use allot_eval::Score;
@@ -15,17 +14,8 @@ use allot_eval::labelled;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dirs: Vec<PathBuf> = args
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .collect();
-    if dirs.is_empty() {
-        eprintln!("usage: anomaly-eval-daily DIR... [--drops] [--verbose] [--set=NAME=VALUE]");
-        return ExitCode::FAILURE;
-    }
-    let settings = match labelled::settings_from_args(&args) {
-        Ok(s) => s,
+    let (dirs, settings) = match labelled::read_args(&args, "anomaly-eval-daily") {
+        Ok(read) => read,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

@@ -255,3 +255,22 @@ pub fn print_summary(total: &Score, sets: usize, verbose: bool) -> bool {
 /// The header of the per-set lines ([`Score::columns`]).
 pub const SET_HEADER: &str =
     "set                       spikes  detected  first-day  false  adapt  precision  recall";
+
+/// The set directories and thresholds of an evaluation's arguments
+/// (`DIR... [--drops] [--verbose] [--set=NAME=VALUE]`), or what is wrong.
+pub fn read_args(
+    args: &[String],
+    program: &str,
+) -> Result<(Vec<std::path::PathBuf>, AnomalySettings), String> {
+    let dirs: Vec<std::path::PathBuf> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(std::path::PathBuf::from)
+        .collect();
+    if dirs.is_empty() {
+        return Err(format!(
+            "usage: {program} DIR... [--drops] [--verbose] [--set=NAME=VALUE]"
+        ));
+    }
+    Ok((dirs, settings_from_args(args)?))
+}
