@@ -367,31 +367,16 @@ pub fn detect_anomalies(
     // each (team, service, account) part's).
     let judge_services = |settings: &AnomalySettings| {
         par_map(&services, |(scope, currency)| {
-            let verdicts = series
+            series
                 .values(scope, *currency, |_| true)
-                .evaluate(settings.thresholds(scope));
-            let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
-            let parts: Vec<(Fine, Vec<Option<Verdict>>)> = if keys.len() == 1 {
-                // The service is in one account: its series is the part's.
-                vec![(keys[0].clone(), verdicts.clone())]
-            } else {
-                keys.into_iter()
-                    .map(|key| {
-                        let part = series
-                            .values(scope, *currency, |k| k.2 == key.2)
-                            .evaluate(settings.thresholds(scope));
-                        (key, part)
-                    })
-                    .collect()
-            };
-            (verdicts, parts)
+                .evaluate(settings.thresholds(scope))
         })
     };
     let mut judged = judge_services(settings);
     // Heavier tails across the organisation's services than Gaussian noise
     // gives: every series is judged again with bounds widened to match.
     let widened;
-    let settings = match tail_widening(judged.iter().map(|(v, _)| v.as_slice())) {
+    let settings = match tail_widening(judged.iter().map(Vec::as_slice)) {
         Some(factor) => {
             widened = settings.widened(factor);
             judged = judge_services(&widened);
@@ -399,10 +384,33 @@ pub fn detect_anomalies(
         }
         None => settings,
     };
+    // Each (team, service, account) part's verdicts: the service's own when
+    // it is in one account, else its part in each account judged alone.
+    let judged_parts = par_map(&services, |(scope, currency)| {
+        let keys: Vec<Fine> = series.keys(scope, *currency).cloned().collect();
+        if keys.len() == 1 {
+            return Vec::new();
+        }
+        keys.into_iter()
+            .map(|key| {
+                let part = series
+                    .values(scope, *currency, |k| k.2 == key.2)
+                    .evaluate(settings.thresholds(scope));
+                (key, part)
+            })
+            .collect()
+    });
     let mut parts: HashMap<Fine, Vec<Option<Verdict>>> = HashMap::new();
-    for ((scope, currency), (verdicts, judged_parts)) in services.iter().zip(judged) {
+    for (((scope, currency), verdicts), several) in services.iter().zip(judged).zip(judged_parts) {
         keep(scope, *currency, &verdicts);
-        parts.extend(judged_parts);
+        if several.is_empty() {
+            // The service is in one account: its series is the part's.
+            if let Some(key) = series.keys(scope, *currency).next() {
+                parts.insert(key.clone(), verdicts);
+            }
+        } else {
+            parts.extend(several);
+        }
     }
     let sum_expected = |keys: &[&Fine]| -> Vec<Option<(Decimal, bool)>> {
         (0..series.calendar.len())
