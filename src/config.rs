@@ -44,7 +44,7 @@
 //!
 //! [anomalies]                # defaults shown; see docs/anomalies.md
 //! sensitivity = 4            # robust spreads a day must be away from its expected value
-//! min_impact = 10            # least impact per day, in the series' currency
+//! min_impact = 5             # least impact per day, in the series' currency
 //! min_impact_percent = 15    # least impact per day, in % of the expected value
 //! drops = false              # flag drops as well as spikes
 //! new_spend = false          # one anomaly per billing account whose spend starts

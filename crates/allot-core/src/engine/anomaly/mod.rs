@@ -29,7 +29,7 @@ const TOP_CONTRIBUTORS: usize = 3;
 const MAX_NORMAL_DAYS_BETWEEN: usize = 1;
 
 /// When a day counts as anomalous. Defaults: 4 robust spreads, an impact of
-/// at least 10 (in the series' currency) and at least 15% of the expected
+/// at least 5 (in the series' currency: 150 a month) and at least 15% of the expected
 /// value, spikes only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thresholds {
@@ -47,7 +47,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             sensitivity: Decimal::from(4),
-            min_impact: Decimal::from(10),
+            min_impact: Decimal::from(5),
             min_impact_percent: Decimal::from(15),
             drops: false,
         }
@@ -432,7 +432,12 @@ pub fn detect_anomalies(
         let keys: Vec<&Fine> = series.keys(scope, *currency).collect();
         let expected = sum_expected(&keys);
         let values = series.values(scope, *currency, |_| true);
-        let verdicts = judge_against(&values.total, &expected, settings.thresholds(scope));
+        let verdicts = judge_against(
+            &values.total,
+            values.start,
+            &expected,
+            settings.thresholds(scope),
+        );
         keep(scope, *currency, &verdicts);
     }
     if settings.new_spend {
@@ -466,7 +471,7 @@ pub const POOLED_ERRORS: usize = 500;
 pub const POOLED_GAUSSIAN_Q99: Decimal = Decimal::from_parts(34, 0, 0, false, 1);
 /// How many times its excess over [`POOLED_GAUSSIAN_Q99`] the pooled 99th
 /// percentile widens every threshold by.
-pub const POOLED_WIDENING: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+pub const POOLED_WIDENING: Decimal = Decimal::from_parts(22, 0, 0, false, 1);
 /// The most the pooled tails widen every threshold by.
 pub const POOLED_MAX: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
 
