@@ -916,7 +916,10 @@ async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow
     if no_serve {
         return Ok(());
     }
-    let settings = demo::settings();
+    let mut settings = demo::settings();
+    // Beside the database, so that the group showback can read them.
+    settings.rules_dir = database.with_extension("rules");
+    demo::write_rules(&settings.rules_dir)?;
     let app = Application::build(prepared.store.clone(), listen)
         .await
         .with_context(|| format!("cannot listen on `{listen}`; pass --listen with a free address"))?
@@ -948,6 +951,7 @@ async fn run_demo(listen: SocketAddr, database: &Path, no_serve: bool) -> anyhow
         tokens.push((role, created.token));
     }
     println!("\nallot demo is serving on http://{addr} (Ctrl-C to stop).");
+    println!("The dashboard is at http://{addr}/ : sign in with one of these tokens.");
     println!("Every /api/v1 request needs a token (valid while this demo runs):");
     for (role, token) in &tokens {
         println!("  {role:<14} {token}");

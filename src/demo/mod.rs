@@ -133,8 +133,25 @@ pub fn settings() -> crate::config::Settings {
     settings
 }
 
+/// Writes the shipped rule files into `dir` (created, or replaced file by
+/// file), for what reads the rules while the demo serves: the group
+/// showback, scheduled runs, unit costs by group.
+pub fn write_rules(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    for (path, text) in RULES {
+        let name = Path::new(path).file_name().context("a rule file's name")?;
+        let target = dir.join(name);
+        std::fs::write(&target, text)
+            .with_context(|| format!("cannot write `{}`", target.display()))?;
+    }
+    Ok(())
+}
+
 fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("allot-demo-{}", std::process::id()));
+    // One per preparation, so that two in one process never share one.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("allot-demo-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     Ok(dir)
 }

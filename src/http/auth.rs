@@ -81,43 +81,54 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let now = Instant::now();
-        if let Some(wait) = state.auth.blocked(ip, now) {
-            state.telemetry.auth_failure("rate_limited");
-            return Err(ApiError::TooManyFailures(wait));
-        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
-        let settings = state.settings();
-        match tokens::authenticate(
-            &state.store,
-            &settings,
-            &state.auth.key,
-            state.auth.oidc.as_ref(),
-            header,
-            chrono::Utc::now(),
-        )
-        .await
-        {
-            Ok(mut identity) => {
-                identity.client = ip.to_string();
-                if let Some(who) = parts.extensions.get::<super::Who>() {
-                    who.set(&identity.label);
-                }
-                Ok(Caller::Identity(identity))
+        authenticate(state, ip, header, parts.extensions.get::<super::Who>()).await
+    }
+}
+
+/// The caller an `Authorization` header value (`Bearer ...`) from `ip`
+/// speaks for, with the failure limits every request is under.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ip: IpAddr,
+    header: Option<&str>,
+    who: Option<&super::Who>,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    if let Some(wait) = state.auth.blocked(ip, now) {
+        state.telemetry.auth_failure("rate_limited");
+        return Err(ApiError::TooManyFailures(wait));
+    }
+    let settings = state.settings();
+    match tokens::authenticate(
+        &state.store,
+        &settings,
+        &state.auth.key,
+        state.auth.oidc.as_ref(),
+        header,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(mut identity) => {
+            identity.client = ip.to_string();
+            if let Some(who) = who {
+                who.set(&identity.label);
             }
-            Err(AuthError::Store(e)) => Err(e.into()),
-            Err(AuthError::Sso(e @ crate::service::oidc::SsoError::Unavailable(_))) => {
-                Err(ApiError::Unavailable(e.to_string()))
-            }
-            Err(e) => {
-                state.auth.failed(ip, now);
-                state.telemetry.auth_failure(e.reason());
-                tracing::warn!(client = %ip, reason = %e, "authentication failed");
-                Err(ApiError::Unauthenticated(e.to_string()))
-            }
+            Ok(Caller::Identity(identity))
+        }
+        Err(AuthError::Store(e)) => Err(e.into()),
+        Err(AuthError::Sso(e @ crate::service::oidc::SsoError::Unavailable(_))) => {
+            Err(ApiError::Unavailable(e.to_string()))
+        }
+        Err(e) => {
+            state.auth.failed(ip, now);
+            state.telemetry.auth_failure(e.reason());
+            tracing::warn!(client = %ip, reason = %e, "authentication failed");
+            Err(ApiError::Unauthenticated(e.to_string()))
         }
     }
 }

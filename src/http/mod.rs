@@ -5,10 +5,12 @@
 mod anomalies;
 mod audit;
 mod auth;
+mod dashboard;
 mod deadline;
 pub mod doc;
 mod error;
 mod imports;
+mod me;
 mod metrics;
 mod params;
 mod rules;
@@ -124,6 +126,7 @@ pub fn router_with(mut state: AppState, limits: crate::app::Limits) -> Router {
     }
     let telemetry = state.telemetry.clone();
     routes
+        .merge(dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
@@ -252,6 +255,7 @@ fn api_router_with(timeout: std::time::Duration) -> OpenApiRouter<AppState> {
         .merge(unit_costs::router())
         .merge(anomalies::router())
         .merge(audit::router())
+        .merge(me::router())
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
                 match within(timeout, next.run(request)).await {

@@ -1,8 +1,9 @@
-//! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment.
+//! `GET /api/v1/showback`: a month's showback as JSON or a CSV attachment;
+//! `GET /api/v1/months`: the months allocated.
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,7 +17,46 @@ use crate::service::reports::ShowbackBy;
 use crate::{present, service};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(showback))
+    OpenApiRouter::new()
+        .routes(routes!(showback))
+        .routes(routes!(months))
+}
+
+/// The allocated months
+///
+/// Every month with a charge-month allocation, oldest first, with when it
+/// was allocated, its cost basis and whether an input changed since: the
+/// months a showback, team-cost or unit-cost request can ask for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/months",
+    tag = "reports",
+    operation_id = "listMonths",
+    responses(
+        (status = 200, description = "The months, oldest first.", body = present::body::Months),
+        (status = 400, description = "A query parameter was given (`invalid_parameter`): this takes none.", body = ErrorBody),
+        (status = 500, description = "An unexpected failure (`internal`).", body = ErrorBody),
+    ),
+)]
+async fn months(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    Params::new(query, &[])?;
+    let months = service::reports::allocated_months(&state.store, &caller).await?;
+    let body = present::body::Months {
+        months: months
+            .iter()
+            .map(|m| present::body::AllocatedMonth {
+                month: m.run.month.to_string(),
+                allocated_at: present::timestamp(m.run.allocated_at),
+                cost_basis: m.run.cost_basis.as_str(),
+                stale: m.stale,
+            })
+            .collect(),
+    };
+    Ok(axum::Json(body).into_response())
 }
 
 /// Showback of an allocated month

@@ -498,6 +498,41 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// Who a token speaks for.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// `token:ID (NAME)` or the subject of a single sign-on token.
+    #[schema(example = "token:5ea61a5c37be (payments-ci)")]
+    pub label: String,
+    /// `admin`, `finance`, `group:NAME`, `team:NAME` or `monitoring`.
+    #[schema(example = "team:payments")]
+    pub role: String,
+    /// Whether every team's costs (and `unallocated`) are visible.
+    pub sees_all: bool,
+    /// A group role's teams; empty for any other role.
+    pub teams: Vec<String>,
+}
+
+/// Every allocated month, oldest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Months {
+    pub months: Vec<AllocatedMonth>,
+}
+
+/// One month with a charge-month allocation.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AllocatedMonth {
+    #[schema(example = "2026-10")]
+    pub month: String,
+    /// When it was last allocated, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub allocated_at: String,
+    #[schema(schema_with = cost_basis)]
+    pub cost_basis: &'static str,
+    /// Whether an input of the month changed after it was allocated.
+    pub stale: bool,
+}
+
 /// The latest import runs, newest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ImportRuns {

@@ -41,6 +41,35 @@ pub async fn showback(
     Ok((run, report))
 }
 
+/// One allocated month, as [`allocated_months`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocatedMonth {
+    pub run: AllocationRun,
+    /// Whether an input of the month changed after it was allocated.
+    pub stale: bool,
+}
+
+/// Every month with a charge-month allocation, oldest first: what a
+/// dashboard offers to choose from. Any identity that may read reports may
+/// list them (the months say nothing of any team).
+pub async fn allocated_months(
+    store: &Store,
+    caller: &Caller,
+) -> Result<Vec<AllocatedMonth>, ServiceError> {
+    caller.authorize(Action::Read)?;
+    let first = Month::new(1, 1).expect("0001-01 is a month");
+    let last = Month::new(9999, 12).expect("9999-12 is a month");
+    Ok(store
+        .charge_runs(first, last)
+        .await?
+        .into_iter()
+        .map(|r| AllocatedMonth {
+            stale: r.month_version > r.run.input_version,
+            run: r.run,
+        })
+        .collect())
+}
+
 /// The whole showback of an allocated month: as stored with its
 /// allocation where it was, else computed from the allocated amounts.
 async fn month_showback(

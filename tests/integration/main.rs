@@ -17,6 +17,7 @@ mod anomalies;
 mod api;
 mod bounds;
 mod cli;
+mod dashboard;
 mod dimensions;
 mod golden;
 mod import_cur;

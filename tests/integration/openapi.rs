@@ -631,6 +631,25 @@ async fn responses_have_the_documented_shapes() {
     assert_eq!(health.status, 200);
     check_schema(&doc, "Health", &health.json(), "healthz");
 
+    let months = server.call(op("/api/v1/months"), &[], &[]).await;
+    assert_eq!(months.status, 200, "{}", months.body);
+    let v = months.json();
+    check_schema(&doc, "Months", &v, "months");
+    let listed: Vec<&str> = v["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (listed.len(), listed.last()),
+        (14, Some(&month)),
+        "{listed:?}"
+    );
+    let whoami = server.call(op("/api/v1/whoami"), &[], &[]).await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    check_schema(&doc, "WhoAmI", &whoami.json(), "whoami");
+
     let showback = op("/api/v1/showback");
     let showback_headers = documented_csv_headers(showback);
     for group_by in ["team", "team,service"] {

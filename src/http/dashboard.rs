@@ -1,0 +1,249 @@
+//! The dashboard: a page, its script and style and the vendored charting
+//! library (`dashboard/vendor/README.md`), embedded in the binary and served
+//! at `/` and under `/dashboard/`. The page signs in with a token and calls
+//! the JSON API like any client; nothing is fetched from elsewhere.
+//!
+//! Without JavaScript the page offers a form that posts the token to `/`,
+//! which answers the month's showback as plain HTML tables.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{ApiError, AppState};
+use crate::domain::{Month, Period};
+use crate::engine::{GroupBy, Showback};
+use crate::service;
+
+const INDEX: &str = include_str!("dashboard/index.html");
+const APP_JS: &str = include_str!("dashboard/app.js");
+const APP_CSS: &str = include_str!("dashboard/app.css");
+const CHART_JS: &str = include_str!("dashboard/vendor/chart.umd.min.js");
+const CHART_LICENSE: &str = include_str!("dashboard/vendor/LICENSE-chart.js.md");
+
+/// The largest sign-in form (a token and a month).
+pub const FORM_BODY_LIMIT: usize = 16 << 10;
+
+/// What the page may load and where it may send: only this server.
+/// `style-src` allows attributes set from script (Chart.js sizes its
+/// canvases so), not inline `<style>` or `style=` in the served HTML.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The dashboard's routes, outside the API document.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { page(INDEX) }).post(tables))
+        .route(
+            "/dashboard/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/dashboard/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
+        .route(
+            "/dashboard/vendor/chart.umd.min.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }),
+        )
+        .route(
+            "/dashboard/vendor/LICENSE-chart.js.md",
+            get(|| async { asset("text/plain; charset=utf-8", CHART_LICENSE) }),
+        )
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+}
+
+fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn page(html: &str) -> Response {
+    html_response(StatusCode::OK, html.to_string())
+}
+
+fn html_response(status: StatusCode, html: String) -> Response {
+    secured(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    secured(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// The no-JavaScript sign-in form.
+#[derive(Debug, serde::Deserialize)]
+struct SignIn {
+    token: String,
+    #[serde(default)]
+    month: String,
+}
+
+/// `POST /`: the showback of the month asked for (the latest allocated
+/// one when none is) as HTML tables, for the identity of the posted token.
+async fn tables(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    use axum::extract::FromRequest;
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let answer = match Form::<SignIn>::from_request(request, &state).await {
+        Ok(Form(form)) => showback_tables(&state, ip, form).await,
+        Err(e) => Err(ApiError::BadBody(format!(
+            "{}; post `token` (and optionally `month`, YYYY-MM) as a form",
+            e.body_text()
+        ))),
+    };
+    match answer {
+        Ok(html) => html_response(StatusCode::OK, html),
+        Err(e) => html_response(
+            e.status(),
+            document("allot", &error_body(&e.public_message())),
+        ),
+    }
+}
+
+async fn showback_tables(state: &AppState, ip: IpAddr, form: SignIn) -> Result<String, ApiError> {
+    let bearer = format!("Bearer {}", form.token.trim());
+    let caller = super::auth::authenticate(state, ip, Some(&bearer), None).await?;
+    let month = match form.month.trim() {
+        "" => service::reports::allocated_months(&state.store, &caller)
+            .await?
+            .last()
+            .map(|m| m.run.month)
+            .ok_or_else(|| {
+                ApiError::NotAllocated(
+                    "no month has been allocated yet; run `allot allocate --month YYYY-MM`"
+                        .to_string(),
+                )
+            })?,
+        m => Month::parse(m).map_err(|e| ApiError::BadParameter {
+            param: "month".to_string(),
+            message: e.to_string(),
+        })?,
+    };
+    let (run, report) =
+        service::showback(&state.store, &caller, month, GroupBy::Team, Period::Charge).await?;
+    let stale = service::is_stale(&state.store, &run).await?;
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>Showback {month}</h1><p>Cost basis: {}. Signed in as {}.{}</p>",
+        escape(run.cost_basis.as_str()),
+        escape(caller.label()),
+        if stale {
+            " <strong>An input changed after this month was allocated: these figures are stale until it is allocated again.</strong>"
+        } else {
+            ""
+        }
+    );
+    body.push_str(&showback_html(&report));
+    body.push_str("<p><a href=\"/\">Back</a></p>");
+    Ok(document(&format!("allot showback {month}"), &body))
+}
+
+/// One table per currency: each row's direct, shared and total cost, then
+/// the currency's total.
+fn showback_html(report: &Showback) -> String {
+    let mut out = String::new();
+    for (currency, total) in &report.totals {
+        let _ = write!(
+            out,
+            "<table><caption>{currency}</caption><thead><tr><th>team</th>\
+             <th class=\"num\">direct</th><th class=\"num\">shared</th>\
+             <th class=\"num\">total</th></tr></thead><tbody>",
+        );
+        for row in report.rows.iter().filter(|r| r.currency == *currency) {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td>\
+                 <td class=\"num\">{:.2}</td></tr>",
+                escape(&row.owner.to_string()),
+                row.direct_cost,
+                row.shared_cost,
+                row.total_cost,
+            );
+        }
+        let _ = write!(
+            out,
+            "<tr class=\"total\"><td>total</td><td></td><td></td><td class=\"num\">{total:.2}</td></tr>\
+             </tbody></table>"
+        );
+    }
+    if report.totals.is_empty() {
+        out.push_str("<p>Nothing this identity may see was allocated in the month.</p>");
+    }
+    out
+}
+
+fn error_body(message: &str) -> String {
+    format!(
+        "<h1>Cannot show the showback</h1><p class=\"error\">{}</p><p><a href=\"/\">Back</a></p>",
+        escape(message)
+    )
+}
+
+fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/dashboard/app.css\"></head>\
+         <body><main class=\"page\">{body}</main></body></html>",
+        escape(title)
+    )
+}
+
+/// Text as HTML: the five characters that could start markup escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_names_is_escaped() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+    }
+}
