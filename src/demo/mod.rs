@@ -100,6 +100,11 @@ pub async fn prepare(database: &Path) -> anyhow::Result<Prepared> {
         .ok_or(service::ServiceError::NoData(month))?;
     // The invoice of the month after holds one of the month's credits.
     service::allocate_month(&store, &rules, month.next(), CostBasis::Effective).await?;
+    // What `allot serve` would have found had it imported the months one
+    // by one: the history's spike among them.
+    let mut allocated = months.clone();
+    allocated.push(month.next());
+    service::detect_months(&store, &settings().anomalies, &[], &allocated).await?;
     let declared = settings().metrics;
     service::metrics::record(
         &store,

@@ -400,6 +400,37 @@ async fn an_admin_sees_every_view_drawn_with_the_apis_figures_and_no_console_err
     );
     screenshot(client, "team").await;
 
+    // The history's March spike: marked on its days, explained below.
+    go(
+        client,
+        &demo.base,
+        "team?month=2026-03&team=payments&from=2026-02-20&to=2026-03-10",
+        "team",
+    )
+    .await;
+    let marked = client
+        .execute(
+            "const chart = Object.values(Chart.instances).find((c) =>\
+               c.data.datasets.some((d) => d.label === 'anomaly'));\
+             if (!chart) return [];\
+             const marks = chart.data.datasets.find((d) => d.label === 'anomaly').data;\
+             return chart.data.labels.filter((_, i) => marks[i] !== null);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked,
+        json!(["2026-03-01", "2026-03-02", "2026-03-03"]),
+        "the anomaly's days are marked"
+    );
+    let listed = text(client, ".anomaly-list li").await;
+    assert!(
+        listed.contains("2026-03-01 to 2026-03-03") && listed.contains("above the expected"),
+        "{listed}"
+    );
+    screenshot(client, "team-anomaly").await;
+
     // Unit costs: the demo's year of data on the chart.
     go(client, &demo.base, "unit-costs?month=2026-10", "unit-costs").await;
     let points = client
