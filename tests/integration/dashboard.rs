@@ -153,12 +153,19 @@ struct Demo {
 
 async fn demo() -> Demo {
     let dir = tempfile::tempdir().unwrap();
-    let prepared = allot::demo::prepare(&dir.path().join("demo.db"))
-        .await
-        .expect("the demo prepares");
     let mut settings = allot::demo::settings();
     settings.rules_dir = dir.path().join("rules");
     allot::demo::write_rules(&settings.rules_dir).unwrap();
+    demo_with(dir, settings).await
+}
+
+/// The demo's data in `dir`, served with `settings` (and the demo's
+/// metrics).
+async fn demo_with(dir: tempfile::TempDir, mut settings: allot::config::Settings) -> Demo {
+    let prepared = allot::demo::prepare(&dir.path().join("demo.db"))
+        .await
+        .expect("the demo prepares");
+    settings.metrics = allot::demo::settings().metrics;
     let app = Application::build(prepared.store.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
@@ -487,6 +494,49 @@ async fn a_team_token_sees_only_its_team_in_every_view() {
         let source = client.source().await.unwrap();
         for other in ["search", "checkout", "platform"] {
             assert!(!source.contains(other), "{view}'s page holds `{other}`");
+        }
+    }
+    let errors = console_errors(client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[tokio::test]
+async fn a_director_signed_in_through_single_sign_on_sees_the_groups_teams_only() {
+    let Some(browser) = browser(1280, 900).await else {
+        return;
+    };
+    let key = crate::sso::Key::rsa("dashboard-1");
+    let idp = crate::sso::Provider::start(&[&key]).await;
+    let rules = crate::access::rules_with_groups();
+    let settings = crate::sso::settings(&idp.issuer, rules.path());
+    let demo = demo_with(tempfile::tempdir().unwrap(), settings).await;
+    let jwt = key.sign(&idp.claims(json!(["directors"])));
+    let client = &browser.client;
+    sign_in(client, &demo.base, &jwt).await;
+    assert_eq!(text(client, "#who").await, "group commerce");
+    go(client, &demo.base, "month?month=2026-10&by=group", "month").await;
+    let table = text(client, "table").await;
+    assert!(table.contains("commerce"), "{table}");
+    go(client, &demo.base, "team?month=2026-10", "team").await;
+    let teams = client
+        .execute(
+            "return [...document.querySelectorAll('#team option')].map((o) => o.value);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(teams, json!(["checkout", "payments"]));
+    for (fragment, view) in [
+        ("month?month=2026-10", "month"),
+        ("unit-costs?month=2026-10", "unit-costs"),
+    ] {
+        go(client, &demo.base, fragment, view).await;
+        let shown = everything_shown(client).await;
+        for other in ["search", "platform", "unallocated"] {
+            assert!(
+                !shown.contains(other),
+                "{view} shows `{other}` to the director"
+            );
         }
     }
     let errors = console_errors(client).await;

@@ -17,13 +17,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
 /// A signing key of the identity provider.
-enum Key {
+pub(crate) enum Key {
     Rsa(String, RsaKeyPair),
     Ec(String, EcdsaKeyPair),
 }
 
 impl Key {
-    fn rsa(kid: &str) -> Key {
+    pub(crate) fn rsa(kid: &str) -> Key {
         Key::Rsa(
             kid.into(),
             RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap(),
@@ -57,7 +57,7 @@ impl Key {
     }
 
     /// A token of `claims` with this key's algorithm and id.
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let (alg, kid) = match self {
             Key::Rsa(kid, _) => ("RS256", kid),
             Key::Ec(kid, _) => ("ES256", kid),
@@ -98,14 +98,14 @@ impl Key {
 
 /// An identity provider on loopback: its discovery document and a key set
 /// the test can replace, counting fetches of the key set.
-struct Provider {
-    issuer: String,
+pub(crate) struct Provider {
+    pub(crate) issuer: String,
     keys: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl Provider {
-    async fn start(keys: &[&Key]) -> Provider {
+    pub(crate) async fn start(keys: &[&Key]) -> Provider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let set = Arc::new(Mutex::new(Value::Null));
@@ -144,14 +144,14 @@ impl Provider {
     }
 
     /// Claims of a token for allot, valid for an hour, with `groups`.
-    fn claims(&self, groups: Value) -> Value {
+    pub(crate) fn claims(&self, groups: Value) -> Value {
         let now = chrono::Utc::now().timestamp();
         json!({"iss": self.issuer, "aud": "allot", "sub": "u-1", "email": "ana@example.com", "iat": now, "exp": now + 3600, "groups": groups})
     }
 }
 
 /// `allot.toml` with single sign-on through `issuer`, over rules in `rules`.
-fn settings(issuer: &str, rules: &std::path::Path) -> allot::config::Settings {
+pub(crate) fn settings(issuer: &str, rules: &std::path::Path) -> allot::config::Settings {
     let text = format!(
         r#"
 [auth.oidc]

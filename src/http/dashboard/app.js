@@ -395,15 +395,19 @@
     const chosen = params.get("scope");
     const from = addMonths(month, -12);
     const scopeName = (s) => (s === "" || s === "organisation" ? "organisation" : s.replace(":", " "));
+    const [metrics, summary] = await Promise.all([api("/api/v1/metrics"), api("/api/v1/unit-costs/summary", { month })]);
+    // Groups and environments with figures this month, besides the teams.
+    const otherScopes = [...new Set(summary.entries.map((e) => e.scope))]
+      .filter((s) => s.startsWith("group:") || s.startsWith("environment:")).sort();
     body.append(el("h1", {}, "Unit costs"),
       el("div", { class: "controls" },
         monthSelect(month, (m) => go("unit-costs", { month: m, scope: chosen })),
         el("label", {}, "Scope", el("select", { id: "scope", onchange: (e) => go("unit-costs", { month, scope: e.target.value || null }) },
           el("option", { value: "", selected: chosen === null }, "every scope with figures"),
           who.sees_all ? el("option", { value: "organisation", selected: chosen === "organisation" }, "organisation") : null,
+          otherScopes.map((o) => el("option", { value: o, selected: chosen === o }, scopeName(o))),
           teams.map((t) => el("option", { value: "team:" + t, selected: chosen === "team:" + t }, "team " + t))))),
       el("p", { class: "note" }, "From ", from, " to ", month, ". A month without a figure is a gap in its line; the table says why."));
-    const [metrics, summary] = await Promise.all([api("/api/v1/metrics"), api("/api/v1/unit-costs/summary", { month })]);
     for (const metric of metrics.metrics) {
       const scopes = chosen !== null ? [chosen]
         : [...new Set(summary.entries.filter((e) => e.metric === metric.name).map((e) => e.scope))];
