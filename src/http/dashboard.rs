@@ -30,14 +30,22 @@ const CHART_LICENSE: &str = include_str!("dashboard/vendor/LICENSE-chart.js.md")
 pub const FORM_BODY_LIMIT: usize = 16 << 10;
 
 /// What the page may load and where it may send: only this server.
-/// `style-src` allows attributes set from script (Chart.js sizes its
-/// canvases so), not inline `<style>` or `style=` in the served HTML.
+/// `style-src 'self'` still lets script set styles through the CSSOM
+/// (`element.style.width`: Chart.js sizes its canvases so), but no inline
+/// `<style>` and no `style` attribute, in markup or set from script.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The dashboard's routes, outside the API document.
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes, outside the API document; the sign-in form is
+/// answered within `timeout`, as the API is.
+pub fn router(timeout: std::time::Duration) -> Router<AppState> {
+    let tables = move |state: State<AppState>, request: axum::extract::Request| async move {
+        match super::within(timeout, tables(state, request)).await {
+            Some(response) => response,
+            None => error_page(ApiError::TimedOut(timeout.as_secs())).await,
+        }
+    };
     Router::new()
         .route("/", get(|| async { page(INDEX) }).post(tables))
         .route(
@@ -107,31 +115,99 @@ struct SignIn {
 
 /// `POST /`: the showback of the month asked for (the latest allocated
 /// one when none is) as HTML tables, for the identity of the posted token.
+/// Refused when a browser says another site sent it: a page elsewhere
+/// could otherwise post bad tokens until the client's address is held back.
 async fn tables(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     use axum::extract::FromRequest;
+    if let Err(e) = same_site(request.headers()) {
+        return error_page(e).await;
+    }
     let ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let who = request.extensions().get::<super::Who>().cloned();
     let answer = match Form::<SignIn>::from_request(request, &state).await {
-        Ok(Form(form)) => showback_tables(&state, ip, form).await,
+        Ok(Form(form)) => showback_tables(&state, ip, form, who.as_ref()).await,
         Err(e) => Err(ApiError::BadBody(format!(
             "{}; post `token` (and optionally `month`, YYYY-MM) as a form",
             e.body_text()
         ))),
     };
     match answer {
-        Ok(html) => html_response(StatusCode::OK, html),
-        Err(e) => html_response(
-            e.status(),
-            document("allot", &error_body(&e.public_message())),
-        ),
+        Ok(html) => {
+            let mut response = html_response(StatusCode::OK, html);
+            // Figures of one identity: not to be kept on disk.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => error_page(e).await,
     }
 }
 
-async fn showback_tables(state: &AppState, ip: IpAddr, form: SignIn) -> Result<String, ApiError> {
+/// Whether a form post came from this site: browsers say where a request
+/// came from in `Sec-Fetch-Site` (and `Origin`); a client that sends
+/// neither (curl) is no browser and passes.
+fn same_site(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let refused = || {
+        ApiError::Forbidden(
+            "the sign-in form was posted from another site; open the dashboard at this server's own address"
+                .to_string(),
+        )
+    };
+    match headers.get("sec-fetch-site").map(HeaderValue::to_str) {
+        None | Some(Ok("same-origin" | "none")) => {}
+        Some(_) => return Err(refused()),
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, h)| h);
+        if origin.is_none() || origin != host {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// An error as an HTML page, with the status and headers (`Retry-After`,
+/// `WWW-Authenticate`) and the message the API would answer it with.
+async fn error_page(e: ApiError) -> Response {
+    let (mut parts, body) = e.into_response().into_parts();
+    let message = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let page = secured(
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            document("allot", &error_body(&message)),
+        )
+            .into_response(),
+    );
+    let (page_parts, page_body) = page.into_parts();
+    for (name, value) in &page_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, page_body)
+}
+
+async fn showback_tables(
+    state: &AppState,
+    ip: IpAddr,
+    form: SignIn,
+    who: Option<&super::Who>,
+) -> Result<String, ApiError> {
     let bearer = format!("Bearer {}", form.token.trim());
-    let caller = super::auth::authenticate(state, ip, Some(&bearer), None).await?;
+    let caller = super::auth::authenticate(state, ip, Some(&bearer), who).await?;
     let month = match form.month.trim() {
         "" => service::reports::allocated_months(&state.store, &caller)
             .await?
@@ -175,9 +251,10 @@ fn showback_html(report: &Showback) -> String {
     for (currency, total) in &report.totals {
         let _ = write!(
             out,
-            "<table><caption>{currency}</caption><thead><tr><th>team</th>\
+            "<table><caption>{}</caption><thead><tr><th>team</th>\
              <th class=\"num\">direct</th><th class=\"num\">shared</th>\
              <th class=\"num\">total</th></tr></thead><tbody>",
+            escape(currency.as_str()),
         );
         for row in report.rows.iter().filter(|r| r.currency == *currency) {
             let _ = write!(

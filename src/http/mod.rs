@@ -126,7 +126,7 @@ pub fn router_with(mut state: AppState, limits: crate::app::Limits) -> Router {
     }
     let telemetry = state.telemetry.clone();
     routes
-        .merge(dashboard::router())
+        .merge(dashboard::router(limits.request_timeout))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))

@@ -386,6 +386,9 @@ async fn an_admin_sees_every_view_drawn_with_the_apis_figures_and_no_console_err
     )
     .await;
     assert!(text(client, "table").await.contains("environment"));
+    // Unallocated rows carry an environment here too; the card sums them.
+    let unallocated = text(client, "[data-unallocated='USD']").await;
+    assert!(unallocated.contains("172.22"), "{unallocated}");
 
     // A team: daily spend by service, charts drawn, its explanation.
     go(
@@ -588,6 +591,7 @@ async fn without_javascript_a_posted_token_gets_the_showback_as_tables() {
         .await
         .unwrap();
     assert_eq!(tables.status(), 200);
+    assert_eq!(tables.headers()["cache-control"], "no-store");
     let html = tables.text().await.unwrap();
     assert!(html.contains("Showback 2026-10"), "{html}");
     assert!(
@@ -624,5 +628,33 @@ async fn without_javascript_a_posted_token_gets_the_showback_as_tables() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
     assert!(refused.text().await.unwrap().contains("class=\"error\""));
+
+    // Another site's page posting the form: refused before any token is
+    // checked, so it cannot use up this address's failure allowance.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site".to_string()),
+        ("origin", "https://elsewhere.example".to_string()),
+    ] {
+        let cross = http
+            .post(format!("{}/", demo.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(name, value)
+            .body(format!("token={}", demo.payments))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cross.status(), 403, "{name}");
+    }
+    let same = http
+        .post(format!("{}/", demo.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", demo.base.clone())
+        .body(format!("token={}", demo.payments))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200);
 }

@@ -45,6 +45,20 @@
     return formatters.get(key).format(amount);
   }
 
+  // Sums of the API's two-place decimal strings, exactly (in cents).
+  function sumMoney(amounts) {
+    let cents = 0n;
+    for (const a of amounts) {
+      const negative = a.startsWith("-");
+      const [whole, fraction = ""] = a.replace("-", "").split(".");
+      const value = BigInt(whole) * 100n + BigInt((fraction + "00").slice(0, 2));
+      cents += negative ? -value : value;
+    }
+    const sign = cents < 0n ? "-" : "";
+    const abs = cents < 0n ? -cents : cents;
+    return sign + (abs / 100n) + "." + String(abs % 100n).padStart(2, "0");
+  }
+
   function number(value, digits) {
     if (value === null || value === undefined) return "";
     return new Intl.NumberFormat(undefined, { maximumFractionDigits: digits }).format(value);
@@ -179,7 +193,10 @@
       who = await api("/api/v1/whoami");
       months = (await api("/api/v1/months")).months;
     } catch (e) {
-      if (e.status !== 401) showSignIn(e.message);
+      if (e.status !== 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        showSignIn(e.message);
+      }
       return;
     }
     document.getElementById("signin").hidden = true;
@@ -193,8 +210,13 @@
 
   // ---- views -------------------------------------------------------------
 
+  let renders = 0;
+
   async function render() {
     if (!who) return;
+    // A later render (the address changed again) makes this one stale: it
+    // draws into its own detached element and says nothing when done.
+    const generation = ++renders;
     const { view, params } = route();
     // Set again when the view is drawn: what a test (or a slow eye) waits for.
     delete document.body.dataset.ready;
@@ -208,6 +230,7 @@
     if (!months.length && view !== "imports") {
       body.append(el("h1", {}, "No month allocated yet"),
         el("p", {}, "Import a bill and run ", el("code", {}, "allot allocate --month YYYY-MM"), "; its figures show here."));
+      document.body.dataset.ready = view;
       return;
     }
     try {
@@ -216,9 +239,10 @@
       else if (view === "unit-costs") await unitCostView(body, params);
       else await importsView(body);
     } catch (e) {
+      if (generation !== renders) return;
       if (e.status !== 401) body.append(problem(e.message));
     }
-    document.body.dataset.ready = view;
+    if (generation === renders && who) document.body.dataset.ready = view;
   }
 
   async function monthView(body, params) {
@@ -239,11 +263,14 @@
         "An input changed after this month was allocated: these figures are stale until it is allocated again."));
     }
     body.append(el("p", { class: "note" }, "Cost basis: ", report.cost_basis, ". Allocated at ", report.allocated_at, "."));
+    if (report.overlapping) {
+      body.append(el("p", { class: "note" },
+        "Some teams belong to more than one group: each group's row is its teams' whole cost, so the rows add up to more than the total."));
+    }
     const name = (r) => by === "group" ? r.group : by === "environment" ? r.team + " / " + r.environment : r.team;
     const totals = new Map(report.totals.map((t) => [t.currency, t.total_cost]));
     for (const [currency, rows] of byCurrency(report.rows)) {
-      const unallocatedRow = rows.find((r) => r.team === "unallocated" && !r.environment);
-      const unallocated = unallocatedRow ? unallocatedRow.total_cost : "0.00";
+      const unallocated = sumMoney(rows.filter((r) => r.team === "unallocated").map((r) => r.total_cost));
       const total = totals.get(currency);
       const share = Number(total) ? (100 * Number(unallocated) / Number(total)) : 0;
       body.append(el("h2", {}, currency),
@@ -252,7 +279,7 @@
           who.sees_all && by !== "group" ? el("div", { class: "card" }, el("div", { class: "label" }, "Unallocated"),
             el("div", { class: "value", "data-unallocated": currency }, money(unallocated, currency), " ", el("small", {}, "(" + number(share, 1) + "% of the total)"))) : null));
       const labels = rows.map(name);
-      const colours = rows.map((r) => (r.team === "unallocated" ? GREY : null));
+      const colours = rows.map((r) => ((r.team || r.group) === "unallocated" ? GREY : null));
       body.append(el("div", { class: "grid two" },
         chart(`Showback ${month} in ${currency} by ${by}: direct and shared cost`, {
           type: "bar",
@@ -274,15 +301,23 @@
           [...rows.map((r) => [by === "group" ? r.group : r.team, ...(by === "environment" ? [r.environment] : []),
             money(r.direct_cost, currency), money(r.shared_cost, currency), money(r.total_cost, currency)]),
           ["total", ...(by === "environment" ? [""] : []), "", "", money(total, currency)]],
-          (r, i) => (i === rows.length ? "total" : rows[i].team === "unallocated" ? "unallocated" : null))));
+          (r, i) => (i === rows.length ? "total" : (rows[i].team || rows[i].group) === "unallocated" ? "unallocated" : null))));
     }
     if (!report.rows.length) body.append(el("p", {}, "Nothing you may see was allocated in ", month, "."));
     const file = (suffix) => `showback-${suffix}${month}.csv`;
+    const failed = el("p", { class: "error", role: "alert" });
+    const button = (label, params, name) => el("button", {
+      type: "button",
+      onclick: () => {
+        failed.textContent = "";
+        download("/api/v1/showback", params, name).catch((e) => { failed.textContent = label + ": " + e.message; });
+      },
+    }, label);
     body.append(el("h2", {}, "Downloads"), el("div", { class: "downloads" },
-      el("button", { type: "button", onclick: () => download("/api/v1/showback", { month }, file("")) }, "Showback CSV"),
-      el("button", { type: "button", onclick: () => download("/api/v1/showback", { month, group_by: "team,service" }, file("services-")) }, "By service CSV"),
-      el("button", { type: "button", onclick: () => download("/api/v1/showback", { month, group_by: "team,environment" }, file("environments-")) }, "By environment CSV"),
-      el("button", { type: "button", onclick: () => download("/api/v1/showback", { month, period: "billing" }, file("invoice-")) }, "Invoice view CSV")));
+      button("Showback CSV", { month }, file("")),
+      button("By service CSV", { month, group_by: "team,service" }, file("services-")),
+      button("By environment CSV", { month, group_by: "team,environment" }, file("environments-")),
+      button("Invoice view CSV", { month, period: "billing" }, file("invoice-"))), failed);
   }
 
   async function visibleTeams(month) {
@@ -415,13 +450,14 @@
         body.append(el("h2", {}, "Cost per ", metric.unit, " (", metric.name, ")"),
           el("p", {}, "No ", metric.name, " figures in ", month, " for what you may see."));
       }
-      for (const scope of scopes) {
-        const series = await api("/api/v1/unit-costs",
-          { metric: metric.name, from, to: month, scope: scope === "organisation" ? "" : scope });
+      const all = await Promise.all(scopes.map((scope) => api("/api/v1/unit-costs",
+        { metric: metric.name, from, to: month, scope: scope === "organisation" ? "" : scope })));
+      for (const [k, scope] of scopes.entries()) {
+        const series = all[k];
         const labels = [];
         for (let m = from; m <= month; m = addMonths(m, 1)) labels.push(m);
         body.append(el("h2", {}, "Cost per ", metric.unit, " (", metric.name, "), ", scopeName(scope)));
-        const groups = byCurrency(series.rows);
+        const groups = byCurrency(series.rows.filter((r) => r.currency));
         body.append(chart(`Cost per ${metric.unit} for ${scopeName(scope)} by month, ${from} to ${month}`, {
           type: "line",
           data: {
@@ -458,6 +494,10 @@
 
   async function importsView(body) {
     body.append(el("h1", {}, "Imports"));
+    if (!who.sees_all) {
+      body.append(el("p", {}, "Import runs concern the whole bill: they are shown to admin and finance identities."));
+      return;
+    }
     const runs = (await api("/api/v1/imports", { limit: "50" })).runs;
     if (!runs.length) {
       body.append(el("p", {}, "No scheduled or requested source has run yet. Configure ", el("code", {}, "[[source]]"),
@@ -475,8 +515,11 @@
   document.getElementById("signin-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const input = document.getElementById("token");
-    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    const token = input.value.trim();
     input.value = "";
+    // A header value: printable ASCII only.
+    if (!/^[\x21-\x7e]+$/.test(token)) return showSignIn("a token is printable ASCII without spaces; paste it again");
+    sessionStorage.setItem(TOKEN_KEY, token);
     start();
   });
   document.getElementById("sign-out").addEventListener("click", () => signOut(""));
