@@ -20,11 +20,32 @@ use crate::domain::{Month, Period};
 use crate::engine::{GroupBy, Showback};
 use crate::service;
 
+const HTML: &str = "text/html; charset=utf-8";
 const INDEX: &str = include_str!("dashboard/index.html");
-const APP_JS: &str = include_str!("dashboard/app.js");
-const APP_CSS: &str = include_str!("dashboard/app.css");
-const CHART_JS: &str = include_str!("dashboard/vendor/chart.umd.min.js");
-const CHART_LICENSE: &str = include_str!("dashboard/vendor/LICENSE-chart.js.md");
+
+/// The page's files: path, content type, content.
+const ASSETS: [(&str, &str, &str); 4] = [
+    (
+        "/dashboard/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/app.js"),
+    ),
+    (
+        "/dashboard/app.css",
+        "text/css; charset=utf-8",
+        include_str!("dashboard/app.css"),
+    ),
+    (
+        "/dashboard/vendor/chart.umd.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/vendor/chart.umd.min.js"),
+    ),
+    (
+        "/dashboard/vendor/LICENSE-chart.js.md",
+        "text/plain; charset=utf-8",
+        include_str!("dashboard/vendor/LICENSE-chart.js.md"),
+    ),
+];
 
 /// The largest sign-in form (a token and a month).
 pub const FORM_BODY_LIMIT: usize = 16 << 10;
@@ -43,28 +64,14 @@ pub fn router(timeout: std::time::Duration) -> Router<AppState> {
     let tables = move |state: State<AppState>, request: axum::extract::Request| async move {
         match super::within(timeout, tables(state, request)).await {
             Some(response) => response,
-            None => error_page(ApiError::TimedOut(timeout.as_secs())).await,
+            None => error_page(ApiError::TimedOut(timeout.as_secs())),
         }
     };
-    Router::new()
-        .route("/", get(|| async { page(INDEX) }).post(tables))
-        .route(
-            "/dashboard/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/dashboard/app.css",
-            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
-        )
-        .route(
-            "/dashboard/vendor/chart.umd.min.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }),
-        )
-        .route(
-            "/dashboard/vendor/LICENSE-chart.js.md",
-            get(|| async { asset("text/plain; charset=utf-8", CHART_LICENSE) }),
-        )
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+    let mut router = Router::new().route("/", get(|| async { asset(HTML, INDEX) }).post(tables));
+    for (path, content_type, body) in ASSETS {
+        router = router.route(path, get(move || async move { asset(content_type, body) }));
+    }
+    router.layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
 }
 
 fn secured(mut response: Response) -> Response {
@@ -86,19 +93,8 @@ fn secured(mut response: Response) -> Response {
     response
 }
 
-fn page(html: &str) -> Response {
-    html_response(StatusCode::OK, html.to_string())
-}
-
 fn html_response(status: StatusCode, html: String) -> Response {
-    secured(
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response(),
-    )
+    secured((status, [(header::CONTENT_TYPE, HTML)], html).into_response())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -120,7 +116,7 @@ struct SignIn {
 async fn tables(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     use axum::extract::FromRequest;
     if let Err(e) = same_site(request.headers()) {
-        return error_page(e).await;
+        return error_page(e);
     }
     let ip = request
         .extensions()
@@ -143,7 +139,7 @@ async fn tables(State(state): State<AppState>, request: axum::extract::Request) 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(e) => error_page(e).await,
+        Err(e) => error_page(e),
     }
 }
 
@@ -175,29 +171,15 @@ fn same_site(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// An error as an HTML page, with the status and headers (`Retry-After`,
-/// `WWW-Authenticate`) and the message the API would answer it with.
-async fn error_page(e: ApiError) -> Response {
-    let (mut parts, body) = e.into_response().into_parts();
-    let message = axum::body::to_bytes(body, 64 << 10)
-        .await
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    let page = secured(
-        (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            document("allot", &error_body(&message)),
-        )
-            .into_response(),
+/// An error as an HTML page, with the status, headers (`Retry-After`,
+/// `WWW-Authenticate`) and message the API would answer it with.
+fn error_page(e: ApiError) -> Response {
+    let mut response = html_response(
+        e.status(),
+        document("allot", &error_body(&e.public_message())),
     );
-    let (page_parts, page_body) = page.into_parts();
-    for (name, value) in &page_parts.headers {
-        parts.headers.insert(name, value.clone());
-    }
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, page_body)
+    e.add_headers(response.headers_mut());
+    response
 }
 
 async fn showback_tables(

@@ -338,8 +338,16 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = self.public_message();
         let mut response = error_response(status, code, message);
-        let headers = response.headers_mut();
-        match &self {
+        self.add_headers(response.headers_mut());
+        response
+    }
+}
+
+impl ApiError {
+    /// The headers the error's status calls for: `Retry-After` when waiting
+    /// helps, `WWW-Authenticate` on 401.
+    pub fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        match self {
             ApiError::Unavailable(_) => {
                 headers.insert(
                     axum::http::header::RETRY_AFTER,
@@ -357,6 +365,5 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        response
     }
 }

@@ -52,7 +52,7 @@ async fn months(
                 month: m.run.month.to_string(),
                 allocated_at: present::timestamp(m.run.allocated_at),
                 cost_basis: m.run.cost_basis.as_str(),
-                stale: m.stale,
+                stale: m.stale(),
             })
             .collect(),
     };

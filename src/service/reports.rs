@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use super::{Action, Caller, ServiceError};
 use crate::domain::{Month, Owner, Period};
 use crate::engine::{self, Explanation, Granularity, GroupBy, Showback, TeamCosts};
-use crate::store::{AllocationRun, Store};
+use crate::store::{AllocationRun, ChargeRun, Store};
 
 /// The stored allocation of a month in `period`'s view.
 pub(super) async fn stored(
@@ -41,33 +41,18 @@ pub async fn showback(
     Ok((run, report))
 }
 
-/// One allocated month, as [`allocated_months`] lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllocatedMonth {
-    pub run: AllocationRun,
-    /// Whether an input of the month changed after it was allocated.
-    pub stale: bool,
-}
-
-/// Every month with a charge-month allocation, oldest first: what a
+/// Every month with a charge-month allocation, oldest first
+/// ([`ChargeRun::stale`] says whether an input changed since): what a
 /// dashboard offers to choose from. Any identity that may read reports may
 /// list them (the months say nothing of any team).
 pub async fn allocated_months(
     store: &Store,
     caller: &Caller,
-) -> Result<Vec<AllocatedMonth>, ServiceError> {
+) -> Result<Vec<ChargeRun>, ServiceError> {
     caller.authorize(Action::Read)?;
     let first = Month::new(1, 1).expect("0001-01 is a month");
     let last = Month::new(9999, 12).expect("9999-12 is a month");
-    Ok(store
-        .charge_runs(first, last)
-        .await?
-        .into_iter()
-        .map(|r| AllocatedMonth {
-            stale: r.month_version > r.run.input_version,
-            run: r.run,
-        })
-        .collect())
+    Ok(store.charge_runs(first, last).await?)
 }
 
 /// The whole showback of an allocated month: as stored with its
@@ -93,7 +78,7 @@ async fn run_with_reports(
     store: &Store,
     period: Period,
     month: Month,
-) -> Result<Option<crate::store::ChargeRun>, ServiceError> {
+) -> Result<Option<ChargeRun>, ServiceError> {
     if period != Period::Charge {
         return Ok(None);
     }

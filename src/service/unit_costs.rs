@@ -94,7 +94,7 @@ pub async fn series(
         };
         let cost = MonthCost {
             // As `is_stale`, with the month's version read with the run.
-            stale: r.month_version > r.run.input_version,
+            stale: r.stale(),
             by_currency,
         };
         costs.insert(month, cost);
@@ -399,7 +399,7 @@ async fn month_reports<'s>(
     let mut out = BTreeMap::new();
     for r in runs {
         let month = r.run.month;
-        let stale = r.month_version > r.run.input_version;
+        let stale = r.stale();
         let reports = if r.reports {
             MonthReports {
                 stale,

@@ -620,6 +620,13 @@ pub struct ChargeRun {
     pub reports: bool,
 }
 
+impl ChargeRun {
+    /// Whether an input of the month changed after the run read it.
+    pub fn stale(&self) -> bool {
+        self.month_version > self.run.input_version
+    }
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }

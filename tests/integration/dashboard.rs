@@ -141,6 +141,11 @@ async fn console_errors(client: &Client) -> Vec<String> {
         .collect()
 }
 
+async fn assert_no_console_errors(client: &Client) {
+    let errors = console_errors(client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
 /// The demo served on a random port, with its rules written where the
 /// group showback reads them; the database lives in `_dir`.
 struct Demo {
@@ -466,8 +471,7 @@ async fn an_admin_sees_every_view_drawn_with_the_apis_figures_and_no_console_err
     go(client, &demo.base, "imports", "imports").await;
     screenshot(client, "imports").await;
 
-    let errors = console_errors(client).await;
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_no_console_errors(client).await;
 }
 
 #[tokio::test]
@@ -499,8 +503,7 @@ async fn a_team_token_sees_only_its_team_in_every_view() {
             assert!(!source.contains(other), "{view}'s page holds `{other}`");
         }
     }
-    let errors = console_errors(client).await;
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_no_console_errors(client).await;
 }
 
 #[tokio::test]
@@ -542,8 +545,7 @@ async fn a_director_signed_in_through_single_sign_on_sees_the_groups_teams_only(
             );
         }
     }
-    let errors = console_errors(client).await;
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_no_console_errors(client).await;
 }
 
 #[tokio::test]
